@@ -1,0 +1,390 @@
+//! The command line: every clap type netkit has, and nothing else.
+//!
+//! Man pages (`man/`) and shell completions are generated from these
+//! definitions, so help text written here is the documentation. Value parsers
+//! only validate syntax; they never touch the network.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok, 1 not so (e.g. a port closed), 2 usage, 3 name resolution,
+4 refused/unreachable/reset, 5 timeout, 6 protocol error, 7 TLS, 8 HTTP status
+with --fail, 130 interrupted.
+
+Examples:
+  netkit tcp listen 8080                 serve one client, like `nc -l 8080`
+  netkit tcp connect example.org 80      pipe stdin/stdout through a connection
+  netkit tcp check localhost 22 80 8000-8100
+  netkit --json tcp listen -k 0          NDJSON events; port 0 picks a free port";
+
+/// A raw-socket networking toolkit: TCP on one event loop.
+#[derive(Debug, Parser)]
+#[command(name = "netkit", version, about, after_help = AFTER_HELP)]
+#[command(propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Write NDJSON events on stdout, one object per line
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// When to color output
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Say more on stderr (addresses, timings, byte counts)
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Say nothing on stderr but errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Color when the stream is a terminal and NO_COLOR is unset
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// TCP: connect, listen, check ports
+    #[command(subcommand)]
+    Tcp(TcpCommand),
+
+    /// Print a shell completion script
+    #[command(after_help = "Example:\n  netkit completions bash > /etc/bash_completion.d/netkit")]
+    Completions {
+        /// The shell to generate for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TcpCommand {
+    /// Connect and pipe stdin to the socket and the socket to stdout
+    #[command(after_help = "\
+Examples:
+  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netkit tcp connect example.org 80
+  netkit tcp connect --hex localhost 6379 < request.bin
+  tar c dir | netkit tcp connect host 9000      (and `netkit tcp listen 9000 | tar x` there)")]
+    Connect(ConnectArgs),
+
+    /// Listen and serve one client (like `nc -l`), many (-k), or relay between them
+    #[command(after_help = "\
+Examples:
+  netkit tcp listen 8080 > upload.bin           receive one client's bytes
+  netkit tcp listen -k 8080                     many clients; stdin goes to all
+  netkit tcp listen --broker 9000               relay every client to the others
+  netkit tcp listen --chat 9000                 a chat room for `nc host 9000`
+  netkit tcp listen --echo 7                    an echo server")]
+    Listen(ListenArgs),
+
+    /// Check which ports accept a connection (like `nc -z`)
+    #[command(after_help = "\
+Examples:
+  netkit tcp check db 5432 || exit 1
+  netkit tcp check --open 127.0.0.1 1-1024
+  netkit --json tcp check localhost 22 80 443
+
+Exit status: 0 when every port is open, 1 otherwise.")]
+    Check(CheckArgs),
+}
+
+/// Address family restriction shared by client commands.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Family {
+    /// Use IPv4 addresses only
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Use IPv6 addresses only
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Host name or address to connect to
+    pub host: String,
+
+    /// Port to connect to (1-65535)
+    #[arg(value_parser = parse_dest_port)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on each address after this long
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub connect_timeout: Duration,
+
+    /// End the session when no byte moves either way for this long (exit 5)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Local address to connect from: ADDR or ADDR:PORT
+    #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
+    pub source: Option<SocketAddr>,
+
+    /// Keep the write side open at stdin EOF (no half-close)
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Only send stdin; discard what the peer sends
+    #[arg(long, conflicts_with = "recv_only")]
+    pub send_only: bool,
+
+    /// Only receive; do not read stdin
+    #[arg(long)]
+    pub recv_only: bool,
+
+    /// Hex dump both directions on stderr (data still goes to stdout)
+    #[arg(long)]
+    pub hex: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Port to listen on; 0 picks a free one and reports it
+    #[arg(value_parser = parse_listen_port)]
+    pub port: u16,
+
+    /// Address to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Keep listening: serve many clients at once; stdin goes to all of them
+    #[arg(short, long)]
+    pub keep_open: bool,
+
+    /// Relay each client's data to every other client (implies -k)
+    #[arg(long, conflicts_with_all = ["chat", "echo"])]
+    pub broker: bool,
+
+    /// A chat room: relay lines as `<userN> text` with join and leave notices (implies -k)
+    #[arg(long, conflicts_with = "echo")]
+    pub chat: bool,
+
+    /// Send each client's data back to it (implies -k)
+    #[arg(long)]
+    pub echo: bool,
+
+    /// Refuse connections beyond this many clients at once
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: u32,
+
+    /// Close a client when no byte moves either way for this long
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Most bytes queued for one client; a client that stops reading is dropped past it
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_queue: usize,
+
+    /// Keep the write side open at stdin EOF (single-client mode)
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Hex dump both directions on stderr
+    #[arg(long)]
+    pub hex: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Host name or address to check
+    pub host: String,
+
+    /// Ports and ranges: 22 80 8000-8100
+    #[arg(required = true, value_parser = parse_port_range, value_name = "PORT|A-B")]
+    pub ports: Vec<PortRange>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on a port after this long (it is reported as `timeout`)
+    #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DUR")]
+    pub timeout: Duration,
+
+    /// Connections in flight at once
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+
+    /// List only the open ports
+    #[arg(long)]
+    pub open: bool,
+}
+
+/// An inclusive port range; a single port is `first == last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    pub fn len(&self) -> usize {
+        usize::from(self.last - self.first) + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u16> {
+        self.first..=self.last
+    }
+}
+
+/// A destination port: 1-65535.
+pub fn parse_dest_port(s: &str) -> Result<u16, String> {
+    match parse_listen_port(s) {
+        Ok(0) => Err("port 0 is not a destination; use 1-65535".into()),
+        Ok(p) => Ok(p),
+        Err(e) => Err(e.replace("0-65535", "1-65535")),
+    }
+}
+
+/// A port to bind: 0-65535 (0 lets the system choose).
+pub fn parse_listen_port(s: &str) -> Result<u16, String> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("not a port number: {s:?} (expected 0-65535)"));
+    }
+    s.parse::<u16>()
+        .map_err(|_| format!("port out of range: {s} (expected 0-65535)"))
+}
+
+/// `80` or `8000-8100`.
+pub fn parse_port_range(s: &str) -> Result<PortRange, String> {
+    let (first, last) = match s.split_once('-') {
+        Some((a, b)) => (parse_dest_port(a)?, parse_dest_port(b)?),
+        None => {
+            let p = parse_dest_port(s)?;
+            (p, p)
+        }
+    };
+    if first > last {
+        return Err(format!("empty range {s}: {first} is above {last}"));
+    }
+    Ok(PortRange { first, last })
+}
+
+/// A humantime duration: `500ms`, `5s`, `2m`; a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("not a duration: {s:?}"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("not a duration: {s:?} ({e}); try 500ms, 5s, 2m"))
+}
+
+/// `1MiB`, `64KiB`, `512k`, `1000`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("not a size: {s:?}; try 64KiB or 1MiB")),
+    };
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("size out of range: {s:?}")),
+    }
+}
+
+/// `ADDR`, `ADDR:PORT` or `[V6]:PORT`; the port defaults to 0 (any).
+pub fn parse_source(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = s.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 0))
+        .map_err(|_| format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_dest_port("80"), Ok(80));
+        assert!(parse_dest_port("0").is_err());
+        assert!(parse_dest_port("65536").is_err());
+        assert!(parse_dest_port("abc").is_err());
+        assert!(parse_dest_port("-1").is_err());
+        assert_eq!(parse_listen_port("0"), Ok(0));
+        assert_eq!(
+            parse_port_range("8000-8002"),
+            Ok(PortRange {
+                first: 8000,
+                last: 8002
+            })
+        );
+        assert!(parse_port_range("9-8").is_err());
+        assert_eq!(parse_port_range("22").map(|r| r.len()), Ok(1));
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn sources() {
+        assert_eq!(
+            parse_source("127.0.0.1"),
+            Ok("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(
+            parse_source("127.0.0.1:4000"),
+            Ok("127.0.0.1:4000".parse().unwrap())
+        );
+        assert_eq!(parse_source("[::1]:5"), Ok("[::1]:5".parse().unwrap()));
+        assert_eq!(parse_source("::1"), Ok("[::1]:0".parse().unwrap()));
+        assert!(parse_source("host").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The events drivers emit.
+//!
+//! Drivers never print. They describe what happened as an [`Event`] and hand
+//! it to the [`crate::output::Output`], whose sink decides how it looks: a
+//! human line on stderr (or the data itself on stdout), or one NDJSON object.
+//! Events borrow their payloads, so emitting one allocates nothing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Identifies a connection within one run (1, 2, 3... in accept order).
+pub type ConnId = u64;
+
+/// Who or what ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    /// The peer closed its side cleanly.
+    Peer,
+    /// We closed it (stdin EOF, end of a check, shutdown).
+    Local,
+    /// No byte moved for --idle-timeout.
+    Idle,
+    /// The client stopped reading and its queue went over the limit.
+    Overflow,
+    /// A socket error (reset, unreachable).
+    Error,
+    /// SIGINT.
+    Interrupted,
+}
+
+impl Closer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Closer::Peer => "peer",
+            Closer::Local => "local",
+            Closer::Idle => "idle",
+            Closer::Overflow => "overflow",
+            Closer::Error => "error",
+            Closer::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What `tcp check` found on one port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortState {
+    Open,
+    Closed,
+    Timeout,
+}
+
+impl PortState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Timeout => "timeout",
+        }
+    }
+}
+
+/// Something worth reporting.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A listener is bound (the port is the real one when 0 was asked for).
+    Listening { addr: SocketAddr },
+    /// A host name resolved (verbose).
+    Resolved {
+        host: &'a str,
+        addrs: &'a [SocketAddr],
+    },
+    /// An address failed to connect and the next will be tried (verbose).
+    ConnectFailed { addr: SocketAddr, why: &'a str },
+    /// A connection is up: made by us (`accepted == false`) or accepted.
+    Connected {
+        id: ConnId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        accepted: bool,
+        /// How long connect() took (outgoing connections only).
+        time: Option<Duration>,
+        /// Clients connected now, this one included (listeners only).
+        clients: usize,
+    },
+    /// A connection was refused by policy (e.g. --max-clients).
+    Rejected { remote: SocketAddr, reason: &'a str },
+    /// Bytes received from a peer: the payload itself, destined for stdout.
+    Data {
+        id: ConnId,
+        peer: SocketAddr,
+        bytes: &'a [u8],
+    },
+    /// A connection ended.
+    Closed {
+        id: ConnId,
+        remote: SocketAddr,
+        by: Closer,
+        sent: u64,
+        received: u64,
+        duration: Duration,
+        reason: Option<&'a str>,
+        /// Clients still connected (listeners only).
+        clients: usize,
+    },
+    /// A chat line relayed in a `--chat` room (console shows the room).
+    Chat { from: &'a str, text: &'a str },
+    /// Someone entered a chat room.
+    Joined {
+        name: &'a str,
+        remote: SocketAddr,
+        clients: usize,
+    },
+    /// Someone left a chat room.
+    Left {
+        name: &'a str,
+        clients: usize,
+        reason: Option<&'a str>,
+    },
+    /// The result for one port of `tcp check`.
+    Check {
+        host: &'a str,
+        addr: SocketAddr,
+        state: PortState,
+        time: Option<Duration>,
+        error: Option<&'a str>,
+    },
+    /// Totals at the end of `tcp check`.
+    CheckSummary {
+        open: usize,
+        closed: usize,
+        timeout: usize,
+        elapsed: Duration,
+    },
+}
+
+impl Event<'_> {
+    /// The `"event"` name in JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Listening { .. } => "listening",
+            Event::Resolved { .. } => "resolved",
+            Event::ConnectFailed { .. } => "connect_failed",
+            Event::Connected { .. } => "connected",
+            Event::Rejected { .. } => "rejected",
+            Event::Data { .. } => "data",
+            Event::Closed { .. } => "closed",
+            Event::Chat { .. } => "chat",
+            Event::Joined { .. } => "join",
+            Event::Left { .. } => "leave",
+            Event::Check { .. } => "check",
+            Event::CheckSummary { .. } => "summary",
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! netkit: a raw-socket networking toolkit on one `mio` event loop.
+//!
+//! `main.rs` parses the command line and calls [`run`]; everything else lives
+//! here so that tests (man pages, architecture rules) can reach the same code.
+//!
+//! * [`cli`]: every clap type.
+//! * [`proto`]: sans-IO protocol code.
+//! * [`reactor`]: the event loop, connections, stdin, timers, signals.
+//! * [`tcp`]: the drivers of `netkit tcp ...`.
+//! * [`event`] and [`output`]: what drivers report and how it is rendered.
+//! * [`error`]: one-line errors and the documented exit codes.
+
+pub mod cli;
+pub mod error;
+pub mod event;
+pub mod net;
+pub mod output;
+pub mod proto;
+pub mod reactor;
+pub mod tcp;
+
+use clap::CommandFactory;
+
+use cli::{Cli, Command};
+use error::{Error, Exit, Result};
+use output::Output;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
+    match cli.command {
+        Command::Tcp(cmd) => tcp::run(cmd, out),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);
+            output::write_stdout(&script)?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// Turns a clap parse failure into netkit's one-line usage error (exit 2),
+/// or prints help/version (exit 0).
+pub fn usage_error(err: clap::Error) -> Exit {
+    use clap::error::ErrorKind as K;
+    match err.kind() {
+        K::DisplayHelp | K::DisplayVersion => {
+            let _ = err.print();
+            Exit::Ok
+        }
+        K::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            Exit::Usage
+        }
+        _ => {
+            let text = err.render().to_string();
+            let mut parts = Vec::new();
+            for line in text.lines() {
+                if line.trim().is_empty() {
+                    break;
+                }
+                parts.push(line.trim());
+            }
+            let message = parts.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            let color = output::want_color(
+                cli::ColorChoice::Auto,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            );
+            output::report_error(
+                &Error::usage("usage", format!("{message} (see --help)")),
+                color,
+            );
+            Exit::Usage
+        }
+    }
+}

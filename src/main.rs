@@ -1,0 +1,20 @@
+//! The `netkit` binary: parse, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match netkit::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(netkit::usage_error(e).code()),
+    };
+    let mut out = netkit::output::Output::new(&cli.global);
+    match netkit::run(cli, &mut out) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(e.kind.code())
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Sockets: name resolution, non-blocking connect with a source address,
+//! listeners, and the file-descriptor limit.
+//!
+//! Resolution uses the system resolver (getaddrinfo) before the loop starts;
+//! everything after that is non-blocking.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use mio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::cli::Family;
+use crate::error::{describe_io, Error, Exit, Result};
+
+/// Every address of `host`, in resolver order, restricted by `-4`/`-6`.
+pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.is_empty() {
+        return Err(Error::usage("host", "empty host name"));
+    }
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => (bare, port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                Error::new(
+                    Exit::Resolve,
+                    format!("resolve {bare}"),
+                    resolver_reason(&e),
+                )
+            })?
+            .collect(),
+    };
+    let wanted: Vec<SocketAddr> = addrs
+        .iter()
+        .copied()
+        .filter(|a| !(family.ipv4 && a.is_ipv6() || family.ipv6 && a.is_ipv4()))
+        .collect();
+    if wanted.is_empty() {
+        let which = if family.ipv4 { "IPv4" } else { "IPv6" };
+        return Err(Error::new(
+            Exit::Resolve,
+            format!("resolve {bare}"),
+            format!("no {which} address (found {})", list(&addrs)),
+        ));
+    }
+    Ok(wanted)
+}
+
+fn resolver_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    // "failed to lookup address information: Name or service not known"
+    let text = text
+        .strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&text);
+    let mut reason = describe_io(&io::Error::other(text.to_string()));
+    if reason.contains("not known") || reason.contains("no address") {
+        reason.push_str(" (no such host)");
+    }
+    reason
+}
+
+/// An IPv4-mapped IPv6 address (from a dual-stack listener) as plain IPv4.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+/// `a, b, c` for error messages.
+pub fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Starts a non-blocking connect to `addr`, from `source` if given.
+pub fn start_connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    if let Some(src) = source {
+        if src.is_ipv4() != addr.is_ipv4() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("source {src} and destination {addr} are different address families"),
+            ));
+        }
+        socket.set_reuse_address(true)?;
+        socket.bind(&src.into())?;
+    }
+    socket.set_tcp_nodelay(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+/// After a WRITABLE (or error) event on a connecting stream: `Ok(true)` when
+/// connected, `Ok(false)` when still in progress, `Err` when it failed.
+pub fn finish_connect(stream: &TcpStream) -> io::Result<bool> {
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    match stream.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Binds a listener. Without `bind`, every interface: a dual-stack `[::]`
+/// socket, or `0.0.0.0` where IPv6 is missing or `-4` was given.
+pub fn listen(bind: Option<IpAddr>, port: u16, family: Family) -> Result<TcpListener> {
+    let candidates: Vec<IpAddr> = match bind {
+        Some(ip) => vec![ip],
+        None if family.ipv4 => vec![Ipv4Addr::UNSPECIFIED.into()],
+        None => vec![Ipv6Addr::UNSPECIFIED.into(), Ipv4Addr::UNSPECIFIED.into()],
+    };
+    let mut last = None;
+    for ip in candidates {
+        let addr = SocketAddr::new(ip, port);
+        match bind_listener(addr, bind.is_none() && !family.ipv6) {
+            Ok(l) => return Ok(l),
+            Err(e) => {
+                let fatal = e.raw_os_error() == Some(libc::EADDRINUSE)
+                    || e.raw_os_error() == Some(libc::EACCES);
+                last = Some((addr, e));
+                if fatal {
+                    break;
+                }
+            }
+        }
+    }
+    let (addr, e) = last.unwrap_or_else(|| {
+        (
+            SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
+            io::Error::other("no address to bind"),
+        )
+    });
+    let mut why = describe_io(&e);
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => {
+            why.push_str(" (another program is listening there; pick another port or 0)")
+        }
+        Some(libc::EACCES) if port < 1024 => why.push_str(" (ports below 1024 need privileges)"),
+        _ => {}
+    }
+    Err(Error::new(Exit::Failed, format!("listen on {addr}"), why))
+}
+
+fn bind_listener(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(!dual_stack)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                return want.rlim_cur;
+            }
+        }
+        lim.rlim_cur
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_do_not_touch_the_resolver() {
+        let v = resolve("127.0.0.1", 80, Family::default()).unwrap();
+        assert_eq!(v, vec!["127.0.0.1:80".parse().unwrap()]);
+        let v = resolve("[::1]", 80, Family::default()).unwrap();
+        assert_eq!(v, vec!["[::1]:80".parse().unwrap()]);
+    }
+
+    #[test]
+    fn mapped_addresses_are_shown_as_ipv4() {
+        let a: SocketAddr = "[::ffff:127.0.0.1]:80".parse().unwrap();
+        assert_eq!(canonical(a), "127.0.0.1:80".parse().unwrap());
+        let b: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(canonical(b), b);
+    }
+
+    #[test]
+    fn family_filter() {
+        let only6 = Family {
+            ipv4: false,
+            ipv6: true,
+        };
+        let e = resolve("127.0.0.1", 80, only6).unwrap_err();
+        assert_eq!(e.kind, Exit::Resolve);
+        assert!(e.why.contains("no IPv6 address"), "{}", e.why);
+    }
+
+    #[test]
+    fn unknown_host_is_a_resolve_error() {
+        let e = resolve("nonexistent.invalid", 80, Family::default()).unwrap_err();
+        assert_eq!(e.kind, Exit::Resolve);
+        assert_eq!(e.what, "resolve nonexistent.invalid");
+    }
+}

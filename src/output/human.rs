@@ -1,0 +1,298 @@
+//! The human sink: `* ...` status lines on stderr (curl -v style), chat and
+//! check results on stdout, colors only where the stream is a terminal.
+
+use std::io::Write;
+
+use colored::Colorize;
+
+use super::units;
+use super::Level;
+use crate::error::Error;
+use crate::event::{Closer, Event, PortState};
+
+pub struct Style {
+    pub color_out: bool,
+    pub color_err: bool,
+    pub level: Level,
+}
+
+/// Renders `event`: bytes for stdout into `out`, a status line into `err`.
+pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>) {
+    let normal = style.level >= Level::Normal;
+    let verbose = style.level >= Level::Verbose;
+    let c = style.color_out;
+    // `let _ =`: writing into a Vec cannot fail.
+    let _ = match event {
+        Event::Listening { addr } if normal => status(err, style, format!("listening on {addr}")),
+        Event::Resolved { host, addrs } if verbose => {
+            let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+            status(
+                err,
+                style,
+                format!("{host} resolved to {}", list.join(", ")),
+            )
+        }
+        Event::ConnectFailed { addr, why } if verbose => status(
+            err,
+            style,
+            format!("{addr}: {why}; trying the next address"),
+        ),
+        Event::Connected {
+            id,
+            local,
+            remote,
+            accepted: false,
+            time,
+            ..
+        } if verbose => {
+            let took = time
+                .map(|t| format!(" in {}", units::duration(t)))
+                .unwrap_or_default();
+            let _ = id;
+            status(err, style, format!("connected {local} -> {remote}{took}"))
+        }
+        Event::Connected {
+            id,
+            remote,
+            accepted: true,
+            clients,
+            ..
+        } if normal => {
+            let online = if *clients > 1 {
+                format!(" ({clients} connected)")
+            } else {
+                String::new()
+            };
+            status(
+                err,
+                style,
+                format!("client {id} connected from {remote}{online}"),
+            )
+        }
+        Event::Rejected { remote, reason } if normal => {
+            warn(err, style, format!("refused {remote}: {reason}"))
+        }
+        Event::Closed {
+            id,
+            remote,
+            by,
+            sent,
+            received,
+            duration,
+            reason,
+            clients,
+        } => {
+            let abnormal = matches!(by, Closer::Overflow | Closer::Idle | Closer::Error);
+            if !(verbose || (normal && (abnormal || *clients > 0 || *id > 0))) {
+                return;
+            }
+            let who = match by {
+                Closer::Peer => "closed by peer".to_string(),
+                Closer::Local => "closed".to_string(),
+                Closer::Idle => "closed: idle timeout".to_string(),
+                Closer::Overflow => "dropped: it stopped reading".to_string(),
+                Closer::Error => "failed".to_string(),
+                Closer::Interrupted => "closed: interrupted".to_string(),
+            };
+            let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            let name = if *id > 0 {
+                format!("client {id} ({remote})")
+            } else {
+                remote.to_string()
+            };
+            let line = format!(
+                "{name} {who}{why} after {}: sent {}, received {}",
+                units::duration(*duration),
+                units::bytes(*sent),
+                units::bytes(*received)
+            );
+            if abnormal {
+                warn(err, style, line)
+            } else {
+                status(err, style, line)
+            }
+        }
+        Event::Chat { from, text } => {
+            let name = format!("<{from}>");
+            let name = if c { name.bold().to_string() } else { name };
+            writeln!(out, "{name} {text}")
+        }
+        Event::Joined { name, clients, .. } => {
+            let line = format!("*** {name} joined ({clients} here)");
+            writeln!(out, "{}", if c { line.dimmed().to_string() } else { line })
+        }
+        Event::Left {
+            name,
+            clients,
+            reason,
+        } => {
+            let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+            let line = format!("*** {name} left{why} ({clients} here)");
+            writeln!(out, "{}", if c { line.dimmed().to_string() } else { line })
+        }
+        Event::Check {
+            addr,
+            state,
+            time,
+            error,
+            ..
+        } => {
+            let word = format!("{:<8}", state.as_str());
+            let word = match (c, state) {
+                (false, _) => word,
+                (true, PortState::Open) => word.green().bold().to_string(),
+                (true, PortState::Closed) => word.red().to_string(),
+                (true, PortState::Timeout) => word.yellow().to_string(),
+            };
+            let detail = match (time, error) {
+                (Some(t), _) if *state == PortState::Open => units::duration(*t),
+                (_, Some(e)) => e.to_string(),
+                _ => String::new(),
+            };
+            writeln!(out, "{:<22} {word} {detail}", addr.to_string()).map(|_| {
+                // Trailing spaces would make the line harder to grep.
+                while out.last() == Some(&b' ') {
+                    out.pop();
+                }
+                if out.last() != Some(&b'\n') {
+                    out.push(b'\n');
+                }
+            })
+        }
+        Event::CheckSummary {
+            open,
+            closed,
+            timeout,
+            elapsed,
+        } if normal => status(
+            err,
+            style,
+            format!(
+                "{open} open, {closed} closed, {timeout} timed out in {}",
+                units::duration(*elapsed)
+            ),
+        ),
+        _ => Ok(()),
+    };
+}
+
+fn status(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()> {
+    if style.color_err {
+        writeln!(err, "{} {}", "*".cyan(), text)
+    } else {
+        writeln!(err, "* {text}")
+    }
+}
+
+fn warn(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()> {
+    if style.color_err {
+        writeln!(err, "{} {}", "!".yellow().bold(), text.yellow())
+    } else {
+        writeln!(err, "! {text}")
+    }
+}
+
+/// A free-form status line.
+pub fn notice(text: &str, color: bool, err: &mut Vec<u8>) {
+    let style = Style {
+        color_out: false,
+        color_err: color,
+        level: Level::Normal,
+    };
+    let _ = status(err, &style, text.to_string());
+}
+
+/// `netkit: <what>: <why>`.
+pub fn error_line(e: &Error, color: bool, err: &mut Vec<u8>) {
+    let prefix = if color {
+        "netkit:".red().bold().to_string()
+    } else {
+        "netkit:".to_string()
+    };
+    let _ = writeln!(err, "{prefix} {e}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn render_plain(event: &Event, level: Level) -> (String, String) {
+        let style = Style {
+            color_out: false,
+            color_err: false,
+            level,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        render(event, &style, &mut out, &mut err);
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn listening_goes_to_stderr_unless_quiet() {
+        let ev = Event::Listening {
+            addr: "0.0.0.0:8080".parse().unwrap(),
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Normal).1,
+            "* listening on 0.0.0.0:8080\n"
+        );
+        assert_eq!(render_plain(&ev, Level::Quiet).1, "");
+    }
+
+    #[test]
+    fn check_lines_are_aligned_on_stdout() {
+        let ev = Event::Check {
+            host: "localhost",
+            addr: "127.0.0.1:22".parse().unwrap(),
+            state: PortState::Open,
+            time: Some(Duration::from_micros(120)),
+            error: None,
+        };
+        let (out, err) = render_plain(&ev, Level::Quiet);
+        assert_eq!(out, "127.0.0.1:22           open     120 µs\n");
+        assert_eq!(err, "");
+        let closed = Event::Check {
+            host: "localhost",
+            addr: "127.0.0.1:23".parse().unwrap(),
+            state: PortState::Closed,
+            time: None,
+            error: Some("connection refused"),
+        };
+        assert_eq!(
+            render_plain(&closed, Level::Normal).0,
+            "127.0.0.1:23           closed   connection refused\n"
+        );
+    }
+
+    #[test]
+    fn chat_room_is_shown_on_stdout() {
+        let ev = Event::Chat {
+            from: "user2",
+            text: "hello",
+        };
+        assert_eq!(render_plain(&ev, Level::Quiet).0, "<user2> hello\n");
+        let ev = Event::Joined {
+            name: "user3",
+            remote: "127.0.0.1:5000".parse().unwrap(),
+            clients: 3,
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Normal).0,
+            "*** user3 joined (3 here)\n"
+        );
+    }
+
+    #[test]
+    fn error_line_is_one_line() {
+        let mut err = Vec::new();
+        error_line(&Error::usage("port", "not a port"), false, &mut err);
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "netkit: port: not a port\n"
+        );
+    }
+}

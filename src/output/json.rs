@@ -1,0 +1,317 @@
+//! The `--json` sink: one NDJSON object per event on stdout.
+//!
+//! Every object has `"event"` (its name) and `"ts"` (RFC 3339, UTC,
+//! milliseconds). Payloads are `"text"` when they are UTF-8 and `"bytes"`
+//! (standard base64) otherwise. A multi-byte character split across two reads
+//! is held back and sent with the next chunk of the same connection, so a
+//! UTF-8 stream is never reported as bytes just because of where a read ended.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::error::Error;
+use crate::event::{ConnId, Event};
+
+#[derive(Default)]
+pub struct JsonSink {
+    /// Trailing bytes of an incomplete UTF-8 character, per connection.
+    carry: HashMap<ConnId, Vec<u8>>,
+}
+
+fn secs(d: Duration) -> Value {
+    json!((d.as_secs_f64() * 1e6).round() / 1e6)
+}
+
+fn begin(name: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("event".into(), json!(name));
+    m.insert(
+        "ts".into(),
+        json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
+    );
+    m
+}
+
+fn finish(m: Map<String, Value>, out: &mut Vec<u8>) {
+    // Serializing a Map of plain values into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &Value::Object(m));
+    out.push(b'\n');
+}
+
+/// Puts `payload` under `"text"` if it is UTF-8, else under `"bytes"`.
+pub fn put_payload(m: &mut Map<String, Value>, payload: &[u8]) {
+    match std::str::from_utf8(payload) {
+        Ok(text) => m.insert("text".into(), json!(text)),
+        Err(_) => m.insert(
+            "bytes".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(payload)),
+        ),
+    };
+}
+
+impl JsonSink {
+    pub fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
+        match event {
+            Event::Data { id, peer, bytes } => self.data(*id, *peer, bytes, out),
+            Event::Closed { id, .. } => {
+                if let Some(rest) = self.carry.remove(id) {
+                    let mut m = begin("data");
+                    m.insert("id".into(), json!(id));
+                    put_payload(&mut m, &rest);
+                    finish(m, out);
+                }
+                finish(fields(event), out);
+            }
+            _ => finish(fields(event), out),
+        }
+    }
+
+    fn data(&mut self, id: ConnId, peer: std::net::SocketAddr, bytes: &[u8], out: &mut Vec<u8>) {
+        let joined;
+        let mut chunk = bytes;
+        if let Some(mut held) = self.carry.remove(&id) {
+            held.extend_from_slice(bytes);
+            joined = held;
+            chunk = &joined;
+        }
+        // Hold back an incomplete character at the very end (at most 3 bytes).
+        let cut = match std::str::from_utf8(chunk) {
+            Err(e) if e.error_len().is_none() && chunk.len() - e.valid_up_to() <= 3 => {
+                e.valid_up_to()
+            }
+            _ => chunk.len(),
+        };
+        let (now, later) = chunk.split_at(cut);
+        if !later.is_empty() {
+            self.carry.insert(id, later.to_vec());
+        }
+        if now.is_empty() {
+            return;
+        }
+        let mut m = begin("data");
+        m.insert("id".into(), json!(id));
+        m.insert("peer".into(), json!(peer.to_string()));
+        put_payload(&mut m, now);
+        finish(m, out);
+    }
+}
+
+fn fields(event: &Event) -> Map<String, Value> {
+    let mut m = begin(event.name());
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.into(), v);
+    };
+    match event {
+        Event::Listening { addr } => {
+            put("addr", json!(addr.to_string()));
+            put("port", json!(addr.port()));
+        }
+        Event::Resolved { host, addrs } => {
+            put("host", json!(host));
+            let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+            put("addrs", json!(list));
+        }
+        Event::ConnectFailed { addr, why } => {
+            put("addr", json!(addr.to_string()));
+            put("error", json!(why));
+        }
+        Event::Connected {
+            id,
+            local,
+            remote,
+            accepted,
+            time,
+            clients,
+        } => {
+            put("id", json!(id));
+            put("local", json!(local.to_string()));
+            put("remote", json!(remote.to_string()));
+            if *accepted {
+                put("clients", json!(clients));
+            }
+            if let Some(t) = time {
+                put("time_connect", secs(*t));
+            }
+        }
+        Event::Rejected { remote, reason } => {
+            put("remote", json!(remote.to_string()));
+            put("reason", json!(reason));
+        }
+        Event::Data { id, bytes, .. } => {
+            put("id", json!(id));
+            put_payload(&mut m, bytes);
+        }
+        Event::Closed {
+            id,
+            remote,
+            by,
+            sent,
+            received,
+            duration,
+            reason,
+            clients,
+        } => {
+            put("id", json!(id));
+            put("remote", json!(remote.to_string()));
+            put("by", json!(by.as_str()));
+            put("sent", json!(sent));
+            put("received", json!(received));
+            put("duration", secs(*duration));
+            put("clients", json!(clients));
+            if let Some(r) = reason {
+                put("reason", json!(r));
+            }
+        }
+        Event::Chat { from, text } => {
+            put("from", json!(from));
+            put("text", json!(text));
+        }
+        Event::Joined {
+            name,
+            remote,
+            clients,
+        } => {
+            put("name", json!(name));
+            put("remote", json!(remote.to_string()));
+            put("clients", json!(clients));
+        }
+        Event::Left {
+            name,
+            clients,
+            reason,
+        } => {
+            put("name", json!(name));
+            put("clients", json!(clients));
+            if let Some(r) = reason {
+                put("reason", json!(r));
+            }
+        }
+        Event::Check {
+            host,
+            addr,
+            state,
+            time,
+            error,
+        } => {
+            put("host", json!(host));
+            put("addr", json!(addr.ip().to_string()));
+            put("port", json!(addr.port()));
+            put("state", json!(state.as_str()));
+            put("time", time.map_or(Value::Null, secs));
+            if let Some(e) = error {
+                put("error", json!(e));
+            }
+        }
+        Event::CheckSummary {
+            open,
+            closed,
+            timeout,
+            elapsed,
+        } => {
+            put("open", json!(open));
+            put("closed", json!(closed));
+            put("timeout", json!(timeout));
+            put("elapsed", secs(*elapsed));
+        }
+    }
+    m
+}
+
+/// `{"event":"error","what":..,"why":..,"exit":N}`.
+pub fn render_error(err: &Error, out: &mut Vec<u8>) {
+    let mut m = begin("error");
+    m.insert("what".into(), json!(err.what));
+    m.insert("why".into(), json!(err.why));
+    m.insert("exit".into(), json!(err.kind.code()));
+    finish(m, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(sink: &mut JsonSink, events: &[Event]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for e in events {
+            sink.render(e, &mut out);
+        }
+        out.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    }
+
+    fn data(bytes: &[u8]) -> Event<'_> {
+        Event::Data {
+            id: 1,
+            peer: "127.0.0.1:9".parse().unwrap(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn every_event_has_name_and_timestamp() {
+        let mut sink = JsonSink::default();
+        let v = lines(
+            &mut sink,
+            &[Event::Listening {
+                addr: "[::]:4000".parse().unwrap(),
+            }],
+        );
+        assert_eq!(v[0]["event"], "listening");
+        assert_eq!(v[0]["port"], 4000);
+        assert!(v[0]["ts"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn text_and_bytes() {
+        let mut sink = JsonSink::default();
+        let v = lines(&mut sink, &[data(b"hi\n"), data(&[0xff, 0x00])]);
+        assert_eq!(v[0]["text"], "hi\n");
+        assert_eq!(v[1]["bytes"], "/wA=");
+        assert!(v[1].get("text").is_none());
+    }
+
+    #[test]
+    fn split_character_is_carried_to_the_next_chunk() {
+        let snow = "☃".as_bytes(); // e2 98 83
+        let mut sink = JsonSink::default();
+        let v = lines(&mut sink, &[data(&[b'a', snow[0]]), data(&snow[1..])]);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0]["text"], "a");
+        assert_eq!(v[1]["text"], "☃");
+    }
+
+    #[test]
+    fn held_bytes_are_flushed_at_close() {
+        let mut sink = JsonSink::default();
+        let closed = Event::Closed {
+            id: 1,
+            remote: "127.0.0.1:9".parse().unwrap(),
+            by: crate::event::Closer::Peer,
+            sent: 0,
+            received: 1,
+            duration: Duration::from_millis(5),
+            reason: None,
+            clients: 0,
+        };
+        let v = lines(&mut sink, &[data(&[0xe2]), closed]);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0]["bytes"], "4g==");
+        assert_eq!(v[1]["event"], "closed");
+        assert_eq!(v[1]["by"], "peer");
+        assert_eq!(v[1]["duration"], 0.005);
+    }
+
+    #[test]
+    fn error_event() {
+        let mut out = Vec::new();
+        render_error(&Error::usage("port", "bad"), &mut out);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["event"], "error");
+        assert_eq!(v["exit"], 2);
+    }
+}

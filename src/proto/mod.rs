@@ -1,0 +1,7 @@
+//! Sans-IO protocol code: bytes in, bytes and events out.
+//!
+//! Nothing under `proto/` may import `mio` or `std::net`, or read the clock;
+//! a test (`tests/architecture.rs`) enforces it. That keeps every codec
+//! testable whole and one byte at a time, without sockets.
+
+pub mod lines;

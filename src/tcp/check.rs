@@ -1,0 +1,266 @@
+//! `netkit tcp check HOST PORT|A-B ...`: concurrent zero-I/O connects.
+//!
+//! Up to `--concurrency` non-blocking connects are in flight; each has its own
+//! `--timeout`. A port that accepts is closed at once without sending a byte.
+//! Results are printed in the order the ports were given, each as soon as
+//! every port before it is known, so a long scan streams its output.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::event::Event as MioEvent;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use slab::Slab;
+
+use super::{CLIENT_BASE, SIGNAL};
+use crate::cli::CheckArgs;
+use crate::error::{describe_io, Error, Exit, Result};
+use crate::event::{Event, PortState};
+use crate::net;
+use crate::output::Output;
+use crate::reactor::signal::Signals;
+use crate::reactor::{Ctx, Handler, Reactor, TimerId};
+
+/// Most ports one run will check (every port of 16 hosts' worth).
+const MAX_PORTS: usize = 1 << 20;
+/// File descriptors kept free for stdio, the poll and the rest.
+const FD_RESERVE: u64 = 32;
+
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    key: usize,
+    idx: usize,
+}
+
+struct Probe {
+    idx: usize,
+    stream: TcpStream,
+    started: Instant,
+    timer: TimerId,
+}
+
+struct Outcome {
+    state: PortState,
+    time: Option<Duration>,
+    error: Option<String>,
+}
+
+struct Check<'o> {
+    host: String,
+    ip: IpAddr,
+    ports: Vec<u16>,
+    next: usize,
+    inflight: Slab<Probe>,
+    results: Vec<Option<Outcome>>,
+    emitted: usize,
+    counts: [usize; 3],
+    concurrency: usize,
+    timeout: Duration,
+    open_only: bool,
+    started: Instant,
+    signals: Signals,
+    out: &'o mut Output,
+    interrupted: bool,
+}
+
+pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
+    let total: usize = args.ports.iter().map(|r| r.len()).sum();
+    if total > MAX_PORTS {
+        return Err(Error::usage(
+            "ports",
+            format!("{total} ports to check; at most {MAX_PORTS} per run"),
+        ));
+    }
+    let ports: Vec<u16> = args.ports.iter().flat_map(|r| r.iter()).collect();
+    let addrs = net::resolve(&args.host, ports[0], args.family)?;
+    let ip = addrs[0].ip();
+    if addrs.len() > 1 || addrs[0].ip().to_string() != args.host {
+        out.emit(&Event::Resolved {
+            host: &args.host,
+            addrs: &addrs,
+        })?;
+    }
+    let fd_limit = net::raise_fd_limit();
+    let concurrency =
+        (args.concurrency as u64).min(fd_limit.saturating_sub(FD_RESERVE).max(1)) as usize;
+    let mut reactor = Reactor::new()?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let mut check = Check {
+        host: args.host,
+        ip,
+        results: (0..ports.len()).map(|_| None).collect(),
+        ports,
+        next: 0,
+        inflight: Slab::with_capacity(concurrency),
+        emitted: 0,
+        counts: [0; 3],
+        concurrency,
+        timeout: args.timeout,
+        open_only: args.open,
+        started: Instant::now(),
+        signals,
+        out,
+        interrupted: false,
+    };
+    check.launch(&mut reactor.ctx())?;
+    reactor.run(&mut check)
+}
+
+impl Check<'_> {
+    /// Starts connects until the concurrency limit.
+    fn launch(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+        while self.inflight.len() < self.concurrency && self.next < self.ports.len() {
+            let idx = self.next;
+            let addr = SocketAddr::new(self.ip, self.ports[idx]);
+            let entry = self.inflight.vacant_entry();
+            let key = entry.key();
+            let started = Instant::now();
+            let begun = net::start_connect(addr, None).and_then(|mut stream| {
+                cx.registry
+                    .register(&mut stream, Token(CLIENT_BASE + key), Interest::WRITABLE)
+                    .map(|()| stream)
+            });
+            match begun {
+                Ok(stream) => {
+                    let timer = cx.timers.add(started + self.timeout, Timer { key, idx });
+                    entry.insert(Probe {
+                        idx,
+                        stream,
+                        started,
+                        timer,
+                    });
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                    if self.inflight.is_empty() {
+                        return Err(Error::io("check", &e));
+                    }
+                    // Out of descriptors: go on as probes finish.
+                    self.concurrency = self.inflight.len();
+                    break;
+                }
+                Err(e) => self.record(idx, outcome_of(&e)),
+            }
+            self.next += 1;
+        }
+        self.flush()
+    }
+
+    fn complete(&mut self, cx: &mut Ctx<Timer>, key: usize, timed_out: bool) -> Result<()> {
+        let Some(probe) = self.inflight.get(key) else {
+            return Ok(());
+        };
+        let outcome = if timed_out {
+            Outcome {
+                state: PortState::Timeout,
+                time: None,
+                error: Some(format!(
+                    "no answer in {}",
+                    humantime::format_duration(self.timeout)
+                )),
+            }
+        } else {
+            match net::finish_connect(&probe.stream) {
+                Ok(false) => return Ok(()),
+                Ok(true) => Outcome {
+                    state: PortState::Open,
+                    time: Some(cx.now - probe.started),
+                    error: None,
+                },
+                Err(e) => outcome_of(&e),
+            }
+        };
+        let mut probe = self.inflight.remove(key);
+        if !timed_out {
+            cx.timers.cancel(probe.timer);
+        }
+        let _ = cx.registry.deregister(&mut probe.stream);
+        drop(probe.stream);
+        self.record(probe.idx, outcome);
+        self.launch(cx)
+    }
+
+    fn record(&mut self, idx: usize, outcome: Outcome) {
+        self.counts[outcome.state as usize] += 1;
+        self.results[idx] = Some(outcome);
+    }
+
+    /// Prints every result whose predecessors are all known.
+    fn flush(&mut self) -> Result<()> {
+        while let Some(Some(r)) = self.results.get(self.emitted) {
+            if !self.open_only || r.state == PortState::Open {
+                self.out.emit(&Event::Check {
+                    host: &self.host,
+                    addr: SocketAddr::new(self.ip, self.ports[self.emitted]),
+                    state: r.state,
+                    time: r.time,
+                    error: r.error.as_deref(),
+                })?;
+            }
+            self.results[self.emitted] = None;
+            self.emitted += 1;
+        }
+        Ok(())
+    }
+}
+
+fn outcome_of(e: &io::Error) -> Outcome {
+    let (state, error) = match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => (PortState::Closed, "refused".to_string()),
+        Some(libc::ETIMEDOUT) => (PortState::Timeout, "timed out".to_string()),
+        _ => (PortState::Closed, describe_io(e)),
+    };
+    Outcome {
+        state,
+        time: None,
+        error: Some(error),
+    }
+}
+
+impl Handler for Check<'_> {
+    type Timer = Timer;
+
+    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, _event: &MioEvent) -> Result<()> {
+        match token {
+            SIGNAL => {
+                if self.signals.take() {
+                    self.interrupted = true;
+                }
+                Ok(())
+            }
+            Token(t) if t >= CLIENT_BASE => self.complete(cx, t - CLIENT_BASE, false),
+            _ => Ok(()),
+        }
+    }
+
+    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+        match self.inflight.get(timer.key) {
+            Some(p) if p.idx == timer.idx => self.complete(cx, timer.key, true),
+            _ => Ok(()),
+        }
+    }
+
+    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        if self.interrupted {
+            return Ok(Some(Exit::Interrupted));
+        }
+        if self.emitted < self.ports.len() {
+            return Ok(None);
+        }
+        let [open, closed, timeout] = self.counts;
+        if self.ports.len() > 1 || self.out.is_json() {
+            self.out.emit(&Event::CheckSummary {
+                open,
+                closed,
+                timeout,
+                elapsed: self.started.elapsed(),
+            })?;
+        }
+        Ok(Some(if open == self.ports.len() {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        }))
+    }
+}

@@ -1,0 +1,200 @@
+//! `netkit tcp listen PORT`: bind, report the port, then either serve one
+//! client like `nc -l` (a [`Session`] piped to stdin/stdout, exit when it
+//! closes) or hand over to the multi-client [`super::server`].
+
+use std::io;
+
+use mio::event::Event as MioEvent;
+use mio::net::TcpListener;
+use mio::{Interest, Token};
+
+use super::server::{self, Mode};
+use super::session::{End, PipeOpts, Session, BUF_SIZE};
+use super::{LISTENER, SIGNAL, SOCKET, STDIN};
+use crate::cli::ListenArgs;
+use crate::error::{Error, Exit, Result};
+use crate::event::{Closer, Event};
+use crate::net;
+use crate::output::Output;
+use crate::reactor::conn::Conn;
+use crate::reactor::signal::Signals;
+use crate::reactor::stdin::Stdin;
+use crate::reactor::{Ctx, Handler, Reactor};
+
+pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
+    let mode = if args.chat {
+        Some(Mode::Chat)
+    } else if args.broker {
+        Some(Mode::Broker)
+    } else if args.echo {
+        Some(Mode::Echo)
+    } else if args.keep_open {
+        Some(Mode::Keep)
+    } else {
+        None
+    };
+    if mode.is_some() {
+        net::raise_fd_limit();
+    }
+    let mut listener = net::listen(args.bind, args.port, args.family)?;
+    let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
+    out.emit(&Event::Listening { addr })?;
+
+    match mode {
+        Some(mode) => {
+            let (mut reactor, signals, stdin) = setup(&mut listener, mode != Mode::Echo)?;
+            server::run(&mut reactor, listener, mode, &args, stdin, signals, out)
+        }
+        None => {
+            let (mut reactor, signals, stdin) = setup(&mut listener, true)?;
+            let mut driver = Single {
+                listener: Some(listener),
+                session: None,
+                opts: PipeOpts {
+                    no_shutdown: args.no_shutdown,
+                    hex: args.hex,
+                    idle_timeout: args.idle_timeout,
+                    ..PipeOpts::default()
+                },
+                stdin,
+                signals,
+                buf: vec![0; BUF_SIZE],
+                out,
+                interrupted: false,
+            };
+            reactor.run(&mut driver)
+        }
+    }
+}
+
+/// The loop with the listener, SIGINT and (optionally) stdin registered.
+fn setup<K>(
+    listener: &mut TcpListener,
+    want_stdin: bool,
+) -> Result<(Reactor<K>, Signals, Option<Stdin>)> {
+    let reactor = Reactor::new()?;
+    reactor
+        .registry()
+        .register(listener, LISTENER, Interest::READABLE)
+        .map_err(|e| Error::io("listen", &e))?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let stdin = if want_stdin {
+        Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+    } else {
+        None
+    };
+    Ok((reactor, signals, stdin))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    Idle,
+}
+
+/// One client, then exit.
+struct Single<'o> {
+    listener: Option<TcpListener>,
+    session: Option<Session>,
+    opts: PipeOpts,
+    stdin: Option<Stdin>,
+    signals: Signals,
+    buf: Vec<u8>,
+    out: &'o mut Output,
+    interrupted: bool,
+}
+
+impl Single<'_> {
+    fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+        let Some(listener) = &mut self.listener else {
+            return Ok(());
+        };
+        let (mut stream, peer) = match listener.accept() {
+            Ok(pair) => pair,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(Error::io("accept", &e)),
+        };
+        // Like nc -l: one client, and the port is free again.
+        if let Some(mut l) = self.listener.take() {
+            let _ = cx.registry.deregister(&mut l);
+        }
+        let _ = stream.set_nodelay(true);
+        let local = stream
+            .local_addr()
+            .map(net::canonical)
+            .map_err(|e| Error::io("accept", &e))?;
+        let peer = net::canonical(peer);
+        cx.registry
+            .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| Error::io("accept", &e))?;
+        self.out.emit(&Event::Connected {
+            id: 1,
+            local,
+            remote: peer,
+            accepted: true,
+            time: None,
+            clients: 1,
+        })?;
+        let session = Session::new(Conn::new(stream, peer, local, cx.now), 1, self.opts);
+        if let Some(at) = session.idle_deadline() {
+            cx.timers.add(at, Timer::Idle);
+        }
+        self.session = Some(session);
+        self.pump(cx);
+        Ok(())
+    }
+
+    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+        if let Some(session) = &mut self.session {
+            session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
+        }
+    }
+}
+
+impl Handler for Single<'_> {
+    type Timer = Timer;
+
+    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+        match token {
+            LISTENER => self.accept(cx)?,
+            STDIN => {
+                if let Some(stdin) = &mut self.stdin {
+                    stdin.ready();
+                }
+                self.pump(cx);
+            }
+            SOCKET => {
+                if let Some(session) = &mut self.session {
+                    session.conn.ready(event);
+                }
+                self.pump(cx);
+            }
+            SIGNAL if self.signals.take() => match &mut self.session {
+                Some(s) => s.finish(Closer::Interrupted, self.out, None)?,
+                None => self.interrupted = true,
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn timeout(&mut self, cx: &mut Ctx<Timer>, _timer: Timer) -> Result<()> {
+        if let Some(session) = &mut self.session {
+            if let Some(at) = session.check_idle(cx.now) {
+                cx.timers.add(at, Timer::Idle);
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        if self.interrupted {
+            return Ok(Some(Exit::Interrupted));
+        }
+        match self.session.as_mut().and_then(Session::take_end) {
+            Some(End::Done(exit)) => Ok(Some(exit)),
+            Some(End::Failed(e)) => Err(e),
+            None => Ok(None),
+        }
+    }
+}
