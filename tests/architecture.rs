@@ -1,0 +1,69 @@
+//! Architecture rules that hold by themselves.
+//!
+//! `src/proto/` is sans-IO: it never imports mio or std::net and never reads
+//! the clock (time is passed in), so every codec can be tested without
+//! sockets, whole and one byte at a time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn proto_is_sans_io() {
+    let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/proto");
+    let mut files = Vec::new();
+    rust_files(&proto, &mut files);
+    assert!(!files.is_empty(), "no files under src/proto");
+    let forbidden = [
+        "mio",
+        "std::net",
+        "TcpStream",
+        "UdpSocket",
+        "Instant::now",
+        "SystemTime::now",
+        "std::fs",
+        "std::io::stdin",
+    ];
+    let mut violations = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for word in forbidden {
+                let hit = if word == "mio" {
+                    code.contains("mio::") || code.contains("use mio")
+                } else {
+                    code.contains(word)
+                };
+                if hit {
+                    violations.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "src/proto must stay sans-IO (no mio, std::net or clock):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn main_rs_stays_tiny() {
+    let main = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/main.rs");
+    let lines = fs::read_to_string(main).unwrap().lines().count();
+    assert!(
+        lines <= 40,
+        "src/main.rs has {lines} lines; logic belongs in the library"
+    );
+}
