@@ -18,9 +18,11 @@ Examples:
   netkit tcp listen 8080                 serve one client, like `nc -l 8080`
   netkit tcp connect example.org 80      pipe stdin/stdout through a connection
   netkit tcp check localhost 22 80 8000-8100
+  netkit udp send 127.0.0.1 9999 hello   one datagram
+  netkit udp recv 9999                   print datagrams with their source
   netkit --json tcp listen -k 0          NDJSON events; port 0 picks a free port";
 
-/// A raw-socket networking toolkit: TCP on one event loop.
+/// A raw-socket networking toolkit: TCP and UDP on one event loop.
 #[derive(Debug, Parser)]
 #[command(name = "netkit", version, about, after_help = AFTER_HELP)]
 #[command(propagate_version = true, max_term_width = 100)]
@@ -72,6 +74,10 @@ pub enum Command {
     #[command(subcommand)]
     Tcp(TcpCommand),
 
+    /// UDP: send datagrams, receive them
+    #[command(subcommand)]
+    Udp(UdpCommand),
+
     /// Print a shell completion script
     #[command(after_help = "Example:\n  netkit completions bash > /etc/bash_completion.d/netkit")]
     Completions {
@@ -110,6 +116,123 @@ Examples:
 
 Exit status: 0 when every port is open, 1 otherwise.")]
     Check(CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UdpCommand {
+    /// Send datagrams: each MESSAGE, or each stdin line, is one datagram
+    #[command(after_help = "\
+Examples:
+  netkit udp send 127.0.0.1 9999 hello world       two datagrams
+  printf 'a\\nb\\n' | netkit udp send 127.0.0.1 9999    one datagram per line
+  netkit udp send -c 5 -n 1s 127.0.0.1 9999 ping   five, a second apart
+  netkit udp send --hex --reply 127.0.0.1 53 \\
+    '123401000001000000000000076578616d706c6503636f6d0000010001'   a DNS query
+
+Exit status: 4 when the port is unreachable (ICMP), 5 when --reply gets none.")]
+    Send(UdpSendArgs),
+
+    /// Receive datagrams and print each with its source
+    #[command(visible_alias = "listen")]
+    #[command(after_help = "\
+Examples:
+  netkit udp recv 9999                          print datagrams as they come
+  netkit udp recv --raw 9999 > capture.bin      payloads only
+  netkit udp recv -c 1 --timeout 5s 9999        wait for one datagram
+  netkit udp recv --echo 9999                   an echo server
+  netkit udp recv --multicast 239.1.2.3 5000    join a group")]
+    Recv(UdpRecvArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UdpSendArgs {
+    /// Host name or address to send to
+    pub host: String,
+
+    /// Port to send to (1-65535)
+    #[arg(value_parser = parse_dest_port)]
+    pub port: u16,
+
+    /// Datagrams to send; without any, each stdin line is one
+    #[arg(value_name = "MESSAGE")]
+    pub messages: Vec<String>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Send everything this many times
+    #[arg(short, long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+
+    /// Wait this long between datagrams
+    #[arg(short = 'n', long, value_parser = parse_duration, value_name = "DUR")]
+    pub interval: Option<Duration>,
+
+    /// Allow sending to a broadcast address (SO_BROADCAST)
+    #[arg(long)]
+    pub broadcast: bool,
+
+    /// Local address to send from: ADDR or ADDR:PORT
+    #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
+    pub source: Option<SocketAddr>,
+
+    /// IP time-to-live (hop limit) of the datagrams
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255), value_name = "HOPS")]
+    pub ttl: Option<u32>,
+
+    /// Send stdin as it comes, in chunks up to the datagram limit, not by line
+    #[arg(long, conflicts_with_all = ["messages", "hex"])]
+    pub raw: bool,
+
+    /// MESSAGEs (or stdin lines) are hex bytes: `de ad be ef`
+    #[arg(long)]
+    pub hex: bool,
+
+    /// Wait for replies after sending, one per datagram sent, and print them
+    #[arg(long)]
+    pub reply: bool,
+
+    /// How long --reply waits after the last datagram (exit 5 if none came)
+    #[arg(long, value_parser = parse_duration, default_value = "2s", value_name = "DUR")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct UdpRecvArgs {
+    /// Port to listen on; 0 picks a free one and reports it
+    #[arg(value_parser = parse_listen_port)]
+    pub port: u16,
+
+    /// Address to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Exit 0 after this many datagrams
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop when no datagram comes for this long (exit 5 if none came, or -c was not reached)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Option<Duration>,
+
+    /// Send each datagram back to its sender
+    #[arg(long)]
+    pub echo: bool,
+
+    /// Write the payloads only, as they are, to stdout
+    #[arg(long)]
+    pub raw: bool,
+
+    /// Join this multicast group (IPv4 or IPv6)
+    #[arg(long, value_name = "GROUP")]
+    pub multicast: Option<IpAddr>,
+
+    /// Interface for --multicast: its IPv4 address, its name or its index
+    #[arg(long, value_name = "IFACE", requires = "multicast")]
+    pub interface: Option<String>,
 }
 
 /// Address family restriction shared by client commands.

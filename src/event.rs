@@ -124,6 +124,20 @@ pub enum Event<'a> {
         time: Option<Duration>,
         error: Option<&'a str>,
     },
+    /// A datagram received (or a reply to one we sent).
+    Datagram { from: SocketAddr, bytes: &'a [u8] },
+    /// A datagram sent (verbose; JSON).
+    Sent { to: SocketAddr, length: usize },
+    /// Totals at the end of a UDP run.
+    UdpSummary {
+        sent: u64,
+        received: u64,
+        bytes_sent: u64,
+        bytes_received: u64,
+        elapsed: Duration,
+        /// Datagrams the kernel dropped for lack of buffer, where it says.
+        drops: Option<u64>,
+    },
     /// Totals at the end of `tcp check`.
     CheckSummary {
         open: usize,
@@ -148,7 +162,9 @@ impl Event<'_> {
             Event::Joined { .. } => "join",
             Event::Left { .. } => "leave",
             Event::Check { .. } => "check",
-            Event::CheckSummary { .. } => "summary",
+            Event::CheckSummary { .. } | Event::UdpSummary { .. } => "summary",
+            Event::Datagram { .. } => "datagram",
+            Event::Sent { .. } => "sent",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! * [`cli`]: every clap type.
 //! * [`proto`]: sans-IO protocol code.
 //! * [`reactor`]: the event loop, connections, stdin, timers, signals.
-//! * [`tcp`]: the drivers of `netkit tcp ...`.
+//! * [`tcp`], [`udp`]: the drivers of `netkit tcp ...` and `netkit udp ...`.
 //! * [`event`] and [`output`]: what drivers report and how it is rendered.
 //! * [`error`]: one-line errors and the documented exit codes.
 
@@ -18,6 +18,7 @@ pub mod output;
 pub mod proto;
 pub mod reactor;
 pub mod tcp;
+pub mod udp;
 
 use clap::CommandFactory;
 
@@ -29,6 +30,7 @@ use output::Output;
 pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
     match cli.command {
         Command::Tcp(cmd) => tcp::run(cmd, out),
+        Command::Udp(cmd) => udp::run(cmd, out),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);

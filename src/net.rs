@@ -124,22 +124,51 @@ pub fn finish_connect(stream: &TcpStream) -> io::Result<bool> {
     }
 }
 
-/// Binds a listener. Without `bind`, every interface: a dual-stack `[::]`
-/// socket, or `0.0.0.0` where IPv6 is missing or `-4` was given.
+/// Binds a TCP listener. Without `bind`, every interface: a dual-stack
+/// `[::]` socket, or `0.0.0.0` where IPv6 is missing or `-4` was given.
 pub fn listen(bind: Option<IpAddr>, port: u16, family: Family) -> Result<TcpListener> {
+    let socket = bind_first(bind, port, family, "listen on", |addr, dual_stack| {
+        let socket = bound_socket(addr, dual_stack, Type::STREAM, true)?;
+        socket.listen(1024)?;
+        Ok(socket)
+    })?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Binds a UDP socket the way [`listen`] binds a TCP one. `reuse` lets
+/// several receivers share the port (multicast).
+pub fn bind_udp(bind: Option<IpAddr>, port: u16, family: Family, reuse: bool) -> Result<Socket> {
+    bind_first(bind, port, family, "bind", |addr, dual_stack| {
+        bound_socket(addr, dual_stack, Type::DGRAM, reuse)
+    })
+}
+
+/// Tries the bind candidates in order; the error names the address and, for
+/// the common failures, what to do.
+fn bind_first(
+    bind: Option<IpAddr>,
+    port: u16,
+    family: Family,
+    verb: &str,
+    make: impl Fn(SocketAddr, bool) -> io::Result<Socket>,
+) -> Result<Socket> {
     let candidates: Vec<IpAddr> = match bind {
         Some(ip) => vec![ip],
         None if family.ipv4 => vec![Ipv4Addr::UNSPECIFIED.into()],
+        None if family.ipv6 => vec![Ipv6Addr::UNSPECIFIED.into()],
         None => vec![Ipv6Addr::UNSPECIFIED.into(), Ipv4Addr::UNSPECIFIED.into()],
     };
+    let dual_stack = bind.is_none() && !family.ipv6;
     let mut last = None;
     for ip in candidates {
         let addr = SocketAddr::new(ip, port);
-        match bind_listener(addr, bind.is_none() && !family.ipv6) {
-            Ok(l) => return Ok(l),
+        match make(addr, dual_stack) {
+            Ok(socket) => return Ok(socket),
             Err(e) => {
-                let fatal = e.raw_os_error() == Some(libc::EADDRINUSE)
-                    || e.raw_os_error() == Some(libc::EACCES);
+                let fatal = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EADDRINUSE) | Some(libc::EACCES)
+                );
                 last = Some((addr, e));
                 if fatal {
                     break;
@@ -156,27 +185,38 @@ pub fn listen(bind: Option<IpAddr>, port: u16, family: Family) -> Result<TcpList
     let mut why = describe_io(&e);
     match e.raw_os_error() {
         Some(libc::EADDRINUSE) => {
-            why.push_str(" (another program is listening there; pick another port or 0)")
+            why.push_str(" (another program is using it; pick another port, or 0 for any)")
         }
         Some(libc::EACCES) if port < 1024 => why.push_str(" (ports below 1024 need privileges)"),
         _ => {}
     }
-    Err(Error::new(Exit::Failed, format!("listen on {addr}"), why))
+    let kind = if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
+        Exit::Usage
+    } else {
+        Exit::Failed
+    };
+    Err(Error::new(kind, format!("{verb} {addr}"), why))
 }
 
-fn bind_listener(addr: SocketAddr, dual_stack: bool) -> io::Result<TcpListener> {
+fn bound_socket(addr: SocketAddr, dual_stack: bool, ty: Type, reuse: bool) -> io::Result<Socket> {
+    let proto = if ty == Type::STREAM {
+        Protocol::TCP
+    } else {
+        Protocol::UDP
+    };
     let socket = Socket::new(
         Domain::for_address(addr),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
+        ty.nonblocking().cloexec(),
+        Some(proto),
     )?;
-    socket.set_reuse_address(true)?;
+    if reuse {
+        socket.set_reuse_address(true)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(!dual_stack)?;
     }
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(TcpListener::from_std(socket.into()))
+    Ok(socket)
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.

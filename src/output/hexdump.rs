@@ -30,6 +30,11 @@ pub fn hexdump(dir: Direction, offset: u64, bytes: &[u8], color: bool, out: &mut
     } else {
         marker.cyan().bold().to_string()
     };
+    rows(&marker, offset, bytes, out);
+}
+
+/// Appends hex rows, each line starting with `marker`.
+pub fn rows(marker: &str, offset: u64, bytes: &[u8], out: &mut Vec<u8>) {
     for (i, row) in bytes.chunks(16).enumerate() {
         out.extend_from_slice(marker.as_bytes());
         let off = offset + (i as u64) * 16;

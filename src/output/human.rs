@@ -159,6 +159,54 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 }
             })
         }
+        Event::Datagram { from, bytes } => {
+            let head = format!("{from}  {}", units::bytes(bytes.len() as u64));
+            let head = if c { head.cyan().to_string() } else { head };
+            match printable(bytes) {
+                Some(text) => writeln!(out, "{head}  {}", text.strip_suffix('\n').unwrap_or(text)),
+                None => {
+                    let r = writeln!(out, "{head}  (binary)");
+                    super::hexdump::rows(" ", 0, bytes, out);
+                    r
+                }
+            }
+        }
+        Event::Sent { to, length } if verbose => status(
+            err,
+            style,
+            format!("sent {} to {to}", units::bytes(*length as u64)),
+        ),
+        Event::UdpSummary {
+            sent,
+            received,
+            bytes_sent,
+            bytes_received,
+            elapsed,
+            drops,
+        } if normal => {
+            let mut parts = Vec::new();
+            if *sent > 0 {
+                parts.push(format!(
+                    "sent {sent} datagrams ({})",
+                    units::bytes(*bytes_sent)
+                ));
+            }
+            let secs = elapsed.as_secs_f64();
+            let rate = if secs > 0.0 {
+                *received as f64 / secs
+            } else {
+                0.0
+            };
+            parts.push(format!(
+                "received {received} ({}) in {}, {rate:.0}/s",
+                units::bytes(*bytes_received),
+                units::duration(*elapsed)
+            ));
+            if let Some(d) = drops {
+                parts.push(format!("{d} dropped by the kernel"));
+            }
+            status(err, style, parts.join("; "))
+        }
         Event::CheckSummary {
             open,
             closed,
@@ -174,6 +222,15 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
         ),
         _ => Ok(()),
     };
+}
+
+/// The payload as text, if it is UTF-8 without control characters other
+/// than tab and line ends.
+fn printable(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.chars()
+        .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .then_some(text)
 }
 
 fn status(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()> {
@@ -283,6 +340,27 @@ mod tests {
         assert_eq!(
             render_plain(&ev, Level::Normal).0,
             "*** user3 joined (3 here)\n"
+        );
+    }
+
+    #[test]
+    fn datagrams_show_source_length_and_payload() {
+        let from = "127.0.0.1:4000".parse().unwrap();
+        let ev = Event::Datagram {
+            from,
+            bytes: b"hello\n",
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Quiet).0,
+            "127.0.0.1:4000  6 B  hello\n"
+        );
+        let ev = Event::Datagram {
+            from,
+            bytes: &[0xde, 0xad],
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Quiet).0,
+            "127.0.0.1:4000  2 B  (binary)\n  00000000  de ad                                             |..|\n"
         );
     }
 

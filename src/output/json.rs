@@ -205,6 +205,37 @@ fn fields(event: &Event) -> Map<String, Value> {
                 put("error", json!(e));
             }
         }
+        Event::Datagram { from, bytes } => {
+            put("from", json!(from.to_string()));
+            put("length", json!(bytes.len()));
+            put_payload(&mut m, bytes);
+        }
+        Event::Sent { to, length } => {
+            put("to", json!(to.to_string()));
+            put("length", json!(length));
+        }
+        Event::UdpSummary {
+            sent,
+            received,
+            bytes_sent,
+            bytes_received,
+            elapsed,
+            drops,
+        } => {
+            put("sent", json!(sent));
+            put("received", json!(received));
+            put("bytes_sent", json!(bytes_sent));
+            put("bytes_received", json!(bytes_received));
+            put("elapsed", secs(*elapsed));
+            let secs_f = elapsed.as_secs_f64();
+            let rate = if secs_f > 0.0 {
+                *received as f64 / secs_f
+            } else {
+                0.0
+            };
+            put("rate", json!(rate.round()));
+            put("drops", drops.map_or(Value::Null, |d| json!(d)));
+        }
         Event::CheckSummary {
             open,
             closed,

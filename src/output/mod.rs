@@ -44,7 +44,13 @@ pub struct Output {
     color_err: bool,
     json: json::JsonSink,
     line: Vec<u8>,
+    /// With [`Output::set_buffered`], stdout bytes gather here.
+    stdout_buf: Vec<u8>,
+    buffered: bool,
 }
+
+/// Buffered stdout is written out past this size.
+const STDOUT_BUF: usize = 256 * 1024;
 
 impl Output {
     pub fn new(global: &Global) -> Output {
@@ -67,6 +73,8 @@ impl Output {
             color_err,
             json: json::JsonSink::default(),
             line: Vec::with_capacity(256),
+            stdout_buf: Vec::new(),
+            buffered: false,
         }
     }
 
@@ -79,6 +87,8 @@ impl Output {
             color_err: false,
             json: json::JsonSink::default(),
             line: Vec::new(),
+            stdout_buf: Vec::new(),
+            buffered: false,
         }
     }
 
@@ -98,17 +108,53 @@ impl Output {
         self.level >= Level::Verbose
     }
 
+    /// Gathers stdout into batches (for high event rates) until
+    /// [`Output::flush`] or until buffering is turned off.
+    pub fn set_buffered(&mut self, on: bool) -> Result<()> {
+        self.buffered = on;
+        if on {
+            self.stdout_buf.reserve(STDOUT_BUF);
+            Ok(())
+        } else {
+            self.flush()
+        }
+    }
+
+    /// Writes out buffered stdout.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.stdout_buf.is_empty() {
+            return Ok(());
+        }
+        let result = write_stdout(&self.stdout_buf);
+        self.stdout_buf.clear();
+        result
+    }
+
+    fn stdout(&mut self, data: &[u8]) -> Result<()> {
+        if !self.buffered {
+            return write_stdout(data);
+        }
+        self.stdout_buf.extend_from_slice(data);
+        if self.stdout_buf.len() >= STDOUT_BUF {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Renders one event. Fails only when stdout is gone.
     pub fn emit(&mut self, event: &Event) -> Result<()> {
         match self.mode {
             Mode::Json => {
-                self.line.clear();
-                self.json.render(event, &mut self.line);
-                write_stdout(&self.line)
+                let mut line = std::mem::take(&mut self.line);
+                line.clear();
+                self.json.render(event, &mut line);
+                let result = self.stdout(&line);
+                self.line = line;
+                result
             }
             Mode::Human => {
                 if let Event::Data { bytes, .. } = event {
-                    return write_stdout(bytes);
+                    return self.stdout(bytes);
                 }
                 let style = human::Style {
                     color_out: self.color_out,
@@ -122,7 +168,7 @@ impl Output {
                     write_stderr(&self.line);
                 }
                 if !out.is_empty() {
-                    write_stdout(&out)?;
+                    self.stdout(&out)?;
                 }
                 Ok(())
             }
@@ -151,6 +197,7 @@ impl Output {
         if err.is_silent() {
             return;
         }
+        let _ = self.flush();
         if self.mode == Mode::Json {
             self.line.clear();
             json::render_error(err, &mut self.line);

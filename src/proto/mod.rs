@@ -4,4 +4,5 @@
 //! a test (`tests/architecture.rs`) enforces it. That keeps every codec
 //! testable whole and one byte at a time, without sockets.
 
+pub mod hex;
 pub mod lines;
