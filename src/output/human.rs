@@ -356,11 +356,11 @@ mod tests {
         );
         let ev = Event::Datagram {
             from,
-            bytes: &[0xde, 0xad],
+            bytes: &[0xff, 0x00],
         };
         assert_eq!(
             render_plain(&ev, Level::Quiet).0,
-            "127.0.0.1:4000  2 B  (binary)\n  00000000  de ad                                             |..|\n"
+            "127.0.0.1:4000  2 B  (binary)\n  00000000  ff 00                                             |..|\n"
         );
     }
 
