@@ -156,20 +156,6 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
-/// Finds netkit's own error in an anyhow chain, or makes one from an I/O error.
-pub fn classify(err: &anyhow::Error) -> Error {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<Error>() {
-            return Error::new(e.kind, e.what.clone(), e.why.clone());
-        }
-    }
-    let kind = err
-        .chain()
-        .find_map(|c| c.downcast_ref::<io::Error>())
-        .map_or(Exit::Failed, exit_for_io);
-    Error::new(kind, "", format!("{err:#}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,14 +189,5 @@ mod tests {
         assert_eq!(e.to_string(), "port: not a number: abc");
         assert_eq!(e.kind.code(), 2);
         assert!(Error::stdout_closed().is_silent());
-    }
-
-    #[test]
-    fn classify_finds_netkit_error_in_chain() {
-        let e = anyhow::Error::new(Error::timeout("connect 127.0.0.1:1", "timed out after 1s"));
-        let c = classify(&e.context("outer"));
-        assert_eq!(c.kind, Exit::Timeout);
-        let io = anyhow::Error::new(io::Error::from_raw_os_error(libc::ECONNRESET));
-        assert_eq!(classify(&io).kind, Exit::Refused);
     }
 }

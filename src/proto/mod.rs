@@ -5,4 +5,5 @@
 //! testable whole and one byte at a time, without sockets.
 
 pub mod hex;
+pub mod http;
 pub mod lines;
