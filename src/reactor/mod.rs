@@ -8,6 +8,7 @@
 //! drained until `WouldBlock`, so no interest is ever re-registered.
 
 pub mod conn;
+pub mod connector;
 pub mod signal;
 pub mod stdin;
 pub mod timer;

@@ -3,12 +3,9 @@
 //! connection (see [`Session`]).
 
 use std::io;
-use std::net::SocketAddr;
-use std::time::Instant;
 
 use mio::event::Event as MioEvent;
-use mio::net::TcpStream;
-use mio::{Interest, Token};
+use mio::Token;
 
 use super::session::{End, PipeOpts, Session, BUF_SIZE};
 use super::{host_port, SIGNAL, SOCKET, STDIN};
@@ -18,36 +15,26 @@ use crate::event::{Closer, Event};
 use crate::net;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
+use crate::reactor::connector::{Connector, Outcome};
 use crate::reactor::signal::Signals;
 use crate::reactor::stdin::Stdin;
-use crate::reactor::{Ctx, Handler, Reactor, TimerId};
+use crate::reactor::{Ctx, Handler, Reactor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    /// The connect attempt with this number timed out.
-    Connect(usize),
+    Connect,
     Idle,
 }
 
 enum Phase {
-    Connecting {
-        stream: TcpStream,
-        addr: SocketAddr,
-        started: Instant,
-        timer: TimerId,
-    },
+    Connecting(Connector),
     Open(Session),
-    Closed,
 }
 
 struct Connect<'o> {
     args: ConnectArgs,
     target: String,
-    addrs: Vec<SocketAddr>,
-    /// Index of the next address to try.
-    next: usize,
     phase: Phase,
-    last_error: Option<io::Error>,
     stdin: Option<Stdin>,
     signals: Signals,
     buf: Vec<u8>,
@@ -74,116 +61,37 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     } else {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
     };
+    let connector = Connector::new(addrs, args.source, args.connect_timeout);
     let mut driver = Connect {
         args,
         target,
-        addrs,
-        next: 0,
-        phase: Phase::Closed,
-        last_error: None,
+        phase: Phase::Connecting(connector),
         stdin,
         signals,
         buf: vec![0; BUF_SIZE],
         out,
         result: None,
     };
-    driver.try_next(&mut reactor.ctx());
+    let mut cx = reactor.ctx();
+    if let Phase::Connecting(c) = &mut driver.phase {
+        let outcome = c.start(&mut cx, SOCKET, Timer::Connect);
+        driver.on_outcome(&mut cx, outcome);
+    }
     reactor.run(&mut driver)
 }
 
 impl Connect<'_> {
-    /// Starts connecting to the next address, or records the final failure.
-    fn try_next(&mut self, cx: &mut Ctx<Timer>) {
-        while self.next < self.addrs.len() {
-            let addr = self.addrs[self.next];
-            let attempt = self.next;
-            self.next += 1;
-            let started = Instant::now();
-            let begun = net::start_connect(addr, self.args.source).and_then(|mut stream| {
-                cx.registry
-                    .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
-                    .map(|()| stream)
-            });
-            match begun {
-                Ok(stream) => {
-                    let timer = cx
-                        .timers
-                        .add(started + self.args.connect_timeout, Timer::Connect(attempt));
-                    self.phase = Phase::Connecting {
-                        stream,
-                        addr,
-                        started,
-                        timer,
-                    };
-                    return;
-                }
-                Err(e) => self.failed(addr, e),
-            }
-        }
-        let e = self
-            .last_error
-            .take()
-            .unwrap_or_else(|| io::Error::other("no address to connect to"));
-        let mut why = describe_io(&e);
-        if e.kind() == io::ErrorKind::ConnectionRefused {
-            why.push_str(" (is anything listening there?)");
-        }
-        if self.addrs.len() > 1 {
-            why.push_str(&format!("; tried {}", net::list(&self.addrs)));
-        }
-        let kind = if e.kind() == io::ErrorKind::InvalidInput {
-            Exit::Usage
-        } else {
-            exit_for_io(&e)
-        };
-        self.result = Some(Err(Error::new(
-            kind,
-            format!("connect {}", self.target),
-            why,
-        )));
-    }
-
-    fn failed(&mut self, addr: SocketAddr, e: io::Error) {
-        if self.next < self.addrs.len() {
-            let why = describe_io(&e);
-            // Reporting a skipped address cannot fail in a way that matters here.
-            let _ = self.out.emit(&Event::ConnectFailed { addr, why: &why });
-        }
-        self.last_error = Some(e);
-    }
-
-    fn on_connecting(&mut self, cx: &mut Ctx<Timer>, timed_out: bool) {
-        let Phase::Connecting {
-            stream,
-            addr,
-            started,
-            timer,
-        } = std::mem::replace(&mut self.phase, Phase::Closed)
-        else {
-            return;
-        };
-        let outcome = if timed_out {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "timed out after {}",
-                    humantime::format_duration(self.args.connect_timeout)
-                ),
-            ))
-        } else {
-            net::finish_connect(&stream)
-        };
+    fn on_outcome(&mut self, cx: &mut Ctx<Timer>, outcome: Outcome) {
         match outcome {
-            Ok(false) => {
-                self.phase = Phase::Connecting {
-                    stream,
-                    addr,
-                    started,
-                    timer,
-                };
+            Outcome::Pending => {}
+            Outcome::Retrying(addr, e) => {
+                let why = describe_io(&e);
+                if let Err(e) = self.out.emit(&Event::ConnectFailed { addr, why: &why }) {
+                    self.result = Some(Err(e));
+                }
             }
-            Ok(true) => {
-                cx.timers.cancel(timer);
+            Outcome::Failed(e) => self.result = Some(Err(self.connect_error(&e))),
+            Outcome::Connected(stream, addr, took) => {
                 let local = stream.local_addr().unwrap_or(addr);
                 let conn = Conn::new(stream, addr, local, cx.now);
                 if let Err(e) = self.out.emit(&Event::Connected {
@@ -191,7 +99,7 @@ impl Connect<'_> {
                     local,
                     remote: addr,
                     accepted: false,
-                    time: Some(cx.now - started),
+                    time: Some(took),
                     clients: 0,
                 }) {
                     self.result = Some(Err(e));
@@ -211,15 +119,27 @@ impl Connect<'_> {
                 self.phase = Phase::Open(session);
                 self.pump(cx);
             }
-            Err(e) => {
-                cx.timers.cancel(timer);
-                let mut stream = stream;
-                let _ = cx.registry.deregister(&mut stream);
-                drop(stream);
-                self.failed(addr, e);
-                self.try_next(cx);
-            }
         }
+    }
+
+    fn connect_error(&self, e: &io::Error) -> Error {
+        let mut why = describe_io(e);
+        if e.kind() == io::ErrorKind::ConnectionRefused {
+            why.push_str(" (is anything listening there?)");
+        }
+        let addrs = match &self.phase {
+            Phase::Connecting(c) => c.addrs(),
+            _ => &[],
+        };
+        if addrs.len() > 1 {
+            why.push_str(&format!("; tried {}", net::list(addrs)));
+        }
+        let kind = if e.kind() == io::ErrorKind::InvalidInput {
+            Exit::Usage
+        } else {
+            exit_for_io(e)
+        };
+        Error::new(kind, format!("connect {}", self.target), why)
     }
 
     fn pump(&mut self, cx: &mut Ctx<Timer>) {
@@ -245,12 +165,14 @@ impl Handler for Connect<'_> {
                 _ => self.result = Some(Ok(Exit::Interrupted)),
             },
             SOCKET => match &mut self.phase {
-                Phase::Connecting { .. } => self.on_connecting(cx, false),
+                Phase::Connecting(c) => {
+                    let outcome = c.ready(cx, SOCKET, Timer::Connect);
+                    self.on_outcome(cx, outcome);
+                }
                 Phase::Open(session) => {
                     session.conn.ready(event);
                     self.pump(cx);
                 }
-                Phase::Closed => {}
             },
             _ => {}
         }
@@ -258,15 +180,17 @@ impl Handler for Connect<'_> {
     }
 
     fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
-        match timer {
-            Timer::Connect(_) => self.on_connecting(cx, true),
-            Timer::Idle => {
-                if let Phase::Open(session) = &mut self.phase {
-                    if let Some(at) = session.check_idle(cx.now) {
-                        cx.timers.add(at, Timer::Idle);
-                    }
+        match (timer, &mut self.phase) {
+            (Timer::Connect, Phase::Connecting(c)) => {
+                let outcome = c.timed_out(cx, SOCKET, Timer::Connect);
+                self.on_outcome(cx, outcome);
+            }
+            (Timer::Idle, Phase::Open(session)) => {
+                if let Some(at) = session.check_idle(cx.now) {
+                    cx.timers.add(at, Timer::Idle);
                 }
             }
+            _ => {}
         }
         Ok(())
     }
