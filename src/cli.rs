@@ -20,9 +20,10 @@ Examples:
   netkit tcp check localhost 22 80 8000-8100
   netkit udp send 127.0.0.1 9999 hello   one datagram
   netkit udp recv 9999                   print datagrams with their source
+  netkit http -L --timing https://host/  a request, its redirects and timings
   netkit --json tcp listen -k 0          NDJSON events; port 0 picks a free port";
 
-/// A raw-socket networking toolkit: TCP and UDP on one event loop.
+/// A raw-socket networking toolkit: TCP, UDP and HTTP on one event loop.
 #[derive(Debug, Parser)]
 #[command(name = "netkit", version, about, after_help = AFTER_HELP)]
 #[command(propagate_version = true, max_term_width = 100)]
@@ -77,6 +78,20 @@ pub enum Command {
     /// UDP: send datagrams, receive them
     #[command(subcommand)]
     Udp(UdpCommand),
+
+    /// HTTP/1.1 request with curl's flag letters: -X -H -d -i -I -o -L -f -k -m
+    #[command(after_help = "\
+Examples:
+  netkit http https://example.org/                    body to stdout
+  netkit http -i -L http://localhost:8080/old         headers too; follow redirects
+  netkit http -d 'name=value' http://localhost/form   POST a form
+  netkit http -o big.iso https://host/big.iso         to a file, with a progress bar
+  netkit http --timing -o /dev/null https://host/     where the time goes
+  netkit http -f http://localhost/health || alert     exit 8 on a 4xx/5xx status
+
+Exit status: 2 bad URL, 3 DNS, 4 refused, 5 timeout, 6 malformed response,
+7 TLS, 8 status >= 400 with --fail.")]
+    Http(HttpArgs),
 
     /// Print a shell completion script
     #[command(after_help = "Example:\n  netkit completions bash > /etc/bash_completion.d/netkit")]
@@ -233,6 +248,80 @@ pub struct UdpRecvArgs {
     /// Interface for --multicast: its IPv4 address, its name or its index
     #[arg(long, value_name = "IFACE", requires = "multicast")]
     pub interface: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// The URL: http://, https://; `host:port/path` means http://
+    pub url: String,
+
+    /// Request method (default GET, or POST with --data)
+    #[arg(
+        short = 'X',
+        long = "method",
+        visible_alias = "request",
+        value_name = "METHOD"
+    )]
+    pub method: Option<String>,
+
+    /// Extra header `Name: value` (repeatable); replaces a default of the same name, `Name:` removes it
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Request body: STRING, @FILE, or @- for stdin
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    pub data: Option<String>,
+
+    /// Send HEAD and print the response headers
+    #[arg(short = 'I', long = "head")]
+    pub head: bool,
+
+    /// Basic authentication `user:password`
+    #[arg(short = 'u', long = "user", value_name = "USER:PASS")]
+    pub user: Option<String>,
+
+    /// Follow redirects (301, 302, 303, 307, 308)
+    #[arg(short = 'L', long = "location")]
+    pub location: bool,
+
+    /// Most redirects to follow with -L (exit 6 beyond)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_redirs: u32,
+
+    /// Write the body to FILE instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+
+    /// Print the status line and headers before the body (on stdout)
+    #[arg(short = 'i', long = "include")]
+    pub include: bool,
+
+    /// Exit 8 (printing no body) when the status is 400 or above
+    #[arg(short = 'f', long = "fail")]
+    pub fail: bool,
+
+    /// Show where the time went: DNS, connect, TLS, first byte, total
+    #[arg(long)]
+    pub timing: bool,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on each address after this long
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub connect_timeout: Duration,
+
+    /// Give up on the whole request (redirects included) after this long
+    #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
+    pub max_time: Option<Duration>,
+
+    /// Do not verify the server's certificate (says so on stderr)
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file too
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 /// Address family restriction shared by client commands.

@@ -59,6 +59,41 @@ impl PortState {
     }
 }
 
+/// Cumulative times from the start of one HTTP exchange (curl's `-w` names).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HttpTiming {
+    pub namelookup: Duration,
+    pub connect: Duration,
+    pub appconnect: Duration,
+    pub pretransfer: Duration,
+    pub starttransfer: Duration,
+    pub total: Duration,
+}
+
+/// Everything known about a finished HTTP request.
+#[derive(Debug, Clone, Default)]
+pub struct HttpReport {
+    pub url: String,
+    pub method: String,
+    pub status: u16,
+    pub reason: String,
+    /// `HTTP/1.1`
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    pub remote: Option<SocketAddr>,
+    pub size_header: u64,
+    pub size_download: u64,
+    pub size_upload: u64,
+    pub redirects: u32,
+    pub timing: HttpTiming,
+    /// Time spent on the redirects before the final request.
+    pub time_redirect: Duration,
+    /// The body, when it is carried in the event (`--json` without `-o`).
+    pub body: Option<Vec<u8>>,
+    /// Render the timing breakdown (`--timing`).
+    pub show_timing: bool,
+}
+
 /// Something worth reporting.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -138,6 +173,10 @@ pub enum Event<'a> {
         /// Datagrams the kernel dropped for lack of buffer, where it says.
         drops: Option<u64>,
     },
+    /// A request or response head, line by line (`-v`).
+    HttpHead { sent: bool, lines: &'a [String] },
+    /// A finished HTTP request.
+    HttpResponse(&'a HttpReport),
     /// Totals at the end of `tcp check`.
     CheckSummary {
         open: usize,
@@ -165,6 +204,8 @@ impl Event<'_> {
             Event::CheckSummary { .. } | Event::UdpSummary { .. } => "summary",
             Event::Datagram { .. } => "datagram",
             Event::Sent { .. } => "sent",
+            Event::HttpHead { .. } => "http_head",
+            Event::HttpResponse(_) => "http_response",
         }
     }
 }

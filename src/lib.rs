@@ -6,13 +6,14 @@
 //! * [`cli`]: every clap type.
 //! * [`proto`]: sans-IO protocol code.
 //! * [`reactor`]: the event loop, connections, stdin, timers, signals.
-//! * [`tcp`], [`udp`]: the drivers of `netkit tcp ...` and `netkit udp ...`.
+//! * [`tcp`], [`udp`], [`http`]: the command drivers.
 //! * [`event`] and [`output`]: what drivers report and how it is rendered.
 //! * [`error`]: one-line errors and the documented exit codes.
 
 pub mod cli;
 pub mod error;
 pub mod event;
+pub mod http;
 pub mod net;
 pub mod output;
 pub mod proto;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
     match cli.command {
         Command::Tcp(cmd) => tcp::run(cmd, out),
         Command::Udp(cmd) => udp::run(cmd, out),
+        Command::Http(args) => http::run(args, out),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);

@@ -2,6 +2,7 @@
 //! check results on stdout, colors only where the stream is a terminal.
 
 use std::io::Write;
+use std::time::Duration;
 
 use colored::Colorize;
 
@@ -207,6 +208,26 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             }
             status(err, style, parts.join("; "))
         }
+        Event::HttpHead { sent, lines } if verbose => {
+            let mark = if *sent { ">" } else { "<" };
+            for line in lines.iter() {
+                let _ = if style.color_err {
+                    let text = if *sent {
+                        line.green().to_string()
+                    } else {
+                        line.cyan().to_string()
+                    };
+                    writeln!(err, "{} {text}", mark.bold())
+                } else {
+                    writeln!(err, "{mark} {line}")
+                };
+            }
+            Ok(())
+        }
+        Event::HttpResponse(report) if report.show_timing => {
+            timing_breakdown(report, style.color_err, err);
+            Ok(())
+        }
         Event::CheckSummary {
             open,
             closed,
@@ -222,6 +243,54 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
         ),
         _ => Ok(()),
     };
+}
+
+/// `--timing`: each phase as an aligned bar scaled to the total.
+fn timing_breakdown(r: &crate::event::HttpReport, color: bool, err: &mut Vec<u8>) {
+    const WIDTH: f64 = 40.0;
+    let t = &r.timing;
+    let phases = [
+        ("DNS lookup", Duration::ZERO, t.namelookup),
+        ("TCP connect", t.namelookup, t.connect),
+        ("TLS handshake", t.connect, t.appconnect),
+        ("Request sent", t.appconnect, t.pretransfer),
+        ("Waiting (TTFB)", t.pretransfer, t.starttransfer),
+        ("Body transfer", t.starttransfer, t.total),
+    ];
+    let total = t.total.as_secs_f64().max(1e-9);
+    for (name, from, to) in phases {
+        let d = to.saturating_sub(from);
+        let eighths = (d.as_secs_f64() / total * WIDTH * 8.0).round() as usize;
+        let mut bar = "█".repeat(eighths / 8);
+        if eighths % 8 > 0 {
+            bar.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8 - 1]);
+        }
+        let bar = if color { bar.cyan().to_string() } else { bar };
+        let _ = writeln!(err, "  {name:<15} {:>10}  {bar}", units::duration(d));
+    }
+    let _ = writeln!(err, "  {:<15} {:>10}", "Total", units::duration(t.total));
+    let mut tail = format!(
+        "  {} {} {}, {} received at {}",
+        r.version,
+        r.status,
+        r.reason,
+        units::bytes(r.size_download),
+        units::rate(
+            r.size_download,
+            t.total
+                .saturating_sub(t.starttransfer)
+                .max(Duration::from_micros(1))
+        )
+    );
+    if r.redirects > 0 {
+        tail.push_str(&format!(
+            " after {} redirect{} ({})",
+            r.redirects,
+            if r.redirects == 1 { "" } else { "s" },
+            units::duration(r.time_redirect)
+        ));
+    }
+    let _ = writeln!(err, "{tail}");
 }
 
 /// The payload as text, if it is UTF-8 without control characters other
@@ -259,6 +328,16 @@ pub fn notice(text: &str, color: bool, err: &mut Vec<u8>) {
     let _ = status(err, &style, text.to_string());
 }
 
+/// A free-form warning line.
+pub fn warning(text: &str, color: bool, err: &mut Vec<u8>) {
+    let style = Style {
+        color_out: false,
+        color_err: color,
+        level: Level::Normal,
+    };
+    let _ = warn(err, &style, text.to_string());
+}
+
 /// `netkit: <what>: <why>`.
 pub fn error_line(e: &Error, color: bool, err: &mut Vec<u8>) {
     let prefix = if color {
@@ -272,7 +351,6 @@ pub fn error_line(e: &Error, color: bool, err: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn render_plain(event: &Event, level: Level) -> (String, String) {
         let style = Style {

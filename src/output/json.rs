@@ -65,6 +65,8 @@ impl JsonSink {
                 }
                 finish(fields(event), out);
             }
+            // Heads are for people (-v); the response event carries them.
+            Event::HttpHead { .. } => {}
             _ => finish(fields(event), out),
         }
     }
@@ -236,6 +238,48 @@ fn fields(event: &Event) -> Map<String, Value> {
             put("rate", json!(rate.round()));
             put("drops", drops.map_or(Value::Null, |d| json!(d)));
         }
+        Event::HttpHead { sent, lines } => {
+            put("sent", json!(sent));
+            put("lines", json!(lines));
+        }
+        Event::HttpResponse(r) => {
+            put("url", json!(r.url));
+            put("method", json!(r.method));
+            put("status", json!(r.status));
+            put("reason", json!(r.reason));
+            put("http_version", json!(r.version));
+            put("headers", headers_object(&r.headers));
+            put(
+                "remote_ip",
+                r.remote.map_or(Value::Null, |a| json!(a.ip().to_string())),
+            );
+            put(
+                "remote_port",
+                r.remote.map_or(Value::Null, |a| json!(a.port())),
+            );
+            put("size_header", json!(r.size_header));
+            put("size_download", json!(r.size_download));
+            put("size_upload", json!(r.size_upload));
+            put("num_redirects", json!(r.redirects));
+            let t = &r.timing;
+            put("time_namelookup", secs(t.namelookup));
+            put("time_connect", secs(t.connect));
+            put("time_appconnect", secs(t.appconnect));
+            put("time_pretransfer", secs(t.pretransfer));
+            put("time_starttransfer", secs(t.starttransfer));
+            put("time_total", secs(t.total));
+            put("time_redirect", secs(r.time_redirect));
+            let transfer = t.total.as_secs_f64();
+            let speed = if transfer > 0.0 {
+                r.size_download as f64 / transfer
+            } else {
+                0.0
+            };
+            put("speed_download", json!(speed.round()));
+            if let Some(body) = &r.body {
+                put_payload(&mut m, body);
+            }
+        }
         Event::CheckSummary {
             open,
             closed,
@@ -249,6 +293,26 @@ fn fields(event: &Event) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// Header fields as an object keyed by lower-case name; a repeated field
+/// (Set-Cookie) becomes an array of its values.
+fn headers_object(headers: &[(String, String)]) -> Value {
+    let mut m = Map::new();
+    for (name, value) in headers {
+        let key = name.to_ascii_lowercase();
+        match m.get_mut(&key) {
+            None => {
+                m.insert(key, json!(value));
+            }
+            Some(Value::Array(list)) => list.push(json!(value)),
+            Some(first) => {
+                let prev = first.take();
+                *first = json!([prev, value]);
+            }
+        }
+    }
+    Value::Object(m)
 }
 
 /// `{"event":"error","what":..,"why":..,"exit":N}`.
@@ -335,6 +399,41 @@ mod tests {
         assert_eq!(v[1]["event"], "closed");
         assert_eq!(v[1]["by"], "peer");
         assert_eq!(v[1]["duration"], 0.005);
+    }
+
+    #[test]
+    fn http_response_fields_are_named_like_curl() {
+        let report = crate::event::HttpReport {
+            url: "http://h/".into(),
+            method: "GET".into(),
+            status: 200,
+            reason: "OK".into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![
+                ("Content-Type".into(), "text/plain".into()),
+                ("Set-Cookie".into(), "a=1".into()),
+                ("Set-Cookie".into(), "b=2".into()),
+            ],
+            size_download: 2,
+            body: Some(b"hi".to_vec()),
+            ..Default::default()
+        };
+        let mut sink = JsonSink::default();
+        let v = lines(&mut sink, &[Event::HttpResponse(&report)]);
+        assert_eq!(v[0]["event"], "http_response");
+        assert_eq!(v[0]["status"], 200);
+        assert_eq!(v[0]["headers"]["content-type"], "text/plain");
+        assert_eq!(v[0]["headers"]["set-cookie"], json!(["a=1", "b=2"]));
+        assert_eq!(v[0]["text"], "hi");
+        for field in [
+            "time_namelookup",
+            "time_connect",
+            "time_appconnect",
+            "time_starttransfer",
+            "time_total",
+        ] {
+            assert!(v[0][field].is_number(), "{field}");
+        }
     }
 
     #[test]

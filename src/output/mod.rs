@@ -191,6 +191,31 @@ impl Output {
         }
     }
 
+    /// A progress line on stderr, redrawn in place; `None` clears it.
+    pub fn progress(&mut self, text: Option<&str>) {
+        self.line.clear();
+        self.line.extend_from_slice(b"\r");
+        if let Some(t) = text {
+            self.line.extend_from_slice(t.as_bytes());
+        }
+        self.line.extend_from_slice(b"\x1b[K");
+        write_stderr(&self.line);
+    }
+
+    /// Whether stderr is a terminal a progress bar may be drawn on.
+    pub fn can_draw_progress(&self) -> bool {
+        self.mode == Mode::Human && self.level >= Level::Normal && io::stderr().is_terminal()
+    }
+
+    /// A warning on stderr, shown unless `-q` (even in JSON mode: it is not data).
+    pub fn warn(&mut self, text: &str) {
+        if self.level >= Level::Normal {
+            self.line.clear();
+            human::warning(text, self.color_err, &mut self.line);
+            write_stderr(&self.line);
+        }
+    }
+
     /// Reports the error that ends the run: the one stderr line, plus an
     /// `error` event in JSON mode.
     pub fn error(&mut self, err: &Error) {

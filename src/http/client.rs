@@ -1,0 +1,689 @@
+//! One HTTP request and its response, on the reactor.
+//!
+//! An [`Exchange`] resolves and connects (or takes a kept-alive
+//! [`Transport`]), runs the TLS handshake for https, sends the request and
+//! decodes the response with [`ResponseDecoder`], reporting each [`Step`] to
+//! the caller as it happens: the body streams through in slices of the read
+//! buffer, never gathered. The caller forwards the connection's events and
+//! the connect timer, and decides what the steps mean (print, follow a
+//! redirect, hash for change detection). `netkit http` and `netkit poll`
+//! share it; so will the WebSocket handshake.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use mio::event::Event as MioEvent;
+use mio::Token;
+use rustls::ClientConfig;
+use url::Url;
+
+use super::tls::{tls_failure, TlsConn};
+use super::transport::Transport;
+use crate::cli::Family;
+use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
+use crate::net;
+use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
+use crate::reactor::conn::{Conn, Read};
+use crate::reactor::connector::{Connector, Outcome};
+use crate::reactor::Ctx;
+
+/// The read buffer; large enough that a fast body moves in big slices.
+const BUF_SIZE: usize = 256 * 1024;
+
+/// Where a request goes: connections are reused only within one origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    pub fn of(url: &Url) -> Result<Origin> {
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(Error::usage(
+                    url.as_str(),
+                    format!("unsupported scheme {other:?} (http and https are)"),
+                ))
+            }
+        };
+        let host = match url.host() {
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            Some(h) => h.to_string(),
+            None => return Err(Error::usage(url.as_str(), "no host in the URL")),
+        };
+        if host.is_empty() {
+            return Err(Error::usage(url.as_str(), "no host in the URL"));
+        }
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        Ok(Origin { https, host, port })
+    }
+
+    /// `host` or `host:port` when the port is not the scheme's default.
+    pub fn host_header(&self) -> String {
+        let default = if self.https { 443 } else { 80 };
+        if self.port == default {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// Parses a URL as curl would: `host:port/path` means `http://host:port/path`.
+pub fn parse_url(text: &str) -> Result<Url> {
+    let full = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("http://{text}")
+    };
+    let url = Url::parse(&full).map_err(|e| Error::usage(text, format!("invalid URL: {e}")))?;
+    Origin::of(&url)?;
+    Ok(url)
+}
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub url: Url,
+    /// Header fields in order; Host comes first when encoded.
+    pub headers: Vec<(String, String)>,
+    pub body: Arc<Vec<u8>>,
+}
+
+impl Request {
+    /// The request target: path and query.
+    pub fn target(&self) -> String {
+        let mut t = self.url.path().to_string();
+        if let Some(q) = self.url.query() {
+            t.push('?');
+            t.push_str(q);
+        }
+        t
+    }
+
+    /// The head fields as sent: Host, credentials from the URL, the rest,
+    /// and Content-Length when there is a body.
+    pub fn wire_headers(&self, origin: &Origin) -> Vec<(String, String)> {
+        let mut fields = Vec::with_capacity(self.headers.len() + 3);
+        if !self.has("host") {
+            fields.push(("Host".to_string(), origin.host_header()));
+        }
+        if !self.url.username().is_empty() && !self.has("authorization") {
+            let user = percent_decode(self.url.username());
+            let pass = percent_decode(self.url.password().unwrap_or(""));
+            fields.push(("Authorization".to_string(), basic_auth(&user, &pass)));
+        }
+        fields.extend(self.headers.iter().cloned());
+        let needs_length =
+            !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
+        if needs_length && !self.has("content-length") {
+            fields.push(("Content-Length".to_string(), self.body.len().to_string()));
+        }
+        fields
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The request head and body as bytes.
+    pub fn encode(&self, origin: &Origin) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        encode_request(
+            &self.method,
+            &self.target(),
+            &self.wire_headers(origin),
+            &mut out,
+        );
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// `Basic base64(user:pass)`.
+pub fn basic_auth(user: &str, pass: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    format!("Basic {token}")
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+pub use crate::event::HttpTiming as Timing;
+
+/// What happened, in order.
+pub enum Step<'a> {
+    /// Connected (or took a kept-alive connection).
+    Connected {
+        remote: SocketAddr,
+        local: SocketAddr,
+        reused: bool,
+    },
+    /// An address failed; the next one is being tried.
+    Retrying { addr: SocketAddr, why: String },
+    /// TLS is up: version, cipher suite, ALPN.
+    Secured(String),
+    /// A 1xx response (skipped).
+    Interim(Head),
+    /// The response head.
+    Head(Head),
+    /// A slice of the body.
+    Body(&'a [u8]),
+    /// Trailer fields of a chunked body.
+    Trailers(Vec<(String, String)>),
+    /// The response is complete; `reusable`: the connection may carry another.
+    Done { reusable: bool },
+}
+
+/// What an exchange needs to connect.
+#[derive(Clone)]
+pub struct Settings {
+    pub connect_timeout: Duration,
+    pub family: Family,
+    /// Required for https.
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
+enum Phase {
+    Connecting(Connector),
+    Secure,
+    Send,
+    Receive,
+    Done,
+}
+
+/// One request/response.
+pub struct Exchange {
+    origin: Origin,
+    wire: Vec<u8>,
+    wire_queued: bool,
+    head_only: bool,
+    phase: Phase,
+    transport: Option<Transport>,
+    decoder: ResponseDecoder,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    started: Instant,
+    pub timing: Timing,
+    reused: bool,
+    /// Response bytes received (a reused connection that dies before any is retried).
+    got_bytes: bool,
+    keep_alive: bool,
+    pub remote: Option<SocketAddr>,
+    pub bytes_body: u64,
+    pub bytes_head: u64,
+}
+
+/// Lets a step callback fail the exchange.
+pub type OnStep<'f> = &'f mut dyn FnMut(Step) -> Result<()>;
+
+impl Exchange {
+    /// Begins `request`, on `reuse` if given (a connection to the same origin).
+    pub fn start<K: Copy>(
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        request: &Request,
+        reuse: Option<Transport>,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<Exchange> {
+        let origin = Origin::of(&request.url)?;
+        let mut ex = Exchange {
+            wire: request.encode(&origin),
+            origin,
+            wire_queued: false,
+            head_only: request.method == "HEAD",
+            phase: Phase::Done,
+            transport: None,
+            decoder: ResponseDecoder::new(request.method == "HEAD"),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            started: Instant::now(),
+            timing: Timing::default(),
+            reused: false,
+            got_bytes: false,
+            keep_alive: false,
+            remote: None,
+            bytes_body: 0,
+            bytes_head: 0,
+        };
+        match reuse {
+            Some(t) => {
+                ex.reused = true;
+                ex.transport = Some(t);
+                ex.phase = Phase::Send;
+                if let Some(t) = ex.transport.as_mut() {
+                    let stream = t.stream_mut();
+                    let (remote, local) = (stream.peer_addr(), stream.local_addr());
+                    if let (Ok(remote), Ok(local)) = (remote, local) {
+                        ex.remote = Some(remote);
+                        on(Step::Connected {
+                            remote,
+                            local,
+                            reused: true,
+                        })?;
+                    }
+                }
+                ex.drive(cx, token, key, settings, on)?;
+            }
+            None => ex.connect(cx, token, key, settings, on)?,
+        }
+        Ok(ex)
+    }
+
+    fn connect<K: Copy>(
+        &mut self,
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<()> {
+        let t0 = Instant::now();
+        let host = self.origin.host.trim_matches(['[', ']']).to_string();
+        let addrs = net::resolve(&host, self.origin.port, settings.family)?;
+        self.timing.namelookup = t0.elapsed() + (t0 - self.started);
+        let mut connector = Connector::new(addrs, None, settings.connect_timeout);
+        let outcome = connector.start(cx, token, key);
+        self.phase = Phase::Connecting(connector);
+        self.on_connect(cx, token, key, outcome, settings, on)
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The connection, for reuse after a `Done { reusable: true }`.
+    pub fn take_transport(&mut self) -> Option<Transport> {
+        self.transport.take()
+    }
+
+    /// Drops the connection (deregistering it).
+    pub fn abandon<K>(&mut self, cx: &mut Ctx<K>) {
+        if let Some(mut t) = self.transport.take() {
+            let _ = cx.registry.deregister(t.stream_mut());
+        }
+        self.phase = Phase::Done;
+    }
+
+    /// A readiness event on the exchange's token.
+    pub fn ready<K: Copy>(
+        &mut self,
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        event: &MioEvent,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<()> {
+        if let Phase::Connecting(c) = &mut self.phase {
+            let outcome = c.ready(cx, token, key);
+            return self.on_connect(cx, token, key, outcome, settings, on);
+        }
+        if let Some(t) = self.transport.as_mut() {
+            t.ready(event);
+        }
+        self.drive(cx, token, key, settings, on)
+    }
+
+    /// The connect timer fired.
+    pub fn timed_out<K: Copy>(
+        &mut self,
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<()> {
+        if let Phase::Connecting(c) = &mut self.phase {
+            let outcome = c.timed_out(cx, token, key);
+            return self.on_connect(cx, token, key, outcome, settings, on);
+        }
+        Ok(())
+    }
+
+    fn on_connect<K: Copy>(
+        &mut self,
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        outcome: Outcome,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<()> {
+        match outcome {
+            Outcome::Pending => Ok(()),
+            Outcome::Retrying(addr, e) => on(Step::Retrying {
+                addr,
+                why: describe_io(&e),
+            }),
+            Outcome::Failed(e) => {
+                let mut why = describe_io(&e);
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    why.push_str(" (is anything listening there?)");
+                }
+                Err(Error::new(
+                    exit_for_io(&e),
+                    format!("connect {}", self.origin.authority()),
+                    why,
+                ))
+            }
+            Outcome::Connected(stream, remote, _) => {
+                self.timing.connect = self.started.elapsed();
+                let local = stream.local_addr().unwrap_or(remote);
+                self.remote = Some(remote);
+                on(Step::Connected {
+                    remote,
+                    local,
+                    reused: false,
+                })?;
+                if self.origin.https {
+                    let config = settings
+                        .tls
+                        .clone()
+                        .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
+                    let tls = TlsConn::new(stream, config, &self.origin.host)?;
+                    self.transport = Some(Transport::Tls(Box::new(tls)));
+                    self.phase = Phase::Secure;
+                } else {
+                    self.transport =
+                        Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
+                    self.timing.appconnect = self.timing.connect;
+                    self.phase = Phase::Send;
+                }
+                self.drive(cx, token, key, settings, on)
+            }
+        }
+    }
+
+    /// Moves the exchange as far as the socket allows.
+    fn drive<K: Copy>(
+        &mut self,
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<()> {
+        match self.drive_inner(cx.now, on) {
+            Err(e) if self.dead_reused_connection(&e) => {
+                // The kept-alive connection had died: one fresh try.
+                if let Some(mut t) = self.transport.take() {
+                    let _ = cx.registry.deregister(t.stream_mut());
+                }
+                self.reused = false;
+                self.wire_queued = false;
+                self.start = 0;
+                self.end = 0;
+                self.decoder.reset(self.head_only);
+                self.connect(cx, token, key, settings, on)
+            }
+            other => other,
+        }
+    }
+
+    /// A kept-alive connection that failed before any response byte was
+    /// closed by the server while idle: the request never got there.
+    fn dead_reused_connection(&self, e: &Error) -> bool {
+        self.reused && !self.got_bytes && (e.kind == Exit::Refused || e.why.contains("empty reply"))
+    }
+
+    fn drive_inner(&mut self, now: Instant, on: OnStep) -> Result<()> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; BUF_SIZE];
+        }
+        loop {
+            let Some(transport) = self.transport.as_mut() else {
+                return Ok(());
+            };
+            match self.phase {
+                Phase::Connecting(_) | Phase::Done => return Ok(()),
+                Phase::Secure => {
+                    transport
+                        .flush(now)
+                        .map_err(|e| io_error(&self.origin, &e))?;
+                    if transport.handshaking() {
+                        match transport.read(&mut self.buf[self.end..], now) {
+                            Ok(Read::Data(n)) => self.end += n,
+                            Ok(Read::WouldBlock) => {
+                                if transport.handshaking() {
+                                    return Ok(());
+                                }
+                            }
+                            Ok(Read::Eof) => {
+                                return Err(Error::new(
+                                    Exit::Tls,
+                                    format!("TLS with {}", self.origin.authority()),
+                                    "handshake failed: the server closed the connection",
+                                ))
+                            }
+                            Err(e) => return Err(io_error(&self.origin, &e)),
+                        }
+                        continue;
+                    }
+                    self.timing.appconnect = self.started.elapsed();
+                    if let Transport::Tls(t) = transport {
+                        on(Step::Secured(t.describe_session()))?;
+                    }
+                    self.phase = Phase::Send;
+                }
+                Phase::Send => {
+                    if !self.wire_queued {
+                        self.wire_queued = true;
+                        let wire = std::mem::take(&mut self.wire);
+                        let sent = transport.send(&wire, now);
+                        self.wire = wire;
+                        sent.map_err(|e| io_error(&self.origin, &e))?;
+                    }
+                    let transport = self
+                        .transport
+                        .as_mut()
+                        .ok_or_else(|| Error::failed("http", "no connection"))?;
+                    transport
+                        .flush(now)
+                        .map_err(|e| io_error(&self.origin, &e))?;
+                    let transport = self
+                        .transport
+                        .as_mut()
+                        .ok_or_else(|| Error::failed("http", "no connection"))?;
+                    if transport.pending() {
+                        // Watch for an early response while the body goes out.
+                        self.read_some(now, on)?;
+                        if !matches!(self.phase, Phase::Send) {
+                            continue;
+                        }
+                        return Ok(());
+                    }
+                    self.timing.pretransfer = self.started.elapsed();
+                    self.phase = Phase::Receive;
+                }
+                Phase::Receive => {
+                    if !self.read_some(now, on)? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes what is buffered, then reads once. `false` when the socket
+    /// has nothing more now (or the exchange finished).
+    fn read_some(&mut self, now: Instant, on: OnStep) -> Result<bool> {
+        loop {
+            let (used, item) = self
+                .decoder
+                .decode(&self.buf[self.start..self.end])
+                .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
+            let progressed = used > 0 || item.is_some();
+            match item {
+                Some(Item::Interim(h)) => {
+                    self.bytes_head += h.size as u64;
+                    on(Step::Interim(h))?;
+                }
+                Some(Item::Head(h)) => {
+                    self.bytes_head += h.size as u64;
+                    self.keep_alive = h.keep_alive();
+                    on(Step::Head(h))?;
+                }
+                Some(Item::Body(b)) => {
+                    self.bytes_body += b.len() as u64;
+                    on(Step::Body(b))?;
+                }
+                Some(Item::Trailers(t)) => on(Step::Trailers(t))?,
+                Some(Item::End) => {
+                    self.start += used;
+                    return self.complete(on, true).map(|()| false);
+                }
+                None => {}
+            }
+            self.start += used;
+            if !progressed {
+                break;
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let Some(transport) = self.transport.as_mut() else {
+            return Ok(false);
+        };
+        match transport.read(&mut self.buf[self.end..], now) {
+            Ok(Read::Data(n)) => {
+                if !self.got_bytes {
+                    self.got_bytes = true;
+                    self.timing.starttransfer = self.started.elapsed();
+                }
+                self.end += n;
+                Ok(true)
+            }
+            Ok(Read::WouldBlock) => Ok(false),
+            Ok(Read::Eof) => {
+                self.decoder
+                    .finish(&self.buf[self.start..self.end])
+                    .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
+                self.complete(on, false).map(|()| false)
+            }
+            Err(e) => Err(io_error(&self.origin, &e)),
+        }
+    }
+
+    fn complete(&mut self, on: OnStep, open: bool) -> Result<()> {
+        self.timing.total = self.started.elapsed();
+        if self.timing.starttransfer.is_zero() {
+            self.timing.starttransfer = self.timing.total;
+        }
+        self.phase = Phase::Done;
+        let reusable =
+            open && self.keep_alive && self.start == self.end && !self.decoder.close_delimited();
+        on(Step::Done { reusable })
+    }
+}
+
+fn io_error(origin: &Origin, e: &io::Error) -> Error {
+    if let Some(f) = tls_failure(e) {
+        return Error::new(
+            Exit::Tls,
+            format!("TLS with {}", origin.authority()),
+            f.0.clone(),
+        );
+    }
+    Error::new(
+        exit_for_io(e),
+        format!("response from {}", origin.authority()),
+        describe_io(e),
+    )
+}
+
+fn protocol_error(origin: &Origin, why: &str) -> Error {
+    Error::new(
+        Exit::Protocol,
+        format!("response from {}", origin.authority()),
+        why.to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_like_curl() {
+        let u = parse_url("localhost:8080/x?y=1").unwrap();
+        assert_eq!(u.as_str(), "http://localhost:8080/x?y=1");
+        let o = Origin::of(&parse_url("https://[::1]:8443/").unwrap()).unwrap();
+        assert_eq!(
+            o,
+            Origin {
+                https: true,
+                host: "[::1]".into(),
+                port: 8443
+            }
+        );
+        assert_eq!(o.host_header(), "[::1]:8443");
+        assert_eq!(
+            Origin::of(&parse_url("http://h/").unwrap())
+                .unwrap()
+                .host_header(),
+            "h"
+        );
+        assert_eq!(parse_url("ftp://h/").unwrap_err().kind, Exit::Usage);
+        assert_eq!(parse_url("http://").unwrap_err().kind, Exit::Usage);
+        assert_eq!(
+            parse_url("http://exa mple.com/").unwrap_err().kind,
+            Exit::Usage
+        );
+    }
+
+    #[test]
+    fn request_head_has_host_auth_and_length() {
+        let req = Request {
+            method: "POST".into(),
+            url: parse_url("http://al%40ice:s%3Acret@example.org:8080/p?q").unwrap(),
+            headers: vec![("Accept".into(), "*/*".into())],
+            body: Arc::new(b"abc".to_vec()),
+        };
+        let origin = Origin::of(&req.url).unwrap();
+        let wire = String::from_utf8(req.encode(&origin)).unwrap();
+        assert_eq!(
+            wire,
+            "POST /p?q HTTP/1.1\r\nHost: example.org:8080\r\n\
+             Authorization: Basic YWxAaWNlOnM6Y3JldA==\r\nAccept: */*\r\nContent-Length: 3\r\n\r\nabc"
+        );
+    }
+
+    #[test]
+    fn basic_auth_encoding() {
+        assert_eq!(basic_auth("user", "pass"), "Basic dXNlcjpwYXNz");
+    }
+}

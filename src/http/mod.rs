@@ -1,0 +1,629 @@
+//! `netkit http URL`: a curl-shaped HTTP/1.1 client on the reactor.
+//!
+//! The request machinery ([`client::Exchange`], [`transport`], [`tls`]) is
+//! shared with `netkit poll` and the WebSocket client; this module is the
+//! command: flags to a [`client::Request`], redirects (on a kept-alive
+//! connection when the origin stays the same), where the body goes (stdout,
+//! `-o FILE` with a progress bar, or the `--json` event), `--fail`, and the
+//! `--timing` report.
+
+pub mod client;
+pub mod tls;
+pub mod transport;
+
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Event as MioEvent;
+use mio::Token;
+use url::Url;
+
+use crate::cli::HttpArgs;
+use crate::error::{Error, Exit, Result};
+use crate::event::{Event, HttpReport};
+use crate::output::{units, Output};
+use crate::proto::http::Head;
+use crate::reactor::signal::Signals;
+use crate::reactor::{Ctx, Handler, Reactor};
+use client::{parse_url, Exchange, Origin, Request, Settings, Step};
+use transport::Transport;
+
+const SIGNAL: Token = Token(1);
+const SOCKET: Token = Token(2);
+
+/// Largest body carried inside a `--json` event; use `-o` beyond.
+const MAX_JSON_BODY: usize = 64 << 20;
+/// Largest `--data` body.
+const MAX_DATA: u64 = 1 << 30;
+/// Progress redraws at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    Connect,
+    MaxTime,
+}
+
+/// Where the body of the final response goes.
+enum Sink {
+    Stdout,
+    File(std::path::PathBuf, Option<File>),
+    Json(Vec<u8>),
+}
+
+/// The response being received.
+#[derive(Default)]
+struct Current {
+    head: Option<Head>,
+    /// Set when this response is a redirect being followed.
+    redirect: Option<Url>,
+    done: Option<bool>,
+}
+
+struct Progress {
+    started: Instant,
+    last: Instant,
+    total: Option<u64>,
+    got: u64,
+}
+
+struct HttpCmd<'o> {
+    args: HttpArgs,
+    request: Request,
+    settings: Settings,
+    exchange: Option<Exchange>,
+    pool: Option<(Origin, Transport)>,
+    redirects: u32,
+    started: Instant,
+    redirect_time: Duration,
+    current: Current,
+    sink: Sink,
+    progress: Option<Progress>,
+    out: &'o mut Output,
+    signals: Signals,
+    result: Option<Result<Exit>>,
+}
+
+pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
+    let url = parse_url(&args.url)?;
+    let body = read_body(args.data.as_deref())?;
+    let method = match &args.method {
+        Some(m) => m.to_ascii_uppercase(),
+        None if args.head => "HEAD".into(),
+        None if args.data.is_some() => "POST".into(),
+        None => "GET".into(),
+    };
+    let headers = request_headers(&args, args.data.is_some())?;
+    if args.insecure {
+        out.warn("--insecure: the server's certificate is not verified");
+    }
+    let sink = match (&args.output, out.is_json()) {
+        (Some(path), _) => Sink::File(path.clone(), None),
+        (None, true) => Sink::Json(Vec::new()),
+        (None, false) => Sink::Stdout,
+    };
+    let mut reactor = Reactor::new()?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let started = Instant::now();
+    if let Some(max) = args.max_time {
+        reactor.timers.add(started + max, Timer::MaxTime);
+    }
+    let settings = Settings {
+        connect_timeout: args.connect_timeout,
+        family: args.family,
+        tls: None,
+    };
+    let mut cmd = HttpCmd {
+        request: Request {
+            method,
+            url,
+            headers,
+            body: Arc::new(body),
+        },
+        args,
+        settings,
+        exchange: None,
+        pool: None,
+        redirects: 0,
+        started,
+        redirect_time: Duration::ZERO,
+        current: Current::default(),
+        sink,
+        progress: None,
+        out,
+        signals,
+        result: None,
+    };
+    let mut cx = reactor.ctx();
+    if let Err(e) = cmd.begin(&mut cx) {
+        cmd.result = Some(Err(e));
+    }
+    let result = reactor.run(&mut cmd);
+    if cmd.progress.is_some() {
+        cmd.out.progress(None);
+    }
+    result
+}
+
+/// `-d`: the string itself, `@FILE`, or `@-` for stdin.
+fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
+    let Some(data) = data else {
+        return Ok(Vec::new());
+    };
+    let Some(path) = data.strip_prefix('@') else {
+        return Ok(data.as_bytes().to_vec());
+    };
+    let mut body = Vec::new();
+    let what = format!("--data @{path}");
+    let result = if path == "-" {
+        io::stdin().lock().take(MAX_DATA + 1).read_to_end(&mut body)
+    } else {
+        File::open(path).and_then(|f| f.take(MAX_DATA + 1).read_to_end(&mut body))
+    };
+    result.map_err(|e| Error::usage(what.clone(), crate::error::describe_io(&e)))?;
+    if body.len() as u64 > MAX_DATA {
+        return Err(Error::usage(what, "over 1 GiB"));
+    }
+    Ok(body)
+}
+
+/// Default headers, then `-H` (which replaces a default of the same name;
+/// `Name:` with no value removes it), then `-u`.
+fn request_headers(args: &HttpArgs, has_body: bool) -> Result<Vec<(String, String)>> {
+    let mut headers: Vec<(String, String)> = vec![
+        (
+            "User-Agent".into(),
+            format!("netkit/{}", env!("CARGO_PKG_VERSION")),
+        ),
+        ("Accept".into(), "*/*".into()),
+    ];
+    if has_body {
+        headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+    }
+    if let Some(user) = &args.user {
+        let (name, pass) = user.split_once(':').unwrap_or((user, ""));
+        headers.push(("Authorization".into(), client::basic_auth(name, pass)));
+    }
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            return Err(Error::usage(
+                "-H",
+                format!("not a header: {h:?} (expected 'Name: value')"),
+            ));
+        };
+        let name = name.trim();
+        if name.is_empty() || name.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(Error::usage("-H", format!("invalid header name in {h:?}")));
+        }
+        let value = value.trim();
+        if value.contains(['\r', '\n']) {
+            return Err(Error::usage(
+                "-H",
+                format!("line break in header value of {name}"),
+            ));
+        }
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        if !value.is_empty() {
+            headers.push((name.to_string(), value.to_string()));
+        }
+    }
+    Ok(headers)
+}
+
+impl HttpCmd<'_> {
+    /// Starts the exchange for `self.request`, reusing a pooled connection.
+    fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+        let origin = Origin::of(&self.request.url)?;
+        if origin.https && self.settings.tls.is_none() {
+            self.settings.tls = Some(tls::client_config(
+                self.args.cacert.as_deref(),
+                self.args.insecure,
+                &[b"http/1.1"],
+            )?);
+        }
+        let reuse = match self.pool.take() {
+            Some((o, t)) if o == origin => Some(t),
+            Some((_, mut t)) => {
+                let _ = cx.registry.deregister(t.stream_mut());
+                None
+            }
+            None => None,
+        };
+        self.current = Current::default();
+        let request = self.request.clone();
+        let settings = self.settings.clone();
+        let ex = Exchange::start(
+            cx,
+            SOCKET,
+            Timer::Connect,
+            &request,
+            reuse,
+            &settings,
+            &mut |s| self.step(s),
+        )?;
+        self.exchange = Some(ex);
+        self.after_step(cx)
+    }
+
+    /// Handles one step of the exchange.
+    fn step(&mut self, step: Step) -> Result<()> {
+        match step {
+            Step::Connected {
+                remote,
+                local,
+                reused,
+            } => {
+                if self.out.verbose() {
+                    let how = if reused {
+                        "reusing the connection to"
+                    } else {
+                        "connected to"
+                    };
+                    self.out.notice(&format!("{how} {remote} from {local}"));
+                    let origin = Origin::of(&self.request.url)?;
+                    let mut lines = vec![format!(
+                        "{} {} HTTP/1.1",
+                        self.request.method,
+                        self.request.target()
+                    )];
+                    lines.extend(
+                        self.request
+                            .wire_headers(&origin)
+                            .iter()
+                            .map(|(n, v)| format!("{n}: {v}")),
+                    );
+                    if !self.request.body.is_empty() {
+                        lines.push(format!(
+                            "[{} of body]",
+                            units::bytes(self.request.body.len() as u64)
+                        ));
+                    }
+                    self.out.emit(&Event::HttpHead {
+                        sent: true,
+                        lines: &lines,
+                    })?;
+                }
+            }
+            Step::Retrying { addr, why } => {
+                if self.out.verbose() {
+                    self.out
+                        .notice(&format!("{addr}: {why}; trying the next address"));
+                }
+            }
+            Step::Secured(desc) => {
+                if self.out.verbose() {
+                    self.out.notice(&format!("TLS: {desc}"));
+                }
+            }
+            Step::Interim(head) => self.show_head(&head)?,
+            Step::Head(head) => self.on_head(head)?,
+            Step::Body(data) => self.on_body(data)?,
+            Step::Trailers(fields) => {
+                let lines: Vec<String> = fields.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+                self.out.emit(&Event::HttpHead {
+                    sent: false,
+                    lines: &lines,
+                })?;
+            }
+            Step::Done { reusable } => self.current.done = Some(reusable),
+        }
+        Ok(())
+    }
+
+    fn show_head(&mut self, head: &Head) -> Result<()> {
+        if !self.out.verbose() {
+            return Ok(());
+        }
+        let mut lines = vec![head.status_line()];
+        lines.extend(head.headers.iter().map(|(n, v)| format!("{n}: {v}")));
+        self.out.emit(&Event::HttpHead {
+            sent: false,
+            lines: &lines,
+        })
+    }
+
+    fn on_head(&mut self, head: Head) -> Result<()> {
+        self.show_head(&head)?;
+        let redirect = [301, 302, 303, 307, 308].contains(&head.status);
+        if self.args.location && redirect {
+            if let Some(location) = head.header("location") {
+                if self.redirects >= self.args.max_redirs {
+                    return Err(Error::new(
+                        Exit::Protocol,
+                        self.request.url.as_str(),
+                        format!(
+                            "more than {} redirects (--max-redirs)",
+                            self.args.max_redirs
+                        ),
+                    ));
+                }
+                let next = self.request.url.join(location).map_err(|e| {
+                    Error::new(
+                        Exit::Protocol,
+                        self.request.url.as_str(),
+                        format!("bad Location {location:?}: {e}"),
+                    )
+                })?;
+                Origin::of(&next).map_err(|e| Error::new(Exit::Protocol, e.what, e.why))?;
+                self.current.redirect = Some(next);
+                self.current.head = Some(head);
+                return Ok(());
+            }
+        }
+        if self.args.fail && head.status >= 400 {
+            return Err(Error::new(
+                Exit::HttpStatus,
+                format!("{} {}", self.request.method, self.request.url),
+                format!("server returned {} {}", head.status, head.reason),
+            ));
+        }
+        if !self.out.is_json() && (self.args.include || self.args.head) {
+            let mut text = head.status_line();
+            text.push_str("\r\n");
+            for (n, v) in &head.headers {
+                text.push_str(&format!("{n}: {v}\r\n"));
+            }
+            text.push_str("\r\n");
+            crate::output::write_stdout(text.as_bytes())?;
+        }
+        if let Sink::File(path, file) = &mut self.sink {
+            let f = File::create(&*path).map_err(|e| {
+                Error::failed(
+                    format!("-o {}", path.display()),
+                    crate::error::describe_io(&e),
+                )
+            })?;
+            *file = Some(f);
+            if self.out.can_draw_progress() {
+                let now = Instant::now();
+                self.progress = Some(Progress {
+                    started: now,
+                    last: now - PROGRESS_EVERY,
+                    total: head
+                        .header("content-length")
+                        .and_then(|v| v.trim().parse().ok()),
+                    got: 0,
+                });
+            }
+        }
+        self.current.head = Some(head);
+        Ok(())
+    }
+
+    fn on_body(&mut self, data: &[u8]) -> Result<()> {
+        if self.current.redirect.is_some() {
+            return Ok(());
+        }
+        match &mut self.sink {
+            Sink::Stdout => self.out.emit(&Event::Data {
+                id: 0,
+                peer: self.exchange_remote(),
+                bytes: data,
+            })?,
+            Sink::File(path, Some(file)) => file.write_all(data).map_err(|e| {
+                Error::failed(
+                    format!("write {}", path.display()),
+                    crate::error::describe_io(&e),
+                )
+            })?,
+            Sink::File(_, None) => {}
+            Sink::Json(body) => {
+                if body.len() + data.len() > MAX_JSON_BODY {
+                    return Err(Error::failed(
+                        "--json",
+                        format!(
+                            "body over {} (use -o FILE)",
+                            units::bytes(MAX_JSON_BODY as u64)
+                        ),
+                    ));
+                }
+                body.extend_from_slice(data);
+            }
+        }
+        if let Some(p) = &mut self.progress {
+            p.got += data.len() as u64;
+            let now = Instant::now();
+            if now - p.last >= PROGRESS_EVERY {
+                p.last = now;
+                let line = progress_line(p, now);
+                self.out.progress(Some(&line));
+            }
+        }
+        Ok(())
+    }
+
+    fn exchange_remote(&self) -> std::net::SocketAddr {
+        self.exchange
+            .as_ref()
+            .and_then(|e| e.remote)
+            .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// After any exchange call: a finished response leads to the next
+    /// request (a redirect) or to the end.
+    fn after_step(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+        let Some(reusable) = self.current.done.take() else {
+            return Ok(());
+        };
+        let Some(mut ex) = self.exchange.take() else {
+            return Ok(());
+        };
+        if let Some(next) = self.current.redirect.take() {
+            let origin = ex.origin().clone();
+            match ex.take_transport() {
+                Some(t) if reusable => self.pool = Some((origin.clone(), t)),
+                Some(mut t) => {
+                    let _ = cx.registry.deregister(t.stream_mut());
+                }
+                None => {}
+            }
+            self.follow(next, &origin);
+            return self.begin(cx);
+        }
+        self.finish(&ex)
+    }
+
+    /// Rewrites the request for a redirect (RFC 9110, section 15.4; as curl).
+    fn follow(&mut self, next: Url, from: &Origin) {
+        let status = self.current.head.as_ref().map_or(302, |h| h.status);
+        self.redirects += 1;
+        self.redirect_time = self.started.elapsed();
+        let to_get = match status {
+            303 => self.request.method != "HEAD",
+            301 | 302 => self.request.method == "POST",
+            _ => false,
+        };
+        if to_get {
+            self.request.method = "GET".into();
+            self.request.body = Arc::new(Vec::new());
+            self.request
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+        }
+        let same_origin = Origin::of(&next).is_ok_and(|o| &o == from);
+        if !same_origin {
+            // Credentials are for the host they were given for.
+            self.request
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+        }
+        self.request.url = next;
+    }
+
+    fn finish(&mut self, ex: &Exchange) -> Result<()> {
+        if self.progress.take().is_some() {
+            self.out.progress(None);
+        }
+        if let Sink::File(path, Some(file)) = &mut self.sink {
+            file.flush().map_err(|e| {
+                Error::failed(
+                    format!("write {}", path.display()),
+                    crate::error::describe_io(&e),
+                )
+            })?;
+        }
+        let head = self.current.head.take().unwrap_or_else(|| Head {
+            version: 1,
+            status: 0,
+            reason: String::new(),
+            headers: Vec::new(),
+            size: 0,
+        });
+        let body = match &mut self.sink {
+            Sink::Json(b) => Some(std::mem::take(b)),
+            _ => None,
+        };
+        let report = HttpReport {
+            url: self.request.url.to_string(),
+            method: self.request.method.clone(),
+            status: head.status,
+            reason: head.reason.clone(),
+            version: format!("HTTP/1.{}", head.version),
+            headers: head.headers,
+            remote: ex.remote,
+            size_header: ex.bytes_head,
+            size_download: ex.bytes_body,
+            size_upload: self.request.body.len() as u64,
+            redirects: self.redirects,
+            timing: ex.timing,
+            time_redirect: self.redirect_time,
+            body,
+            show_timing: self.args.timing,
+        };
+        if self.out.is_json() || self.args.timing {
+            self.out.emit(&Event::HttpResponse(&report))?;
+        }
+        self.result = Some(Ok(Exit::Ok));
+        Ok(())
+    }
+}
+
+fn progress_line(p: &Progress, now: Instant) -> String {
+    let elapsed = now - p.started;
+    let rate = units::rate(p.got, elapsed);
+    match p.total {
+        Some(total) if total > 0 => {
+            let frac = (p.got as f64 / total as f64).min(1.0);
+            let filled = (frac * 30.0) as usize;
+            let bar: String = "#".repeat(filled) + &"-".repeat(30 - filled);
+            let secs = elapsed.as_secs_f64();
+            let eta = if p.got > 0 && secs > 0.0 {
+                let left = (total.saturating_sub(p.got)) as f64 / (p.got as f64 / secs);
+                units::duration(Duration::from_secs_f64(left))
+            } else {
+                "-".into()
+            };
+            format!(
+                "[{bar}] {:>3.0}%  {} of {}  {rate}  ETA {eta}",
+                frac * 100.0,
+                units::bytes(p.got),
+                units::bytes(total)
+            )
+        }
+        _ => format!("{}  {rate}", units::bytes(p.got)),
+    }
+}
+
+impl Handler for HttpCmd<'_> {
+    type Timer = Timer;
+
+    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+        match token {
+            SOCKET => {
+                let Some(mut ex) = self.exchange.take() else {
+                    return Ok(());
+                };
+                let settings = self.settings.clone();
+                let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
+                    self.step(s)
+                });
+                self.exchange = Some(ex);
+                if let Err(e) = r.and_then(|()| self.after_step(cx)) {
+                    self.result = Some(Err(e));
+                }
+                Ok(())
+            }
+            SIGNAL if self.signals.take() => {
+                self.result = Some(Ok(Exit::Interrupted));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+        match timer {
+            Timer::Connect => {
+                let Some(mut ex) = self.exchange.take() else {
+                    return Ok(());
+                };
+                let settings = self.settings.clone();
+                let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| self.step(s));
+                self.exchange = Some(ex);
+                if let Err(e) = r {
+                    self.result = Some(Err(e));
+                }
+            }
+            Timer::MaxTime => {
+                let max = self.args.max_time.unwrap_or_default();
+                self.result = Some(Err(Error::timeout(
+                    self.request.url.as_str(),
+                    format!("--max-time {} reached", humantime::format_duration(max)),
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        match self.result.take() {
+            Some(r) => r.map(Some),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! TLS for https (and later wss): rustls driven by the mio loop.
+//!
+//! rustls is itself sans-IO: `read_tls` takes ciphertext from the socket,
+//! `process_new_packets` decrypts, `reader()` yields plaintext, `writer()`
+//! takes plaintext and `write_tls` puts ciphertext on the socket. [`TlsConn`]
+//! runs those steps on an edge-triggered socket with the same readiness
+//! flags as [`crate::reactor::conn::Conn`]. Certificates are verified against
+//! the system's roots (the bundled Mozilla roots where the system has none),
+//! plus `--cacert`; `-k` turns verification off.
+
+use std::fmt;
+use std::io::{self, Read as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+};
+
+use crate::error::{Error, Exit, Result};
+use crate::reactor::conn::Read;
+
+/// A TLS failure, carried inside an `io::Error` so it reaches the driver
+/// through the ordinary read/write paths and becomes exit 7.
+#[derive(Debug)]
+pub struct TlsFailure(pub String);
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
+
+/// The TLS failure inside an I/O error, if it is one.
+pub fn tls_failure(e: &io::Error) -> Option<&TlsFailure> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<TlsFailure>())
+}
+
+/// Client settings for every TLS connection of a run.
+pub fn client_config(
+    cacert: Option<&Path>,
+    insecure: bool,
+    alpn: &[&[u8]],
+) -> Result<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(Exit::Tls, "tls", e.to_string()))?;
+    let mut config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_no_client_auth()
+    } else {
+        builder
+            .with_root_certificates(roots(cacert)?)
+            .with_no_client_auth()
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+fn roots(cacert: Option<&Path>) -> Result<RootCertStore> {
+    let mut store = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _) = store.add_parsable_certificates(native.certs);
+    if added == 0 {
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    if let Some(path) = cacert {
+        let what = format!("--cacert {}", path.display());
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| Error::usage(what.clone(), e.to_string()))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::usage(what.clone(), e.to_string()))?;
+        if certs.is_empty() {
+            return Err(Error::usage(what, "no PEM certificate in the file"));
+        }
+        for cert in certs {
+            store
+                .add(cert)
+                .map_err(|e| Error::usage(what.clone(), e.to_string()))?;
+        }
+    }
+    Ok(store)
+}
+
+/// `-k`: accepts any certificate, but still checks the handshake signatures
+/// so the connection is at least consistent.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A readable reason for a rustls error, with a hint where one helps.
+pub fn describe(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => {
+                "certificate not trusted (unknown issuer); use --cacert FILE or -k".into()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "certificate name mismatch: it is not valid for this host".into()
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "certificate expired".into()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "certificate not valid yet".into()
+            }
+            CertificateError::BadSignature => "certificate has a bad signature".into(),
+            other => format!("invalid certificate: {other:?}"),
+        },
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. } => {
+            format!("handshake failed: the server does not speak TLS here ({e})")
+        }
+        E::AlertReceived(alert) => format!("handshake failed: the server sent alert {alert:?}"),
+        E::NoApplicationProtocol => {
+            "handshake failed: no common application protocol (ALPN)".into()
+        }
+        other => format!("handshake failed: {other}"),
+    }
+}
+
+fn failure(e: &rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, TlsFailure(describe(e)))
+}
+
+/// A TLS client connection over an edge-triggered TCP stream.
+pub struct TlsConn {
+    pub stream: TcpStream,
+    tls: ClientConnection,
+    readable: bool,
+    writable: bool,
+    tcp_eof: bool,
+}
+
+impl TlsConn {
+    pub fn new(stream: TcpStream, config: Arc<ClientConfig>, host: &str) -> Result<TlsConn> {
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+            .map_err(|_| Error::usage("tls", format!("not a valid server name: {host}")))?;
+        let tls = ClientConnection::new(config, name)
+            .map_err(|e| Error::new(Exit::Tls, "tls", describe(&e)))?;
+        Ok(TlsConn {
+            stream,
+            tls,
+            readable: true,
+            writable: true,
+            tcp_eof: false,
+        })
+    }
+
+    pub fn set_ready(&mut self, readable: bool, writable: bool) {
+        self.readable |= readable;
+        self.writable |= writable;
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
+    /// The negotiated ALPN protocol and TLS version, for -v.
+    pub fn describe_session(&self) -> String {
+        let version = self
+            .tls
+            .protocol_version()
+            .map(|v| format!("{v:?}").replace('_', "."))
+            .unwrap_or_default();
+        let suite = self
+            .tls
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        let alpn = self
+            .tls
+            .alpn_protocol()
+            .map(|p| format!(", ALPN {}", String::from_utf8_lossy(p)))
+            .unwrap_or_default();
+        format!("{version} {suite}{alpn}")
+    }
+
+    /// Reads plaintext; drives the handshake as needed.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Read> {
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(0) => return Ok(Read::Eof),
+                Ok(n) => return Ok(Read::Data(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // The peer closed TCP without close_notify: treat as the end;
+                // the HTTP framing decides whether anything is missing.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Read::Eof),
+                Err(e) => return Err(e),
+            }
+            if self.tcp_eof {
+                return Ok(Read::Eof);
+            }
+            if !self.readable {
+                return Ok(Read::WouldBlock);
+            }
+            match self.tls.read_tls(&mut self.stream) {
+                Ok(0) => self.tcp_eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(Read::WouldBlock);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.tls.process_new_packets() {
+                // Tell the server why (an alert), if the socket takes it.
+                let _ = self.flush();
+                return Err(failure(&e));
+            }
+            self.flush()?;
+        }
+    }
+
+    /// Queues plaintext and sends what the socket takes.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.tls.writer().write_all(data)?;
+        self.flush()
+    }
+
+    /// Writes pending TLS records until done or the socket pushes back.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while self.tls.wants_write() && self.writable {
+            match self.tls.write_tls(&mut self.stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether records are waiting for the socket.
+    pub fn pending(&self) -> bool {
+        self.tls.wants_write()
+    }
+
+    /// Sends close_notify (best effort).
+    pub fn close(&mut self) {
+        self.tls.send_close_notify();
+        let _ = self.flush();
+    }
+}
