@@ -23,7 +23,7 @@ Examples:
   netkit http -L --timing https://host/  a request, its redirects and timings
   netkit --json tcp listen -k 0          NDJSON events; port 0 picks a free port";
 
-/// A raw-socket networking toolkit: TCP, UDP and HTTP on one event loop.
+/// A raw-socket networking toolkit: TCP, UDP, HTTP and polling on one event loop.
 #[derive(Debug, Parser)]
 #[command(name = "netkit", version, about, after_help = AFTER_HELP)]
 #[command(propagate_version = true, max_term_width = 100)]
@@ -92,6 +92,19 @@ Examples:
 Exit status: 2 bad URL, 3 DNS, 4 refused, 5 timeout, 6 malformed response,
 7 TLS, 8 status >= 400 with --fail.")]
     Http(HttpArgs),
+
+    /// Poll a URL: regular, conditional or long polling; TCP probes
+    #[command(after_help = "\
+Examples:
+  netkit poll -n 5s https://host/status           a line per poll, change detection
+  netkit poll --changes -n 10s http://host/feed   print the body when it changes
+  netkit poll --until-status 200 -m 2m http://localhost:8080/health
+  netkit poll tcp://localhost:5432 --until-ok -m 60s   wait until the port is up
+  netkit poll --long http://localhost:8080/events      long polling
+
+Exit status: 0 when an --until condition is met (or the count/time runs out
+without one), 1 when --count or --max-time runs out before the condition.")]
+    Poll(PollArgs),
 
     /// Print a shell completion script
     #[command(after_help = "Example:\n  netkit completions bash > /etc/bash_completion.d/netkit")]
@@ -250,11 +263,9 @@ pub struct UdpRecvArgs {
     pub interface: Option<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct HttpArgs {
-    /// The URL: http://, https://; `host:port/path` means http://
-    pub url: String,
-
+/// How a request is made: shared by `http` and `poll` (curl's letters).
+#[derive(Debug, Clone, Args)]
+pub struct RequestArgs {
     /// Request method (default GET, or POST with --data)
     #[arg(
         short = 'X',
@@ -272,13 +283,37 @@ pub struct HttpArgs {
     #[arg(short = 'd', long = "data", value_name = "DATA")]
     pub data: Option<String>,
 
-    /// Send HEAD and print the response headers
-    #[arg(short = 'I', long = "head")]
-    pub head: bool,
-
     /// Basic authentication `user:password`
     #[arg(short = 'u', long = "user", value_name = "USER:PASS")]
     pub user: Option<String>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on each address after this long
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub connect_timeout: Duration,
+
+    /// Do not verify the server's certificate (says so on stderr)
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file too
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// The URL: http://, https://; `host:port/path` means http://
+    pub url: String,
+
+    #[command(flatten)]
+    pub req: RequestArgs,
+
+    /// Send HEAD and print the response headers
+    #[arg(short = 'I', long = "head")]
+    pub head: bool,
 
     /// Follow redirects (301, 302, 303, 307, 308)
     #[arg(short = 'L', long = "location")]
@@ -304,24 +339,70 @@ pub struct HttpArgs {
     #[arg(long)]
     pub timing: bool,
 
-    #[command(flatten)]
-    pub family: Family,
-
-    /// Give up on each address after this long
-    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
-    pub connect_timeout: Duration,
-
     /// Give up on the whole request (redirects included) after this long
     #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
     pub max_time: Option<Duration>,
+}
 
-    /// Do not verify the server's certificate (says so on stderr)
-    #[arg(short = 'k', long = "insecure")]
-    pub insecure: bool,
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// What to poll: http:// or https:// (requests), tcp://HOST:PORT (connects)
+    pub url: String,
 
-    /// Trust the CA certificates in this PEM file too
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub req: RequestArgs,
+
+    /// Time between the starts of two polls (backs off on errors)
+    #[arg(short = 'n', long, value_parser = parse_duration, default_value = "1s", value_name = "DUR")]
+    pub interval: Duration,
+
+    /// Stop after this many polls
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after this long
+    #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
+    pub max_time: Option<Duration>,
+
+    /// Print the body (on stdout) only when it changed: a change watcher
+    #[arg(long)]
+    pub changes: bool,
+
+    /// Do not send If-None-Match / If-Modified-Since
+    #[arg(long)]
+    pub no_conditional: bool,
+
+    /// Stop (exit 0) when the status is CODE
+    #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(100..600))]
+    pub until_status: Option<u16>,
+
+    /// Stop (exit 0) when the body contains TEXT
+    #[arg(long, value_name = "TEXT")]
+    pub until_contains: Option<String>,
+
+    /// Stop (exit 0) at the first change after the first poll
+    #[arg(long)]
+    pub until_change: bool,
+
+    /// Stop (exit 0) at the first success (2xx, or a TCP connect)
+    #[arg(long)]
+    pub until_ok: bool,
+
+    /// Longest interval while backing off after errors
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
+    pub backoff_max: Duration,
+
+    /// Spread intervals randomly by up to this percentage
+    #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub jitter: Option<u8>,
+
+    /// Long polling: the next request leaves as soon as a response arrives
+    #[arg(long)]
+    pub long: bool,
+
+    /// With --long: re-issue a request the server has held this long
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
+    pub hold_timeout: Duration,
 }
 
 /// Address family restriction shared by client commands.

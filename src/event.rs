@@ -94,6 +94,73 @@ pub struct HttpReport {
     pub show_timing: bool,
 }
 
+/// What one poll found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// The first successful poll: nothing to compare with yet.
+    New,
+    /// The body differs from the previous one.
+    Changed,
+    /// Same body (by hash).
+    Unchanged,
+    /// 304: the server says it did not change.
+    NotModified,
+    /// A TCP probe connected.
+    Up,
+    /// An error: refused, timeout, 5xx, malformed response.
+    Failed,
+}
+
+impl PollOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollOutcome::New => "new",
+            PollOutcome::Changed => "changed",
+            PollOutcome::Unchanged => "unchanged",
+            PollOutcome::NotModified => "not_modified",
+            PollOutcome::Up => "up",
+            PollOutcome::Failed => "error",
+        }
+    }
+}
+
+/// One poll.
+#[derive(Debug, Clone)]
+pub struct PollRecord {
+    pub seq: u64,
+    pub url: String,
+    pub status: Option<u16>,
+    pub size: u64,
+    pub latency: Duration,
+    pub outcome: PollOutcome,
+    pub error: Option<String>,
+    /// After an error: when the next poll leaves (backoff).
+    pub retry_in: Option<Duration>,
+    /// Human mode: the line goes to stderr (stdout carries bodies).
+    pub to_stderr: bool,
+}
+
+/// The end of a polling run.
+#[derive(Debug, Clone)]
+pub struct PollSummary {
+    pub requests: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub min: Option<Duration>,
+    pub p50: Option<Duration>,
+    pub p95: Option<Duration>,
+    pub max: Option<Duration>,
+    /// Share of polls that succeeded, in percent.
+    pub uptime: f64,
+    /// Share of successful polls that brought nothing new, in percent.
+    pub nothing_new: f64,
+    pub elapsed: Duration,
+    /// Recent latencies as a sparkline (shown on a terminal).
+    pub sparkline: Option<String>,
+}
+
 /// Something worth reporting.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -177,6 +244,10 @@ pub enum Event<'a> {
     HttpHead { sent: bool, lines: &'a [String] },
     /// A finished HTTP request.
     HttpResponse(&'a HttpReport),
+    /// One poll of `netkit poll`.
+    PollResult(&'a PollRecord),
+    /// Totals at the end of `netkit poll`.
+    PollSummary(&'a PollSummary),
     /// Totals at the end of `tcp check`.
     CheckSummary {
         open: usize,
@@ -201,7 +272,10 @@ impl Event<'_> {
             Event::Joined { .. } => "join",
             Event::Left { .. } => "leave",
             Event::Check { .. } => "check",
-            Event::CheckSummary { .. } | Event::UdpSummary { .. } => "summary",
+            Event::CheckSummary { .. } | Event::UdpSummary { .. } | Event::PollSummary(_) => {
+                "summary"
+            }
+            Event::PollResult(_) => "poll_result",
             Event::Datagram { .. } => "datagram",
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",

@@ -6,7 +6,7 @@
 //! * [`cli`]: every clap type.
 //! * [`proto`]: sans-IO protocol code.
 //! * [`reactor`]: the event loop, connections, stdin, timers, signals.
-//! * [`tcp`], [`udp`], [`http`]: the command drivers.
+//! * [`tcp`], [`udp`], [`http`], [`poll`]: the command drivers.
 //! * [`event`] and [`output`]: what drivers report and how it is rendered.
 //! * [`error`]: one-line errors and the documented exit codes.
 
@@ -16,6 +16,7 @@ pub mod event;
 pub mod http;
 pub mod net;
 pub mod output;
+pub mod poll;
 pub mod proto;
 pub mod reactor;
 pub mod tcp;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
         Command::Tcp(cmd) => tcp::run(cmd, out),
         Command::Udp(cmd) => udp::run(cmd, out),
         Command::Http(args) => http::run(args, out),
+        Command::Poll(args) => poll::run(args, out),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);

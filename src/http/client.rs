@@ -9,7 +9,7 @@
 //! redirect, hash for change detection). `netkit http` and `netkit poll`
 //! share it; so will the WebSocket handshake.
 
-use std::io;
+use std::io::{self, Read as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use url::Url;
 
 use super::tls::{tls_failure, TlsConn};
 use super::transport::Transport;
-use crate::cli::Family;
+use crate::cli::{Family, RequestArgs};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::net;
 use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
@@ -199,8 +199,120 @@ pub enum Step<'a> {
 pub struct Settings {
     pub connect_timeout: Duration,
     pub family: Family,
-    /// Required for https.
+    /// Required for https; see [`Settings::load_tls`].
     pub tls: Option<Arc<ClientConfig>>,
+}
+
+impl Settings {
+    pub fn new(args: &RequestArgs) -> Settings {
+        Settings {
+            connect_timeout: args.connect_timeout,
+            family: args.family,
+            tls: None,
+        }
+    }
+
+    /// Builds the TLS configuration once, when the first https origin needs
+    /// it (plain http never pays for loading the root store).
+    pub fn load_tls(&mut self, args: &RequestArgs) -> Result<()> {
+        if self.tls.is_none() {
+            self.tls = Some(super::tls::client_config(
+                args.cacert.as_deref(),
+                args.insecure,
+                &[b"http/1.1"],
+            )?);
+        }
+        Ok(())
+    }
+}
+
+/// Largest `--data` body.
+const MAX_DATA: u64 = 1 << 30;
+
+/// The request the shared flags describe: method, headers, body, URL.
+pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Request> {
+    let url = parse_url(url)?;
+    let body = read_body(args.data.as_deref())?;
+    let method = match &args.method {
+        Some(m) => m.to_ascii_uppercase(),
+        None if head => "HEAD".into(),
+        None if args.data.is_some() => "POST".into(),
+        None => "GET".into(),
+    };
+    Ok(Request {
+        method,
+        url,
+        headers: request_headers(args)?,
+        body: Arc::new(body),
+    })
+}
+
+/// `-d`: the string itself, `@FILE`, or `@-` for stdin.
+fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
+    let Some(data) = data else {
+        return Ok(Vec::new());
+    };
+    let Some(path) = data.strip_prefix('@') else {
+        return Ok(data.as_bytes().to_vec());
+    };
+    let mut body = Vec::new();
+    let what = format!("--data @{path}");
+    let result = if path == "-" {
+        io::stdin().lock().take(MAX_DATA + 1).read_to_end(&mut body)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_DATA + 1).read_to_end(&mut body))
+    };
+    result.map_err(|e| Error::usage(what.clone(), describe_io(&e)))?;
+    if body.len() as u64 > MAX_DATA {
+        return Err(Error::usage(what, "over 1 GiB"));
+    }
+    Ok(body)
+}
+
+/// Default headers, then `-u`, then `-H` (which replaces a default of the
+/// same name; `Name:` with no value removes it).
+fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
+    let mut headers: Vec<(String, String)> = vec![
+        (
+            "User-Agent".into(),
+            format!("netkit/{}", env!("CARGO_PKG_VERSION")),
+        ),
+        ("Accept".into(), "*/*".into()),
+    ];
+    if args.data.is_some() {
+        headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+    }
+    if let Some(user) = &args.user {
+        let (name, pass) = user.split_once(':').unwrap_or((user, ""));
+        headers.push(("Authorization".into(), basic_auth(name, pass)));
+    }
+    for h in &args.headers {
+        let Some((name, value)) = h.split_once(':') else {
+            return Err(Error::usage(
+                "-H",
+                format!("not a header: {h:?} (expected 'Name: value')"),
+            ));
+        };
+        let name = name.trim();
+        if name.is_empty() || name.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(Error::usage("-H", format!("invalid header name in {h:?}")));
+        }
+        let value = value.trim();
+        if value.contains(['\r', '\n']) {
+            return Err(Error::usage(
+                "-H",
+                format!("line break in header value of {name}"),
+            ));
+        }
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        if !value.is_empty() {
+            headers.push((name.to_string(), value.to_string()));
+        }
+    }
+    Ok(headers)
 }
 
 enum Phase {

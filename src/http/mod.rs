@@ -12,7 +12,7 @@ pub mod tls;
 pub mod transport;
 
 use std::fs::File;
-use std::io::{self, Read as _, Write as _};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use crate::output::{units, Output};
 use crate::proto::http::Head;
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
-use client::{parse_url, Exchange, Origin, Request, Settings, Step};
+use client::{Exchange, Origin, Request, Settings, Step};
 use transport::Transport;
 
 const SIGNAL: Token = Token(1);
@@ -35,8 +35,6 @@ const SOCKET: Token = Token(2);
 
 /// Largest body carried inside a `--json` event; use `-o` beyond.
 const MAX_JSON_BODY: usize = 64 << 20;
-/// Largest `--data` body.
-const MAX_DATA: u64 = 1 << 30;
 /// Progress redraws at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
@@ -87,16 +85,8 @@ struct HttpCmd<'o> {
 }
 
 pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
-    let url = parse_url(&args.url)?;
-    let body = read_body(args.data.as_deref())?;
-    let method = match &args.method {
-        Some(m) => m.to_ascii_uppercase(),
-        None if args.head => "HEAD".into(),
-        None if args.data.is_some() => "POST".into(),
-        None => "GET".into(),
-    };
-    let headers = request_headers(&args, args.data.is_some())?;
-    if args.insecure {
+    let request = client::build_request(&args.url, &args.req, args.head)?;
+    if args.req.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
     let sink = match (&args.output, out.is_json()) {
@@ -110,18 +100,9 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     if let Some(max) = args.max_time {
         reactor.timers.add(started + max, Timer::MaxTime);
     }
-    let settings = Settings {
-        connect_timeout: args.connect_timeout,
-        family: args.family,
-        tls: None,
-    };
+    let settings = Settings::new(&args.req);
     let mut cmd = HttpCmd {
-        request: Request {
-            method,
-            url,
-            headers,
-            body: Arc::new(body),
-        },
+        request,
         args,
         settings,
         exchange: None,
@@ -147,84 +128,12 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     result
 }
 
-/// `-d`: the string itself, `@FILE`, or `@-` for stdin.
-fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
-    let Some(data) = data else {
-        return Ok(Vec::new());
-    };
-    let Some(path) = data.strip_prefix('@') else {
-        return Ok(data.as_bytes().to_vec());
-    };
-    let mut body = Vec::new();
-    let what = format!("--data @{path}");
-    let result = if path == "-" {
-        io::stdin().lock().take(MAX_DATA + 1).read_to_end(&mut body)
-    } else {
-        File::open(path).and_then(|f| f.take(MAX_DATA + 1).read_to_end(&mut body))
-    };
-    result.map_err(|e| Error::usage(what.clone(), crate::error::describe_io(&e)))?;
-    if body.len() as u64 > MAX_DATA {
-        return Err(Error::usage(what, "over 1 GiB"));
-    }
-    Ok(body)
-}
-
-/// Default headers, then `-H` (which replaces a default of the same name;
-/// `Name:` with no value removes it), then `-u`.
-fn request_headers(args: &HttpArgs, has_body: bool) -> Result<Vec<(String, String)>> {
-    let mut headers: Vec<(String, String)> = vec![
-        (
-            "User-Agent".into(),
-            format!("netkit/{}", env!("CARGO_PKG_VERSION")),
-        ),
-        ("Accept".into(), "*/*".into()),
-    ];
-    if has_body {
-        headers.push((
-            "Content-Type".into(),
-            "application/x-www-form-urlencoded".into(),
-        ));
-    }
-    if let Some(user) = &args.user {
-        let (name, pass) = user.split_once(':').unwrap_or((user, ""));
-        headers.push(("Authorization".into(), client::basic_auth(name, pass)));
-    }
-    for h in &args.headers {
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(Error::usage(
-                "-H",
-                format!("not a header: {h:?} (expected 'Name: value')"),
-            ));
-        };
-        let name = name.trim();
-        if name.is_empty() || name.bytes().any(|b| !b.is_ascii_graphic()) {
-            return Err(Error::usage("-H", format!("invalid header name in {h:?}")));
-        }
-        let value = value.trim();
-        if value.contains(['\r', '\n']) {
-            return Err(Error::usage(
-                "-H",
-                format!("line break in header value of {name}"),
-            ));
-        }
-        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        if !value.is_empty() {
-            headers.push((name.to_string(), value.to_string()));
-        }
-    }
-    Ok(headers)
-}
-
 impl HttpCmd<'_> {
     /// Starts the exchange for `self.request`, reusing a pooled connection.
     fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         let origin = Origin::of(&self.request.url)?;
-        if origin.https && self.settings.tls.is_none() {
-            self.settings.tls = Some(tls::client_config(
-                self.args.cacert.as_deref(),
-                self.args.insecure,
-                &[b"http/1.1"],
-            )?);
+        if origin.https {
+            self.settings.load_tls(&self.args.req)?;
         }
         let reuse = match self.pool.take() {
             Some((o, t)) if o == origin => Some(t),

@@ -228,6 +228,54 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             timing_breakdown(report, style.color_err, err);
             Ok(())
         }
+        Event::PollResult(r) => {
+            let target = if r.to_stderr { &mut *err } else { &mut *out };
+            let color = if r.to_stderr { style.color_err } else { c };
+            poll_line(r, color, target);
+            Ok(())
+        }
+        Event::PollSummary(s) if normal => {
+            let _ = status(
+                err,
+                style,
+                format!(
+                    "{} poll{} in {}: {} changed, {} unchanged, {} errors; {} received",
+                    s.requests,
+                    if s.requests == 1 { "" } else { "s" },
+                    units::duration(s.elapsed),
+                    s.changed,
+                    s.unchanged,
+                    s.errors,
+                    units::bytes(s.bytes)
+                ),
+            );
+            if let (Some(min), Some(p50), Some(p95), Some(max)) = (s.min, s.p50, s.p95, s.max) {
+                let spark = s
+                    .sparkline
+                    .as_deref()
+                    .map(|l| format!("  {l}"))
+                    .unwrap_or_default();
+                let _ = status(
+                    err,
+                    style,
+                    format!(
+                        "latency min {}, p50 {}, p95 {}, max {}{spark}",
+                        units::duration(min),
+                        units::duration(p50),
+                        units::duration(p95),
+                        units::duration(max)
+                    ),
+                );
+            }
+            status(
+                err,
+                style,
+                format!(
+                    "uptime {:.1}%; {:.1}% of successful polls brought nothing new",
+                    s.uptime, s.nothing_new
+                ),
+            )
+        }
         Event::CheckSummary {
             open,
             closed,
@@ -243,6 +291,51 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
         ),
         _ => Ok(()),
     };
+}
+
+/// `17:33:30.123  #3  200  1.2 KiB  12.3 ms  changed`
+fn poll_line(r: &crate::event::PollRecord, color: bool, out: &mut Vec<u8>) {
+    use crate::event::PollOutcome as O;
+    let clock = units::clock(std::time::SystemTime::now());
+    let status = match r.status {
+        Some(s) => s.to_string(),
+        None if r.outcome == O::Up => "up".into(),
+        None => "-".into(),
+    };
+    let status = format!("{status:>4}");
+    let status = match (color, r.status) {
+        (false, _) => status,
+        (true, Some(s)) if s < 300 => status.green().to_string(),
+        (true, Some(s)) if s < 400 => status.cyan().to_string(),
+        (true, Some(s)) if s < 500 => status.yellow().to_string(),
+        (true, Some(_)) => status.red().to_string(),
+        (true, None) if r.outcome == O::Up => status.green().to_string(),
+        (true, None) => status.red().to_string(),
+    };
+    let what = match (r.outcome, &r.error) {
+        (O::Failed, Some(e)) => {
+            let retry = r
+                .retry_in
+                .map(|d| format!(" (next in {})", units::duration(d)))
+                .unwrap_or_default();
+            format!("error: {e}{retry}")
+        }
+        (O::NotModified, _) => "not modified".into(),
+        (o, _) => o.as_str().into(),
+    };
+    let what = match (color, r.outcome) {
+        (true, O::Changed) => what.bold().to_string(),
+        (true, O::Failed) => what.red().to_string(),
+        (true, O::Unchanged | O::NotModified) => what.dimmed().to_string(),
+        _ => what,
+    };
+    let _ = writeln!(
+        out,
+        "{clock}  #{:<4} {status}  {:>9}  {:>9}  {what}",
+        r.seq,
+        units::bytes(r.size),
+        units::duration(r.latency)
+    );
 }
 
 /// `--timing`: each phase as an aligned bar scaled to the total.
@@ -262,7 +355,7 @@ fn timing_breakdown(r: &crate::event::HttpReport, color: bool, err: &mut Vec<u8>
         let d = to.saturating_sub(from);
         let eighths = (d.as_secs_f64() / total * WIDTH * 8.0).round() as usize;
         let mut bar = "█".repeat(eighths / 8);
-        if eighths % 8 > 0 {
+        if !eighths.is_multiple_of(8) {
             bar.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8 - 1]);
         }
         let bar = if color { bar.cyan().to_string() } else { bar };

@@ -280,6 +280,42 @@ fn fields(event: &Event) -> Map<String, Value> {
                 put_payload(&mut m, body);
             }
         }
+        Event::PollResult(r) => {
+            put("seq", json!(r.seq));
+            put("url", json!(r.url));
+            put("status", r.status.map_or(Value::Null, |s| json!(s)));
+            put("outcome", json!(r.outcome.as_str()));
+            put(
+                "changed",
+                json!(r.outcome == crate::event::PollOutcome::Changed),
+            );
+            put("size", json!(r.size));
+            put("latency", secs(r.latency));
+            if let Some(e) = &r.error {
+                put("error", json!(e));
+            }
+            if let Some(d) = r.retry_in {
+                put("retry_in", secs(d));
+            }
+        }
+        Event::PollSummary(s) => {
+            put("requests", json!(s.requests));
+            put("changed", json!(s.changed));
+            put("unchanged", json!(s.unchanged));
+            put("errors", json!(s.errors));
+            put("bytes", json!(s.bytes));
+            let opt = |d: Option<Duration>| d.map_or(Value::Null, secs);
+            put("latency_min", opt(s.min));
+            put("latency_p50", opt(s.p50));
+            put("latency_p95", opt(s.p95));
+            put("latency_max", opt(s.max));
+            put("uptime_pct", json!((s.uptime * 10.0).round() / 10.0));
+            put(
+                "nothing_new_pct",
+                json!((s.nothing_new * 10.0).round() / 10.0),
+            );
+            put("elapsed", secs(s.elapsed));
+        }
         Event::CheckSummary {
             open,
             closed,

@@ -53,6 +53,25 @@ pub fn rate(n: u64, d: Duration) -> String {
     format!("{}/s", bytes((n as f64 / secs) as u64))
 }
 
+/// Local wall-clock time `HH:MM:SS.mmm` for status lines.
+pub fn clock(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as libc::time_t;
+    // SAFETY: localtime_r fills the zeroed struct we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = !unsafe { libc::localtime_r(&secs, &mut tm) }.is_null();
+    if !ok {
+        return format!("{:.3}", since.as_secs_f64());
+    }
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        since.subsec_millis()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

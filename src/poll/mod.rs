@@ -1,0 +1,569 @@
+//! `netkit poll URL`: regular, conditional and long polling, and TCP probes.
+//!
+//! Each HTTP poll is an [`Exchange`] from `netkit http` (same flags, same
+//! keep-alive connection from one poll to the next while the server allows
+//! it). Polls are scheduled from their start times, so the interval does not
+//! drift; a slow response delays the next poll and polls never overlap.
+//! Errors (refused, timeout, 5xx, malformed) are counted, shown and backed
+//! off exponentially up to `--backoff-max`; the first success returns to
+//! `-n`. Bodies are hashed as they stream, never kept (except for
+//! `--changes`, which prints them, up to a bound), and latencies go into a
+//! fixed-size histogram: memory stays flat however long the loop runs.
+
+mod stats;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::event::Event as MioEvent;
+use mio::Token;
+
+use crate::cli::PollArgs;
+use crate::error::{Error, Exit, Result};
+use crate::event::{Event, PollOutcome, PollRecord, PollSummary};
+use crate::http::client::{build_request, Exchange, Origin, Request, Settings, Step};
+use crate::http::transport::Transport;
+use crate::net;
+use crate::output::Output;
+use crate::reactor::connector::{Connector, Outcome};
+use crate::reactor::signal::Signals;
+use crate::reactor::{Ctx, Handler, Reactor, TimerId};
+use stats::Stats;
+
+const SIGNAL: Token = Token(1);
+const SOCKET: Token = Token(2);
+
+/// Most body bytes kept for `--changes` (the rest is hashed, not printed).
+const MAX_CHANGES_BODY: usize = 16 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// Time for the next poll.
+    Next,
+    /// The connect attempt of the poll in flight timed out.
+    Connect,
+    /// Poll `seq` has been outstanding for --hold-timeout.
+    Hold(u64),
+    MaxTime,
+}
+
+enum Target {
+    Http(Request),
+    Tcp { addrs: Vec<SocketAddr> },
+}
+
+enum InFlight {
+    Http(Box<Exchange>),
+    Tcp(Connector),
+}
+
+/// What the poll in flight has seen so far.
+#[derive(Default)]
+struct Seen {
+    status: Option<u16>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    hasher: Option<DefaultHasher>,
+    size: u64,
+    body: Vec<u8>,
+    /// The tail of the body, to find --until-contains across chunk boundaries.
+    tail: Vec<u8>,
+    contains: bool,
+    done: Option<bool>,
+}
+
+struct Poller<'o> {
+    args: PollArgs,
+    target: Target,
+    settings: Settings,
+    inflight: Option<InFlight>,
+    seq: u64,
+    poll_started: Instant,
+    /// When the poll in flight was due (the schedule's reference point).
+    due: Instant,
+    hold: Option<TimerId>,
+    errors_in_a_row: u32,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    last_hash: Option<u64>,
+    seen: Seen,
+    pool: Option<(Origin, Transport)>,
+    stats: Stats,
+    started: Instant,
+    rng: u64,
+    out: &'o mut Output,
+    signals: Signals,
+    exit: Option<Result<Exit>>,
+}
+
+pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
+    let target = match args.url.strip_prefix("tcp://") {
+        Some(rest) => {
+            let (host, port) = rest
+                .trim_end_matches('/')
+                .rsplit_once(':')
+                .ok_or_else(|| Error::usage(&args.url, "expected tcp://HOST:PORT"))?;
+            let port = crate::cli::parse_dest_port(port).map_err(|e| Error::usage(&args.url, e))?;
+            let host = host.trim_matches(['[', ']']);
+            let addrs = net::resolve(host, port, args.req.family)?;
+            Target::Tcp { addrs }
+        }
+        None => Target::Http(build_request(&args.url, &args.req, false)?),
+    };
+    let mut settings = Settings::new(&args.req);
+    if let Target::Http(req) = &target {
+        if Origin::of(&req.url)?.https {
+            settings.load_tls(&args.req)?;
+        }
+        if args.req.insecure {
+            out.warn("--insecure: the server's certificate is not verified");
+        }
+    }
+    let mut reactor = Reactor::new()?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let now = Instant::now();
+    if let Some(max) = args.max_time {
+        reactor.timers.add(now + max, Timer::MaxTime);
+    }
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id());
+    let mut poller = Poller {
+        args,
+        target,
+        settings,
+        inflight: None,
+        seq: 0,
+        poll_started: now,
+        due: now,
+        hold: None,
+        errors_in_a_row: 0,
+        etag: None,
+        last_modified: None,
+        last_hash: None,
+        seen: Seen::default(),
+        pool: None,
+        stats: Stats::default(),
+        started: now,
+        rng: seed | 1,
+        out,
+        signals,
+        exit: None,
+    };
+    poller.launch(&mut reactor.ctx());
+    reactor.run(&mut poller)
+}
+
+impl Poller<'_> {
+    /// Sends the next poll.
+    fn launch(&mut self, cx: &mut Ctx<Timer>) {
+        self.seq += 1;
+        self.poll_started = Instant::now();
+        self.seen = Seen {
+            hasher: Some(DefaultHasher::new()),
+            ..Seen::default()
+        };
+        let seq = self.seq;
+        self.hold = Some(
+            cx.timers
+                .add(self.poll_started + self.args.hold_timeout, Timer::Hold(seq)),
+        );
+        let started = match &self.target {
+            Target::Tcp { addrs } => {
+                let mut c = Connector::new(addrs.clone(), None, self.args.req.connect_timeout);
+                let outcome = c.start(cx, SOCKET, Timer::Connect);
+                self.inflight = Some(InFlight::Tcp(c));
+                self.tcp_outcome(cx, outcome);
+                return;
+            }
+            Target::Http(req) => {
+                let mut req = req.clone();
+                if !self.args.no_conditional {
+                    if let Some(etag) = &self.etag {
+                        req.headers.push(("If-None-Match".into(), etag.clone()));
+                    }
+                    if let Some(lm) = &self.last_modified {
+                        req.headers.push(("If-Modified-Since".into(), lm.clone()));
+                    }
+                }
+                let origin = Origin::of(&req.url);
+                let reuse = match (self.pool.take(), origin) {
+                    (Some((o, t)), Ok(origin)) if o == origin => Some(t),
+                    (Some((_, mut t)), _) => {
+                        let _ = cx.registry.deregister(t.stream_mut());
+                        None
+                    }
+                    _ => None,
+                };
+                let settings = self.settings.clone();
+                Exchange::start(
+                    cx,
+                    SOCKET,
+                    Timer::Connect,
+                    &req,
+                    reuse,
+                    &settings,
+                    &mut |s| Self::step(&mut self.seen, &self.args, s),
+                )
+            }
+        };
+        match started {
+            Ok(ex) => {
+                self.inflight = Some(InFlight::Http(Box::new(ex)));
+                self.after_http(cx);
+            }
+            Err(e) => self.fail(cx, e),
+        }
+    }
+
+    /// Records one step of an HTTP poll.
+    fn step(seen: &mut Seen, args: &PollArgs, step: Step) -> Result<()> {
+        match step {
+            Step::Head(h) => {
+                seen.status = Some(h.status);
+                seen.etag = h.header("etag").map(str::to_string);
+                seen.last_modified = h.header("last-modified").map(str::to_string);
+            }
+            Step::Body(b) => {
+                if let Some(hasher) = &mut seen.hasher {
+                    hasher.write(b);
+                }
+                seen.size += b.len() as u64;
+                if args.changes && seen.body.len() + b.len() <= MAX_CHANGES_BODY {
+                    seen.body.extend_from_slice(b);
+                }
+                if let Some(needle) = &args.until_contains {
+                    let needle = needle.as_bytes();
+                    if !seen.contains && !needle.is_empty() {
+                        seen.tail.extend_from_slice(b);
+                        seen.contains = seen.tail.windows(needle.len()).any(|w| w == needle);
+                        let keep = needle.len().saturating_sub(1);
+                        if seen.tail.len() > keep {
+                            seen.tail.drain(..seen.tail.len() - keep);
+                        }
+                    }
+                }
+            }
+            Step::Done { reusable } => seen.done = Some(reusable),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After any exchange call: a finished response completes the poll.
+    fn after_http(&mut self, cx: &mut Ctx<Timer>) {
+        let Some(reusable) = self.seen.done.take() else {
+            return;
+        };
+        let Some(InFlight::Http(mut ex)) = self.inflight.take() else {
+            return;
+        };
+        let origin = ex.origin().clone();
+        if let Some(mut t) = ex.take_transport() {
+            if reusable {
+                self.pool = Some((origin, t));
+            } else {
+                let _ = cx.registry.deregister(t.stream_mut());
+            }
+        }
+        let status = self.seen.status.unwrap_or(0);
+        if status >= 500 {
+            let e = Error::new(Exit::Protocol, "", format!("server error {status}"));
+            return self.complete(cx, Err(e));
+        }
+        let hash = self.seen.hasher.take().map(|h| h.finish());
+        let outcome = if status == 304 {
+            PollOutcome::NotModified
+        } else {
+            let previous = self.last_hash;
+            if status < 300 {
+                self.last_hash = hash;
+                self.etag = self.seen.etag.take();
+                self.last_modified = self.seen.last_modified.take();
+            }
+            match previous {
+                None => PollOutcome::New,
+                Some(p) if Some(p) != hash => PollOutcome::Changed,
+                Some(_) => PollOutcome::Unchanged,
+            }
+        };
+        self.complete(cx, Ok(outcome));
+    }
+
+    fn tcp_outcome(&mut self, cx: &mut Ctx<Timer>, outcome: Outcome) {
+        match outcome {
+            Outcome::Pending | Outcome::Retrying(..) => {}
+            Outcome::Connected(mut stream, _, _) => {
+                let _ = cx.registry.deregister(&mut stream);
+                self.inflight = None;
+                self.complete(cx, Ok(PollOutcome::Up));
+            }
+            Outcome::Failed(e) => {
+                self.inflight = None;
+                self.complete(cx, Err(Error::io("", &e)));
+            }
+        }
+    }
+
+    fn fail(&mut self, cx: &mut Ctx<Timer>, e: Error) {
+        if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
+            ex.abandon(cx);
+        }
+        if e.kind == Exit::Usage {
+            self.exit = Some(Err(e));
+            return;
+        }
+        self.complete(cx, Err(e));
+    }
+
+    /// Records a finished poll, checks the conditions and schedules the next.
+    fn complete(&mut self, cx: &mut Ctx<Timer>, result: std::result::Result<PollOutcome, Error>) {
+        if let Some(h) = self.hold.take() {
+            cx.timers.cancel(h);
+        }
+        let latency = self.poll_started.elapsed();
+        self.stats.requests += 1;
+        self.stats.latency(latency);
+        let (outcome, error) = match result {
+            Ok(o) => {
+                self.errors_in_a_row = 0;
+                self.stats.ok += 1;
+                self.stats.bytes += self.seen.size;
+                match o {
+                    PollOutcome::Changed => self.stats.changed += 1,
+                    PollOutcome::Unchanged | PollOutcome::NotModified => self.stats.unchanged += 1,
+                    _ => {}
+                }
+                (o, None)
+            }
+            Err(e) => {
+                self.errors_in_a_row += 1;
+                self.stats.errors += 1;
+                (PollOutcome::Failed, Some(e.why))
+            }
+        };
+        let delay = self.next_delay();
+        let record = PollRecord {
+            seq: self.seq,
+            url: self.args.url.clone(),
+            status: self.seen.status,
+            size: self.seen.size,
+            latency,
+            outcome,
+            error,
+            retry_in: (outcome == PollOutcome::Failed).then_some(delay),
+            to_stderr: self.args.changes,
+        };
+        if let Err(e) = self.out.emit(&Event::PollResult(&record)) {
+            self.exit = Some(Err(e));
+            return;
+        }
+        let fresh = matches!(outcome, PollOutcome::New | PollOutcome::Changed);
+        if self.args.changes && fresh && !self.out.is_json() {
+            let body = std::mem::take(&mut self.seen.body);
+            if let Err(e) = crate::output::write_stdout(&body) {
+                self.exit = Some(Err(e));
+                return;
+            }
+        }
+        if self.condition_met(outcome) {
+            self.exit = Some(Ok(Exit::Ok));
+            return;
+        }
+        if self.args.count.is_some_and(|c| self.seq >= c) {
+            self.exit = Some(Ok(self.ran_out()));
+            return;
+        }
+        // Scheduled from the due time, not from when the response came.
+        self.due += delay;
+        let now = Instant::now();
+        if self.due <= now {
+            self.due = now;
+            self.launch(cx);
+        } else {
+            cx.timers.add(self.due, Timer::Next);
+        }
+    }
+
+    /// The wait before the next poll: the interval (none for --long), or
+    /// the backoff after errors; jittered.
+    fn next_delay(&mut self) -> Duration {
+        let base = if self.args.long {
+            Duration::ZERO
+        } else {
+            self.args.interval
+        };
+        let delay = if self.errors_in_a_row == 0 {
+            base
+        } else {
+            let start = self.args.interval.max(Duration::from_millis(100));
+            let factor = 1u32 << (self.errors_in_a_row - 1).min(20);
+            start.saturating_mul(factor).min(self.args.backoff_max)
+        };
+        match self.args.jitter {
+            Some(pct) if pct > 0 && !delay.is_zero() => {
+                // xorshift64*: plenty for spreading pollers apart.
+                self.rng ^= self.rng >> 12;
+                self.rng ^= self.rng << 25;
+                self.rng ^= self.rng >> 27;
+                let r = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64
+                    / (1u64 << 53) as f64;
+                let spread = f64::from(pct) / 100.0 * (2.0 * r - 1.0);
+                delay.mul_f64((1.0 + spread).max(0.0))
+            }
+            _ => delay,
+        }
+    }
+
+    fn has_condition(&self) -> bool {
+        self.args.until_status.is_some()
+            || self.args.until_contains.is_some()
+            || self.args.until_change
+            || self.args.until_ok
+    }
+
+    fn condition_met(&self, outcome: PollOutcome) -> bool {
+        let ok = outcome != PollOutcome::Failed;
+        (self.args.until_status.is_some() && self.seen.status == self.args.until_status)
+            || (ok && self.args.until_contains.is_some() && self.seen.contains)
+            || (self.args.until_change && outcome == PollOutcome::Changed)
+            || (self.args.until_ok
+                && (outcome == PollOutcome::Up
+                    || (ok && self.seen.status.is_some_and(|s| (200..300).contains(&s)))))
+    }
+
+    /// `--count` or `--max-time` ran out: 1 if a condition was awaited.
+    fn ran_out(&self) -> Exit {
+        if self.has_condition() {
+            Exit::Failed
+        } else {
+            Exit::Ok
+        }
+    }
+
+    fn summary(&mut self) -> Result<()> {
+        let s = &self.stats;
+        let successes = s.ok.max(1) as f64;
+        let summary = PollSummary {
+            requests: s.requests,
+            changed: s.changed,
+            unchanged: s.unchanged,
+            errors: s.errors,
+            bytes: s.bytes,
+            min: s.min(),
+            p50: s.quantile(0.5),
+            p95: s.quantile(0.95),
+            max: s.max(),
+            uptime: if s.requests == 0 {
+                0.0
+            } else {
+                s.ok as f64 * 100.0 / s.requests as f64
+            },
+            nothing_new: if s.ok == 0 {
+                0.0
+            } else {
+                s.unchanged as f64 * 100.0 / successes
+            },
+            elapsed: self.started.elapsed(),
+            sparkline: std::io::stderr().is_terminal().then(|| s.sparkline()),
+        };
+        self.out.emit(&Event::PollSummary(&summary))
+    }
+}
+
+impl Handler for Poller<'_> {
+    type Timer = Timer;
+
+    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+        match token {
+            SOCKET => match self.inflight.take() {
+                Some(InFlight::Http(mut ex)) => {
+                    let settings = self.settings.clone();
+                    let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
+                        Self::step(&mut self.seen, &self.args, s)
+                    });
+                    self.inflight = Some(InFlight::Http(ex));
+                    match r {
+                        Ok(()) => self.after_http(cx),
+                        Err(e) => self.fail(cx, e),
+                    }
+                }
+                Some(InFlight::Tcp(mut c)) => {
+                    let outcome = c.ready(cx, SOCKET, Timer::Connect);
+                    self.inflight = Some(InFlight::Tcp(c));
+                    self.tcp_outcome(cx, outcome);
+                }
+                None => {}
+            },
+            SIGNAL if self.signals.take() => self.exit = Some(Ok(Exit::Interrupted)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+        match timer {
+            Timer::Next => {
+                if self.inflight.is_none() && self.exit.is_none() {
+                    self.launch(cx);
+                }
+            }
+            Timer::Connect => match self.inflight.take() {
+                Some(InFlight::Http(mut ex)) => {
+                    let settings = self.settings.clone();
+                    let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| {
+                        Self::step(&mut self.seen, &self.args, s)
+                    });
+                    self.inflight = Some(InFlight::Http(ex));
+                    if let Err(e) = r {
+                        self.fail(cx, e);
+                    }
+                }
+                Some(InFlight::Tcp(mut c)) => {
+                    let outcome = c.timed_out(cx, SOCKET, Timer::Connect);
+                    self.inflight = Some(InFlight::Tcp(c));
+                    self.tcp_outcome(cx, outcome);
+                }
+                None => {}
+            },
+            Timer::Hold(seq) if seq == self.seq && self.inflight.is_some() => {
+                self.hold = None;
+                if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
+                    ex.abandon(cx);
+                }
+                if self.args.long {
+                    // A held request simply expired: ask again, no error.
+                    self.seq -= 1;
+                    self.launch(cx);
+                } else {
+                    let why = format!(
+                        "no response in {}",
+                        humantime::format_duration(self.args.hold_timeout)
+                    );
+                    self.complete(cx, Err(Error::timeout("", why)));
+                }
+            }
+            Timer::Hold(_) => {}
+            Timer::MaxTime => {
+                if self.exit.is_none() {
+                    self.exit = Some(Ok(self.ran_out()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        let Some(result) = self.exit.take() else {
+            return Ok(None);
+        };
+        if result.is_ok() {
+            self.summary()?;
+        }
+        result.map(Some)
+    }
+}
