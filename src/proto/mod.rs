@@ -7,3 +7,4 @@
 pub mod hex;
 pub mod http;
 pub mod lines;
+pub mod ws;

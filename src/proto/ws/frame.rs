@@ -1,0 +1,598 @@
+//! RFC 6455 frames: a streaming decoder that reassembles messages, and an
+//! encoder.
+//!
+//! [`Decoder::decode`] takes whatever bytes arrived and returns how many it
+//! consumed and at most one [`Incoming`] item. Every rule is checked as soon
+//! as the bytes that break it are seen: header rules (reserved bits and
+//! opcodes, control frames fragmented or over 125 bytes, masking by role, a
+//! 64-bit length with its top bit set, continuation out of sequence) at the
+//! header; the message size limit before any payload is buffered; UTF-8 of
+//! text as each slice of payload is unmasked — so an invalid byte fails the
+//! connection at once, mid-frame, not at the end of the message.
+
+use super::utf8::Utf8Validator;
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// Close codes (RFC 6455, section 7.4.1).
+pub mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL: u16 = 1002;
+    pub const UNSUPPORTED: u16 = 1003;
+    pub const NO_STATUS: u16 = 1005;
+    pub const ABNORMAL: u16 = 1006;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+}
+
+/// Which end of the connection we are: it decides who masks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// The peer broke the protocol: close with `code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsError {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl WsError {
+    fn new(code: u16, reason: impl Into<String>) -> WsError {
+        WsError {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for WsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (close {})", self.reason, self.code)
+    }
+}
+
+/// A complete message or control frame from the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// A Close frame: its code (none if the frame had no body) and reason.
+    Close(Option<u16>, String),
+}
+
+/// Whether a received close code is one a peer may send.
+pub fn valid_close_code(c: u16) -> bool {
+    matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Payload {
+    opcode: u8,
+    fin: bool,
+    left: u64,
+    mask: Option<[u8; 4]>,
+    /// Position in the mask cycle.
+    offset: usize,
+}
+
+#[derive(Debug)]
+pub struct Decoder {
+    role: Role,
+    max_message: usize,
+    payload: Option<Payload>,
+    /// The data message being assembled: its opcode, once started.
+    message: Option<u8>,
+    data: Vec<u8>,
+    utf8: Utf8Validator,
+    control: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new(role: Role, max_message: usize) -> Decoder {
+        Decoder {
+            role,
+            max_message,
+            payload: None,
+            message: None,
+            data: Vec::new(),
+            utf8: Utf8Validator::new(),
+            control: Vec::with_capacity(125),
+        }
+    }
+
+    /// Bytes of the message being assembled.
+    pub fn buffered(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Decodes from the front of `input`: bytes consumed and the item found.
+    pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Option<Incoming>), WsError> {
+        let mut used = 0;
+        loop {
+            let p = match self.payload {
+                Some(p) => p,
+                None => match self.header(&input[used..])? {
+                    Some((n, p)) => {
+                        used += n;
+                        self.payload = Some(p);
+                        p
+                    }
+                    None => return Ok((used, None)),
+                },
+            };
+            let take =
+                usize::try_from(p.left).map_or(input.len() - used, |l| l.min(input.len() - used));
+            if take > 0 {
+                let chunk = &input[used..used + take];
+                self.absorb(p, chunk)?;
+                used += take;
+            }
+            let left = p.left - take as u64;
+            let offset = p.offset + take;
+            self.payload = Some(Payload { left, offset, ..p });
+            if left > 0 {
+                return Ok((used, None));
+            }
+            self.payload = None;
+            if let Some(item) = self.frame_done(p)? {
+                return Ok((used, Some(item)));
+            }
+            if used == input.len() {
+                return Ok((used, None));
+            }
+        }
+    }
+
+    /// Parses and checks a frame header.
+    fn header(&mut self, b: &[u8]) -> Result<Option<(usize, Payload)>, WsError> {
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        let fin = b[0] & 0x80 != 0;
+        let rsv = b[0] & 0x70;
+        let opcode = b[0] & 0x0F;
+        let masked = b[1] & 0x80 != 0;
+        let len7 = b[1] & 0x7F;
+        if rsv != 0 {
+            return Err(WsError::new(
+                code::PROTOCOL,
+                "reserved bits set without an extension",
+            ));
+        }
+        let control = opcode & 0x8 != 0;
+        match opcode {
+            OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG => {}
+            other => {
+                return Err(WsError::new(
+                    code::PROTOCOL,
+                    format!("reserved opcode {other:#x}"),
+                ))
+            }
+        }
+        if control && !fin {
+            return Err(WsError::new(code::PROTOCOL, "fragmented control frame"));
+        }
+        if control && len7 > 125 {
+            return Err(WsError::new(code::PROTOCOL, "control frame over 125 bytes"));
+        }
+        match (self.role, masked) {
+            (Role::Server, false) => {
+                return Err(WsError::new(code::PROTOCOL, "unmasked frame from a client"))
+            }
+            (Role::Client, true) => {
+                return Err(WsError::new(code::PROTOCOL, "masked frame from a server"))
+            }
+            _ => {}
+        }
+        if !control {
+            match (opcode, self.message) {
+                (OP_CONTINUATION, None) => {
+                    return Err(WsError::new(
+                        code::PROTOCOL,
+                        "continuation frame without a message",
+                    ))
+                }
+                (OP_TEXT | OP_BINARY, Some(_)) => {
+                    return Err(WsError::new(
+                        code::PROTOCOL,
+                        "new message inside a fragmented one",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let ext = match len7 {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        let mask_len = if masked { 4 } else { 0 };
+        let need = 2 + ext + mask_len;
+        if b.len() < need {
+            return Ok(None);
+        }
+        let len: u64 = match len7 {
+            126 => u64::from(u16::from_be_bytes([b[2], b[3]])),
+            127 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(&b[2..10]);
+                let n = u64::from_be_bytes(raw);
+                if n >> 63 != 0 {
+                    return Err(WsError::new(
+                        code::PROTOCOL,
+                        "64-bit length with the top bit set",
+                    ));
+                }
+                n
+            }
+            n => u64::from(n),
+        };
+        if !control && len > (self.max_message - self.data.len()) as u64 {
+            return Err(WsError::new(
+                code::TOO_BIG,
+                format!("message over the limit of {} bytes", self.max_message),
+            ));
+        }
+        let mask = masked.then(|| [b[need - 4], b[need - 3], b[need - 2], b[need - 1]]);
+        if !control && self.message.is_none() {
+            self.message = Some(opcode);
+            self.utf8 = Utf8Validator::new();
+        }
+        if control {
+            self.control.clear();
+        }
+        Ok(Some((
+            need,
+            Payload {
+                opcode,
+                fin,
+                left: len,
+                mask,
+                offset: 0,
+            },
+        )))
+    }
+
+    /// Unmasks and stores a slice of payload, validating text as it goes.
+    fn absorb(&mut self, p: Payload, chunk: &[u8]) -> Result<(), WsError> {
+        let target = if p.opcode & 0x8 != 0 {
+            &mut self.control
+        } else {
+            &mut self.data
+        };
+        let start = target.len();
+        target.extend_from_slice(chunk);
+        if let Some(mask) = p.mask {
+            apply_mask(&mut target[start..], mask, p.offset);
+        }
+        if p.opcode & 0x8 == 0 && self.message == Some(OP_TEXT) {
+            self.utf8.feed(&self.data[start..]).map_err(|_| {
+                WsError::new(code::INVALID_PAYLOAD, "invalid UTF-8 in a text message")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A frame's payload is complete.
+    fn frame_done(&mut self, p: Payload) -> Result<Option<Incoming>, WsError> {
+        match p.opcode {
+            OP_PING => Ok(Some(Incoming::Ping(self.control.clone()))),
+            OP_PONG => Ok(Some(Incoming::Pong(self.control.clone()))),
+            OP_CLOSE => parse_close(&self.control).map(Some),
+            _ if !p.fin => Ok(None),
+            _ => {
+                let kind = self.message.take().unwrap_or(OP_BINARY);
+                let data = std::mem::take(&mut self.data);
+                if kind == OP_TEXT {
+                    if !self.utf8.is_complete() {
+                        return Err(WsError::new(
+                            code::INVALID_PAYLOAD,
+                            "text message ends inside a character",
+                        ));
+                    }
+                    // Validated as it arrived.
+                    let text = String::from_utf8(data).map_err(|_| {
+                        WsError::new(code::INVALID_PAYLOAD, "invalid UTF-8 in a text message")
+                    })?;
+                    Ok(Some(Incoming::Text(text)))
+                } else {
+                    Ok(Some(Incoming::Binary(data)))
+                }
+            }
+        }
+    }
+}
+
+fn parse_close(body: &[u8]) -> Result<Incoming, WsError> {
+    match body.len() {
+        0 => Ok(Incoming::Close(None, String::new())),
+        1 => Err(WsError::new(
+            code::PROTOCOL,
+            "close frame with a 1-byte body",
+        )),
+        _ => {
+            let c = u16::from_be_bytes([body[0], body[1]]);
+            if !valid_close_code(c) {
+                return Err(WsError::new(
+                    code::PROTOCOL,
+                    format!("invalid close code {c}"),
+                ));
+            }
+            let reason = std::str::from_utf8(&body[2..]).map_err(|_| {
+                WsError::new(code::INVALID_PAYLOAD, "invalid UTF-8 in a close reason")
+            })?;
+            Ok(Incoming::Close(Some(c), reason.to_string()))
+        }
+    }
+}
+
+/// XORs `data` with `mask`, starting at position `offset` of the mask cycle.
+pub fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mut m = [0u8; 4];
+    for (i, b) in m.iter_mut().enumerate() {
+        *b = mask[(offset + i) % 4];
+    }
+    let wide = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ wide).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= m[i % 4];
+    }
+}
+
+/// Appends one frame. `mask` is required from clients, forbidden from servers.
+pub fn encode(opcode: u8, fin: bool, payload: &[u8], mask: Option<[u8; 4]>, out: &mut Vec<u8>) {
+    out.push(if fin { 0x80 } else { 0 } | opcode);
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(mask_bit | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(m) => {
+            out.extend_from_slice(&m);
+            let start = out.len();
+            out.extend_from_slice(payload);
+            apply_mask(&mut out[start..], m, 0);
+        }
+        None => out.extend_from_slice(payload),
+    }
+}
+
+/// A Close frame body: code and reason (the reason cut to fit 125 bytes).
+pub fn close_body(c: u16, reason: &str) -> Vec<u8> {
+    let mut body = c.to_be_bytes().to_vec();
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    body.extend_from_slice(&reason.as_bytes()[..end]);
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn frame(opcode: u8, fin: bool, payload: &[u8], masked: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(opcode, fin, payload, masked.then_some(MASK), &mut out);
+        out
+    }
+
+    /// Decodes everything, fed whole and byte by byte; both must agree.
+    fn decode_all(role: Role, input: &[u8]) -> (Vec<Incoming>, Option<WsError>) {
+        let run = |step: usize| {
+            let mut d = Decoder::new(role, 1 << 20);
+            let mut items = Vec::new();
+            let mut buf: Vec<u8> = Vec::new();
+            let mut fed = 0;
+            loop {
+                match d.decode(&buf) {
+                    Err(e) => return (items, Some(e)),
+                    Ok((used, item)) => {
+                        buf.drain(..used);
+                        let progressed = used > 0 || item.is_some();
+                        if let Some(i) = item {
+                            items.push(i);
+                        }
+                        if progressed {
+                            continue;
+                        }
+                    }
+                }
+                if fed == input.len() {
+                    return (items, None);
+                }
+                let n = step.min(input.len() - fed);
+                buf.extend_from_slice(&input[fed..fed + n]);
+                fed += n;
+            }
+        };
+        let whole = run(usize::MAX);
+        assert_eq!(whole, run(1), "whole and byte-by-byte disagree");
+        whole
+    }
+
+    #[test]
+    fn rfc_examples() {
+        // RFC 6455, section 5.7.
+        let (items, err) = decode_all(Role::Client, &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+        assert_eq!((items, err), (vec![Incoming::Text("Hello".into())], None));
+        let masked = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        let (items, _) = decode_all(Role::Server, &masked);
+        assert_eq!(items, vec![Incoming::Text("Hello".into())]);
+        assert_eq!(frame(OP_TEXT, true, b"Hello", true), masked);
+        let fragmented = [0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f];
+        assert_eq!(
+            decode_all(Role::Client, &fragmented).0,
+            vec![Incoming::Text("Hello".into())]
+        );
+    }
+
+    #[test]
+    fn three_length_forms() {
+        for n in [0usize, 125, 126, 65535, 65536, 200_000] {
+            let payload: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let bytes = frame(OP_BINARY, true, &payload, true);
+            let header = match n {
+                0..=125 => 2,
+                126..=65535 => 4,
+                _ => 10,
+            };
+            assert_eq!(bytes.len(), header + 4 + n);
+            let mut d = Decoder::new(Role::Server, 1 << 20);
+            assert_eq!(
+                d.decode(&bytes).unwrap(),
+                (bytes.len(), Some(Incoming::Binary(payload)))
+            );
+        }
+    }
+
+    #[test]
+    fn control_frames_between_fragments() {
+        let mut input = frame(OP_TEXT, false, b"frag", false);
+        input.extend(frame(OP_PING, true, b"ping!", false));
+        input.extend(frame(OP_CONTINUATION, true, b"ment", false));
+        let (items, err) = decode_all(Role::Client, &input);
+        assert_eq!(err, None);
+        assert_eq!(
+            items,
+            vec![
+                Incoming::Ping(b"ping!".to_vec()),
+                Incoming::Text("fragment".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn protocol_violations_are_1002() {
+        let cases: Vec<(Role, Vec<u8>)> = vec![
+            (Role::Client, vec![0xC1, 0x00]),                          // RSV1
+            (Role::Client, vec![0x83, 0x00]),                          // reserved opcode 3
+            (Role::Client, vec![0x8B, 0x00]),                          // reserved control opcode
+            (Role::Client, vec![0x09, 0x00]),                          // fragmented ping
+            (Role::Client, frame(OP_PING, true, &[0; 126], false)),    // control over 125
+            (Role::Server, frame(OP_TEXT, true, b"hi", false)),        // unmasked from a client
+            (Role::Client, frame(OP_TEXT, true, b"hi", true)),         // masked from a server
+            (Role::Client, frame(OP_CONTINUATION, true, b"x", false)), // nothing to continue
+            (
+                Role::Client,
+                [
+                    frame(OP_TEXT, false, b"a", false),
+                    frame(OP_TEXT, true, b"b", false),
+                ]
+                .concat(),
+            ),
+            (Role::Client, vec![0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0]), // top bit of 64-bit length
+            (Role::Client, vec![0x88, 0x01, 0x03]),                      // 1-byte close body
+            (
+                Role::Client,
+                frame(OP_CLOSE, true, &close_body(1005, ""), false),
+            ),
+            (
+                Role::Client,
+                frame(OP_CLOSE, true, &close_body(999, ""), false),
+            ),
+            (
+                Role::Client,
+                frame(OP_CLOSE, true, &close_body(2000, ""), false),
+            ),
+        ];
+        for (i, (role, input)) in cases.iter().enumerate() {
+            let (_, err) = decode_all(*role, input);
+            assert_eq!(err.map(|e| e.code), Some(code::PROTOCOL), "case {i}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_mid_frame() {
+        let mut input = frame(
+            OP_TEXT,
+            true,
+            b"\xce\xba\xe1\xbd\xb9\xf4\x90\x80\x80more text",
+            false,
+        );
+        // Cut the frame right after the impossible byte: the error comes already.
+        input.truncate(2 + 7);
+        let mut d = Decoder::new(Role::Client, 1 << 20);
+        assert_eq!(d.decode(&input).unwrap_err().code, code::INVALID_PAYLOAD);
+        let (_, err) = decode_all(Role::Client, &frame(OP_CLOSE, true, b"\x03\xe8\xff", false));
+        assert_eq!(err.map(|e| e.code), Some(code::INVALID_PAYLOAD));
+        let (_, err) = decode_all(Role::Client, &frame(OP_TEXT, true, b"\xe2\x98", false));
+        assert_eq!(err.map(|e| e.code), Some(code::INVALID_PAYLOAD));
+    }
+
+    #[test]
+    fn size_limit_is_checked_before_buffering() {
+        let mut d = Decoder::new(Role::Client, 1000);
+        // Only the header of a 2^62-byte frame: refused at once, nothing reserved.
+        let header = [0x82, 0x7F, 0x40, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(d.decode(&header).unwrap_err().code, code::TOO_BIG);
+        let mut d = Decoder::new(Role::Client, 1000);
+        let mut input = frame(OP_BINARY, false, &[0; 600], false);
+        input.extend(frame(OP_CONTINUATION, true, &[0; 600], false));
+        // The first fragment fits; the second would pass the limit.
+        assert_eq!(d.decode(&input).unwrap_err().code, code::TOO_BIG);
+        assert_eq!(d.buffered(), 600);
+    }
+
+    #[test]
+    fn close_frames() {
+        let (items, _) = decode_all(
+            Role::Client,
+            &frame(OP_CLOSE, true, &close_body(1000, "bye"), false),
+        );
+        assert_eq!(items, vec![Incoming::Close(Some(1000), "bye".into())]);
+        let (items, _) = decode_all(Role::Client, &frame(OP_CLOSE, true, b"", false));
+        assert_eq!(items, vec![Incoming::Close(None, String::new())]);
+        for c in [1000, 1001, 1003, 1007, 1011, 1012, 3000, 4999] {
+            assert!(valid_close_code(c), "{c}");
+        }
+        for c in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            assert!(!valid_close_code(c), "{c}");
+        }
+        assert_eq!(close_body(1000, &"é".repeat(100)).len(), 124);
+    }
+
+    #[test]
+    fn mask_offsets() {
+        let mut a = b"abcdefghijklmnopqrs".to_vec();
+        let orig = a.clone();
+        apply_mask(&mut a[..5], MASK, 0);
+        apply_mask(&mut a[5..], MASK, 5);
+        let mut b = orig.clone();
+        apply_mask(&mut b, MASK, 0);
+        assert_eq!(a, b);
+        apply_mask(&mut b, MASK, 0);
+        assert_eq!(b, orig);
+    }
+}
