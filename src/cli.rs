@@ -21,9 +21,10 @@ Examples:
   netkit udp send 127.0.0.1 9999 hello   one datagram
   netkit udp recv 9999                   print datagrams with their source
   netkit http -L --timing https://host/  a request, its redirects and timings
+  netkit ws connect ws://localhost:8080/ a WebSocket chat on a terminal
   netkit --json tcp listen -k 0          NDJSON events; port 0 picks a free port";
 
-/// A raw-socket networking toolkit: TCP, UDP, HTTP and polling on one event loop.
+/// A raw-socket networking toolkit: TCP, UDP, HTTP, polling and WebSocket on one event loop.
 #[derive(Debug, Parser)]
 #[command(name = "netkit", version, about, after_help = AFTER_HELP)]
 #[command(propagate_version = true, max_term_width = 100)]
@@ -105,6 +106,10 @@ Examples:
 Exit status: 0 when an --until condition is met (or the count/time runs out
 without one), 1 when --count or --max-time runs out before the condition.")]
     Poll(PollArgs),
+
+    /// WebSocket: a client (interactive chat on a terminal) and a server
+    #[command(subcommand)]
+    Ws(WsCommand),
 
     /// Print a shell completion script
     #[command(after_help = "Example:\n  netkit completions bash > /etc/bash_completion.d/netkit")]
@@ -403,6 +408,154 @@ pub struct PollArgs {
     /// With --long: re-issue a request the server has held this long
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
     pub hold_timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WsCommand {
+    /// Connect to a WebSocket server: chat on a terminal, a message per line on pipes
+    #[command(after_help = "\
+Examples:
+  netkit ws connect ws://localhost:8080/chat           interactive on a terminal
+  echo '{\"op\":\"ping\"}' | netkit ws connect ws://localhost:8080/api
+  netkit ws connect --send hello -c 1 ws://localhost:8080/   one request, one reply
+  netkit --json ws connect wss://host/feed                    NDJSON message events
+  netkit ws connect --echo ws://localhost:9001/           echo what the server sends
+
+Exit status: 0 clean close, 1 abnormal close (1006), 6 handshake refused or
+protocol violation by the server, 7 TLS, 5 idle timeout.")]
+    Connect(WsConnectArgs),
+
+    /// Serve WebSocket clients: print their messages, --echo, --broker or --chat
+    #[command(after_help = "\
+Examples:
+  netkit ws listen 8080                    messages to stdout, stdin lines to every client
+  netkit ws listen --echo 9001             an echo server
+  netkit ws listen --chat 8080             a chat room: ws://host:8080/?name=ann
+  netkit ws listen --tls-cert c.pem --tls-key k.pem 8443   wss://")]
+    Listen(WsListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WsConnectArgs {
+    /// ws:// or wss:// URL
+    pub url: String,
+
+    /// Extra handshake header `Name: value` (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Origin header to send
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
+
+    /// Ask for this subprotocol (repeatable, in order of preference)
+    #[arg(long = "protocol", value_name = "NAME")]
+    pub protocols: Vec<String>,
+
+    /// Send stdin as binary messages (chunks) instead of a text message per line
+    #[arg(long)]
+    pub binary: bool,
+
+    /// Send this text message (repeatable), then wait for as many replies (or -c)
+    #[arg(long = "send", value_name = "MSG")]
+    pub send: Vec<String>,
+
+    /// Exit after this many incoming messages (stdin is not read)
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Send every incoming message back (stdin is not read)
+    #[arg(long)]
+    pub echo: bool,
+
+    /// Close (exit 5) when no message moves either way for this long
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Send a ping this often
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub ping_interval: Option<Duration>,
+
+    /// Largest incoming message (close 1009 beyond)
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_message: usize,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on each address after this long
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub connect_timeout: Duration,
+
+    /// Do not verify the server's certificate (says so on stderr)
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file too
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WsListenArgs {
+    /// Port to listen on; 0 picks a free one and reports it
+    #[arg(value_parser = parse_listen_port)]
+    pub port: u16,
+
+    /// Address to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Send each message back to its sender
+    #[arg(long, conflicts_with_all = ["broker", "chat"])]
+    pub echo: bool,
+
+    /// Relay each message to every other client
+    #[arg(long, conflicts_with = "chat")]
+    pub broker: bool,
+
+    /// A chat room: messages relayed as `<name> text`, join and leave notices
+    #[arg(long)]
+    pub chat: bool,
+
+    /// Only accept handshakes for this path (404 otherwise)
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// Subprotocols to accept (repeatable; the client's first match is chosen)
+    #[arg(long = "protocol", value_name = "NAME")]
+    pub protocols: Vec<String>,
+
+    /// Refuse connections beyond this many clients at once
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: u32,
+
+    /// Ping every client this often
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub ping_interval: Option<Duration>,
+
+    /// Close a client when no message moves either way for this long
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Largest incoming message (close 1009 beyond)
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_message: usize,
+
+    /// Most bytes queued for one client; a client that falls behind is closed with 1008
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_queue: usize,
+
+    /// Certificate chain (PEM) for wss://
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) for wss://
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Address family restriction shared by client commands.

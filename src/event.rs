@@ -244,6 +244,31 @@ pub enum Event<'a> {
     HttpHead { sent: bool, lines: &'a [String] },
     /// A finished HTTP request.
     HttpResponse(&'a HttpReport),
+    /// A WebSocket handshake completed.
+    WsOpen {
+        id: ConnId,
+        remote: SocketAddr,
+        path: &'a str,
+        protocol: Option<&'a str>,
+        clients: usize,
+    },
+    /// A WebSocket message: `text` for text messages, else binary `bytes`.
+    Message {
+        id: ConnId,
+        text: Option<&'a str>,
+        bytes: &'a [u8],
+    },
+    /// A WebSocket connection ended.
+    WsClose {
+        id: ConnId,
+        remote: SocketAddr,
+        /// The peer's close code (None: no Close frame, or one without a code).
+        code: Option<u16>,
+        reason: &'a str,
+        /// `peer`, `local`, `error` (protocol violation), `abnormal` (no Close)...
+        by: &'a str,
+        clients: usize,
+    },
     /// One poll of `netkit poll`.
     PollResult(&'a PollRecord),
     /// Totals at the end of `netkit poll`.
@@ -276,6 +301,9 @@ impl Event<'_> {
                 "summary"
             }
             Event::PollResult(_) => "poll_result",
+            Event::WsOpen { .. } => "open",
+            Event::Message { .. } => "message",
+            Event::WsClose { .. } => "close",
             Event::Datagram { .. } => "datagram",
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",

@@ -436,6 +436,14 @@ impl Exchange {
         self.transport.take()
     }
 
+    /// Bytes received after the response (a 101's first WebSocket frames).
+    pub fn take_leftover(&mut self) -> Vec<u8> {
+        let rest = self.buf[self.start..self.end].to_vec();
+        self.start = 0;
+        self.end = 0;
+        rest
+    }
+
     /// Drops the connection (deregistering it).
     pub fn abandon<K>(&mut self, cx: &mut Ctx<K>) {
         if let Some(mut t) = self.transport.take() {

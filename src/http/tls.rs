@@ -18,11 +18,15 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+    CertificateError, ClientConfig, ClientConnection, Connection, DigitallySignedStruct,
+    RootCertStore, ServerConfig, ServerConnection,
 };
 
 use crate::error::{Error, Exit, Result};
-use crate::reactor::conn::Read;
+use crate::reactor::conn::{OutBuf, Read};
+
+/// Plaintext handed to rustls at a time (it encrypts as it takes it).
+const RECORD_BATCH: usize = 64 * 1024;
 
 /// A TLS failure, carried inside an `io::Error` so it reaches the driver
 /// through the ordinary read/write paths and becomes exit 7.
@@ -179,10 +183,36 @@ fn failure(e: &rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, TlsFailure(describe(e)))
 }
 
-/// A TLS client connection over an edge-triggered TCP stream.
+/// Server settings for `--tls-cert FILE --tls-key FILE`.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+    use rustls::pki_types::PrivateKeyDer;
+    let what = format!("--tls-cert {}", cert.display());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| Error::usage(what.clone(), e.to_string()))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::usage(what.clone(), e.to_string()))?;
+    if chain.is_empty() {
+        return Err(Error::usage(what, "no PEM certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| Error::usage(format!("--tls-key {}", key.display()), e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(Exit::Tls, "tls", e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::usage("--tls-cert/--tls-key", e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// A TLS connection (either side) over an edge-triggered TCP stream.
 pub struct TlsConn {
     pub stream: TcpStream,
-    tls: ClientConnection,
+    tls: Connection,
+    /// Plaintext accepted but not yet given to rustls (bounded by the caller
+    /// through [`TlsConn::queued`]).
+    plain: OutBuf,
     readable: bool,
     writable: bool,
     tcp_eof: bool,
@@ -194,13 +224,25 @@ impl TlsConn {
             .map_err(|_| Error::usage("tls", format!("not a valid server name: {host}")))?;
         let tls = ClientConnection::new(config, name)
             .map_err(|e| Error::new(Exit::Tls, "tls", describe(&e)))?;
-        Ok(TlsConn {
+        Ok(TlsConn::wrap(stream, Connection::Client(tls)))
+    }
+
+    pub fn server(stream: TcpStream, config: Arc<ServerConfig>) -> Result<TlsConn> {
+        let tls = ServerConnection::new(config)
+            .map_err(|e| Error::new(Exit::Tls, "tls", describe(&e)))?;
+        Ok(TlsConn::wrap(stream, Connection::Server(tls)))
+    }
+
+    fn wrap(stream: TcpStream, mut tls: Connection) -> TlsConn {
+        tls.set_buffer_limit(None);
+        TlsConn {
             stream,
             tls,
+            plain: OutBuf::default(),
             readable: true,
             writable: true,
             tcp_eof: false,
-        })
+        }
     }
 
     pub fn set_ready(&mut self, readable: bool, writable: bool) {
@@ -271,26 +313,45 @@ impl TlsConn {
 
     /// Queues plaintext and sends what the socket takes.
     pub fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.tls.writer().write_all(data)?;
+        self.plain.push(data);
         self.flush()
     }
 
-    /// Writes pending TLS records until done or the socket pushes back.
+    /// Encrypts queued plaintext a batch at a time and writes records until
+    /// done or the socket pushes back.
     pub fn flush(&mut self) -> io::Result<()> {
-        while self.tls.wants_write() && self.writable {
-            match self.tls.write_tls(&mut self.stream) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        loop {
+            while self.tls.wants_write() && self.writable {
+                match self.tls.write_tls(&mut self.stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
             }
+            if self.tls.wants_write() || self.plain.is_empty() || self.tls.is_handshaking() {
+                return Ok(());
+            }
+            let batch = &self.plain.front()[..self.plain.len().min(RECORD_BATCH)];
+            let n = self.tls.writer().write(batch)?;
+            self.plain.consume(n);
         }
-        Ok(())
     }
 
-    /// Whether records are waiting for the socket.
+    /// Whether anything is waiting for the socket.
     pub fn pending(&self) -> bool {
-        self.tls.wants_write()
+        self.tls.wants_write() || !self.plain.is_empty()
+    }
+
+    /// Plaintext bytes not yet on the wire (approximately: records rustls
+    /// holds count as one batch).
+    pub fn queued(&self) -> usize {
+        self.plain.len()
+            + if self.tls.wants_write() {
+                RECORD_BATCH
+            } else {
+                0
+            }
     }
 
     /// Sends close_notify (best effort).

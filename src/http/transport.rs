@@ -56,6 +56,14 @@ impl Transport {
         }
     }
 
+    /// Bytes accepted but not yet written to the socket.
+    pub fn queued(&self) -> usize {
+        match self {
+            Transport::Plain(c) => c.queued(),
+            Transport::Tls(t) => t.queued(),
+        }
+    }
+
     pub fn handshaking(&self) -> bool {
         match self {
             Transport::Plain(_) => false,

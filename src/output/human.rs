@@ -228,6 +228,56 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             timing_breakdown(report, style.color_err, err);
             Ok(())
         }
+        Event::WsOpen {
+            id,
+            remote,
+            path,
+            protocol,
+            clients,
+        } if verbose || (normal && *clients > 0) => {
+            let proto = protocol
+                .map(|p| format!(", subprotocol {p}"))
+                .unwrap_or_default();
+            let who = if *clients > 0 {
+                format!("client {id} ")
+            } else {
+                String::new()
+            };
+            status(err, style, format!("{who}{remote} opened {path}{proto}"))
+        }
+        Event::Message { text, bytes, .. } => match text {
+            Some(t) => writeln!(out, "{t}"),
+            None => out.write_all(bytes),
+        },
+        Event::WsClose {
+            id,
+            remote,
+            code,
+            reason,
+            by,
+            clients,
+        } if normal => {
+            let what = match code {
+                Some(c) => format!("{c} ({})", crate::proto::ws::session::describe_code(*c)),
+                None => "no close code".to_string(),
+            };
+            let why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            };
+            let who = if *clients > 0 || *id > 0 {
+                format!("client {id} ({remote})")
+            } else {
+                remote.to_string()
+            };
+            let line = format!("{who} closed by {by}, {what}{why}");
+            if matches!(*by, "peer" | "local") {
+                status(err, style, line)
+            } else {
+                warn(err, style, line)
+            }
+        }
         Event::PollResult(r) => {
             let target = if r.to_stderr { &mut *err } else { &mut *out };
             let color = if r.to_stderr { style.color_err } else { c };

@@ -280,6 +280,44 @@ fn fields(event: &Event) -> Map<String, Value> {
                 put_payload(&mut m, body);
             }
         }
+        Event::WsOpen {
+            id,
+            remote,
+            path,
+            protocol,
+            clients,
+        } => {
+            put("id", json!(id));
+            put("remote", json!(remote.to_string()));
+            put("path", json!(path));
+            put("protocol", protocol.map_or(Value::Null, |p| json!(p)));
+            put("clients", json!(clients));
+        }
+        Event::Message { id, text, bytes } => {
+            put("id", json!(id));
+            match text {
+                Some(t) => put("text", json!(t)),
+                None => put(
+                    "bytes",
+                    json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                ),
+            }
+        }
+        Event::WsClose {
+            id,
+            remote,
+            code,
+            reason,
+            by,
+            clients,
+        } => {
+            put("id", json!(id));
+            put("remote", json!(remote.to_string()));
+            put("code", code.map_or(Value::Null, |c| json!(c)));
+            put("reason", json!(reason));
+            put("by", json!(by));
+            put("clients", json!(clients));
+        }
         Event::PollResult(r) => {
             put("seq", json!(r.seq));
             put("url", json!(r.url));

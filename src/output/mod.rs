@@ -7,6 +7,7 @@
 //! as soon as they arrive. A reader that closes stdout (`| head`) turns into
 //! [`Error::stdout_closed`], which ends netkit quietly with status 0.
 
+pub mod console;
 mod hexdump;
 mod human;
 mod json;
@@ -102,6 +103,11 @@ impl Output {
 
     pub fn level(&self) -> Level {
         self.level
+    }
+
+    /// Whether stderr gets color.
+    pub fn color_err(&self) -> bool {
+        self.color_err
     }
 
     pub fn verbose(&self) -> bool {

@@ -38,15 +38,17 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut listener = net::listen(args.bind, args.port, args.family)?;
     let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
-    out.emit(&Event::Listening { addr })?;
 
     match mode {
         Some(mode) => {
             let (mut reactor, signals, stdin) = setup(&mut listener, mode != Mode::Echo)?;
+            // Announced once Ctrl-C is handled, so a script may send it at once.
+            out.emit(&Event::Listening { addr })?;
             server::run(&mut reactor, listener, mode, &args, stdin, signals, out)
         }
         None => {
             let (mut reactor, signals, stdin) = setup(&mut listener, true)?;
+            out.emit(&Event::Listening { addr })?;
             let mut driver = Single {
                 listener: Some(listener),
                 session: None,

@@ -139,6 +139,7 @@ impl Server<'_> {
                 // Aborted handshakes and the like concern one client only.
                 Err(_) => continue,
             };
+            let peer = net::canonical(peer);
             if self.clients.len() >= self.max_clients {
                 let reason = format!("server full (--max-clients {})", self.max_clients);
                 self.out.emit(&Event::Rejected {
@@ -151,7 +152,6 @@ impl Server<'_> {
             let Ok(local) = stream.local_addr().map(net::canonical) else {
                 continue;
             };
-            let peer = net::canonical(peer);
             let entry = self.clients.vacant_entry();
             let key = entry.key();
             if let Err(e) = cx.registry.register(

@@ -137,12 +137,11 @@ impl Session {
                         Ok(Read::Eof) => {
                             progress = true;
                             self.stdin_done = true;
-                            if self.opts.send_only {
-                                // Nothing more to do once stdin is delivered.
-                                if let Err(e) = self.conn.shutdown_write(now) {
-                                    return Err(self.socket_error("send to", &e));
-                                }
-                            } else if !self.opts.no_shutdown {
+                            // Half-close, then read (and, with --send-only,
+                            // discard) until the peer closes: leaving earlier
+                            // would reset a peer that still talks and lose
+                            // what it had not read yet.
+                            if !self.opts.no_shutdown {
                                 if let Err(e) = self.conn.shutdown_write(now) {
                                     return Err(self.socket_error("send to", &e));
                                 }
@@ -154,13 +153,12 @@ impl Session {
                 }
             }
 
+            let queued = self.conn.queued();
             if let Err(e) = self.conn.flush(now) {
                 return Err(self.socket_error("send to", &e));
             }
-            if self.opts.send_only && self.stdin_done && self.conn.write_shut() {
-                self.finish(Closer::Local, out, None)?;
-                return Ok(());
-            }
+            // Room in the queue means stdin may be read again.
+            progress |= self.conn.queued() < queued;
             if !progress {
                 return Ok(());
             }

@@ -58,14 +58,14 @@ pub fn run(args: UdpRecvArgs, out: &mut Output) -> Result<Exit> {
     let _ = batch::enable_drop_counter(socket.as_raw_fd());
     let mut socket = UdpSocket::from_std(socket.into());
     let addr = socket.local_addr().map_err(|e| Error::io("bind", &e))?;
-    out.emit(&Event::Listening { addr })?;
-
     let mut reactor = Reactor::new()?;
     reactor
         .registry()
         .register(&mut socket, SOCKET, Interest::READABLE)
         .map_err(|e| Error::io("bind", &e))?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    // Announced once Ctrl-C is handled, so a script may send it at once.
+    out.emit(&Event::Listening { addr })?;
     if let Some(timeout) = args.timeout {
         reactor.timers.add(Instant::now() + timeout, IdleTimer);
     }

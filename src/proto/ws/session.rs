@@ -100,6 +100,12 @@ impl Session {
         }
     }
 
+    /// Drops every queued frame (for a peer too far behind to catch up).
+    pub fn discard_output(&mut self) {
+        self.out.clear();
+        self.out_head = 0;
+    }
+
     /// Bytes queued, not yet handed to the socket.
     pub fn queued(&self) -> usize {
         self.out.len() - self.out_head

@@ -1,0 +1,703 @@
+//! `netkit ws connect URL`: the WebSocket client.
+//!
+//! The opening handshake is an HTTP exchange from `netkit http` (so ws:// and
+//! wss:// connect, resolve, time out and verify certificates exactly like
+//! http:// and https://). After the 101 the connection carries a sans-IO
+//! [`Session`]. Stdin feeds it a text message per line (or binary chunks);
+//! it is read only while less than [`HIGH_WATER`] bytes wait for the socket,
+//! so memory stays bounded and no line is ever dropped. At stdin EOF every
+//! queued message goes out, then Close 1000, and the client waits for the
+//! server's Close and for the server to close TCP.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::event::Event as MioEvent;
+use mio::Token;
+
+use super::{Entropy, CLOSE_WAIT, HIGH_WATER, LINGER, READ_BUF};
+use crate::cli::{RequestArgs, WsConnectArgs};
+use crate::error::{describe_io, Error, Exit, Result};
+use crate::event::Event;
+use crate::http::client::{Exchange, Request, Settings, Step};
+use crate::http::transport::Transport;
+use crate::output::console::{Action, Console};
+use crate::output::Output;
+use crate::proto::http::Head;
+use crate::proto::lines::LineSplitter;
+use crate::proto::ws::frame::{code, Role};
+use crate::proto::ws::handshake;
+use crate::proto::ws::session::{Message, Session, WsEvent};
+use crate::reactor::conn::Read;
+use crate::reactor::signal::Signals;
+use crate::reactor::stdin::{Kind, Stdin};
+use crate::reactor::{Ctx, Handler, Reactor};
+
+const STDIN: Token = Token(0);
+const SIGNAL: Token = Token(1);
+const SOCKET: Token = Token(2);
+
+/// Longest stdin line sent as one message (longer lines are split).
+const MAX_LINE: usize = 16 << 20;
+/// How much of a refused upgrade's body is shown.
+const REFUSAL_BODY: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Connect,
+    Ping,
+    Idle,
+    /// Our Close went unanswered for too long.
+    CloseWait,
+    /// After the close handshake, the server did not close TCP.
+    Linger,
+}
+
+enum Phase {
+    Handshake(Box<Exchange>),
+    Open,
+    Over,
+}
+
+/// How stdin is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    Lines,
+    Binary,
+    Chat,
+    Ignored,
+}
+
+struct Client<'o> {
+    args: WsConnectArgs,
+    url: String,
+    request: Request,
+    key: String,
+    settings: Settings,
+    phase: Phase,
+    refused: Option<(Head, Vec<u8>)>,
+    protocol: Option<String>,
+    upgraded: bool,
+    transport: Option<Transport>,
+    remote: SocketAddr,
+    session: Session,
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    entropy: Entropy,
+    input: Input,
+    stdin: Option<Stdin>,
+    lines: LineSplitter,
+    console: Option<Console>,
+    received: u64,
+    want: Option<u64>,
+    last_active: Instant,
+    /// The exit status once the close handshake (or the failure) is done.
+    ending: Option<Result<Exit>>,
+    interrupted: bool,
+    out: &'o mut Output,
+    signals: Signals,
+    exit: Option<Result<Exit>>,
+}
+
+/// `ws://` → `http://`, `wss://` → `https://`.
+fn http_url(url: &str) -> Result<String> {
+    let lower = url.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("ws://").map(|_| &url[5..]) {
+        Ok(format!("http://{rest}"))
+    } else if let Some(rest) = lower.strip_prefix("wss://").map(|_| &url[6..]) {
+        Ok(format!("https://{rest}"))
+    } else if !url.contains("://") {
+        Ok(format!("http://{url}"))
+    } else {
+        Err(Error::usage(
+            url,
+            "unsupported scheme (ws:// and wss:// are)",
+        ))
+    }
+}
+
+pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
+    let http = http_url(&args.url)?;
+    let req_args = RequestArgs {
+        method: None,
+        headers: args.headers.clone(),
+        data: None,
+        user: None,
+        family: args.family,
+        connect_timeout: args.connect_timeout,
+        insecure: args.insecure,
+        cacert: args.cacert.clone(),
+    };
+    let mut request = crate::http::client::build_request(&http, &req_args, false)?;
+    let mut entropy = Entropy::new();
+    let key = handshake::client_key(entropy.bytes());
+    for (n, v) in handshake::client_headers(&key, args.origin.as_deref(), &args.protocols) {
+        request.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
+        request.headers.push((n, v));
+    }
+    let mut settings = Settings::new(&req_args);
+    if request.url.scheme() == "https" {
+        settings.load_tls(&req_args)?;
+    }
+    if args.insecure {
+        out.warn("--insecure: the server's certificate is not verified");
+    }
+    let mut reactor = Reactor::new()?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let scripted = args.count.is_some() || args.echo || !args.send.is_empty();
+    let kind = crate::reactor::stdin::Kind::detect();
+    let input = if scripted {
+        Input::Ignored
+    } else if kind == Kind::Tty && !out.is_json() {
+        Input::Chat
+    } else if args.binary {
+        Input::Binary
+    } else {
+        Input::Lines
+    };
+    let want = args
+        .count
+        .or_else(|| (!args.send.is_empty() && !args.echo).then_some(args.send.len() as u64));
+    let mut client = Client {
+        url: args.url.clone(),
+        session: Session::new(Role::Client, args.max_message),
+        args,
+        request,
+        key,
+        settings,
+        phase: Phase::Over,
+        refused: None,
+        protocol: None,
+        upgraded: false,
+        transport: None,
+        remote: SocketAddr::from(([0, 0, 0, 0], 0)),
+        inbuf: vec![0; READ_BUF],
+        start: 0,
+        end: 0,
+        entropy,
+        input,
+        stdin: None,
+        lines: LineSplitter::new(MAX_LINE),
+        console: None,
+        received: 0,
+        want,
+        last_active: Instant::now(),
+        ending: None,
+        interrupted: false,
+        out,
+        signals,
+        exit: None,
+    };
+    let mut cx = reactor.ctx();
+    let request = client.request.clone();
+    let settings = client.settings.clone();
+    match Exchange::start(
+        &mut cx,
+        SOCKET,
+        Timer::Connect,
+        &request,
+        None,
+        &settings,
+        &mut |s| client.step(s),
+    ) {
+        Ok(ex) => {
+            client.phase = Phase::Handshake(Box::new(ex));
+            client.after_handshake_step(&mut cx);
+        }
+        Err(e) => client.exit = Some(Err(e)),
+    }
+    // Stdin is opened once the connection is up (see `open`).
+    let result = reactor.run(&mut client);
+    drop(client.console.take());
+    result
+}
+
+impl Client<'_> {
+    /// A step of the handshake exchange.
+    fn step(&mut self, step: Step) -> Result<()> {
+        match step {
+            Step::Connected { remote, .. } => self.remote = remote,
+            Step::Head(head) => {
+                if head.status == 101 {
+                    self.protocol =
+                        handshake::verify_response(&head, &self.key, &self.args.protocols)
+                            .map_err(|why| {
+                                Error::new(
+                                    Exit::Protocol,
+                                    format!("handshake with {}", self.url),
+                                    why,
+                                )
+                            })?;
+                    self.upgraded = true;
+                } else {
+                    self.refused = Some((head, Vec::new()));
+                }
+            }
+            Step::Body(b) => {
+                if let Some((_, body)) = &mut self.refused {
+                    let room = REFUSAL_BODY.saturating_sub(body.len());
+                    body.extend_from_slice(&b[..b.len().min(room)]);
+                }
+            }
+            Step::Done { .. } => {
+                if let Some((head, body)) = self.refused.take() {
+                    let text = String::from_utf8_lossy(&body);
+                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let tail = if text.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {text}")
+                    };
+                    return Err(Error::new(
+                        Exit::Protocol,
+                        format!("handshake with {}", self.url),
+                        format!("upgrade refused: {} {}{tail}", head.status, head.reason),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn after_handshake_step(&mut self, cx: &mut Ctx<Timer>) {
+        let done = matches!(&self.phase, Phase::Handshake(ex) if ex.is_done());
+        if !done || !self.upgraded {
+            return;
+        }
+        let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Open) else {
+            return;
+        };
+        self.transport = ex.take_transport();
+        let leftover = ex.take_leftover();
+        self.inbuf[..leftover.len()].copy_from_slice(&leftover);
+        self.end = leftover.len();
+        if let Err(e) = self.open(cx) {
+            self.exit = Some(Err(e));
+        }
+    }
+
+    /// The connection is upgraded: announce it, start timers, send --send.
+    fn open(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+        self.last_active = cx.now;
+        let path = self.request.target();
+        self.out.emit(&Event::WsOpen {
+            id: 0,
+            remote: self.remote,
+            path: &path,
+            protocol: self.protocol.as_deref(),
+            clients: 0,
+        })?;
+        if let Some(d) = self.args.ping_interval {
+            cx.timers.add(cx.now + d, Timer::Ping);
+        }
+        if let Some(d) = self.args.idle_timeout {
+            cx.timers.add(cx.now + d, Timer::Idle);
+        }
+        if self.input != Input::Ignored {
+            let stdin = Stdin::open(cx.registry, STDIN).map_err(|e| Error::io("stdin", &e))?;
+            self.stdin = Some(stdin);
+        }
+        if self.input == Input::Chat {
+            let console = Console::open(self.out.color_err(), self.out.verbose())
+                .map_err(|e| Error::io("terminal", &e))?;
+            console.notice(&format!(
+                "connected to {}{}; Ctrl-D closes, Ctrl-C leaves",
+                self.url,
+                self.protocol
+                    .as_deref()
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default()
+            ));
+            self.console = Some(console);
+        }
+        let sends = std::mem::take(&mut self.args.send);
+        for m in &sends {
+            self.session.send_text(m, &mut self.entropy);
+        }
+        self.pump(cx)
+    }
+
+    /// Moves everything that can move: socket in, events, stdin in, socket out.
+    fn pump(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+        loop {
+            let mut progress = false;
+            progress |= self.receive(cx)?;
+            progress |= self.read_stdin(cx)?;
+            self.flush(cx)?;
+            if self.exit.is_some() || !progress {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads the socket and handles what the session makes of it.
+    fn receive(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
+        let mut progress = false;
+        // Decode what is buffered first (the 101 may have brought frames).
+        while self.start < self.end && self.exit.is_none() {
+            let (used, event) = self
+                .session
+                .receive(&self.inbuf[self.start..self.end], &mut self.entropy);
+            self.start += used;
+            if let Some(ev) = event {
+                progress = true;
+                self.on_event(cx, ev)?;
+            } else if used == 0 {
+                break;
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.inbuf.len() {
+            self.inbuf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let Some(t) = self.transport.as_mut() else {
+            return Ok(progress);
+        };
+        match t.read(&mut self.inbuf[self.end..], cx.now) {
+            Ok(Read::Data(n)) => {
+                self.end += n;
+                Ok(true)
+            }
+            Ok(Read::WouldBlock) => Ok(progress),
+            Ok(Read::Eof) => {
+                self.tcp_closed(None);
+                Ok(true)
+            }
+            Err(e) => {
+                self.tcp_closed(Some(&e));
+                Ok(true)
+            }
+        }
+    }
+
+    /// The server closed TCP (or it broke).
+    fn tcp_closed(&mut self, error: Option<&io::Error>) {
+        if let Some(mut t) = self.transport.take() {
+            let _ = t.stream_mut().shutdown(std::net::Shutdown::Both);
+        }
+        if let Some(ending) = self.ending.take() {
+            // The close handshake was done: the server closing TCP is the end.
+            self.exit = Some(ending);
+            return;
+        }
+        let why = match error {
+            Some(e) => format!("connection lost: {}", describe_io(e)),
+            None => "the server closed the connection without a Close frame".into(),
+        };
+        let _ = self.out.emit(&Event::WsClose {
+            id: 0,
+            remote: self.remote,
+            code: Some(code::ABNORMAL),
+            reason: &why,
+            by: "abnormal",
+            clients: 0,
+        });
+        self.exit = Some(Err(Error::failed(
+            format!("{}", self.url),
+            format!("{why} (1006)"),
+        )));
+    }
+
+    fn on_event(&mut self, cx: &mut Ctx<Timer>, ev: WsEvent) -> Result<()> {
+        self.last_active = cx.now;
+        match ev {
+            WsEvent::Message(m) => {
+                self.received += 1;
+                if self.args.echo {
+                    self.session.send(&m, &mut self.entropy);
+                }
+                let (text, bytes) = match &m {
+                    Message::Text(t) => (Some(t.as_str()), t.as_bytes()),
+                    Message::Binary(b) => (None, b.as_slice()),
+                };
+                match (&self.console, text) {
+                    (Some(c), Some(t)) => c.incoming(t)?,
+                    (Some(c), None) => c.incoming(&format!(
+                        "[{} of binary]",
+                        crate::output::units::bytes(bytes.len() as u64)
+                    ))?,
+                    (None, _) => self.out.emit(&Event::Message { id: 0, text, bytes })?,
+                }
+                if self.want.is_some_and(|w| self.received >= w) {
+                    self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+                }
+            }
+            WsEvent::Ping(_) | WsEvent::Pong(_) => {}
+            WsEvent::Closed {
+                code,
+                reason,
+                by_peer,
+            } => {
+                let by = if by_peer { "peer" } else { "local" };
+                self.out.emit(&Event::WsClose {
+                    id: 0,
+                    remote: self.remote,
+                    code,
+                    reason: &reason,
+                    by,
+                    clients: 0,
+                })?;
+                if let Some(c) = &self.console {
+                    let what = code.map_or("no code".to_string(), |c| c.to_string());
+                    c.notice(&format!("closed by {by}: {what} {reason}"));
+                }
+                let status = if self.interrupted {
+                    Exit::Interrupted
+                } else {
+                    Exit::Ok
+                };
+                let result = self.ending.take().unwrap_or(Ok(status));
+                self.ending = Some(result);
+                // The server closes TCP first; give it a moment.
+                cx.timers.add(cx.now + LINGER, Timer::Linger);
+            }
+            WsEvent::Failed(e) => {
+                let _ = self.out.emit(&Event::WsClose {
+                    id: 0,
+                    remote: self.remote,
+                    code: Some(e.code),
+                    reason: &e.reason,
+                    by: "error",
+                    clients: 0,
+                });
+                self.ending = Some(Err(Error::new(
+                    Exit::Protocol,
+                    format!("{}", self.url),
+                    format!("the server broke the protocol: {e}"),
+                )));
+                cx.timers.add(cx.now + LINGER, Timer::Linger);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the close handshake; `then` is the exit status once it is done.
+    fn close(&mut self, cx: &mut Ctx<Timer>, c: u16, reason: &str, then: Result<Exit>) {
+        if self.session.is_open() {
+            self.session.close(c, reason, &mut self.entropy);
+            self.ending = Some(then);
+            cx.timers.add(cx.now + CLOSE_WAIT, Timer::CloseWait);
+        }
+        if let Some(mut s) = self.stdin.take() {
+            s.close();
+        }
+    }
+
+    /// Reads stdin while the send queue has room.
+    fn read_stdin(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
+        let mut progress = false;
+        let mut buf = [0u8; 64 * 1024];
+        while self.session.is_open() && self.backlog() < HIGH_WATER {
+            let Some(stdin) = self.stdin.as_mut() else {
+                return Ok(progress);
+            };
+            match stdin.read(&mut buf) {
+                Ok(Read::Data(n)) => {
+                    progress = true;
+                    self.last_active = cx.now;
+                    let data = &buf[..n];
+                    match self.input {
+                        Input::Binary => self.session.send_binary(data, &mut self.entropy),
+                        Input::Lines => {
+                            let (session, entropy) = (&mut self.session, &mut self.entropy);
+                            self.lines.push(data, |line| {
+                                session.send_text(&String::from_utf8_lossy(line), entropy)
+                            });
+                        }
+                        Input::Chat => {
+                            let actions = match self.console.as_mut() {
+                                Some(c) => c.input(data),
+                                None => Vec::new(),
+                            };
+                            for a in actions {
+                                match a {
+                                    Action::Submit(line) if line.is_empty() => {}
+                                    Action::Submit(line) => {
+                                        self.session.send_text(&line, &mut self.entropy);
+                                        if let Some(c) = &self.console {
+                                            c.outgoing(&line)?;
+                                        }
+                                    }
+                                    Action::Eof => {
+                                        self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+                                        return Ok(true);
+                                    }
+                                }
+                            }
+                        }
+                        Input::Ignored => {}
+                    }
+                }
+                Ok(Read::WouldBlock) => return Ok(progress),
+                Ok(Read::Eof) => {
+                    if let Some(rest) = self.lines.finish() {
+                        self.session
+                            .send_text(&String::from_utf8_lossy(&rest), &mut self.entropy);
+                    }
+                    self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+                    return Ok(true);
+                }
+                Err(e) => return Err(Error::io("read stdin", &e)),
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Bytes waiting to go out, in the session and in the transport.
+    fn backlog(&self) -> usize {
+        self.session.queued() + self.transport.as_ref().map_or(0, Transport::queued)
+    }
+
+    /// Hands session output to the transport and writes what the socket takes.
+    fn flush(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+        let Some(t) = self.transport.as_mut() else {
+            return Ok(());
+        };
+        let out = self.session.output();
+        if !out.is_empty() {
+            let n = out.len();
+            if let Err(e) = t.send(out, cx.now) {
+                self.tcp_closed(Some(&e));
+                return Ok(());
+            }
+            self.session.consume(n);
+        }
+        if let Err(e) = t.flush(cx.now) {
+            self.tcp_closed(Some(&e));
+        }
+        Ok(())
+    }
+}
+
+impl Handler for Client<'_> {
+    type Timer = Timer;
+
+    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+        match token {
+            SOCKET => match std::mem::replace(&mut self.phase, Phase::Over) {
+                Phase::Handshake(mut ex) => {
+                    let settings = self.settings.clone();
+                    let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
+                        self.step(s)
+                    });
+                    self.phase = Phase::Handshake(ex);
+                    match r {
+                        Ok(()) => self.after_handshake_step(cx),
+                        Err(e) => self.exit = Some(Err(e)),
+                    }
+                }
+                Phase::Open => {
+                    self.phase = Phase::Open;
+                    if let Some(t) = self.transport.as_mut() {
+                        t.ready(event);
+                    }
+                    if let Err(e) = self.pump(cx) {
+                        self.exit = Some(Err(e));
+                    }
+                }
+                Phase::Over => {}
+            },
+            STDIN => {
+                if let Some(s) = self.stdin.as_mut() {
+                    s.ready();
+                }
+                if let Err(e) = self.pump(cx) {
+                    self.exit = Some(Err(e));
+                }
+            }
+            SIGNAL if self.signals.take() => {
+                if self.interrupted || !matches!(self.phase, Phase::Open) {
+                    self.exit = Some(Ok(Exit::Interrupted));
+                } else {
+                    self.interrupted = true;
+                    self.close(cx, code::GOING_AWAY, "", Ok(Exit::Interrupted));
+                    self.pump(cx)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+        match timer {
+            Timer::Connect if matches!(self.phase, Phase::Handshake(_)) => {
+                if let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Over) {
+                    let settings = self.settings.clone();
+                    let r =
+                        ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| self.step(s));
+                    self.phase = Phase::Handshake(ex);
+                    if let Err(e) = r {
+                        self.exit = Some(Err(e));
+                    }
+                }
+            }
+            Timer::Connect => {}
+            Timer::Ping => {
+                if self.session.is_open() {
+                    self.session.ping(b"netkit", &mut self.entropy);
+                    self.flush(cx)?;
+                    if let Some(d) = self.args.ping_interval {
+                        cx.timers.add(cx.now + d, Timer::Ping);
+                    }
+                }
+            }
+            Timer::Idle => {
+                if let Some(d) = self.args.idle_timeout {
+                    let deadline = self.last_active + d;
+                    if cx.now >= deadline {
+                        let why = format!(
+                            "idle timeout: no message either way for {}",
+                            humantime::format_duration(d)
+                        );
+                        self.close(
+                            cx,
+                            code::NORMAL,
+                            "idle",
+                            Err(Error::timeout(self.url.clone(), why)),
+                        );
+                        self.flush(cx)?;
+                    } else {
+                        cx.timers.add(deadline, Timer::Idle);
+                    }
+                }
+            }
+            Timer::CloseWait => {
+                if self.session.is_closing() {
+                    self.session.abort();
+                    self.exit = Some(Err(Error::failed(
+                        self.url.clone(),
+                        format!(
+                            "the server did not answer Close within {} (1006)",
+                            humantime::format_duration(CLOSE_WAIT)
+                        ),
+                    )));
+                }
+            }
+            Timer::Linger => {
+                if let Some(ending) = self.ending.take() {
+                    self.exit = Some(ending);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        match self.exit.take() {
+            Some(r) => {
+                self.phase = Phase::Over;
+                drop(self.console.take());
+                r.map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+}
