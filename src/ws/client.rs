@@ -400,7 +400,7 @@ impl Client<'_> {
             clients: 0,
         });
         self.exit = Some(Err(Error::failed(
-            format!("{}", self.url),
+            self.url.clone(),
             format!("{why} (1006)"),
         )));
     }
@@ -469,7 +469,7 @@ impl Client<'_> {
                 });
                 self.ending = Some(Err(Error::new(
                     Exit::Protocol,
-                    format!("{}", self.url),
+                    self.url.clone(),
                     format!("the server broke the protocol: {e}"),
                 )));
                 cx.timers.add(cx.now + LINGER, Timer::Linger);
