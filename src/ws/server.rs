@@ -481,9 +481,12 @@ impl Server<'_> {
         if c.phase != Phase::Open || !c.session.is_open() {
             return;
         }
-        c.session.send(m, &mut self.entropy);
+        // Behind means the backlog was already over the bound: one message,
+        // however large (up to --max-message), may always be in flight.
         let backlog = c.session.queued() + c.transport.queued();
-        if backlog > self.args.max_queue {
+        if backlog <= self.args.max_queue {
+            c.session.send(m, &mut self.entropy);
+        } else {
             let id = c.id;
             c.session.discard_output();
             let reason = format!(
