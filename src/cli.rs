@@ -268,6 +268,25 @@ pub struct UdpRecvArgs {
     pub interface: Option<String>,
 }
 
+/// How a client reaches a server: shared by `http`, `poll` and `ws connect`.
+#[derive(Debug, Clone, Args)]
+pub struct DialArgs {
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on each address after this long
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub connect_timeout: Duration,
+
+    /// Do not verify the server's certificate (says so on stderr)
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+
+    /// Trust the CA certificates in this PEM file too
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+}
+
 /// How a request is made: shared by `http` and `poll` (curl's letters).
 #[derive(Debug, Clone, Args)]
 pub struct RequestArgs {
@@ -293,19 +312,7 @@ pub struct RequestArgs {
     pub user: Option<String>,
 
     #[command(flatten)]
-    pub family: Family,
-
-    /// Give up on each address after this long
-    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
-    pub connect_timeout: Duration,
-
-    /// Do not verify the server's certificate (says so on stderr)
-    #[arg(short = 'k', long = "insecure")]
-    pub insecure: bool,
-
-    /// Trust the CA certificates in this PEM file too
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<std::path::PathBuf>,
+    pub dial: DialArgs,
 }
 
 #[derive(Debug, Args)]
@@ -481,19 +488,7 @@ pub struct WsConnectArgs {
     pub max_message: usize,
 
     #[command(flatten)]
-    pub family: Family,
-
-    /// Give up on each address after this long
-    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
-    pub connect_timeout: Duration,
-
-    /// Do not verify the server's certificate (says so on stderr)
-    #[arg(short = 'k', long = "insecure")]
-    pub insecure: bool,
-
-    /// Trust the CA certificates in this PEM file too
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<std::path::PathBuf>,
+    pub dial: DialArgs,
 }
 
 #[derive(Debug, Args)]

@@ -75,6 +75,35 @@ pub fn canonical(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// The next waiting connection: `Ok(None)` when there is none. Failures that
+/// concern a single connection (a client that gave up during the handshake)
+/// are skipped; the error left is the listener's own (e.g. out of file
+/// descriptors). The peer address is given in its plain form.
+pub fn accept(listener: &TcpListener) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => return Ok(Some((stream, canonical(peer)))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE)
+                        | Some(libc::ENFILE)
+                        | Some(libc::ENOBUFS)
+                        | Some(libc::ENOMEM)
+                ) =>
+            {
+                return Err(e)
+            }
+            Err(_) => continue,
+        }
+    }
+}
+
+/// How long a server waits before accepting again after running out of
+/// file descriptors (with edge-triggered readiness, no new event would come).
+pub const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// `a, b, c` for error messages.
 pub fn list(addrs: &[SocketAddr]) -> String {
     addrs

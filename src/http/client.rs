@@ -22,10 +22,11 @@ use url::Url;
 
 use super::tls::{tls_failure, TlsConn};
 use super::transport::Transport;
-use crate::cli::{Family, RequestArgs};
+use crate::cli::{DialArgs, Family, RequestArgs};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::net;
 use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
+use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
 use crate::reactor::connector::{Connector, Outcome};
 use crate::reactor::Ctx;
@@ -204,7 +205,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn new(args: &RequestArgs) -> Settings {
+    pub fn new(args: &DialArgs) -> Settings {
         Settings {
             connect_timeout: args.connect_timeout,
             family: args.family,
@@ -214,7 +215,7 @@ impl Settings {
 
     /// Builds the TLS configuration once, when the first https origin needs
     /// it (plain http never pays for loading the root store).
-    pub fn load_tls(&mut self, args: &RequestArgs) -> Result<()> {
+    pub fn load_tls(&mut self, args: &DialArgs) -> Result<()> {
         if self.tls.is_none() {
             self.tls = Some(super::tls::client_config(
                 args.cacert.as_deref(),
@@ -332,9 +333,7 @@ pub struct Exchange {
     phase: Phase,
     transport: Option<Transport>,
     decoder: ResponseDecoder,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    buf: ReadBuf,
     started: Instant,
     pub timing: Timing,
     reused: bool,
@@ -369,9 +368,7 @@ impl Exchange {
             phase: Phase::Done,
             transport: None,
             decoder: ResponseDecoder::new(request.method == "HEAD"),
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
+            buf: ReadBuf::new(BUF_SIZE),
             started: Instant::now(),
             timing: Timing::default(),
             reused: false,
@@ -438,10 +435,7 @@ impl Exchange {
 
     /// Bytes received after the response (a 101's first WebSocket frames).
     pub fn take_leftover(&mut self) -> Vec<u8> {
-        let rest = self.buf[self.start..self.end].to_vec();
-        self.start = 0;
-        self.end = 0;
-        rest
+        self.buf.take()
     }
 
     /// Drops the connection (deregistering it).
@@ -559,8 +553,7 @@ impl Exchange {
                 }
                 self.reused = false;
                 self.wire_queued = false;
-                self.start = 0;
-                self.end = 0;
+                self.buf.take();
                 self.decoder.reset(self.head_only);
                 self.connect(cx, token, key, settings, on)
             }
@@ -575,9 +568,6 @@ impl Exchange {
     }
 
     fn drive_inner(&mut self, now: Instant, on: OnStep) -> Result<()> {
-        if self.buf.is_empty() {
-            self.buf = vec![0; BUF_SIZE];
-        }
         loop {
             let Some(transport) = self.transport.as_mut() else {
                 return Ok(());
@@ -589,8 +579,8 @@ impl Exchange {
                         .flush(now)
                         .map_err(|e| io_error(&self.origin, &e))?;
                     if transport.handshaking() {
-                        match transport.read(&mut self.buf[self.end..], now) {
-                            Ok(Read::Data(n)) => self.end += n,
+                        match transport.read(self.buf.spare(), now) {
+                            Ok(Read::Data(n)) => self.buf.filled(n),
                             Ok(Read::WouldBlock) => {
                                 if transport.handshaking() {
                                     return Ok(());
@@ -658,7 +648,7 @@ impl Exchange {
         loop {
             let (used, item) = self
                 .decoder
-                .decode(&self.buf[self.start..self.end])
+                .decode(self.buf.data())
                 .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
             let progressed = used > 0 || item.is_some();
             match item {
@@ -677,40 +667,32 @@ impl Exchange {
                 }
                 Some(Item::Trailers(t)) => on(Step::Trailers(t))?,
                 Some(Item::End) => {
-                    self.start += used;
+                    self.buf.consume(used);
                     return self.complete(on, true).map(|()| false);
                 }
                 None => {}
             }
-            self.start += used;
+            self.buf.consume(used);
             if !progressed {
                 break;
             }
         }
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
         let Some(transport) = self.transport.as_mut() else {
             return Ok(false);
         };
-        match transport.read(&mut self.buf[self.end..], now) {
+        match transport.read(self.buf.spare(), now) {
             Ok(Read::Data(n)) => {
                 if !self.got_bytes {
                     self.got_bytes = true;
                     self.timing.starttransfer = self.started.elapsed();
                 }
-                self.end += n;
+                self.buf.filled(n);
                 Ok(true)
             }
             Ok(Read::WouldBlock) => Ok(false),
             Ok(Read::Eof) => {
                 self.decoder
-                    .finish(&self.buf[self.start..self.end])
+                    .finish(self.buf.data())
                     .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
                 self.complete(on, false).map(|()| false)
             }
@@ -725,7 +707,7 @@ impl Exchange {
         }
         self.phase = Phase::Done;
         let reusable =
-            open && self.keep_alive && self.start == self.end && !self.decoder.close_delimited();
+            open && self.keep_alive && self.buf.is_empty() && !self.decoder.close_delimited();
         on(Step::Done { reusable })
     }
 }

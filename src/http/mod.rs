@@ -86,7 +86,7 @@ struct HttpCmd<'o> {
 
 pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     let request = client::build_request(&args.url, &args.req, args.head)?;
-    if args.req.insecure {
+    if args.req.dial.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
     let sink = match (&args.output, out.is_json()) {
@@ -100,7 +100,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     if let Some(max) = args.max_time {
         reactor.timers.add(started + max, Timer::MaxTime);
     }
-    let settings = Settings::new(&args.req);
+    let settings = Settings::new(&args.req.dial);
     let mut cmd = HttpCmd {
         request,
         args,
@@ -133,7 +133,7 @@ impl HttpCmd<'_> {
     fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         let origin = Origin::of(&self.request.url)?;
         if origin.https {
-            self.settings.load_tls(&self.args.req)?;
+            self.settings.load_tls(&self.args.req.dial)?;
         }
         let reuse = match self.pool.take() {
             Some((o, t)) if o == origin => Some(t),

@@ -108,17 +108,17 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
                 .ok_or_else(|| Error::usage(&args.url, "expected tcp://HOST:PORT"))?;
             let port = crate::cli::parse_dest_port(port).map_err(|e| Error::usage(&args.url, e))?;
             let host = host.trim_matches(['[', ']']);
-            let addrs = net::resolve(host, port, args.req.family)?;
+            let addrs = net::resolve(host, port, args.req.dial.family)?;
             Target::Tcp { addrs }
         }
         None => Target::Http(build_request(&args.url, &args.req, false)?),
     };
-    let mut settings = Settings::new(&args.req);
+    let mut settings = Settings::new(&args.req.dial);
     if let Target::Http(req) = &target {
         if Origin::of(&req.url)?.https {
-            settings.load_tls(&args.req)?;
+            settings.load_tls(&args.req.dial)?;
         }
-        if args.req.insecure {
+        if args.req.dial.insecure {
             out.warn("--insecure: the server's certificate is not verified");
         }
     }
@@ -174,7 +174,7 @@ impl Poller<'_> {
         );
         let started = match &self.target {
             Target::Tcp { addrs } => {
-                let mut c = Connector::new(addrs.clone(), None, self.args.req.connect_timeout);
+                let mut c = Connector::new(addrs.clone(), None, self.args.req.dial.connect_timeout);
                 let outcome = c.start(cx, SOCKET, Timer::Connect);
                 self.inflight = Some(InFlight::Tcp(c));
                 self.tcp_outcome(cx, outcome);

@@ -7,6 +7,7 @@
 //! once; each source remembers its own readiness (see [`conn::Conn`]) and is
 //! drained until `WouldBlock`, so no interest is ever re-registered.
 
+pub mod buf;
 pub mod conn;
 pub mod connector;
 pub mod signal;

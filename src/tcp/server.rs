@@ -8,7 +8,6 @@
 //! not read from until it does. Nothing here allocates per byte; an idle
 //! client costs a socket, a small struct and no buffer.
 
-use std::io;
 use std::time::Duration;
 
 use mio::event::Event as MioEvent;
@@ -33,8 +32,6 @@ use crate::reactor::{Ctx, Handler, Reactor};
 const MAX_LINE: usize = 8 * 1024;
 /// How many names a chat welcome lists.
 const WELCOME_NAMES: usize = 10;
-/// Wait before accepting again after running out of file descriptors.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -123,23 +120,21 @@ pub fn run(
 impl Server<'_> {
     fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         while !self.accept_paused {
-            let (mut stream, peer) = match self.listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+            let (mut stream, peer) = match net::accept(&self.listener) {
+                Ok(Some(pair)) => pair,
+                Ok(None) => return Ok(()),
+                Err(e) => {
                     self.out.notice(&format!(
                         "cannot accept more clients: {} ({} connected)",
                         describe_io(&e),
                         self.clients.len()
                     ));
                     self.accept_paused = true;
-                    cx.timers.add(cx.now + ACCEPT_RETRY, Timer::RetryAccept);
+                    cx.timers
+                        .add(cx.now + net::ACCEPT_RETRY, Timer::RetryAccept);
                     return Ok(());
                 }
-                // Aborted handshakes and the like concern one client only.
-                Err(_) => continue,
             };
-            let peer = net::canonical(peer);
             if self.clients.len() >= self.max_clients {
                 let reason = format!("server full (--max-clients {})", self.max_clients);
                 self.out.emit(&Event::Rejected {

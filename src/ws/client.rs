@@ -29,6 +29,7 @@ use crate::proto::lines::LineSplitter;
 use crate::proto::ws::frame::{code, Role};
 use crate::proto::ws::handshake;
 use crate::proto::ws::session::{Message, Session, WsEvent};
+use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::Read;
 use crate::reactor::signal::Signals;
 use crate::reactor::stdin::{Kind, Stdin};
@@ -82,9 +83,7 @@ struct Client<'o> {
     transport: Option<Transport>,
     remote: SocketAddr,
     session: Session,
-    inbuf: Vec<u8>,
-    start: usize,
-    end: usize,
+    inbuf: ReadBuf,
     entropy: Entropy,
     input: Input,
     stdin: Option<Stdin>,
@@ -125,10 +124,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         headers: args.headers.clone(),
         data: None,
         user: None,
-        family: args.family,
-        connect_timeout: args.connect_timeout,
-        insecure: args.insecure,
-        cacert: args.cacert.clone(),
+        dial: args.dial.clone(),
     };
     let mut request = crate::http::client::build_request(&http, &req_args, false)?;
     let mut entropy = Entropy::new();
@@ -137,11 +133,11 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         request.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
         request.headers.push((n, v));
     }
-    let mut settings = Settings::new(&req_args);
+    let mut settings = Settings::new(&args.dial);
     if request.url.scheme() == "https" {
-        settings.load_tls(&req_args)?;
+        settings.load_tls(&args.dial)?;
     }
-    if args.insecure {
+    if args.dial.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
     let mut reactor = Reactor::new()?;
@@ -173,9 +169,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         upgraded: false,
         transport: None,
         remote: SocketAddr::from(([0, 0, 0, 0], 0)),
-        inbuf: vec![0; READ_BUF],
-        start: 0,
-        end: 0,
+        inbuf: ReadBuf::new(READ_BUF),
         entropy,
         input,
         stdin: None,
@@ -271,9 +265,7 @@ impl Client<'_> {
             return;
         };
         self.transport = ex.take_transport();
-        let leftover = ex.take_leftover();
-        self.inbuf[..leftover.len()].copy_from_slice(&leftover);
-        self.end = leftover.len();
+        self.inbuf.extend(&ex.take_leftover());
         if let Err(e) = self.open(cx) {
             self.exit = Some(Err(e));
         }
@@ -337,11 +329,9 @@ impl Client<'_> {
     fn receive(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
         let mut progress = false;
         // Decode what is buffered first (the 101 may have brought frames).
-        while self.start < self.end && self.exit.is_none() {
-            let (used, event) = self
-                .session
-                .receive(&self.inbuf[self.start..self.end], &mut self.entropy);
-            self.start += used;
+        while !self.inbuf.is_empty() && self.exit.is_none() {
+            let (used, event) = self.session.receive(self.inbuf.data(), &mut self.entropy);
+            self.inbuf.consume(used);
             if let Some(ev) = event {
                 progress = true;
                 self.on_event(cx, ev)?;
@@ -349,20 +339,12 @@ impl Client<'_> {
                 break;
             }
         }
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.inbuf.len() {
-            self.inbuf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
         let Some(t) = self.transport.as_mut() else {
             return Ok(progress);
         };
-        match t.read(&mut self.inbuf[self.end..], cx.now) {
+        match t.read(self.inbuf.spare(), cx.now) {
             Ok(Read::Data(n)) => {
-                self.end += n;
+                self.inbuf.filled(n);
                 Ok(true)
             }
             Ok(Read::WouldBlock) => Ok(progress),

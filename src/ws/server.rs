@@ -66,6 +66,7 @@ enum Timer {
     CloseWait { key: usize, id: ConnId },
     Ping,
     Shutdown,
+    RetryAccept,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +105,7 @@ struct Server<'o> {
     out: &'o mut Output,
     signals: Signals,
     shutting_down: bool,
+    accept_paused: bool,
     exit: Option<Result<Exit>>,
 }
 
@@ -153,6 +155,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         out,
         signals,
         shutting_down: false,
+        accept_paused: false,
         exit: None,
     };
     server.out.set_buffered(true)?;
@@ -163,18 +166,22 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
 
 impl Server<'_> {
     fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
-        loop {
-            let (mut stream, peer) = match self.listener.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
-                    self.out
-                        .notice(&format!("cannot accept more clients: {}", describe_io(&e)));
+        while !self.accept_paused {
+            let (mut stream, peer) = match net::accept(&self.listener) {
+                Ok(Some(pair)) => pair,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    self.out.notice(&format!(
+                        "cannot accept more clients: {} ({} connected)",
+                        describe_io(&e),
+                        self.clients.len()
+                    ));
+                    self.accept_paused = true;
+                    cx.timers
+                        .add(cx.now + net::ACCEPT_RETRY, Timer::RetryAccept);
                     return Ok(());
                 }
-                Err(_) => continue,
             };
-            let peer = net::canonical(peer);
             if self.shutting_down {
                 continue;
             }
@@ -224,6 +231,7 @@ impl Server<'_> {
             cx.timers
                 .add(cx.now + HANDSHAKE_TIMEOUT, Timer::Handshake { key, id });
         }
+        Ok(())
     }
 
     /// Reads a client until it would block and acts on what it sent.
@@ -771,6 +779,10 @@ impl Handler for Server<'_> {
                 }
             }
             Timer::Shutdown => self.exit = Some(Ok(Exit::Interrupted)),
+            Timer::RetryAccept => {
+                self.accept_paused = false;
+                self.accept(cx)?;
+            }
             Timer::Handshake { key, id }
             | Timer::Idle { key, id }
             | Timer::CloseWait { key, id } => {
