@@ -29,7 +29,7 @@ use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
 use crate::reactor::connector::{Connector, Outcome};
-use crate::reactor::Ctx;
+use crate::reactor::{Ctx, TimerId};
 
 /// The read buffer; large enough that a fast body moves in big slices.
 const BUF_SIZE: usize = 256 * 1024;
@@ -90,6 +90,12 @@ pub fn parse_url(text: &str) -> Result<Url> {
     } else {
         format!("http://{text}")
     };
+    if full
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/') || rest.is_empty())
+    {
+        return Err(Error::usage(text, "no host in the URL"));
+    }
     let url = Url::parse(&full).map_err(|e| Error::usage(text, format!("invalid URL: {e}")))?;
     Origin::of(&url)?;
     Ok(url)
@@ -183,6 +189,8 @@ pub enum Step<'a> {
     Retrying { addr: SocketAddr, why: String },
     /// TLS is up: version, cipher suite, ALPN.
     Secured(String),
+    /// The request is going out now.
+    Sending,
     /// A 1xx response (skipped).
     Interim(Head),
     /// The response head.
@@ -270,8 +278,8 @@ fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// Default headers, then `-u`, then `-H` (which replaces a default of the
-/// same name; `Name:` with no value removes it).
+/// Default headers (with `-u`), then every `-H` in order. A `-H` replaces a
+/// default of the same name, and `Name:` with no value removes it.
 fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
     let mut headers: Vec<(String, String)> = vec![
         (
@@ -290,6 +298,7 @@ fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
         let (name, pass) = user.split_once(':').unwrap_or((user, ""));
         headers.push(("Authorization".into(), basic_auth(name, pass)));
     }
+    let mut custom = Vec::with_capacity(args.headers.len());
     for h in &args.headers {
         let Some((name, value)) = h.split_once(':') else {
             return Err(Error::usage(
@@ -308,11 +317,13 @@ fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
                 format!("line break in header value of {name}"),
             ));
         }
+        // -H replaces a default of the same name; repeated -H all go out.
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         if !value.is_empty() {
-            headers.push((name.to_string(), value.to_string()));
+            custom.push((name.to_string(), value.to_string()));
         }
     }
+    headers.extend(custom);
     Ok(headers)
 }
 
@@ -340,6 +351,9 @@ pub struct Exchange {
     /// Response bytes received (a reused connection that dies before any is retried).
     got_bytes: bool,
     keep_alive: bool,
+    /// --connect-timeout also covers the TLS handshake.
+    tls_timer: Option<TimerId>,
+    connect_timeout: Duration,
     pub remote: Option<SocketAddr>,
     pub bytes_body: u64,
     pub bytes_head: u64,
@@ -374,6 +388,8 @@ impl Exchange {
             reused: false,
             got_bytes: false,
             keep_alive: false,
+            tls_timer: None,
+            connect_timeout: settings.connect_timeout,
             remote: None,
             bytes_body: 0,
             bytes_head: 0,
@@ -438,8 +454,14 @@ impl Exchange {
         self.buf.take()
     }
 
-    /// Drops the connection (deregistering it).
+    /// Drops the connection (deregistering it) and its timers.
     pub fn abandon<K>(&mut self, cx: &mut Ctx<K>) {
+        if let Phase::Connecting(c) = &mut self.phase {
+            c.cancel(cx);
+        }
+        if let Some(t) = self.tls_timer.take() {
+            cx.timers.cancel(t);
+        }
         if let Some(mut t) = self.transport.take() {
             let _ = cx.registry.deregister(t.stream_mut());
         }
@@ -478,6 +500,15 @@ impl Exchange {
         if let Phase::Connecting(c) = &mut self.phase {
             let outcome = c.timed_out(cx, token, key);
             return self.on_connect(cx, token, key, outcome, settings, on);
+        }
+        if matches!(self.phase, Phase::Secure) && self.tls_timer.take().is_some() {
+            return Err(Error::timeout(
+                format!("TLS with {}", self.origin.authority()),
+                format!(
+                    "handshake not done after {} (--connect-timeout)",
+                    humantime::format_duration(self.connect_timeout)
+                ),
+            ));
         }
         Ok(())
     }
@@ -525,6 +556,7 @@ impl Exchange {
                     let tls = TlsConn::new(stream, config, &self.origin.host)?;
                     self.transport = Some(Transport::Tls(Box::new(tls)));
                     self.phase = Phase::Secure;
+                    self.tls_timer = Some(cx.timers.add(cx.now + self.connect_timeout, key));
                 } else {
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
@@ -545,7 +577,13 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        match self.drive_inner(cx.now, on) {
+        let result = self.drive_inner(cx.now, on);
+        if !matches!(self.phase, Phase::Secure) {
+            if let Some(t) = self.tls_timer.take() {
+                cx.timers.cancel(t);
+            }
+        }
+        match result {
             Err(e) if self.dead_reused_connection(&e) => {
                 // The kept-alive connection had died: one fresh try.
                 if let Some(mut t) = self.transport.take() {
@@ -606,6 +644,7 @@ impl Exchange {
                 Phase::Send => {
                     if !self.wire_queued {
                         self.wire_queued = true;
+                        on(Step::Sending)?;
                         let wire = std::mem::take(&mut self.wire);
                         let sent = transport.send(&wire, now);
                         self.wire = wire;
@@ -623,8 +662,9 @@ impl Exchange {
                         .as_mut()
                         .ok_or_else(|| Error::failed("http", "no connection"))?;
                     if transport.pending() {
-                        // Watch for an early response while the body goes out.
-                        self.read_some(now, on)?;
+                        // Watch for an early response (a 413, say) while the
+                        // body goes out: read until the socket has no more.
+                        while matches!(self.phase, Phase::Send) && self.read_some(now, on)? {}
                         if !matches!(self.phase, Phase::Send) {
                             continue;
                         }
@@ -706,8 +746,13 @@ impl Exchange {
             self.timing.starttransfer = self.timing.total;
         }
         self.phase = Phase::Done;
-        let reusable =
-            open && self.keep_alive && self.buf.is_empty() && !self.decoder.close_delimited();
+        // Not reusable if the request did not all go out (an early answer).
+        let sent_all = self.transport.as_ref().is_some_and(|t| !t.pending());
+        let reusable = open
+            && sent_all
+            && self.keep_alive
+            && self.buf.is_empty()
+            && !self.decoder.close_delimited();
         on(Step::Done { reusable })
     }
 }

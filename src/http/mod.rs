@@ -174,6 +174,10 @@ impl HttpCmd<'_> {
                         "connected to"
                     };
                     self.out.notice(&format!("{how} {remote} from {local}"));
+                }
+            }
+            Step::Sending => {
+                if self.out.verbose() {
                     let origin = Origin::of(&self.request.url)?;
                     let mut lines = vec![format!(
                         "{} {} HTTP/1.1",

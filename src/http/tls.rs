@@ -80,17 +80,18 @@ fn roots(cacert: Option<&Path>) -> Result<RootCertStore> {
     }
     if let Some(path) = cacert {
         let what = format!("--cacert {}", path.display());
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| Error::usage(what.clone(), e.to_string()))?
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::usage(what.clone(), crate::error::describe_io(&e)))?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::usage(what.clone(), e.to_string()))?;
+            .map_err(|e| Error::usage(what.clone(), format!("not a PEM certificate file ({e})")))?;
         if certs.is_empty() {
             return Err(Error::usage(what, "no PEM certificate in the file"));
         }
         for cert in certs {
             store
                 .add(cert)
-                .map_err(|e| Error::usage(what.clone(), e.to_string()))?;
+                .map_err(|e| Error::usage(what.clone(), format!("unusable certificate: {e}")))?;
         }
     }
     Ok(store)
@@ -164,7 +165,12 @@ pub fn describe(e: &rustls::Error) -> String {
                 "certificate not valid yet".into()
             }
             CertificateError::BadSignature => "certificate has a bad signature".into(),
-            other => format!("invalid certificate: {other:?}"),
+            CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                "the server presents a CA certificate as its own, which is not a valid server \
+                 certificate (-k skips the check)"
+                    .into()
+            }
+            other => format!("invalid certificate ({other})"),
         },
         E::InvalidMessage(_)
         | E::InappropriateMessage { .. }

@@ -397,7 +397,7 @@ fn timing_breakdown(r: &crate::event::HttpReport, color: bool, err: &mut Vec<u8>
         ("TCP connect", t.namelookup, t.connect),
         ("TLS handshake", t.connect, t.appconnect),
         ("Request sent", t.appconnect, t.pretransfer),
-        ("Waiting (TTFB)", t.pretransfer, t.starttransfer),
+        ("First byte", t.pretransfer, t.starttransfer),
         ("Body transfer", t.starttransfer, t.total),
     ];
     let total = t.total.as_secs_f64().max(1e-9);

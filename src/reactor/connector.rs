@@ -65,6 +65,15 @@ impl Connector {
         self.next_attempt(cx, token, key, None)
     }
 
+    /// Gives up: cancels the attempt's timer and drops its socket.
+    pub fn cancel<K>(&mut self, cx: &mut Ctx<K>) {
+        if let Some(mut a) = self.attempt.take() {
+            cx.timers.cancel(a.timer);
+            let _ = cx.registry.deregister(&mut a.stream);
+        }
+        self.next = self.addrs.len();
+    }
+
     /// Handles an event on the connecting socket.
     pub fn ready<K: Copy>(&mut self, cx: &mut Ctx<K>, token: Token, key: K) -> Outcome {
         let Some(attempt) = &self.attempt else {
