@@ -124,11 +124,9 @@ fn server_passes_autobahn() {
         .next_line(common::TIMEOUT)
         .expect("no listening event");
     let port = parse_event(&first)["port"].as_u64().unwrap();
-    let mut run = Proc::spawn(
-        &mut kosoku("fuzzingclient", &format!("127.0.0.1:{port}"), &dir)
-            .arg("-p")
-            .arg("2"),
-    );
+    let mut cmd = kosoku("fuzzingclient", &format!("127.0.0.1:{port}"), &dir);
+    cmd.arg("-p").arg("2");
+    let mut run = Proc::spawn(&mut cmd);
     let status = run.wait(Duration::from_secs(900));
     let err = run.stderr_bytes().text();
     assert!(status.success(), "kosoku failed: {err}");
