@@ -113,8 +113,13 @@ pub fn list(addrs: &[SocketAddr]) -> String {
         .join(", ")
 }
 
-/// Starts a non-blocking connect to `addr`, from `source` if given.
-pub fn start_connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
+/// Starts a non-blocking connect to `addr`, from `source` if given;
+/// `nodelay` for connections that will carry interactive data.
+pub fn start_connect(
+    addr: SocketAddr,
+    source: Option<SocketAddr>,
+    nodelay: bool,
+) -> io::Result<TcpStream> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.nonblocking().cloexec(),
@@ -130,13 +135,30 @@ pub fn start_connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result
         socket.set_reuse_address(true)?;
         socket.bind(&src.into())?;
     }
-    socket.set_tcp_nodelay(true)?;
+    if nodelay {
+        socket.set_tcp_nodelay(true)?;
+    }
     match socket.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
     }
     Ok(TcpStream::from_std(socket.into()))
+}
+
+/// Connects a socket whose previous connect was refused to `addr` (Linux
+/// allows it; the first try only resets the socket with ECONNABORTED).
+pub fn reconnect(stream: &TcpStream, addr: SocketAddr) -> io::Result<()> {
+    let sock = socket2::SockRef::from(stream);
+    for _ in 0..2 {
+        match sock.connect(&addr.into()) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::ECONNABORTED))
 }
 
 /// After a WRITABLE (or error) event on a connecting stream: `Ok(true)` when
@@ -158,7 +180,8 @@ pub fn finish_connect(stream: &TcpStream) -> io::Result<bool> {
 pub fn listen(bind: Option<IpAddr>, port: u16, family: Family) -> Result<TcpListener> {
     let socket = bind_first(bind, port, family, "listen on", |addr, dual_stack| {
         let socket = bound_socket(addr, dual_stack, Type::STREAM, true)?;
-        socket.listen(1024)?;
+        // The kernel caps this at net.core.somaxconn.
+        socket.listen(4096)?;
         Ok(socket)
     })?;
     Ok(TcpListener::from_std(socket.into()))

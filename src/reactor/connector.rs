@@ -140,7 +140,7 @@ impl Connector {
             let addr = self.addrs[self.next];
             self.next += 1;
             let started = Instant::now();
-            let begun = net::start_connect(addr, self.source).and_then(|mut stream| {
+            let begun = net::start_connect(addr, self.source, true).and_then(|mut stream| {
                 cx.registry
                     .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
                     .map(|()| stream)

@@ -25,6 +25,8 @@ use crate::reactor::{Ctx, Handler, Reactor, TimerId};
 
 /// Most ports one run will check (every port of 16 hosts' worth).
 const MAX_PORTS: usize = 1 << 20;
+/// Refused sockets kept for reuse.
+const SPARE_SOCKETS: usize = 8;
 /// File descriptors kept free for stdio, the poll and the rest.
 const FD_RESERVE: u64 = 32;
 
@@ -53,6 +55,8 @@ struct Check<'o> {
     ports: Vec<u16>,
     next: usize,
     inflight: Slab<Probe>,
+    /// Unregistered sockets whose last connect was refused.
+    spare: Vec<TcpStream>,
     results: Vec<Option<Outcome>>,
     emitted: usize,
     counts: [usize; 3],
@@ -94,6 +98,7 @@ pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
         ports,
         next: 0,
         inflight: Slab::with_capacity(concurrency),
+        spare: Vec::new(),
         emitted: 0,
         counts: [0; 3],
         concurrency,
@@ -104,8 +109,11 @@ pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
         out,
         interrupted: false,
     };
+    check.out.set_buffered(true)?;
     check.launch(&mut reactor.ctx())?;
-    reactor.run(&mut check)
+    let result = reactor.run(&mut check);
+    check.out.set_buffered(false)?;
+    result
 }
 
 impl Check<'_> {
@@ -117,13 +125,31 @@ impl Check<'_> {
             let entry = self.inflight.vacant_entry();
             let key = entry.key();
             let started = Instant::now();
-            let begun = net::start_connect(addr, None).and_then(|mut stream| {
-                cx.registry
+            // On loopback a refusal is usually known as soon as connect()
+            // returns: ask before paying for a registration and a wait, and
+            // keep the refused socket for the next port (no socket()/close()
+            // per closed port).
+            let socket = match self.spare.pop() {
+                Some(s) => net::reconnect(&s, addr).map(|()| s),
+                None => net::start_connect(addr, None, false),
+            };
+            let begun = socket.and_then(|mut stream| match stream.take_error()? {
+                Some(e) => {
+                    if e.raw_os_error() == Some(libc::ECONNREFUSED)
+                        && self.spare.len() < SPARE_SOCKETS
+                    {
+                        self.spare.push(stream);
+                    }
+                    Ok(Err(e))
+                }
+                None if stream.peer_addr().is_ok() => Ok(Ok(None)),
+                None => cx
+                    .registry
                     .register(&mut stream, Token(CLIENT_BASE + key), Interest::WRITABLE)
-                    .map(|()| stream)
+                    .map(|()| Ok(Some(stream))),
             });
             match begun {
-                Ok(stream) => {
+                Ok(Ok(Some(stream))) => {
                     let timer = cx.timers.add(started + self.timeout, Timer { key, idx });
                     entry.insert(Probe {
                         idx,
@@ -132,6 +158,15 @@ impl Check<'_> {
                         timer,
                     });
                 }
+                Ok(Ok(None)) => self.record(
+                    idx,
+                    Outcome {
+                        state: PortState::Open,
+                        time: Some(started.elapsed()),
+                        error: None,
+                    },
+                ),
+                Ok(Err(e)) => self.record(idx, outcome_of(&e)),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
                     if self.inflight.is_empty() {
                         return Err(Error::io("check", &e));
@@ -171,11 +206,11 @@ impl Check<'_> {
                 Err(e) => outcome_of(&e),
             }
         };
-        let mut probe = self.inflight.remove(key);
+        let probe = self.inflight.remove(key);
         if !timed_out {
             cx.timers.cancel(probe.timer);
         }
-        let _ = cx.registry.deregister(&mut probe.stream);
+        // Closing the socket also takes it out of the poll.
         drop(probe.stream);
         self.record(probe.idx, outcome);
         self.launch(cx)
@@ -242,6 +277,8 @@ impl Handler for Check<'_> {
     }
 
     fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        // Result lines go out once per turn of the loop, not one write each.
+        self.out.flush()?;
         if self.interrupted {
             return Ok(Some(Exit::Interrupted));
         }

@@ -24,6 +24,7 @@ use crate::reactor::{Ctx, Handler, Reactor};
 enum Timer {
     Connect,
     Idle,
+    Drain,
 }
 
 enum Phase {
@@ -40,6 +41,7 @@ struct Connect<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     result: Option<Result<Exit>>,
+    drain_armed: bool,
 }
 
 pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
@@ -71,6 +73,7 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         buf: vec![0; BUF_SIZE],
         out,
         result: None,
+        drain_armed: false,
     };
     let mut cx = reactor.ctx();
     if let Phase::Connecting(c) = &mut driver.phase {
@@ -145,6 +148,12 @@ impl Connect<'_> {
     fn pump(&mut self, cx: &mut Ctx<Timer>) {
         if let Phase::Open(session) = &mut self.phase {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
+            if !self.drain_armed {
+                if let Some(at) = session.drain_deadline() {
+                    self.drain_armed = true;
+                    cx.timers.add(at, Timer::Drain);
+                }
+            }
         }
     }
 }
@@ -188,6 +197,11 @@ impl Handler for Connect<'_> {
             (Timer::Idle, Phase::Open(session)) => {
                 if let Some(at) = session.check_idle(cx.now) {
                     cx.timers.add(at, Timer::Idle);
+                }
+            }
+            (Timer::Drain, Phase::Open(session)) => {
+                if let Some(at) = session.check_drain(cx.now, self.out) {
+                    cx.timers.add(at, Timer::Drain);
                 }
             }
             _ => {}

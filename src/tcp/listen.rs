@@ -63,6 +63,7 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
                 buf: vec![0; BUF_SIZE],
                 out,
                 interrupted: false,
+                drain_armed: false,
             };
             reactor.run(&mut driver)
         }
@@ -91,6 +92,7 @@ fn setup<K>(
 #[derive(Debug, Clone, Copy)]
 enum Timer {
     Idle,
+    Drain,
 }
 
 /// One client, then exit.
@@ -103,6 +105,7 @@ struct Single<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     interrupted: bool,
+    drain_armed: bool,
 }
 
 impl Single<'_> {
@@ -149,6 +152,12 @@ impl Single<'_> {
     fn pump(&mut self, cx: &mut Ctx<Timer>) {
         if let Some(session) = &mut self.session {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
+            if !self.drain_armed {
+                if let Some(at) = session.drain_deadline() {
+                    self.drain_armed = true;
+                    cx.timers.add(at, Timer::Drain);
+                }
+            }
         }
     }
 }
@@ -180,10 +189,19 @@ impl Handler for Single<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, _timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         if let Some(session) = &mut self.session {
-            if let Some(at) = session.check_idle(cx.now) {
-                cx.timers.add(at, Timer::Idle);
+            match timer {
+                Timer::Idle => {
+                    if let Some(at) = session.check_idle(cx.now) {
+                        cx.timers.add(at, Timer::Idle);
+                    }
+                }
+                Timer::Drain => {
+                    if let Some(at) = session.check_drain(cx.now, self.out) {
+                        cx.timers.add(at, Timer::Drain);
+                    }
+                }
             }
         }
         Ok(())

@@ -6,7 +6,10 @@
 //! socket, so at most one read buffer is ever held. Stdin EOF half-closes the
 //! connection (unless `--no-shutdown`) and the session keeps reading until the
 //! peer closes. When the peer closes first, everything received has already
-//! been written, and the session ends at once with success.
+//! been written; stdin from a pipe or a file is still delivered while it
+//! flows (the peer may have half-closed), and the session ends with success
+//! at stdin's end or after it pauses for [`DRAIN_GRACE`] — at once when stdin
+//! is a terminal.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -15,8 +18,12 @@ use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::output::{Direction, Output};
 use crate::reactor::conn::{Conn, Read};
-use crate::reactor::stdin::Stdin;
+use crate::reactor::stdin::{Kind, Stdin};
 use crate::reactor::Ctx;
+
+/// After the peer's FIN, stdin still flowing is delivered; once it pauses
+/// this long the session ends (no CLOSE_WAIT hang on an idle stdin).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// The read buffer: large enough that one syscall moves a pipe's worth.
 pub const BUF_SIZE: usize = 256 * 1024;
@@ -47,17 +54,24 @@ pub struct Session {
     /// Stdin bytes handed to the connection (the `>` offset for --hex).
     stdin_bytes: u64,
     stdin_done: bool,
+    /// The peer sent FIN.
+    peer_closed: bool,
+    /// When stdin last gave data (for [`DRAIN_GRACE`]).
+    stdin_active: Instant,
     end: Option<End>,
 }
 
 impl Session {
     pub fn new(conn: Conn, id: ConnId, opts: PipeOpts) -> Session {
+        let conn_started = conn.started;
         Session {
             conn,
             id,
             opts,
             stdin_bytes: 0,
             stdin_done: opts.recv_only,
+            peer_closed: false,
+            stdin_active: conn_started,
             end: None,
         }
     }
@@ -110,10 +124,19 @@ impl Session {
                     }
                 }
                 Ok(Read::Eof) => {
-                    // The peer is done: everything it sent is already out.
+                    // Everything the peer sent is already out. Its FIN may be
+                    // a half-close, so stdin from a pipe or a file is still
+                    // delivered while it flows (see DRAIN_GRACE); on a
+                    // terminal nobody is going to type the rest, and waiting
+                    // would be ncat's CLOSE_WAIT hang.
+                    self.peer_closed = true;
+                    self.stdin_active = now;
                     let _ = self.conn.flush(now);
-                    self.finish(Closer::Peer, out, None)?;
-                    return Ok(());
+                    let tty = stdin.as_deref().is_none_or(|s| s.kind() == Kind::Tty);
+                    if self.stdin_done || self.conn.write_closed() || tty {
+                        self.finish(Closer::Peer, out, None)?;
+                        return Ok(());
+                    }
                 }
                 Ok(Read::WouldBlock) => {}
                 Err(e) => return Err(self.socket_error("receive from", &e)),
@@ -125,13 +148,14 @@ impl Session {
                     match stdin.read(buf) {
                         Ok(Read::Data(n)) => {
                             progress = true;
+                            self.stdin_active = now;
                             let data = &buf[..n];
                             if self.opts.hex {
                                 out.hex(Direction::Sent, self.stdin_bytes, data);
                             }
                             self.stdin_bytes += n as u64;
                             if let Err(e) = self.conn.send(data, usize::MAX, now) {
-                                return Err(self.socket_error("send to", &e));
+                                return self.send_failed(&e, out);
                             }
                         }
                         Ok(Read::Eof) => {
@@ -155,14 +179,28 @@ impl Session {
 
             let queued = self.conn.queued();
             if let Err(e) = self.conn.flush(now) {
-                return Err(self.socket_error("send to", &e));
+                return self.send_failed(&e, out);
             }
             // Room in the queue means stdin may be read again.
             progress |= self.conn.queued() < queued;
+            if self.peer_closed && self.stdin_done && self.conn.queued() == 0 {
+                self.finish(Closer::Peer, out, None)?;
+                return Ok(());
+            }
             if !progress {
                 return Ok(());
             }
         }
+    }
+
+    /// A write failed: after the peer's FIN that just means it had closed
+    /// completely (the session ends as closed by the peer), otherwise it is
+    /// an error.
+    fn send_failed(&mut self, e: &io::Error, out: &mut Output) -> Result<()> {
+        if self.peer_closed {
+            return self.finish(Closer::Peer, out, None);
+        }
+        Err(self.socket_error("send to", e))
     }
 
     fn socket_error(&self, verb: &str, e: &io::Error) -> Error {
@@ -192,6 +230,26 @@ impl Session {
             reason,
             clients: 0,
         })
+    }
+
+    /// After the peer's FIN, while stdin is still being delivered: when the
+    /// session ends unless stdin gives more.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        (self.peer_closed && !self.stdin_done && self.end.is_none())
+            .then(|| self.stdin_active + DRAIN_GRACE)
+    }
+
+    /// The drain timer fired: ends the session if stdin stayed idle;
+    /// `Some(next deadline)` if it gave data meanwhile.
+    pub fn check_drain(&mut self, now: Instant, out: &mut Output) -> Option<Instant> {
+        let deadline = self.drain_deadline()?;
+        if now < deadline {
+            return Some(deadline);
+        }
+        if let Err(e) = self.finish(Closer::Peer, out, None) {
+            self.end = Some(End::Failed(e));
+        }
+        None
     }
 
     /// Checks the idle timeout; `Some(next deadline)` if still alive.
