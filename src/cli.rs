@@ -193,7 +193,7 @@ pub struct UdpSendArgs {
     #[command(flatten)]
     pub family: Family,
 
-    /// Send everything this many times
+    /// Send this many times: the MESSAGE list N times over, or each stdin line N times
     #[arg(short, long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: u64,
 
@@ -221,7 +221,7 @@ pub struct UdpSendArgs {
     #[arg(long)]
     pub hex: bool,
 
-    /// Wait for replies after sending, one per datagram sent, and print them
+    /// Wait for replies after sending, up to one per datagram sent, and print them (exit 5 if none)
     #[arg(long)]
     pub reply: bool,
 

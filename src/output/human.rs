@@ -164,6 +164,7 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             let head = format!("{from}  {}", units::bytes(bytes.len() as u64));
             let head = if c { head.cyan().to_string() } else { head };
             match printable(bytes) {
+                Some("") => writeln!(out, "{head}"),
                 Some(text) => writeln!(out, "{head}  {}", text.strip_suffix('\n').unwrap_or(text)),
                 None => {
                     let r = writeln!(out, "{head}  (binary)");
@@ -187,8 +188,9 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
         } if normal => {
             let mut parts = Vec::new();
             if *sent > 0 {
+                let s = if *sent == 1 { "" } else { "s" };
                 parts.push(format!(
-                    "sent {sent} datagrams ({})",
+                    "sent {sent} datagram{s} ({})",
                     units::bytes(*bytes_sent)
                 ));
             }

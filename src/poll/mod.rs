@@ -275,13 +275,18 @@ impl Poller<'_> {
             let e = Error::new(Exit::Protocol, "", format!("server error {status}"));
             return self.complete(cx, Err(e));
         }
-        let hash = self.seen.hasher.take().map(|h| h.finish());
+        // What a poll saw: its status and its body (an error page that
+        // stays the same is unchanged too).
+        let hash = self.seen.hasher.take().map(|mut h| {
+            h.write_u16(status);
+            h.finish()
+        });
         let outcome = if status == 304 {
             PollOutcome::NotModified
         } else {
             let previous = self.last_hash;
+            self.last_hash = hash;
             if status < 300 {
-                self.last_hash = hash;
                 self.etag = self.seen.etag.take();
                 self.last_modified = self.seen.last_modified.take();
             }
@@ -378,15 +383,15 @@ impl Poller<'_> {
             self.exit = Some(Ok(self.ran_out()));
             return;
         }
-        // Scheduled from the due time, not from when the response came.
+        // Scheduled from the due time, not from when the response came. The
+        // next poll always leaves from the loop (a timer), never from here:
+        // a response that completes inside launch() must not recurse.
         self.due += delay;
         let now = Instant::now();
         if self.due <= now {
             self.due = now;
-            self.launch(cx);
-        } else {
-            cx.timers.add(self.due, Timer::Next);
         }
+        cx.timers.add(self.due, Timer::Next);
     }
 
     /// The wait before the next poll: the interval (none for --long), or

@@ -107,9 +107,7 @@ pub fn run(args: UdpSendArgs, out: &mut Output) -> Result<Exit> {
         },
         None => Input::Stdin {
             stdin: Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?,
-            // One byte over the limit, so an over-long line is seen as such.
-            lines: (!args.raw)
-                .then(|| LineSplitter::new(if args.hex { 2 * limit + 2 } else { limit + 1 })),
+            lines: (!args.raw).then(|| LineSplitter::new(line_room(limit, args.hex))),
             line_no: 0,
         },
     };
@@ -412,6 +410,17 @@ impl Sender<'_> {
             elapsed: self.started.elapsed(),
             drops: None,
         })
+    }
+}
+
+/// The longest stdin line read whole: room for a full datagram and its
+/// `\r\n` (or, in hex, for separators and `0x` prefixes too), so a line over
+/// the limit is still one line and is refused as such, never split.
+fn line_room(limit: usize, hex: bool) -> usize {
+    if hex {
+        6 * limit + 16
+    } else {
+        limit + 2
     }
 }
 
