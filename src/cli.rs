@@ -73,11 +73,25 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// TCP: connect, listen, check ports
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  netkit tcp listen 9000 > file              receive one client's bytes
+  netkit tcp connect host 9000 < file        send them
+  netkit tcp check db 5432 || exit 1         is the port open?"
+    )]
     Tcp(TcpCommand),
 
     /// UDP: send datagrams, receive them
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  netkit udp recv 9999                       print datagrams with their source
+  netkit udp send 127.0.0.1 9999 hello       one datagram
+  netkit udp send --reply 127.0.0.1 7 ping   a probe that waits for the answer"
+    )]
     Udp(UdpCommand),
 
     /// HTTP/1.1 request with curl's flag letters: -X -H -d -i -I -o -L -f -k -m
@@ -108,7 +122,14 @@ without one), 1 when --count or --max-time runs out before the condition.")]
     Poll(PollArgs),
 
     /// WebSocket: a client (interactive chat on a terminal) and a server
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  netkit ws listen --chat 8080               a chat room
+  netkit ws connect ws://localhost:8080/     join it from a terminal
+  netkit ws connect --send hi -c 1 ws://localhost:8080/   from a script"
+    )]
     Ws(WsCommand),
 
     /// Print a shell completion script

@@ -28,16 +28,27 @@ fn version_and_help() {
 #[test]
 fn every_command_has_examples_in_help() {
     for cmd in [
-        &["tcp", "connect"][..],
+        &["tcp"][..],
+        &["tcp", "connect"],
         &["tcp", "listen"],
         &["tcp", "check"],
+        &["udp"],
+        &["udp", "send"],
+        &["udp", "recv"],
+        &["http"],
+        &["poll"],
+        &["ws"],
+        &["ws", "connect"],
+        &["ws", "listen"],
+        &["completions"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
         let out = netkit(&args);
         assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains("Examples:"),
+            text.contains("Examples:") || text.contains("Example:"),
             "{cmd:?} --help has no examples"
         );
     }

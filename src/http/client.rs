@@ -530,8 +530,14 @@ impl Exchange {
             }),
             Outcome::Failed(e) => {
                 let mut why = describe_io(&e);
-                if e.kind() == io::ErrorKind::ConnectionRefused {
-                    why.push_str(" (is anything listening there?)");
+                match e.kind() {
+                    io::ErrorKind::ConnectionRefused => {
+                        why.push_str(" (is anything listening there?)")
+                    }
+                    io::ErrorKind::TimedOut => {
+                        why.push_str(" (is the host up, or a firewall dropping packets?)")
+                    }
+                    _ => {}
                 }
                 Err(Error::new(
                     exit_for_io(&e),

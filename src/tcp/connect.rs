@@ -127,8 +127,12 @@ impl Connect<'_> {
 
     fn connect_error(&self, e: &io::Error) -> Error {
         let mut why = describe_io(e);
-        if e.kind() == io::ErrorKind::ConnectionRefused {
-            why.push_str(" (is anything listening there?)");
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused => why.push_str(" (is anything listening there?)"),
+            io::ErrorKind::TimedOut => {
+                why.push_str(" (is the host up, or a firewall dropping packets?)")
+            }
+            _ => {}
         }
         let addrs = match &self.phase {
             Phase::Connecting(c) => c.addrs(),
