@@ -9,6 +9,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+const LONG_ABOUT: &str = "\
+A raw-socket networking toolkit: TCP, UDP, HTTP, polling and WebSocket on one \
+event loop.
+
+Data goes to stdout and everything else to stderr, so a script piping netkit \
+gets exactly the bytes it asked for. With --json, stdout carries one JSON \
+object per event instead (each with \"event\" and \"ts\"). Errors are one \
+line, `netkit: <what>: <why>`, and the exit code says what kind of failure it \
+was. Durations are written 500ms, 5s, 2m.";
+
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok, 1 not so (e.g. a port closed), 2 usage, 3 name resolution,
 4 refused/unreachable/reset, 5 timeout, 6 protocol error, 7 TLS, 8 HTTP status
@@ -26,7 +36,7 @@ Examples:
 
 /// A raw-socket networking toolkit: TCP, UDP, HTTP, polling and WebSocket on one event loop.
 #[derive(Debug, Parser)]
-#[command(name = "netkit", version, about, after_help = AFTER_HELP)]
+#[command(name = "netkit", version, about, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 #[command(propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
