@@ -318,7 +318,11 @@ impl Client<'_> {
             let mut progress = false;
             progress |= self.receive(cx)?;
             progress |= self.read_stdin(cx)?;
+            let backlog = self.backlog();
             self.flush(cx)?;
+            // Room in the send queue means stdin may be read again (no new
+            // stdin event will say so).
+            progress |= self.backlog() < backlog;
             if self.exit.is_some() || !progress {
                 return Ok(());
             }
@@ -391,6 +395,10 @@ impl Client<'_> {
         self.last_active = cx.now;
         match ev {
             WsEvent::Message(m) => {
+                if self.want.is_some_and(|w| self.received >= w) {
+                    // Past the count: the close is under way; the rest is not ours.
+                    return Ok(());
+                }
                 self.received += 1;
                 if self.args.echo {
                     self.session.send(&m, &mut self.entropy);
