@@ -473,6 +473,22 @@ Examples:
     Listen(WsListenArgs),
 }
 
+/// Keepalive and limits of a WebSocket connection, either side.
+#[derive(Debug, Clone, Args)]
+pub struct WsLimits {
+    /// Send a ping this often (the server pings every client)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub ping_interval: Option<Duration>,
+
+    /// Close when no message moves either way for this long (the client then exits 5)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// Largest incoming message (close 1009 beyond)
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_message: usize,
+}
+
 #[derive(Debug, Args)]
 pub struct WsConnectArgs {
     /// ws:// or wss:// URL
@@ -506,17 +522,8 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub echo: bool,
 
-    /// Close (exit 5) when no message moves either way for this long
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub idle_timeout: Option<Duration>,
-
-    /// Send a ping this often
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub ping_interval: Option<Duration>,
-
-    /// Largest incoming message (close 1009 beyond)
-    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub max_message: usize,
+    #[command(flatten)]
+    pub limits: WsLimits,
 
     #[command(flatten)]
     pub dial: DialArgs,
@@ -559,17 +566,8 @@ pub struct WsListenArgs {
     #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: u32,
 
-    /// Ping every client this often
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub ping_interval: Option<Duration>,
-
-    /// Close a client when no message moves either way for this long
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub idle_timeout: Option<Duration>,
-
-    /// Largest incoming message (close 1009 beyond)
-    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
-    pub max_message: usize,
+    #[command(flatten)]
+    pub limits: WsLimits,
 
     /// Most bytes queued for one client; a client that falls behind is closed with 1008
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]

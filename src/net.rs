@@ -104,6 +104,52 @@ pub fn accept(listener: &TcpListener) -> io::Result<Option<(TcpStream, SocketAdd
 /// file descriptors (with edge-triggered readiness, no new event would come).
 pub const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// What [`Acceptor::next`] found.
+pub enum Accepted {
+    Client(TcpStream, SocketAddr),
+    /// Nothing waiting (or accepting is paused).
+    None,
+    /// Out of descriptors: accepting pauses until [`Acceptor::resume`],
+    /// which the caller's retry timer (already armed) should call.
+    Exhausted(io::Error),
+}
+
+/// A listener that pauses, instead of spinning, when the process runs out
+/// of file descriptors.
+pub struct Acceptor {
+    pub listener: TcpListener,
+    paused: bool,
+}
+
+impl Acceptor {
+    pub fn new(listener: TcpListener) -> Acceptor {
+        Acceptor {
+            listener,
+            paused: false,
+        }
+    }
+
+    /// The next waiting client; on exhaustion arms `retry` and pauses.
+    pub fn next<K>(&mut self, cx: &mut crate::reactor::Ctx<K>, retry: K) -> Accepted {
+        if self.paused {
+            return Accepted::None;
+        }
+        match accept(&self.listener) {
+            Ok(Some((stream, peer))) => Accepted::Client(stream, peer),
+            Ok(None) => Accepted::None,
+            Err(e) => {
+                self.paused = true;
+                cx.timers.add(cx.now + ACCEPT_RETRY, retry);
+                Accepted::Exhausted(e)
+            }
+        }
+    }
+
+    pub fn resume(&mut self) {
+        self.paused = false;
+    }
+}
+
 /// `a, b, c` for error messages.
 pub fn list(addrs: &[SocketAddr]) -> String {
     addrs

@@ -64,7 +64,7 @@ struct Client {
 type Doomed = (usize, Closer, Option<String>);
 
 struct Server<'o> {
-    listener: TcpListener,
+    acceptor: net::Acceptor,
     mode: Mode,
     clients: Slab<Client>,
     max_clients: usize,
@@ -79,7 +79,6 @@ struct Server<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     next_id: ConnId,
-    accept_paused: bool,
     doomed: Vec<Doomed>,
     interrupted: bool,
 }
@@ -95,7 +94,7 @@ pub fn run(
 ) -> Result<Exit> {
     let echo_console = stdin.as_ref().is_some_and(|s| s.kind() != Kind::Tty);
     let mut server = Server {
-        listener,
+        acceptor: net::Acceptor::new(listener),
         mode,
         clients: Slab::new(),
         max_clients: args.max_clients as usize,
@@ -110,7 +109,6 @@ pub fn run(
         buf: vec![0; BUF_SIZE / 4],
         out,
         next_id: 1,
-        accept_paused: false,
         doomed: Vec::new(),
         interrupted: false,
     };
@@ -119,19 +117,16 @@ pub fn run(
 
 impl Server<'_> {
     fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
-        while !self.accept_paused {
-            let (mut stream, peer) = match net::accept(&self.listener) {
-                Ok(Some(pair)) => pair,
-                Ok(None) => return Ok(()),
-                Err(e) => {
+        loop {
+            let (mut stream, peer) = match self.acceptor.next(cx, Timer::RetryAccept) {
+                net::Accepted::Client(stream, peer) => (stream, peer),
+                net::Accepted::None => return Ok(()),
+                net::Accepted::Exhausted(e) => {
                     self.out.notice(&format!(
                         "cannot accept more clients: {} ({} connected)",
                         describe_io(&e),
                         self.clients.len()
                     ));
-                    self.accept_paused = true;
-                    cx.timers
-                        .add(cx.now + net::ACCEPT_RETRY, Timer::RetryAccept);
                     return Ok(());
                 }
             };
@@ -181,7 +176,6 @@ impl Server<'_> {
                 self.chat_join(cx, key)?;
             }
         }
-        Ok(())
     }
 
     fn chat_join(&mut self, cx: &mut Ctx<Timer>, key: usize) -> Result<()> {
@@ -505,7 +499,7 @@ impl Handler for Server<'_> {
     fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         match timer {
             Timer::RetryAccept => {
-                self.accept_paused = false;
+                self.acceptor.resume();
                 self.accept(cx)
             }
             Timer::Idle { key, id } => {

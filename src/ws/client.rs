@@ -158,7 +158,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         .or_else(|| (!args.send.is_empty() && !args.echo).then_some(args.send.len() as u64));
     let mut client = Client {
         url: args.url.clone(),
-        session: Session::new(Role::Client, args.max_message),
+        session: Session::new(Role::Client, args.limits.max_message),
         args,
         request,
         key,
@@ -282,10 +282,10 @@ impl Client<'_> {
             protocol: self.protocol.as_deref(),
             clients: 0,
         })?;
-        if let Some(d) = self.args.ping_interval {
+        if let Some(d) = self.args.limits.ping_interval {
             cx.timers.add(cx.now + d, Timer::Ping);
         }
-        if let Some(d) = self.args.idle_timeout {
+        if let Some(d) = self.args.limits.idle_timeout {
             cx.timers.add(cx.now + d, Timer::Idle);
         }
         if self.input != Input::Ignored {
@@ -634,13 +634,13 @@ impl Handler for Client<'_> {
                 if self.session.is_open() {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
-                    if let Some(d) = self.args.ping_interval {
+                    if let Some(d) = self.args.limits.ping_interval {
                         cx.timers.add(cx.now + d, Timer::Ping);
                     }
                 }
             }
             Timer::Idle => {
-                if let Some(d) = self.args.idle_timeout {
+                if let Some(d) = self.args.limits.idle_timeout {
                     let deadline = self.last_active + d;
                     if cx.now >= deadline {
                         let why = format!(

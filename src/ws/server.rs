@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
-use mio::net::TcpListener;
 use mio::{Interest, Token};
 use rustls::ServerConfig;
 use slab::Slab;
@@ -94,7 +93,7 @@ struct Client {
 struct Server<'o> {
     args: WsListenArgs,
     mode: Mode,
-    listener: TcpListener,
+    acceptor: net::Acceptor,
     tls: Option<Arc<ServerConfig>>,
     clients: Slab<Client>,
     next_id: ConnId,
@@ -105,7 +104,6 @@ struct Server<'o> {
     out: &'o mut Output,
     signals: Signals,
     shutting_down: bool,
-    accept_paused: bool,
     exit: Option<Result<Exit>>,
 }
 
@@ -137,14 +135,14 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
     } else {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
     };
-    if let Some(d) = args.ping_interval {
+    if let Some(d) = args.limits.ping_interval {
         reactor.timers.add(Instant::now() + d, Timer::Ping);
     }
     out.emit(&Event::Listening { addr })?;
     let mut server = Server {
         args,
         mode,
-        listener,
+        acceptor: net::Acceptor::new(listener),
         tls,
         clients: Slab::new(),
         next_id: 1,
@@ -155,7 +153,6 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         out,
         signals,
         shutting_down: false,
-        accept_paused: false,
         exit: None,
     };
     server.out.set_buffered(true)?;
@@ -166,19 +163,16 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
 
 impl Server<'_> {
     fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
-        while !self.accept_paused {
-            let (mut stream, peer) = match net::accept(&self.listener) {
-                Ok(Some(pair)) => pair,
-                Ok(None) => return Ok(()),
-                Err(e) => {
+        loop {
+            let (mut stream, peer) = match self.acceptor.next(cx, Timer::RetryAccept) {
+                net::Accepted::Client(stream, peer) => (stream, peer),
+                net::Accepted::None => return Ok(()),
+                net::Accepted::Exhausted(e) => {
                     self.out.notice(&format!(
                         "cannot accept more clients: {} ({} connected)",
                         describe_io(&e),
                         self.clients.len()
                     ));
-                    self.accept_paused = true;
-                    cx.timers
-                        .add(cx.now + net::ACCEPT_RETRY, Timer::RetryAccept);
                     return Ok(());
                 }
             };
@@ -223,7 +217,7 @@ impl Server<'_> {
                 peer,
                 transport,
                 phase: Phase::Handshake,
-                session: Session::new(Role::Server, self.args.max_message),
+                session: Session::new(Role::Server, self.args.limits.max_message),
                 pending: Vec::new(),
                 last_active: cx.now,
                 ended: None,
@@ -231,7 +225,6 @@ impl Server<'_> {
             cx.timers
                 .add(cx.now + HANDSHAKE_TIMEOUT, Timer::Handshake { key, id });
         }
-        Ok(())
     }
 
     /// Reads a client until it would block and acts on what it sent.
@@ -365,7 +358,7 @@ impl Server<'_> {
             return self.finish(cx, key, Some(code::ABNORMAL), &why, "abnormal");
         }
         let (id, peer, name) = (c.id, c.peer, c.name.clone());
-        if let Some(d) = self.args.idle_timeout {
+        if let Some(d) = self.args.limits.idle_timeout {
             cx.timers.add(cx.now + d, Timer::Idle { key, id });
         }
         let open = self
@@ -688,7 +681,7 @@ impl Server<'_> {
                 self.finish(cx, key, None, "no handshake in time", "abnormal")?;
             }
             Timer::Idle { .. } => {
-                let Some(d) = self.args.idle_timeout else {
+                let Some(d) = self.args.limits.idle_timeout else {
                     return Ok(());
                 };
                 if cx.now >= c.last_active + d {
@@ -774,13 +767,13 @@ impl Handler for Server<'_> {
                     }
                     self.flush(cx, k);
                 }
-                if let Some(d) = self.args.ping_interval {
+                if let Some(d) = self.args.limits.ping_interval {
                     cx.timers.add(cx.now + d, Timer::Ping);
                 }
             }
             Timer::Shutdown => self.exit = Some(Ok(Exit::Interrupted)),
             Timer::RetryAccept => {
-                self.accept_paused = false;
+                self.acceptor.resume();
                 self.accept(cx)?;
             }
             Timer::Handshake { key, id }
