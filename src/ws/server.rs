@@ -88,6 +88,8 @@ struct Client {
     last_active: Instant,
     /// How the session ended, once it has: (code, reason, by).
     ended: Option<(Option<u16>, String, &'static str)>,
+    /// Listed in `Server::dirty`.
+    dirty: bool,
 }
 
 struct Server<'o> {
@@ -96,6 +98,8 @@ struct Server<'o> {
     acceptor: net::Acceptor,
     tls: Option<Arc<ServerConfig>>,
     clients: Slab<Client>,
+    /// Clients with frames to write this turn.
+    dirty: Vec<usize>,
     next_id: ConnId,
     buf: Vec<u8>,
     entropy: Entropy,
@@ -145,6 +149,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         acceptor: net::Acceptor::new(listener),
         tls,
         clients: Slab::new(),
+        dirty: Vec::new(),
         next_id: 1,
         buf: vec![0; READ_BUF],
         entropy: Entropy::new(),
@@ -221,6 +226,7 @@ impl Server<'_> {
                 pending: Vec::new(),
                 last_active: cx.now,
                 ended: None,
+                dirty: false,
             });
             cx.timers
                 .add(cx.now + HANDSHAKE_TIMEOUT, Timer::Handshake { key, id });
@@ -514,7 +520,31 @@ impl Server<'_> {
             .collect();
         for k in keys {
             self.send_to(cx, k, m);
-            self.flush(cx, k);
+            self.mark_dirty(k);
+        }
+    }
+
+    /// Remembers that a client has frames to write. Relayed frames are
+    /// written once per turn of the loop ([`Server::flush_dirty`]), so a
+    /// burst of messages to one client costs one write, not one each.
+    fn mark_dirty(&mut self, key: usize) {
+        if let Some(c) = self.clients.get_mut(key) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    fn flush_dirty(&mut self, cx: &mut Ctx<Timer>) {
+        // A flush may end a client, whose leave notice dirties others.
+        while !self.dirty.is_empty() {
+            for key in std::mem::take(&mut self.dirty) {
+                if let Some(c) = self.clients.get_mut(key) {
+                    c.dirty = false;
+                }
+                self.flush(cx, key);
+            }
         }
     }
 
@@ -752,6 +782,7 @@ impl Handler for Server<'_> {
             }
             _ => {}
         }
+        self.flush_dirty(cx);
         self.out.flush()
     }
 
@@ -782,6 +813,7 @@ impl Handler for Server<'_> {
                 self.client_timer(cx, key, id, timer)?;
             }
         }
+        self.flush_dirty(cx);
         self.out.flush()
     }
 
