@@ -263,33 +263,16 @@ impl JsonRecv {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
-        let stderr = proc.stderr_bytes();
-        let mut events = Events::new(proc.stdout_lines());
-        let listening = match events.next(TIMEOUT) {
-            Some(v) => v,
-            None => {
-                let status = proc.wait(TIMEOUT);
-                panic!(
-                    "netkit udp {verb} exited ({status}) before listening: {}",
-                    stderr.text()
-                );
-            }
-        };
-        assert_eq!(listening["event"], "listening", "first event: {listening}");
-        let port = listening["port"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no port in {listening}"));
-        assert!(port > 0 && port < 65536, "{listening}");
+        let (proc, events, stderr, listening, port) = spawn_listening(&mut cmd);
         let addr: SocketAddr = listening["addr"]
             .as_str()
             .unwrap_or_else(|| panic!("no addr in {listening}"))
             .parse()
             .unwrap_or_else(|e| panic!("addr in {listening}: {e}"));
-        assert_eq!(u64::from(addr.port()), port, "{listening}");
+        assert_eq!(addr.port(), port, "{listening}");
         JsonRecv {
             proc,
-            port: port as u16,
+            port,
             listening,
             events,
             stderr,

@@ -25,7 +25,7 @@ use serde_json::Value;
 use sha1::{Digest, Sha1};
 
 use common::{
-    assert_one_error_line, client, code, feed, free_port, in_ci, listening_port, netkit,
+    assert_one_error_line, client, code, feed, free_port, in_ci, listening_port, make_pki, netkit,
     parse_event, random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile,
     MIB, TIMEOUT,
 };
@@ -874,52 +874,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
-}
-
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-/// A fresh CA and a server certificate for 127.0.0.1 and localhost signed by it.
-fn make_pki(dir: &Path) -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "netkit ws test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&pki.ca, ca_cert.pem()).unwrap();
-    std::fs::write(&pki.cert, cert.pem()).unwrap();
-    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
-    pki
 }
 
 // ===========================================================================
@@ -2119,7 +2073,7 @@ fn server_closes_a_slow_client_with_1008_and_keeps_serving_the_others() {
 #[test]
 fn wss_with_cacert_insecure_and_untrusted() {
     let dir = Scratch::new("tls");
-    let pki = make_pki(&dir.path);
+    let pki = make_pki(&dir.path, &["127.0.0.1", "localhost"]);
     let cert = pki.cert.to_str().unwrap();
     let key = pki.key.to_str().unwrap();
     let mut srv = Server::start(&["--echo", "--tls-cert", cert, "--tls-key", key]);
@@ -2191,7 +2145,7 @@ fn wss_python_client_with_the_ca() {
         return;
     }
     let dir = Scratch::new("tls-py");
-    let pki = make_pki(&dir.path);
+    let pki = make_pki(&dir.path, &["127.0.0.1", "localhost"]);
     let srv = Server::start(&[
         "--echo",
         "--tls-cert",

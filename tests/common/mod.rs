@@ -386,6 +386,32 @@ pub fn payload(v: &Value) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // netkit listeners
 
+/// Spawns a `--json` listener (`cmd` with stdout and stderr piped) and waits
+/// for its first event, which must be `listening`: the process, its further
+/// events, its stderr, that event and the port.
+pub fn spawn_listening(cmd: &mut Command) -> (Proc, Events, Collector, Value, u16) {
+    let mut proc = Proc::spawn(cmd);
+    let stderr = proc.stderr_bytes();
+    let mut events = Events::new(proc.stdout_lines());
+    let listening = match events.next(TIMEOUT) {
+        Some(v) => v,
+        None => {
+            let status = proc.wait(TIMEOUT);
+            panic!(
+                "{} exited ({status}) before listening: {}",
+                proc.what,
+                stderr.text()
+            );
+        }
+    };
+    assert_eq!(listening["event"], "listening", "first event: {listening}");
+    let port = listening["port"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no port in {listening}"));
+    assert!(port > 0 && port < 65536, "{listening}");
+    (proc, events, stderr, listening, port as u16)
+}
+
 /// A running `netkit --json tcp listen 0 ...`, its port learned from the
 /// first stdout line.
 pub struct JsonListener {
@@ -405,27 +431,10 @@ impl JsonListener {
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
-        let stderr = proc.stderr_bytes();
-        let mut events = Events::new(proc.stdout_lines());
-        let listening = match events.next(TIMEOUT) {
-            Some(v) => v,
-            None => {
-                let status = proc.wait(TIMEOUT);
-                panic!(
-                    "netkit listen exited ({status}) before listening: {}",
-                    stderr.text()
-                );
-            }
-        };
-        assert_eq!(listening["event"], "listening", "first event: {listening}");
-        let port = listening["port"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no port in {listening}"));
-        assert!(port > 0 && port < 65536, "{listening}");
+        let (proc, events, stderr, listening, port) = spawn_listening(&mut cmd);
         JsonListener {
             proc,
-            port: port as u16,
+            port,
             listening,
             events,
             stderr,
@@ -957,4 +966,57 @@ pub fn spawn_with_tty(args: &[&str], line: &str) -> Proc {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     Proc::spawn(&mut cmd)
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+
+/// PEM files of a test PKI: a CA, and a server certificate it signed.
+pub struct Pki {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A fresh CA and a server certificate for `names` signed by it, as PEM
+/// files in `dir`.
+pub fn make_pki(dir: &Path, names: &[&str]) -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "netkit test CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut params = CertificateParams::new(names.clone()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names[0].as_str());
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+
+    let pki = Pki {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    };
+    std::fs::write(&pki.ca, ca_cert.pem()).unwrap();
+    std::fs::write(&pki.cert, cert.pem()).unwrap();
+    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
+    pki
 }
