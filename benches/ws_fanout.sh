@@ -170,6 +170,10 @@ for cfg in "${IDLE[@]}"; do
     else
         IRSS[$label]=nan
         printf '  %-26s FAILED: %s\n' "$label" "$(tail -n 3 "$BENCH_TMP/client.err" | tr '\n' ' ' | cut -c1-300)"
+        if ! kill -0 "$SPID" 2>/dev/null; then
+            wait "$SPID"
+            printf '  %-26s the server died (status %s); its stderr ends with: %s\n' "" "$?" "$(tail -c 600 "$BENCH_TMP/server.err" | tr '\n' ' ')"
+        fi
     fi
     stop_server
 done
