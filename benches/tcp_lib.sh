@@ -1,9 +1,10 @@
-# benches/tcp_lib.sh — helpers shared by tcp_*.sh and startup.sh (sourced, not run).
+# benches/tcp_lib.sh — helpers shared by tcp_*.sh, startup.sh and ws_lib.sh (sourced, not run).
 #
 # Gives: $NETKIT (the binary; built with `cargo build --release` if missing),
 # free_port, wait_listening PORT, median, a scratch dir $BENCH_TMP, and a
 # cleanup trap that kills every background process registered with
-# `track PID` (and its process group when it leads one).
+# `track PID`: its process group when it leads one, else it and its children
+# (e.g. /usr/bin/time and the tool it runs).
 
 set -euo pipefail
 
@@ -62,11 +63,11 @@ track() { BENCH_PIDS+=("$@"); }
 bench_cleanup() {
     local pid
     for pid in "${BENCH_PIDS[@]}"; do
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM $(pgrep -P "$pid" 2>/dev/null) "$pid" 2>/dev/null || true
     done
     sleep 0.1
     for pid in "${BENCH_PIDS[@]}"; do
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL $(pgrep -P "$pid" 2>/dev/null) "$pid" 2>/dev/null || true
     done
     rm -rf "$BENCH_TMP"
 }

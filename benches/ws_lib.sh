@@ -1,33 +1,10 @@
 # benches/ws_lib.sh — helpers shared by the WebSocket benchmarks (sourced, not run).
 #
-# Gives: $NETKIT (built with `cargo build --release` if missing), $WEBSOCAT
-# (websocat on PATH or in ~/.cargo/bin), need, free_port, wait_listening PORT,
-# median, ratio, secs_between, a scratch dir $BENCH_TMP, and a cleanup trap
-# that kills every background process registered with `track PID`.
+# Everything in tcp_lib.sh ($NETKIT, need, free_port, wait_listening, median,
+# ratio, $BENCH_TMP, track and the cleanup trap), plus $WEBSOCAT (websocat on
+# PATH or in ~/.cargo/bin), need_python_websockets, med_of and secs_between.
 
-set -euo pipefail
-
-# Run from the repository root whatever the caller's directory.
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-NETKIT=${NETKIT:-target/release/netkit}
-
-ensure_netkit() {
-    if [[ ! -x $NETKIT ]]; then
-        echo "# building release binary ($NETKIT missing)" >&2
-        cargo build --release >&2
-    fi
-    [[ -x $NETKIT ]] || { echo "error: $NETKIT not found after build" >&2; exit 2; }
-}
-
-need() { # need CMD [DEBIAN-PACKAGE]: install with apt-get when missing
-    command -v "$1" >/dev/null 2>&1 && return 0
-    if [[ -n ${2:-} ]] && command -v apt-get >/dev/null 2>&1; then
-        echo "# installing $2 for $1" >&2
-        { apt-get install -y "$2" || { apt-get update && apt-get install -y "$2"; }; } >/dev/null 2>&1 || true
-    fi
-    command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required" >&2; exit 2; }
-}
+source "$(dirname "${BASH_SOURCE[0]}")/tcp_lib.sh"
 
 # websocat: on PATH, or where `cargo install websocat` puts it.
 find_websocat() {
@@ -42,52 +19,7 @@ need_python_websockets() {
         { echo "error: the python3 websockets package is required (pip install websockets)" >&2; exit 2; }
 }
 
-# A free TCP port on 127.0.0.1 (the OS picks it; we close it again at once).
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# Wait until something listens on 127.0.0.1:PORT, without connecting. Up to 10 s.
-wait_listening() {
-    local port=$1 i
-    for ((i = 0; i < 1000; i++)); do
-        if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
-        sleep 0.01
-    done
-    echo "error: nothing listens on port $port after 10 s" >&2
-    return 1
-}
-
-# median of the numbers on stdin (one per line); prints "nan" when empty.
-median() {
-    sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}}'
-}
-
 # median of space-separated words.
 med_of() { tr ' ' '\n' <<<"${1:-}" | awk 'NF' | median; }
 
-# Division that survives "nan" and zero.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a=="nan" || b=="nan" || b==0) print "nan"; else printf "%.2f\n", a/b }'; }
-
 secs_between() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.6f", b-a}'; }
-
-BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/netkit-wsbench.XXXXXX")
-BENCH_PIDS=()
-
-track() { BENCH_PIDS+=("$@"); }
-
-bench_cleanup() {
-    local pid
-    # A tracked process and its children (e.g. /usr/bin/time and the tool it runs).
-    for pid in "${BENCH_PIDS[@]}"; do
-        kill -TERM $(pgrep -P "$pid" 2>/dev/null) "$pid" 2>/dev/null || true
-    done
-    sleep 0.1
-    for pid in "${BENCH_PIDS[@]}"; do
-        kill -KILL $(pgrep -P "$pid" 2>/dev/null) "$pid" 2>/dev/null || true
-    done
-    rm -rf "$BENCH_TMP"
-}
-trap bench_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
