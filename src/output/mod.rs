@@ -79,30 +79,8 @@ impl Output {
         }
     }
 
-    /// A plain sink (no color, normal level) for tests and tools.
-    pub fn plain(mode: Mode) -> Output {
-        Output {
-            mode,
-            level: Level::Normal,
-            color_out: false,
-            color_err: false,
-            json: json::JsonSink::default(),
-            line: Vec::new(),
-            stdout_buf: Vec::new(),
-            buffered: false,
-        }
-    }
-
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     pub fn is_json(&self) -> bool {
         self.mode == Mode::Json
-    }
-
-    pub fn level(&self) -> Level {
-        self.level
     }
 
     /// Whether stderr gets color.
