@@ -319,3 +319,48 @@ fn long_poll_until_change_ignores_204() {
         ["new", "not_modified", "not_modified", "changed"]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Huge durations: a usage error or a run, never a panic
+
+/// A usage error: exit 2, one line that names the limit.
+fn assert_too_large(code: i32, err: &str) {
+    assert_eq!(code, 2, "stderr: {err}");
+    assert_one_error_line(err);
+    assert!(err.contains("at most 100 years"), "{err}");
+}
+
+#[test]
+fn huge_interval_with_jitter_is_a_usage_error() {
+    let (code, _, err) = poll(&["-n", "1e15", "--jitter", "50", "http://127.0.0.1:1/"]);
+    assert_too_large(code, &err);
+    let (code, _, err) = poll(&["-m", "99999999999999s", "http://127.0.0.1:1/"]);
+    assert_too_large(code, &err);
+    let (code, _, err) = poll(&["--hold-timeout", "1e20", "http://127.0.0.1:1/"]);
+    assert_too_large(code, &err);
+}
+
+#[test]
+fn the_largest_durations_run_without_a_panic() {
+    let server = Scripted::start(vec![resp("200 OK", "", "x\n")]);
+    let url = server.url();
+    let (code, _, err) = poll(&[
+        "-n",
+        "99years",
+        "--jitter",
+        "100",
+        "--hold-timeout",
+        "99years",
+        "--connect-timeout",
+        "99years",
+        "--backoff-max",
+        "99years",
+        "-m",
+        "99years",
+        "-c",
+        "1",
+        &url,
+    ]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_no_panic(&err);
+}

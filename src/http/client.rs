@@ -562,7 +562,7 @@ impl Exchange {
                     let tls = TlsConn::new(stream, config, &self.origin.host)?;
                     self.transport = Some(Transport::Tls(Box::new(tls)));
                     self.phase = Phase::Secure;
-                    self.tls_timer = Some(cx.timers.add(cx.now + self.connect_timeout, key));
+                    self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
                 } else {
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));

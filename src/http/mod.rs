@@ -98,7 +98,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
     if let Some(max) = args.max_time {
-        reactor.timers.add(started + max, Timer::MaxTime);
+        reactor.timers.add_after(started, max, Timer::MaxTime);
     }
     let settings = Settings::new(&args.req.dial);
     let mut cmd = HttpCmd {

@@ -30,6 +30,7 @@ use crate::net;
 use crate::output::Output;
 use crate::reactor::connector::{Connector, Outcome};
 use crate::reactor::signal::Signals;
+use crate::reactor::timer::deadline;
 use crate::reactor::{Ctx, Handler, Reactor, TimerId};
 use stats::Stats;
 
@@ -130,7 +131,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let now = Instant::now();
     if let Some(max) = args.max_time {
-        reactor.timers.add(now + max, Timer::MaxTime);
+        reactor.timers.add_after(now, max, Timer::MaxTime);
     }
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -174,10 +175,9 @@ impl Poller<'_> {
             ..Seen::default()
         };
         let seq = self.seq;
-        self.hold = Some(
+        self.hold =
             cx.timers
-                .add(self.poll_started + self.args.hold_timeout, Timer::Hold(seq)),
-        );
+                .add_after(self.poll_started, self.args.hold_timeout, Timer::Hold(seq));
         let started = match &self.target {
             Target::Tcp { addrs } => {
                 let mut c = Connector::new(addrs.clone(), None, self.args.req.dial.connect_timeout);
@@ -397,10 +397,11 @@ impl Poller<'_> {
         // Scheduled from the due time, not from when the response came. The
         // next poll always leaves from the loop (a timer), never from here:
         // a response that completes inside launch() must not recurse.
-        self.due += delay;
         let now = Instant::now();
-        if self.due <= now {
-            self.due = now;
+        match deadline(self.due, delay) {
+            Some(due) => self.due = due.max(now),
+            // Too far away to ever come: no next poll.
+            None => return,
         }
         cx.timers.add(self.due, Timer::Next);
     }
@@ -429,7 +430,8 @@ impl Poller<'_> {
                 let r = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64
                     / (1u64 << 53) as f64;
                 let spread = f64::from(pct) / 100.0 * (2.0 * r - 1.0);
-                delay.mul_f64((1.0 + spread).max(0.0))
+                Duration::try_from_secs_f64(delay.as_secs_f64() * (1.0 + spread).max(0.0))
+                    .unwrap_or(delay)
             }
             _ => delay,
         }

@@ -1,0 +1,178 @@
+//! `netkit http`, exactly: huge durations, cumulative `-L` timings, the
+//! progress ETA with an absurd Content-Length, and interim-response floods.
+//!
+//! The peer is a scripted HTTP/1.1 server written here: one raw response per
+//! request number (the last one repeats), then the connection closes.
+//! Everything is on 127.0.0.1, port 0; no test asserts on a duration's size,
+//! only on how the reported durations relate.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use common::*;
+
+/// What the server does on a connection: it gets the stream after the
+/// request head has been read, and the request's number (0-based).
+type Serve = dyn Fn(&mut TcpStream, usize) + Send + Sync;
+
+struct Scripted {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Scripted {
+    /// Answers request N with `script[N]` (the last entry repeats), then closes.
+    fn start(script: Vec<String>) -> Scripted {
+        Scripted::with(move |s, n| {
+            let _ = s.write_all(script[n.min(script.len() - 1)].as_bytes());
+        })
+    }
+
+    fn with(serve: impl Fn(&mut TcpStream, usize) + Send + Sync + 'static) -> Scripted {
+        let serve: Arc<Serve> = Arc::new(serve);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let st = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !st.load(Ordering::SeqCst) {
+                let Ok((mut s, _)) = l.accept() else {
+                    thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let (serve, served) = (serve.clone(), served.clone());
+                conns.push(thread::spawn(move || {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match s.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let n = served.fetch_add(1, Ordering::SeqCst);
+                    serve(&mut s, n);
+                }));
+            }
+            drop(conns);
+        });
+        Scripted {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn http(args: &[&str]) -> (i32, Vec<u8>, String) {
+    let mut full = vec!["http"];
+    full.extend_from_slice(args);
+    run(&full, Stdio::null())
+}
+
+fn assert_no_panic(err: &str) {
+    assert!(!err.contains("panicked"), "a panic: {err}");
+}
+
+// ---------------------------------------------------------------------------
+// Huge durations
+
+fn assert_too_large(code: i32, err: &str) {
+    assert_eq!(code, 2, "stderr: {err}");
+    assert_one_error_line(err);
+    assert!(err.contains("at most 100 years"), "{err}");
+}
+
+#[test]
+fn huge_and_odd_durations_are_usage_errors() {
+    for flag in [
+        "--connect-timeout=1e20",
+        "--connect-timeout=99999999999999s",
+        "--max-time=99999999999999s",
+        "--max-time=18446744073709551615",
+        "--connect-timeout=101years",
+    ] {
+        let (code, _, err) = http(&[flag, "http://127.0.0.1:1/"]);
+        assert_too_large(code, &err);
+    }
+    for flag in [
+        "--connect-timeout=inf",
+        "--connect-timeout=NaN",
+        "--connect-timeout=-1",
+        "--max-time=-0.5",
+    ] {
+        let (code, _, err) = http(&[flag, "http://127.0.0.1:1/"]);
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert_one_error_line(&err);
+    }
+}
+
+#[test]
+fn the_largest_durations_run_without_a_panic() {
+    let server = Scripted::start(vec![
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n".to_string()
+    ]);
+    let (code, out, err) = http(&[
+        "--connect-timeout",
+        "100years",
+        "--max-time",
+        "100years",
+        &server.url("/"),
+    ]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, b"ok\n");
+    assert_no_panic(&err);
+}
+
+#[test]
+fn udp_recv_with_the_largest_timeout_runs() {
+    let mut cmd = netkit();
+    cmd.args([
+        "--json",
+        "udp",
+        "recv",
+        "--bind",
+        "127.0.0.1",
+        "--timeout",
+        "100years",
+        "-c",
+        "1",
+        "0",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let (mut proc, _events, stderr, _, port) = spawn_listening(&mut cmd);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(b"hi\n", ("127.0.0.1", port)).unwrap();
+    let status = proc.wait(TIMEOUT);
+    let err = stderr.text();
+    assert_eq!(code(status), 0, "stderr: {err}");
+    assert_no_panic(&err);
+}
