@@ -176,3 +176,81 @@ fn udp_recv_with_the_largest_timeout_runs() {
     assert_eq!(code(status), 0, "stderr: {err}");
     assert_no_panic(&err);
 }
+
+// ---------------------------------------------------------------------------
+// -L timings are for the whole operation, as curl's
+
+fn secs(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number {key:?} in {v}"))
+}
+
+#[test]
+fn redirect_timings_are_cumulative_like_curl() {
+    let server = Scripted::with(|s, n| {
+        // A little server time on each, so every phase is measurable.
+        thread::sleep(Duration::from_millis(20));
+        let r = match n {
+            0 => "HTTP/1.1 302 Found\r\nLocation: /two\r\nContent-Length: 0\r\n\r\n",
+            1 => "HTTP/1.1 301 Moved\r\nLocation: /three\r\nContent-Length: 0\r\n\r\n",
+            _ => "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree",
+        };
+        let _ = s.write_all(r.as_bytes());
+    });
+    let (code, out, err) = run(
+        &["--json", "http", "-L", &server.url("/one")],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let text = String::from_utf8_lossy(&out);
+    let report = text
+        .lines()
+        .map(parse_event)
+        .find(|e| e["event"] == "http_response")
+        .unwrap_or_else(|| panic!("no http_response: {text}"));
+    assert_eq!(report["num_redirects"], 2, "{report}");
+    let total = secs(&report, "time_total");
+    let redirect = secs(&report, "time_redirect");
+    assert!(redirect >= 0.040, "two redirects of 20 ms each: {report}");
+    assert!(
+        total >= redirect + 0.020,
+        "time_total covers the redirects and the last request: {report}"
+    );
+    // Each phase is curl's: summed over the transfers, each from its own
+    // start, so they keep their order and none passes the total.
+    let order = [
+        "time_namelookup",
+        "time_connect",
+        "time_appconnect",
+        "time_pretransfer",
+        "time_starttransfer",
+        "time_total",
+    ];
+    for w in order.windows(2) {
+        assert!(
+            secs(&report, w[0]) <= secs(&report, w[1]),
+            "{} > {}: {report}",
+            w[0],
+            w[1]
+        );
+    }
+    assert!(
+        secs(&report, "time_starttransfer") >= 0.060,
+        "three waits of 20 ms before the first bytes: {report}"
+    );
+    assert!(secs(&report, "time_connect") > 0.0, "{report}");
+}
+
+#[test]
+fn redirect_timing_report_on_stderr_adds_up() {
+    let server = Scripted::start(vec![
+        "HTTP/1.1 302 Found\r\nLocation: /two\r\nContent-Length: 0\r\n\r\n".to_string(),
+        "HTTP/1.1 302 Found\r\nLocation: /three\r\nContent-Length: 0\r\n\r\n".to_string(),
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree".to_string(),
+    ]);
+    let (code, out, err) = http(&["-L", "--timing", &server.url("/one")]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, b"three");
+    assert!(err.contains("after 2 redirects"), "{err}");
+}

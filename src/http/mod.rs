@@ -76,6 +76,8 @@ struct HttpCmd<'o> {
     redirects: u32,
     started: Instant,
     redirect_time: Duration,
+    /// The phases of the redirects followed so far, summed (as curl does).
+    redirect_phases: client::Timing,
     current: Current,
     sink: Sink,
     progress: Option<Progress>,
@@ -110,6 +112,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         redirects: 0,
         started,
         redirect_time: Duration::ZERO,
+        redirect_phases: client::Timing::default(),
         current: Current::default(),
         sink,
         progress: None,
@@ -367,6 +370,7 @@ impl HttpCmd<'_> {
             return Ok(());
         };
         if let Some(next) = self.current.redirect.take() {
+            self.redirect_phases = add_phases(&self.redirect_phases, &ex.timing);
             let origin = ex.origin().clone();
             match ex.take_transport() {
                 Some(t) if reusable => self.pool = Some((origin.clone(), t)),
@@ -443,7 +447,7 @@ impl HttpCmd<'_> {
             size_download: ex.bytes_body,
             size_upload: self.request.body.len() as u64,
             redirects: self.redirects,
-            timing: ex.timing,
+            timing: self.timing(ex),
             time_redirect: self.redirect_time,
             body,
             show_timing: self.args.timing,
@@ -453,6 +457,28 @@ impl HttpCmd<'_> {
         }
         self.result = Some(Ok(Exit::Ok));
         Ok(())
+    }
+}
+
+/// curl's timings for the whole operation: each phase summed over the
+/// transfers (each measured from its own start), the total from the start
+/// of the first; `time_redirect` is when the last transfer began.
+fn add_phases(a: &client::Timing, b: &client::Timing) -> client::Timing {
+    client::Timing {
+        namelookup: a.namelookup.saturating_add(b.namelookup),
+        connect: a.connect.saturating_add(b.connect),
+        appconnect: a.appconnect.saturating_add(b.appconnect),
+        pretransfer: a.pretransfer.saturating_add(b.pretransfer),
+        starttransfer: a.starttransfer.saturating_add(b.starttransfer),
+        total: a.total.saturating_add(b.total),
+    }
+}
+
+impl HttpCmd<'_> {
+    fn timing(&self, last: &Exchange) -> client::Timing {
+        let mut t = add_phases(&self.redirect_phases, &last.timing);
+        t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
+        t
     }
 }
 
