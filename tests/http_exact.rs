@@ -254,3 +254,71 @@ fn redirect_timing_report_on_stderr_adds_up() {
     assert_eq!(out, b"three");
     assert!(err.contains("after 2 redirects"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// The -o progress bar with an absurd Content-Length
+
+/// Runs `argv` with a pseudo-terminal as stderr (so progress is drawn),
+/// prints what the terminal got on stdout, exits with the child's status.
+const STDERR_PTY: &str = r#"
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+got = b""
+while True:
+    try:
+        d = os.read(master, 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    got += d
+rc = p.wait()
+sys.stdout.buffer.write(got)
+sys.exit(rc if rc >= 0 else 128 - rc)
+"#;
+
+#[test]
+fn progress_eta_with_a_huge_content_length_does_not_panic() {
+    if !require_peer("python3") {
+        return;
+    }
+    let server = Scripted::with(|s, _| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n");
+        // Under 1 B/s by the second byte: an ETA past u64 seconds.
+        for wait in [250, 2600] {
+            thread::sleep(Duration::from_millis(wait));
+            if s.write_all(b"x").is_err() {
+                return;
+            }
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("netkit-eta-{}", std::process::id()));
+    let file = dir.with_extension("out");
+    let url = server.url("/");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg("-c")
+        .arg(STDERR_PTY)
+        .arg(env!("CARGO_BIN_EXE_netkit"))
+        .args(["http", "-o", file.to_str().unwrap(), &url])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let out = proc.stdout_bytes();
+    let status = proc.wait(TIMEOUT);
+    let tty = String::from_utf8_lossy(&out.join()).into_owned();
+    let _ = std::fs::remove_file(&file);
+    assert!(!tty.contains("panicked"), "a panic: {tty}");
+    assert!(
+        tty.contains("2 B of 16384 PiB"),
+        "progress was drawn: {tty}"
+    );
+    assert!(
+        tty.contains("ETA -") && !tty.contains("h 0") && !tty.contains("ETA 1"),
+        "an ETA past 100 years is unknown: {tty}"
+    );
+    assert_eq!(code(status), 6, "the body ended early: {tty}");
+}

@@ -299,7 +299,7 @@ impl HttpCmd<'_> {
                 let now = Instant::now();
                 self.progress = Some(Progress {
                     started: now,
-                    last: now - PROGRESS_EVERY,
+                    last: now.checked_sub(PROGRESS_EVERY).unwrap_or(now),
                     total: head
                         .header("content-length")
                         .and_then(|v| v.trim().parse().ok()),
@@ -491,12 +491,13 @@ fn progress_line(p: &Progress, now: Instant) -> String {
             let filled = (frac * 30.0) as usize;
             let bar: String = "#".repeat(filled) + &"-".repeat(30 - filled);
             let secs = elapsed.as_secs_f64();
-            let eta = if p.got > 0 && secs > 0.0 {
-                let left = (total.saturating_sub(p.got)) as f64 / (p.got as f64 / secs);
-                units::duration(Duration::from_secs_f64(left))
-            } else {
-                "-".into()
-            };
+            // Unknown ("-") before the first byte, and past 100 years (a
+            // server announcing 16 EiB and trickling bytes).
+            let eta = (p.got > 0 && secs > 0.0)
+                .then(|| total.saturating_sub(p.got) as f64 / (p.got as f64 / secs))
+                .and_then(|left| Duration::try_from_secs_f64(left).ok())
+                .filter(|left| *left <= crate::cli::MAX_DURATION)
+                .map_or_else(|| "-".to_string(), units::duration);
             format!(
                 "[{bar}] {:>3.0}%  {} of {}  {rate}  ETA {eta}",
                 frac * 100.0,
@@ -564,5 +565,42 @@ impl Handler for HttpCmd<'_> {
             Some(r) => r.map(Some),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(total: Option<u64>, got: u64, elapsed: Duration) -> String {
+        let started = Instant::now();
+        let p = Progress {
+            started,
+            last: started,
+            total,
+            got,
+        };
+        progress_line(&p, started + elapsed)
+    }
+
+    #[test]
+    fn eta_of_an_absurd_length_is_unknown_not_a_panic() {
+        let line = at(Some(u64::MAX), 1, Duration::from_secs(3));
+        assert!(line.ends_with("ETA -"), "{line}");
+        let line = at(Some(u64::MAX), u64::MAX - 1, Duration::from_nanos(1));
+        assert!(line.contains("100%"), "{line}");
+        let line = at(Some(u64::MAX), 0, Duration::ZERO);
+        assert!(line.ends_with("ETA -"), "{line}");
+    }
+
+    #[test]
+    fn eta_of_a_normal_download() {
+        let line = at(Some(1000), 500, Duration::from_secs(5));
+        assert!(line.contains(" 50%"), "{line}");
+        assert!(line.ends_with("ETA 5.00 s"), "{line}");
+        assert_eq!(
+            at(None, 2048, Duration::from_secs(1)),
+            "2.00 KiB  2.00 KiB/s"
+        );
     }
 }
