@@ -322,3 +322,36 @@ fn progress_eta_with_a_huge_content_length_does_not_panic() {
     );
     assert_eq!(code(status), 6, "the body ended early: {tty}");
 }
+
+// ---------------------------------------------------------------------------
+// A server that never stops sending 100 Continue
+
+#[test]
+fn endless_interim_responses_are_a_protocol_error() {
+    let server = Scripted::with(|s, _| {
+        for _ in 0..100_000 {
+            if s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+                return;
+            }
+        }
+    });
+    let (code, out, err) = http(&["--max-time", "20s", &server.url("/")]);
+    assert_eq!(code, 6, "stderr: {err}");
+    assert!(out.is_empty());
+    assert_one_error_line(&err);
+    assert!(
+        err.contains("more than 16 interim (1xx) responses"),
+        "{err}"
+    );
+}
+
+#[test]
+fn chunk_size_with_unicode_space_is_a_protocol_error() {
+    let server = Scripted::start(vec![
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\u{a0}5\r\nhello\r\n0\r\n\r\n"
+            .to_string(),
+    ]);
+    let (code, _, err) = http(&[&server.url("/")]);
+    assert_eq!(code, 6, "stderr: {err}");
+    assert_one_error_line(&err);
+}
