@@ -355,3 +355,29 @@ fn chunk_size_with_unicode_space_is_a_protocol_error() {
     assert_eq!(code, 6, "stderr: {err}");
     assert_one_error_line(&err);
 }
+
+// ---------------------------------------------------------------------------
+// Names are looked up off the loop thread
+
+#[test]
+fn a_host_name_is_resolved_and_reported_in_the_timings() {
+    let server = Scripted::start(vec![
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string()
+    ]);
+    let url = format!("http://localhost:{}/a", server.port);
+    let (code, out, err) = run(&["--json", "http", "-4", &url], Stdio::null());
+    assert_eq!(code, 0, "stderr: {err}");
+    let text = String::from_utf8_lossy(&out);
+    let report = text
+        .lines()
+        .map(parse_event)
+        .find(|e| e["event"] == "http_response")
+        .unwrap_or_else(|| panic!("no http_response: {text}"));
+    assert_eq!(report["status"], 200, "{report}");
+    assert_eq!(report["remote_ip"], "127.0.0.1", "{report}");
+    assert!(secs(&report, "time_namelookup") > 0.0, "{report}");
+    assert!(
+        secs(&report, "time_namelookup") <= secs(&report, "time_connect"),
+        "{report}"
+    );
+}
