@@ -364,3 +364,28 @@ fn the_largest_durations_run_without_a_panic() {
     assert_eq!(code, 0, "stderr: {err}");
     assert_no_panic(&err);
 }
+
+#[test]
+fn every_poll_with_an_untrusted_certificate_exits_7() {
+    let dir = std::env::temp_dir().join(format!("netkit-poll-exact-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = make_pki(&dir, &["localhost", "127.0.0.1"]);
+    let mut cmd = netkit();
+    cmd.args(["--json", "ws", "listen", "--tls-cert"])
+        .arg(&pki.cert)
+        .arg("--tls-key")
+        .arg(&pki.key)
+        .args(["--bind", "127.0.0.1", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (_server, _events, _stderr, _, port) = spawn_listening(&mut cmd);
+    let url = format!("https://127.0.0.1:{port}/");
+    let (code, out, err) = poll(&["-n", "20ms", "--backoff-max", "40ms", "-c", "2", &url]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 7, "stdout: {out}; stderr: {err}");
+    assert!(
+        err.lines().last().unwrap_or_default().contains("TLS"),
+        "{err}"
+    );
+}
