@@ -344,7 +344,7 @@ impl HttpCmd<'_> {
         if let Some(p) = &mut self.progress {
             p.got += data.len() as u64;
             let now = Instant::now();
-            if now - p.last >= PROGRESS_EVERY {
+            if now.saturating_duration_since(p.last) >= PROGRESS_EVERY {
                 p.last = now;
                 let line = progress_line(p, now);
                 self.out.progress(Some(&line));
@@ -483,7 +483,7 @@ impl HttpCmd<'_> {
 }
 
 fn progress_line(p: &Progress, now: Instant) -> String {
-    let elapsed = now - p.started;
+    let elapsed = now.saturating_duration_since(p.started);
     let rate = units::rate(p.got, elapsed);
     match p.total {
         Some(total) if total > 0 => {
