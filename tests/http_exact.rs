@@ -242,17 +242,50 @@ fn redirect_timings_are_cumulative_like_curl() {
     assert!(secs(&report, "time_connect") > 0.0, "{report}");
 }
 
+/// `850 µs`, `12.3 ms`, `1.20 s` in seconds.
+fn human_secs(text: &str) -> f64 {
+    let (n, unit) = text.trim().split_once(' ').unwrap_or((text, ""));
+    let n: f64 = n
+        .parse()
+        .unwrap_or_else(|_| panic!("not a duration: {text:?}"));
+    match unit {
+        "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        _ => panic!("unit of {text:?}"),
+    }
+}
+
 #[test]
 fn redirect_timing_report_on_stderr_adds_up() {
-    let server = Scripted::start(vec![
-        "HTTP/1.1 302 Found\r\nLocation: /two\r\nContent-Length: 0\r\n\r\n".to_string(),
-        "HTTP/1.1 302 Found\r\nLocation: /three\r\nContent-Length: 0\r\n\r\n".to_string(),
-        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree".to_string(),
-    ]);
+    let server = Scripted::with(|s, n| {
+        thread::sleep(Duration::from_millis(20));
+        let r = match n {
+            0 => "HTTP/1.1 302 Found\r\nLocation: /two\r\nContent-Length: 0\r\n\r\n",
+            1 => "HTTP/1.1 302 Found\r\nLocation: /three\r\nContent-Length: 0\r\n\r\n",
+            _ => "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nthree",
+        };
+        let _ = s.write_all(r.as_bytes());
+    });
     let (code, out, err) = http(&["-L", "--timing", &server.url("/one")]);
     assert_eq!(code, 0, "stderr: {err}");
     assert_eq!(out, b"three");
-    assert!(err.contains("after 2 redirects"), "{err}");
+    // "... after 2 redirects (41.2 ms)" and "  Total   62.0 ms"
+    let redirect = err
+        .split_once("after 2 redirects (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(d, _)| human_secs(d))
+        .unwrap_or_else(|| panic!("no redirect time: {err}"));
+    let total = err
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Total"))
+        .map(human_secs)
+        .unwrap_or_else(|| panic!("no Total line: {err}"));
+    assert!(redirect >= 0.040, "{err}");
+    assert!(
+        total >= redirect + 0.020,
+        "the total covers the redirects: {err}"
+    );
 }
 
 // ---------------------------------------------------------------------------
