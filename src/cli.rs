@@ -765,17 +765,36 @@ pub fn parse_port_range(s: &str) -> Result<PortRange, String> {
     Ok(PortRange { first, last })
 }
 
+/// The longest duration any flag takes: 100 years (of 365.25 days). Far
+/// beyond any real timeout, and small enough that adding it to an `Instant`
+/// or multiplying it for backoff and jitter stays in range.
+pub const MAX_DURATION: Duration = Duration::from_secs(3_155_760_000);
+
 /// A humantime duration: `500ms`, `5s`, `2m`; a bare number means seconds.
+/// Negative, non-finite and over [`MAX_DURATION`] are refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+    let too_large = || format!("duration too large: {s:?} (at most 100 years)");
+    let d = if let Ok(secs) = s.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!(
+                "not a duration: {s:?} (a finite number of seconds, 0 or more)"
+            ));
         }
-        return Err(format!("not a duration: {s:?}"));
+        Duration::try_from_secs_f64(secs).map_err(|_| too_large())?
+    } else {
+        humantime::parse_duration(s).map_err(|e| {
+            if matches!(e, humantime::DurationError::NumberOverflow) {
+                too_large()
+            } else {
+                format!("not a duration: {s:?} ({e}); try 500ms, 5s, 2m")
+            }
+        })?
+    };
+    if d > MAX_DURATION {
+        return Err(too_large());
     }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("not a duration: {s:?} ({e}); try 500ms, 5s, 2m"))
+    Ok(d)
 }
 
 /// `1MiB`, `64KiB`, `512k`, `1000`.
@@ -843,6 +862,17 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("100years"), Ok(MAX_DURATION));
+        for bad in [
+            "1e20",
+            "inf",
+            "NaN",
+            "-1",
+            "101years",
+            "18446744073709551616s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert_eq!(parse_size("64k"), Ok(64 << 10));
         assert!(parse_size("0").is_err());

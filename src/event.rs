@@ -144,18 +144,23 @@ pub struct PollRecord {
 #[derive(Debug, Clone)]
 pub struct PollSummary {
     pub requests: u64,
+    /// The first poll that brought a body.
+    pub new: u64,
     pub changed: u64,
     pub unchanged: u64,
+    /// TCP probes that connected.
+    pub up: u64,
     pub errors: u64,
     pub bytes: u64,
     pub min: Option<Duration>,
     pub p50: Option<Duration>,
     pub p95: Option<Duration>,
     pub max: Option<Duration>,
-    /// Share of polls that succeeded, in percent.
-    pub uptime: f64,
-    /// Share of successful polls that brought nothing new, in percent.
-    pub nothing_new: f64,
+    /// Share of polls that succeeded, in percent (`None` without polls).
+    pub uptime: Option<f64>,
+    /// Share of successful polls that brought nothing new, in percent
+    /// (`None` when no poll succeeded).
+    pub nothing_new: Option<f64>,
     pub elapsed: Duration,
     /// Recent latencies as a sparkline (shown on a terminal).
     pub sparkline: Option<String>,

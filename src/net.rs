@@ -1,8 +1,9 @@
 //! Sockets: name resolution, non-blocking connect with a source address,
 //! listeners, and the file-descriptor limit.
 //!
-//! Resolution uses the system resolver (getaddrinfo) before the loop starts;
-//! everything after that is non-blocking.
+//! [`resolve`] uses the system resolver (getaddrinfo) before the loop
+//! starts; lookups made while it runs go through
+//! [`crate::reactor::resolver`], on a thread of their own.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -14,11 +15,10 @@ use crate::cli::Family;
 use crate::error::{describe_io, Error, Exit, Result};
 
 /// Every address of `host`, in resolver order, restricted by `-4`/`-6`.
+/// This blocks in getaddrinfo: the loop's clients use
+/// [`crate::reactor::resolver`] instead, then [`pick`].
 pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = bare_host(host);
     if bare.is_empty() {
         return Err(Error::usage("host", "empty host name"));
     }
@@ -26,26 +26,52 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>>
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => (bare, port)
             .to_socket_addrs()
-            .map_err(|e| {
-                Error::new(
-                    Exit::Resolve,
-                    format!("resolve {bare}"),
-                    resolver_reason(&e),
-                )
-            })?
+            .map_err(|e| resolve_error(bare, &e))?
             .collect(),
     };
+    pick(bare, &addrs, family)
+}
+
+/// `host` without the brackets of an IPv6 literal.
+pub fn bare_host(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// Whether `host` is an IP address (no lookup needed).
+pub fn is_literal(host: &str) -> bool {
+    bare_host(host).parse::<IpAddr>().is_ok()
+}
+
+/// A failed lookup of `host` (exit 3; 5 for a lookup that timed out).
+pub fn resolve_error(host: &str, e: &io::Error) -> Error {
+    if e.kind() == io::ErrorKind::TimedOut {
+        return Error::timeout(format!("resolve {host}"), e.to_string());
+    }
+    Error::new(Exit::Resolve, format!("resolve {host}"), resolver_reason(e))
+}
+
+/// The addresses `-4`/`-6` allow, in order; an error if none.
+pub fn pick(host: &str, addrs: &[SocketAddr], family: Family) -> Result<Vec<SocketAddr>> {
     let wanted: Vec<SocketAddr> = addrs
         .iter()
         .copied()
         .filter(|a| !(family.ipv4 && a.is_ipv6() || family.ipv6 && a.is_ipv4()))
         .collect();
     if wanted.is_empty() {
+        if addrs.is_empty() {
+            return Err(Error::new(
+                Exit::Resolve,
+                format!("resolve {host}"),
+                "no address",
+            ));
+        }
         let which = if family.ipv4 { "IPv4" } else { "IPv6" };
         return Err(Error::new(
             Exit::Resolve,
-            format!("resolve {bare}"),
-            format!("no {which} address (found {})", list(&addrs)),
+            format!("resolve {host}"),
+            format!("no {which} address (found {})", list(addrs)),
         ));
     }
     Ok(wanted)

@@ -29,6 +29,7 @@ use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
 use crate::reactor::connector::{Connector, Outcome};
+use crate::reactor::resolver::{Lookup, Resolved, Resolver};
 use crate::reactor::{Ctx, TimerId};
 
 /// The read buffer; large enough that a fast body moves in big slices.
@@ -210,6 +211,8 @@ pub struct Settings {
     pub family: Family,
     /// Required for https; see [`Settings::load_tls`].
     pub tls: Option<Arc<ClientConfig>>,
+    /// Host names are looked up off the loop thread (clones share its bound).
+    pub resolver: Resolver,
 }
 
 impl Settings {
@@ -218,6 +221,7 @@ impl Settings {
             connect_timeout: args.connect_timeout,
             family: args.family,
             tls: None,
+            resolver: Resolver::default(),
         }
     }
 
@@ -328,6 +332,8 @@ fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
 }
 
 enum Phase {
+    /// Looking the host name up (bounded by --connect-timeout).
+    Resolving(Lookup),
     Connecting(Connector),
     Secure,
     Send,
@@ -426,10 +432,57 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let t0 = Instant::now();
         let host = self.origin.host.trim_matches(['[', ']']).to_string();
-        let addrs = net::resolve(&host, self.origin.port, settings.family)?;
-        self.timing.namelookup = t0.elapsed() + (t0 - self.started);
+        if net::is_literal(&host) {
+            let addrs = net::resolve(&host, self.origin.port, settings.family)?;
+            self.timing.namelookup = self.started.elapsed();
+            return self.connect_to(cx, token, key, addrs, settings, on);
+        }
+        let lookup = settings
+            .resolver
+            .start(
+                cx,
+                token,
+                key,
+                &host,
+                self.origin.port,
+                settings.connect_timeout,
+            )
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
+                _ => Error::io(format!("resolve {host}"), &e),
+            })?;
+        self.phase = Phase::Resolving(lookup);
+        Ok(())
+    }
+
+    /// The lookup answered (or failed).
+    fn resolved<K: Copy>(
+        &mut self,
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        result: io::Result<Vec<SocketAddr>>,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<()> {
+        let host = self.origin.host.trim_matches(['[', ']']).to_string();
+        self.phase = Phase::Done;
+        let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
+        let addrs = net::pick(&host, &addrs, settings.family)?;
+        self.timing.namelookup = self.started.elapsed();
+        self.connect_to(cx, token, key, addrs, settings, on)
+    }
+
+    fn connect_to<K: Copy>(
+        &mut self,
+        cx: &mut Ctx<K>,
+        token: Token,
+        key: K,
+        addrs: Vec<SocketAddr>,
+        settings: &Settings,
+        on: OnStep,
+    ) -> Result<()> {
         let mut connector = Connector::new(addrs, None, settings.connect_timeout);
         let outcome = connector.start(cx, token, key);
         self.phase = Phase::Connecting(connector);
@@ -456,8 +509,10 @@ impl Exchange {
 
     /// Drops the connection (deregistering it) and its timers.
     pub fn abandon<K>(&mut self, cx: &mut Ctx<K>) {
-        if let Phase::Connecting(c) = &mut self.phase {
-            c.cancel(cx);
+        match &mut self.phase {
+            Phase::Connecting(c) => c.cancel(cx),
+            Phase::Resolving(l) => l.cancel(cx),
+            _ => {}
         }
         if let Some(t) = self.tls_timer.take() {
             cx.timers.cancel(t);
@@ -478,6 +533,12 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
+        if let Phase::Resolving(l) = &mut self.phase {
+            return match l.ready(cx) {
+                Resolved::Pending => Ok(()),
+                Resolved::Done(r) => self.resolved(cx, token, key, r, settings, on),
+            };
+        }
         if let Phase::Connecting(c) = &mut self.phase {
             let outcome = c.ready(cx, token, key);
             return self.on_connect(cx, token, key, outcome, settings, on);
@@ -497,6 +558,12 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
+        if let Phase::Resolving(l) = &mut self.phase {
+            let e = l.timed_out(cx);
+            self.phase = Phase::Done;
+            let host = self.origin.host.trim_matches(['[', ']']);
+            return Err(net::resolve_error(host, &e));
+        }
         if let Phase::Connecting(c) = &mut self.phase {
             let outcome = c.timed_out(cx, token, key);
             return self.on_connect(cx, token, key, outcome, settings, on);
@@ -562,7 +629,7 @@ impl Exchange {
                     let tls = TlsConn::new(stream, config, &self.origin.host)?;
                     self.transport = Some(Transport::Tls(Box::new(tls)));
                     self.phase = Phase::Secure;
-                    self.tls_timer = Some(cx.timers.add(cx.now + self.connect_timeout, key));
+                    self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
                 } else {
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
@@ -617,7 +684,7 @@ impl Exchange {
                 return Ok(());
             };
             match self.phase {
-                Phase::Connecting(_) | Phase::Done => return Ok(()),
+                Phase::Resolving(_) | Phase::Connecting(_) | Phase::Done => return Ok(()),
                 Phase::Secure => {
                     transport
                         .flush(now)

@@ -76,6 +76,8 @@ struct HttpCmd<'o> {
     redirects: u32,
     started: Instant,
     redirect_time: Duration,
+    /// The phases of the redirects followed so far, summed (as curl does).
+    redirect_phases: client::Timing,
     current: Current,
     sink: Sink,
     progress: Option<Progress>,
@@ -98,7 +100,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
     if let Some(max) = args.max_time {
-        reactor.timers.add(started + max, Timer::MaxTime);
+        reactor.timers.add_after(started, max, Timer::MaxTime);
     }
     let settings = Settings::new(&args.req.dial);
     let mut cmd = HttpCmd {
@@ -110,6 +112,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         redirects: 0,
         started,
         redirect_time: Duration::ZERO,
+        redirect_phases: client::Timing::default(),
         current: Current::default(),
         sink,
         progress: None,
@@ -296,7 +299,7 @@ impl HttpCmd<'_> {
                 let now = Instant::now();
                 self.progress = Some(Progress {
                     started: now,
-                    last: now - PROGRESS_EVERY,
+                    last: now.checked_sub(PROGRESS_EVERY).unwrap_or(now),
                     total: head
                         .header("content-length")
                         .and_then(|v| v.trim().parse().ok()),
@@ -341,7 +344,7 @@ impl HttpCmd<'_> {
         if let Some(p) = &mut self.progress {
             p.got += data.len() as u64;
             let now = Instant::now();
-            if now - p.last >= PROGRESS_EVERY {
+            if now.saturating_duration_since(p.last) >= PROGRESS_EVERY {
                 p.last = now;
                 let line = progress_line(p, now);
                 self.out.progress(Some(&line));
@@ -367,6 +370,7 @@ impl HttpCmd<'_> {
             return Ok(());
         };
         if let Some(next) = self.current.redirect.take() {
+            self.redirect_phases = add_phases(&self.redirect_phases, &ex.timing);
             let origin = ex.origin().clone();
             match ex.take_transport() {
                 Some(t) if reusable => self.pool = Some((origin.clone(), t)),
@@ -443,7 +447,7 @@ impl HttpCmd<'_> {
             size_download: ex.bytes_body,
             size_upload: self.request.body.len() as u64,
             redirects: self.redirects,
-            timing: ex.timing,
+            timing: self.timing(ex),
             time_redirect: self.redirect_time,
             body,
             show_timing: self.args.timing,
@@ -456,8 +460,30 @@ impl HttpCmd<'_> {
     }
 }
 
+/// curl's timings for the whole operation: each phase summed over the
+/// transfers (each measured from its own start), the total from the start
+/// of the first; `time_redirect` is when the last transfer began.
+fn add_phases(a: &client::Timing, b: &client::Timing) -> client::Timing {
+    client::Timing {
+        namelookup: a.namelookup.saturating_add(b.namelookup),
+        connect: a.connect.saturating_add(b.connect),
+        appconnect: a.appconnect.saturating_add(b.appconnect),
+        pretransfer: a.pretransfer.saturating_add(b.pretransfer),
+        starttransfer: a.starttransfer.saturating_add(b.starttransfer),
+        total: a.total.saturating_add(b.total),
+    }
+}
+
+impl HttpCmd<'_> {
+    fn timing(&self, last: &Exchange) -> client::Timing {
+        let mut t = add_phases(&self.redirect_phases, &last.timing);
+        t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
+        t
+    }
+}
+
 fn progress_line(p: &Progress, now: Instant) -> String {
-    let elapsed = now - p.started;
+    let elapsed = now.saturating_duration_since(p.started);
     let rate = units::rate(p.got, elapsed);
     match p.total {
         Some(total) if total > 0 => {
@@ -465,12 +491,13 @@ fn progress_line(p: &Progress, now: Instant) -> String {
             let filled = (frac * 30.0) as usize;
             let bar: String = "#".repeat(filled) + &"-".repeat(30 - filled);
             let secs = elapsed.as_secs_f64();
-            let eta = if p.got > 0 && secs > 0.0 {
-                let left = (total.saturating_sub(p.got)) as f64 / (p.got as f64 / secs);
-                units::duration(Duration::from_secs_f64(left))
-            } else {
-                "-".into()
-            };
+            // Unknown ("-") before the first byte, and past 100 years (a
+            // server announcing 16 EiB and trickling bytes).
+            let eta = (p.got > 0 && secs > 0.0)
+                .then(|| total.saturating_sub(p.got) as f64 / (p.got as f64 / secs))
+                .and_then(|left| Duration::try_from_secs_f64(left).ok())
+                .filter(|left| *left <= crate::cli::MAX_DURATION)
+                .map_or_else(|| "-".to_string(), units::duration);
             format!(
                 "[{bar}] {:>3.0}%  {} of {}  {rate}  ETA {eta}",
                 frac * 100.0,
@@ -538,5 +565,42 @@ impl Handler for HttpCmd<'_> {
             Some(r) => r.map(Some),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(total: Option<u64>, got: u64, elapsed: Duration) -> String {
+        let started = Instant::now();
+        let p = Progress {
+            started,
+            last: started,
+            total,
+            got,
+        };
+        progress_line(&p, started + elapsed)
+    }
+
+    #[test]
+    fn eta_of_an_absurd_length_is_unknown_not_a_panic() {
+        let line = at(Some(u64::MAX), 1, Duration::from_secs(3));
+        assert!(line.ends_with("ETA -"), "{line}");
+        let line = at(Some(u64::MAX), u64::MAX - 1, Duration::from_nanos(1));
+        assert!(line.contains("100%"), "{line}");
+        let line = at(Some(u64::MAX), 0, Duration::ZERO);
+        assert!(line.ends_with("ETA -"), "{line}");
+    }
+
+    #[test]
+    fn eta_of_a_normal_download() {
+        let line = at(Some(1000), 500, Duration::from_secs(5));
+        assert!(line.contains(" 50%"), "{line}");
+        assert!(line.ends_with("ETA 5.00 s"), "{line}");
+        assert_eq!(
+            at(None, 2048, Duration::from_secs(1)),
+            "2.00 KiB  2.00 KiB/s"
+        );
     }
 }

@@ -291,12 +291,11 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 err,
                 style,
                 format!(
-                    "{} poll{} in {}: {} changed, {} unchanged, {} errors; {} received",
+                    "{} poll{} in {}: {}{} errors; {} received",
                     s.requests,
                     if s.requests == 1 { "" } else { "s" },
                     units::duration(s.elapsed),
-                    s.changed,
-                    s.unchanged,
+                    poll_counts(s),
                     s.errors,
                     units::bytes(s.bytes)
                 ),
@@ -323,8 +322,12 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 err,
                 style,
                 format!(
-                    "uptime {:.1}%; {:.1}% of successful polls brought nothing new",
-                    s.uptime, s.nothing_new
+                    "uptime {}; {}",
+                    s.uptime.map_or("n/a".to_string(), |u| format!("{u:.1}%")),
+                    match s.nothing_new {
+                        Some(n) => format!("{n:.1}% of successful polls brought nothing new"),
+                        None => "nothing new: n/a (no poll succeeded)".to_string(),
+                    }
                 ),
             )
         }
@@ -346,6 +349,22 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
 }
 
 /// `17:33:30.123  #3  200  1.2 KiB  12.3 ms  changed`
+/// `1 new, 2 changed, 3 unchanged, ` (HTTP) or `4 up, ` (TCP probes): with
+/// the errors, the counts add up to the polls.
+fn poll_counts(s: &crate::event::PollSummary) -> String {
+    let mut text = String::new();
+    if s.up == 0 || s.new + s.changed + s.unchanged > 0 {
+        text.push_str(&format!(
+            "{} new, {} changed, {} unchanged, ",
+            s.new, s.changed, s.unchanged
+        ));
+    }
+    if s.up > 0 {
+        text.push_str(&format!("{} up, ", s.up));
+    }
+    text
+}
+
 fn poll_line(r: &crate::event::PollRecord, color: bool, out: &mut Vec<u8>) {
     use crate::event::PollOutcome as O;
     let clock = units::clock(std::time::SystemTime::now());

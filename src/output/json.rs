@@ -338,8 +338,10 @@ fn fields(event: &Event) -> Map<String, Value> {
         }
         Event::PollSummary(s) => {
             put("requests", json!(s.requests));
+            put("new", json!(s.new));
             put("changed", json!(s.changed));
             put("unchanged", json!(s.unchanged));
+            put("up", json!(s.up));
             put("errors", json!(s.errors));
             put("bytes", json!(s.bytes));
             let opt = |d: Option<Duration>| d.map_or(Value::Null, secs);
@@ -347,11 +349,9 @@ fn fields(event: &Event) -> Map<String, Value> {
             put("latency_p50", opt(s.p50));
             put("latency_p95", opt(s.p95));
             put("latency_max", opt(s.max));
-            put("uptime_pct", json!((s.uptime * 10.0).round() / 10.0));
-            put(
-                "nothing_new_pct",
-                json!((s.nothing_new * 10.0).round() / 10.0),
-            );
+            let pct = |p: Option<f64>| p.map_or(Value::Null, |p| json!((p * 10.0).round() / 10.0));
+            put("uptime_pct", pct(s.uptime));
+            put("nothing_new_pct", pct(s.nothing_new));
             put("elapsed", secs(s.elapsed));
         }
         Event::CheckSummary {

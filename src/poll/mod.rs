@@ -30,6 +30,7 @@ use crate::net;
 use crate::output::Output;
 use crate::reactor::connector::{Connector, Outcome};
 use crate::reactor::signal::Signals;
+use crate::reactor::timer::deadline;
 use crate::reactor::{Ctx, Handler, Reactor, TimerId};
 use stats::Stats;
 
@@ -96,6 +97,10 @@ struct Poller<'o> {
     rng: u64,
     out: &'o mut Output,
     signals: Signals,
+    /// The last failure (its exit code and text), for a run where no poll succeeded.
+    last_error: Option<(Exit, String)>,
+    /// Whether the summary is printed before the exit in `exit`.
+    summarize: bool,
     exit: Option<Result<Exit>>,
 }
 
@@ -126,7 +131,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let now = Instant::now();
     if let Some(max) = args.max_time {
-        reactor.timers.add(now + max, Timer::MaxTime);
+        reactor.timers.add_after(now, max, Timer::MaxTime);
     }
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -152,6 +157,8 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
         rng: seed | 1,
         out,
         signals,
+        last_error: None,
+        summarize: false,
         exit: None,
     };
     poller.launch(&mut reactor.ctx());
@@ -168,10 +175,9 @@ impl Poller<'_> {
             ..Seen::default()
         };
         let seq = self.seq;
-        self.hold = Some(
+        self.hold =
             cx.timers
-                .add(self.poll_started + self.args.hold_timeout, Timer::Hold(seq)),
-        );
+                .add_after(self.poll_started, self.args.hold_timeout, Timer::Hold(seq));
         let started = match &self.target {
             Target::Tcp { addrs } => {
                 let mut c = Connector::new(addrs.clone(), None, self.args.req.dial.connect_timeout);
@@ -281,7 +287,9 @@ impl Poller<'_> {
             h.write_u16(status);
             h.finish()
         });
-        let outcome = if status == 304 {
+        // A long poll's 204 is the server's "nothing new in the hold time",
+        // like a 304.
+        let outcome = if status == 304 || (status == 204 && self.args.long) {
             PollOutcome::NotModified
         } else {
             let previous = self.last_hash;
@@ -339,15 +347,18 @@ impl Poller<'_> {
                 self.stats.ok += 1;
                 self.stats.bytes += self.seen.size;
                 match o {
+                    PollOutcome::New => self.stats.new += 1,
                     PollOutcome::Changed => self.stats.changed += 1,
                     PollOutcome::Unchanged | PollOutcome::NotModified => self.stats.unchanged += 1,
-                    _ => {}
+                    PollOutcome::Up => self.stats.up += 1,
+                    PollOutcome::Failed => {}
                 }
                 (o, None)
             }
             Err(e) => {
                 self.errors_in_a_row += 1;
                 self.stats.errors += 1;
+                self.last_error = Some((e.kind, e.to_string()));
                 (PollOutcome::Failed, Some(e.why))
             }
         };
@@ -380,16 +391,17 @@ impl Poller<'_> {
             return;
         }
         if self.args.count.is_some_and(|c| self.seq >= c) {
-            self.exit = Some(Ok(self.ran_out()));
+            self.exit = Some(self.ran_out());
             return;
         }
         // Scheduled from the due time, not from when the response came. The
         // next poll always leaves from the loop (a timer), never from here:
         // a response that completes inside launch() must not recurse.
-        self.due += delay;
         let now = Instant::now();
-        if self.due <= now {
-            self.due = now;
+        match deadline(self.due, delay) {
+            Some(due) => self.due = due.max(now),
+            // Too far away to ever come: no next poll.
+            None => return,
         }
         cx.timers.add(self.due, Timer::Next);
     }
@@ -418,7 +430,8 @@ impl Poller<'_> {
                 let r = (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64
                     / (1u64 << 53) as f64;
                 let spread = f64::from(pct) / 100.0 * (2.0 * r - 1.0);
-                delay.mul_f64((1.0 + spread).max(0.0))
+                Duration::try_from_secs_f64(delay.as_secs_f64() * (1.0 + spread).max(0.0))
+                    .unwrap_or(delay)
             }
             _ => delay,
         }
@@ -441,38 +454,42 @@ impl Poller<'_> {
                     || (ok && self.seen.status.is_some_and(|s| (200..300).contains(&s)))))
     }
 
-    /// `--count` or `--max-time` ran out: 1 if a condition was awaited.
-    fn ran_out(&self) -> Exit {
+    /// `--count` or `--max-time` ran out: 1 if a condition was awaited;
+    /// the last failure (its exit code) if no poll succeeded; else 0.
+    fn ran_out(&mut self) -> Result<Exit> {
+        self.summarize = true;
         if self.has_condition() {
-            Exit::Failed
-        } else {
-            Exit::Ok
+            return Ok(Exit::Failed);
+        }
+        match &self.last_error {
+            Some((kind, why)) if self.stats.ok == 0 => Err(Error::new(
+                *kind,
+                self.args.url.as_str(),
+                format!(
+                    "no poll succeeded ({} failed); the last: {why}",
+                    self.stats.errors
+                ),
+            )),
+            _ => Ok(Exit::Ok),
         }
     }
 
     fn summary(&mut self) -> Result<()> {
         let s = &self.stats;
-        let successes = s.ok.max(1) as f64;
         let summary = PollSummary {
             requests: s.requests,
+            new: s.new,
             changed: s.changed,
             unchanged: s.unchanged,
+            up: s.up,
             errors: s.errors,
             bytes: s.bytes,
             min: s.min(),
             p50: s.quantile(0.5),
             p95: s.quantile(0.95),
             max: s.max(),
-            uptime: if s.requests == 0 {
-                0.0
-            } else {
-                s.ok as f64 * 100.0 / s.requests as f64
-            },
-            nothing_new: if s.ok == 0 {
-                0.0
-            } else {
-                s.unchanged as f64 * 100.0 / successes
-            },
+            uptime: (s.requests > 0).then(|| s.ok as f64 * 100.0 / s.requests as f64),
+            nothing_new: (s.ok > 0).then(|| s.unchanged as f64 * 100.0 / s.ok as f64),
             elapsed: self.started.elapsed(),
             sparkline: std::io::stderr().is_terminal().then(|| s.sparkline()),
         };
@@ -555,7 +572,7 @@ impl Handler for Poller<'_> {
             Timer::Hold(_) => {}
             Timer::MaxTime => {
                 if self.exit.is_none() {
-                    self.exit = Some(Ok(self.ran_out()));
+                    self.exit = Some(self.ran_out());
                 }
             }
         }
@@ -566,7 +583,7 @@ impl Handler for Poller<'_> {
         let Some(result) = self.exit.take() else {
             return Ok(None);
         };
-        if result.is_ok() {
+        if result.is_ok() || self.summarize {
             self.summary()?;
         }
         result.map(Some)

@@ -17,7 +17,9 @@ pub const SPARK: usize = 48;
 #[derive(Debug, Clone)]
 pub struct Stats {
     pub requests: u64,
+    pub new: u64,
     pub changed: u64,
+    pub up: u64,
     pub unchanged: u64,
     pub errors: u64,
     pub bytes: u64,
@@ -34,7 +36,9 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             requests: 0,
+            new: 0,
             changed: 0,
+            up: 0,
             unchanged: 0,
             errors: 0,
             bytes: 0,

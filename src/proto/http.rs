@@ -7,7 +7,9 @@
 //! are framed by Content-Length, chunked encoding (with trailers) or the end
 //! of the connection; HEAD, 1xx, 204 and 304 responses have none. Limits: a
 //! head (or trailer block) of at most [`MAX_HEAD`] bytes and [`MAX_HEADERS`]
-//! fields, chunk-size lines of at most [`MAX_CHUNK_LINE`] bytes.
+//! fields, chunk-size lines of at most [`MAX_CHUNK_LINE`] bytes (hex digits
+//! as RFC 9112 says, no other whitespace), at most [`MAX_INTERIM`] interim
+//! responses.
 
 use std::fmt;
 
@@ -17,6 +19,9 @@ pub const MAX_HEAD: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 128;
 /// Longest chunk-size line (size plus extensions).
 pub const MAX_CHUNK_LINE: usize = 4096;
+/// Most interim (1xx) responses before the final one: a server that sends
+/// `100 Continue` forever is broken, not slow.
+pub const MAX_INTERIM: usize = 16;
 
 /// A malformed or truncated response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +30,8 @@ pub enum HttpError {
     BadHeader(String),
     HeadTooLarge,
     TooManyHeaders,
+    /// More than [`MAX_INTERIM`] 1xx responses.
+    TooManyInterim,
     BadContentLength(String),
     BadChunk(String),
     /// The connection closed before any response byte.
@@ -47,6 +54,9 @@ impl fmt::Display for HttpError {
             HttpError::BadHeader(why) => write!(f, "malformed header: {why}"),
             HttpError::HeadTooLarge => write!(f, "response head over {} KiB", MAX_HEAD / 1024),
             HttpError::TooManyHeaders => write!(f, "more than {MAX_HEADERS} header fields"),
+            HttpError::TooManyInterim => {
+                write!(f, "more than {MAX_INTERIM} interim (1xx) responses")
+            }
             HttpError::BadContentLength(v) => write!(f, "invalid Content-Length: {v:?}"),
             HttpError::BadChunk(why) => write!(f, "bad chunk: {why}"),
             HttpError::EmptyReply => write!(f, "empty reply from server"),
@@ -165,6 +175,8 @@ pub struct ResponseDecoder {
     head_request: bool,
     /// Bytes seen so far (to tell an empty reply from a truncated one).
     seen: u64,
+    /// Interim responses so far.
+    interim: usize,
 }
 
 impl ResponseDecoder {
@@ -174,6 +186,7 @@ impl ResponseDecoder {
             state: State::Head,
             head_request,
             seen: 0,
+            interim: 0,
         }
     }
 
@@ -330,6 +343,10 @@ impl ResponseDecoder {
             size: used,
         };
         if (100..200).contains(&head.status) && head.status != 101 {
+            self.interim += 1;
+            if self.interim > MAX_INTERIM {
+                return Err(HttpError::TooManyInterim);
+            }
             return Ok((used, Some(Item::Interim(head))));
         }
         self.state = match self.framing(&head)? {
@@ -448,13 +465,48 @@ fn find_crlf(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
     }
 }
 
+/// `chunk-size [ chunk-ext ]` (RFC 9112, section 7.1): hex digits, then
+/// nothing, or extensions after `;` (spaces and tabs allowed before it).
 fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
-    let text = String::from_utf8_lossy(line);
-    let size = text.split(';').next().unwrap_or("").trim();
-    if size.is_empty() || size.len() > 15 || !size.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(HttpError::BadChunk(format!("invalid size {size:?}")));
+    let invalid = || {
+        let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
+        HttpError::BadChunk(format!("invalid size line {shown:?}"))
+    };
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return Err(invalid());
     }
-    u64::from_str_radix(size, 16).map_err(|_| HttpError::BadChunk(format!("invalid size {size:?}")))
+    let rest = &line[digits..];
+    let ws = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    match rest.get(ws) {
+        None if ws == 0 => {}
+        Some(b';') => {
+            // Extensions are ignored, but must not hide control bytes.
+            if rest[ws..]
+                .iter()
+                .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+            {
+                return Err(invalid());
+            }
+        }
+        _ => return Err(invalid()),
+    }
+    let mut size: u64 = 0;
+    for &b in &line[..digits] {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => b - b'A' + 10,
+        };
+        size = size
+            .checked_mul(16)
+            .and_then(|s| s.checked_add(u64::from(d)))
+            .ok_or_else(|| HttpError::BadChunk("chunk size too large (over 64 bits)".into()))?;
+    }
+    Ok(size)
 }
 
 /// Appends a request head: request line, `headers` in order, blank line.
@@ -714,6 +766,77 @@ mod tests {
             run(&many, usize::MAX, false, true).unwrap_err(),
             HttpError::TooManyHeaders
         );
+    }
+
+    #[test]
+    fn an_endless_run_of_interim_responses_is_an_error() {
+        let mut input = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM);
+        input.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        let s = both(&input, false, false).unwrap();
+        assert_eq!(s.interim.len(), MAX_INTERIM);
+        assert_eq!(s.body, b"ok");
+        let input = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM + 1);
+        assert_eq!(
+            both(&input, false, false).unwrap_err(),
+            HttpError::TooManyInterim
+        );
+    }
+
+    fn chunked(size_line: &str) -> Result<Seen, HttpError> {
+        let input = format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size_line}\r\nhello\r\n0\r\n\r\n"
+        );
+        both(input.as_bytes(), false, true)
+    }
+
+    #[test]
+    fn chunk_size_is_hex_digits_only() {
+        for good in [
+            "5",
+            "05",
+            "0000000000000000000005",
+            "5;name=value",
+            "5 ;name",
+            "5\t; a=\"b c\"",
+            "5;",
+        ] {
+            let s = chunked(good).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+            assert_eq!(s.body, b"hello", "{good:?}");
+        }
+        for bad in [
+            " 5",
+            "5 ",
+            "\t5",
+            "5\t",
+            "\u{a0}5",
+            "5\u{a0}",
+            "\u{2003}5",
+            "\u{b}5",
+            "+5",
+            "0x5",
+            "5 5",
+            "",
+            ";ext",
+            "5;ext\u{1}",
+            "5\n",
+        ] {
+            assert!(
+                matches!(chunked(bad), Err(HttpError::BadChunk(_))),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn chunk_size_overflowing_u64_is_an_error() {
+        let e = chunked("10000000000000000").unwrap_err();
+        assert!(
+            matches!(&e, HttpError::BadChunk(why) if why.contains("too large")),
+            "{e}"
+        );
+        // The largest size is accepted (and then the body is short).
+        let e = chunked("ffffffffffffffff").unwrap_err();
+        assert_eq!(e, HttpError::TruncatedChunked);
     }
 
     #[test]

@@ -21,7 +21,8 @@ struct Attempt {
     stream: TcpStream,
     addr: SocketAddr,
     started: Instant,
-    timer: TimerId,
+    /// None when the timeout is too far away to arm.
+    timer: Option<TimerId>,
 }
 
 /// What a connect step came to.
@@ -68,7 +69,9 @@ impl Connector {
     /// Gives up: cancels the attempt's timer and drops its socket.
     pub fn cancel<K>(&mut self, cx: &mut Ctx<K>) {
         if let Some(mut a) = self.attempt.take() {
-            cx.timers.cancel(a.timer);
+            if let Some(t) = a.timer {
+                cx.timers.cancel(t);
+            }
             let _ = cx.registry.deregister(&mut a.stream);
         }
         self.next = self.addrs.len();
@@ -85,7 +88,9 @@ impl Connector {
                 let Some(a) = self.attempt.take() else {
                     return Outcome::Pending;
                 };
-                cx.timers.cancel(a.timer);
+                if let Some(t) = a.timer {
+                    cx.timers.cancel(t);
+                }
                 Outcome::Connected(
                     a.stream,
                     a.addr,
@@ -120,8 +125,8 @@ impl Connector {
         cancel: bool,
     ) -> Outcome {
         if let Some(mut a) = self.attempt.take() {
-            if cancel {
-                cx.timers.cancel(a.timer);
+            if let Some(t) = a.timer.filter(|_| cancel) {
+                cx.timers.cancel(t);
             }
             let _ = cx.registry.deregister(&mut a.stream);
             return self.next_attempt(cx, token, key, Some((a.addr, e)));
@@ -147,7 +152,7 @@ impl Connector {
             });
             match begun {
                 Ok(stream) => {
-                    let timer = cx.timers.add(started + self.timeout, key);
+                    let timer = cx.timers.add_after(started, self.timeout, key);
                     self.attempt = Some(Attempt {
                         stream,
                         addr,

@@ -1,4 +1,5 @@
-//! The event loop: one `mio::Poll`, timers, buffered connections, stdin.
+//! The event loop: one `mio::Poll`, timers, buffered connections, stdin,
+//! name lookups off the loop thread.
 //!
 //! A driver implements [`Handler`]; [`Reactor::run`] waits for readiness with
 //! the earliest timer deadline as the poll timeout, hands every event and
@@ -10,6 +11,7 @@
 pub mod buf;
 pub mod conn;
 pub mod connector;
+pub mod resolver;
 pub mod signal;
 pub mod stdin;
 pub mod timer;

@@ -9,7 +9,13 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// `now + after`, or `None` when that is past what an `Instant` can hold:
+/// a deadline too far away to matter is no deadline at all.
+pub fn deadline(now: Instant, after: Duration) -> Option<Instant> {
+    now.checked_add(after)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId(u64);
@@ -49,6 +55,12 @@ impl<K> Timers<K> {
                 .collect();
         }
         TimerId(id)
+    }
+
+    /// Fires `key` after `after` from `now`; no timer (`None`) when that
+    /// is beyond what an `Instant` can hold.
+    pub fn add_after(&mut self, now: Instant, after: Duration, key: K) -> Option<TimerId> {
+        deadline(now, after).map(|at| self.add(at, key))
     }
 
     /// Cancels a timer; returns its key if it had not fired.
@@ -111,6 +123,17 @@ mod tests {
         assert_eq!(t.pop_expired(later), Some("c"));
         assert_eq!(t.pop_expired(later), None);
         assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn an_unreachable_deadline_is_no_timer() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        assert_eq!(deadline(t0, Duration::MAX), None);
+        assert!(t.add_after(t0, Duration::MAX, "never").is_none());
+        assert!(t.is_empty());
+        assert!(t.add_after(t0, Duration::from_secs(1), "soon").is_some());
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(1)));
     }
 
     #[test]

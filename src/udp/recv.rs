@@ -67,7 +67,7 @@ pub fn run(args: UdpRecvArgs, out: &mut Output) -> Result<Exit> {
     // Announced once Ctrl-C is handled, so a script may send it at once.
     out.emit(&Event::Listening { addr })?;
     if let Some(timeout) = args.timeout {
-        reactor.timers.add(Instant::now() + timeout, IdleTimer);
+        reactor.timers.add_after(Instant::now(), timeout, IdleTimer);
     }
     let now = Instant::now();
     let mut driver = Recv {
@@ -233,7 +233,9 @@ impl Handler for Recv<'_> {
         let Some(timeout) = self.args.timeout else {
             return Ok(());
         };
-        let deadline = self.last + timeout;
+        let Some(deadline) = crate::reactor::timer::deadline(self.last, timeout) else {
+            return Ok(());
+        };
         if cx.now < deadline {
             cx.timers.add(deadline, IdleTimer);
             return Ok(());

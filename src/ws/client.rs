@@ -127,8 +127,8 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         dial: args.dial.clone(),
     };
     let mut request = crate::http::client::build_request(&http, &req_args, false)?;
-    let mut entropy = Entropy::new();
-    let key = handshake::client_key(entropy.bytes());
+    let entropy = Entropy::new()?;
+    let key = handshake::client_key(super::os_random()?);
     for (n, v) in handshake::client_headers(&key, args.origin.as_deref(), &args.protocols) {
         request.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
         request.headers.push((n, v));

@@ -152,7 +152,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         dirty: Vec::new(),
         next_id: 1,
         buf: vec![0; READ_BUF],
-        entropy: Entropy::new(),
+        entropy: Entropy::new()?,
         stdin,
         lines: LineSplitter::new(MAX_LINE),
         out,
