@@ -522,6 +522,10 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub echo: bool,
 
+    /// After stdin ends, send Close once the server has been quiet this long (0: at once)
+    #[arg(long, value_parser = parse_duration, default_value = "300ms", value_name = "DUR")]
+    pub linger: Duration,
+
     #[command(flatten)]
     pub limits: WsLimits,
 

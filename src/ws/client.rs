@@ -6,8 +6,10 @@
 //! [`Session`]. Stdin feeds it a text message per line (or binary chunks);
 //! it is read only while less than [`HIGH_WATER`] bytes wait for the socket,
 //! so memory stays bounded and no line is ever dropped. At stdin EOF every
-//! queued message goes out, then Close 1000, and the client waits for the
-//! server's Close and for the server to close TCP.
+//! queued message goes out; once it has all been written and the server has
+//! then been quiet for `--linger` (its replies to the last lines arrive in
+//! that time), Close 1000 follows, and the client waits for the server's
+//! Close and for the server to close TCP.
 
 use std::io;
 use std::net::SocketAddr;
@@ -53,6 +55,8 @@ enum Timer {
     CloseWait,
     /// After the close handshake, the server did not close TCP.
     Linger,
+    /// Stdin ended: has the server been quiet for `--linger`?
+    Quiet,
 }
 
 enum Phase {
@@ -92,6 +96,14 @@ struct Client<'o> {
     received: u64,
     want: Option<u64>,
     last_active: Instant,
+    /// When bytes last arrived from the server.
+    last_rx: Instant,
+    /// Stdin ended and its Close waits for the server to be quiet.
+    close_pending: bool,
+    /// When everything queued had been written after stdin's end.
+    quiet_from: Option<Instant>,
+    /// A [`Timer::Quiet`] is armed.
+    quiet_armed: bool,
     /// The exit status once the close handshake (or the failure) is done.
     ending: Option<Result<Exit>>,
     interrupted: bool,
@@ -178,6 +190,10 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         received: 0,
         want,
         last_active: Instant::now(),
+        last_rx: Instant::now(),
+        close_pending: false,
+        quiet_from: None,
+        quiet_armed: false,
         ending: None,
         interrupted: false,
         out,
@@ -323,6 +339,7 @@ impl Client<'_> {
             // Room in the send queue means stdin may be read again (no new
             // stdin event will say so).
             progress |= self.backlog() < backlog;
+            progress |= self.close_when_quiet(cx);
             if self.exit.is_some() || !progress {
                 return Ok(());
             }
@@ -349,6 +366,7 @@ impl Client<'_> {
         match t.read(self.inbuf.spare(), cx.now) {
             Ok(Read::Data(n)) => {
                 self.inbuf.filled(n);
+                self.last_rx = cx.now;
                 Ok(true)
             }
             Ok(Read::WouldBlock) => Ok(progress),
@@ -531,13 +549,45 @@ impl Client<'_> {
                         self.session
                             .send_text(&String::from_utf8_lossy(&rest), &mut self.entropy);
                     }
-                    self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+                    if let Some(mut s) = self.stdin.take() {
+                        s.close();
+                    }
+                    if self.args.linger.is_zero() {
+                        self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+                    } else {
+                        self.close_pending = true;
+                    }
                     return Ok(true);
                 }
                 Err(e) => return Err(Error::io("read stdin", &e)),
             }
         }
         Ok(progress)
+    }
+
+    /// After stdin's end: once everything queued has been written, sends
+    /// Close when nothing has arrived for `--linger` since the later of that
+    /// moment and the last bytes received (a request/reply server answers
+    /// the last lines in that time). Returns whether it closed.
+    fn close_when_quiet(&mut self, cx: &mut Ctx<Timer>) -> bool {
+        if !self.close_pending || !self.session.is_open() || self.backlog() > 0 {
+            return false;
+        }
+        let from = *self.quiet_from.get_or_insert(cx.now);
+        // A linger too long to represent never ends: no Close of ours.
+        let Some(deadline) = from.max(self.last_rx).checked_add(self.args.linger) else {
+            return false;
+        };
+        if cx.now >= deadline {
+            self.close_pending = false;
+            self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+            return true;
+        }
+        if !self.quiet_armed {
+            self.quiet_armed = true;
+            cx.timers.add(deadline, Timer::Quiet);
+        }
+        false
     }
 
     /// Bytes waiting to go out, in the session and in the transport.
@@ -674,6 +724,12 @@ impl Handler for Client<'_> {
             Timer::Linger => {
                 if let Some(ending) = self.ending.take() {
                     self.exit = Some(ending);
+                }
+            }
+            Timer::Quiet => {
+                self.quiet_armed = false;
+                if self.close_when_quiet(cx) {
+                    self.pump(cx)?;
                 }
             }
         }
