@@ -514,7 +514,7 @@ pub struct WsConnectArgs {
     #[arg(long = "send", value_name = "MSG")]
     pub send: Vec<String>,
 
-    /// Exit after this many incoming messages (stdin is not read)
+    /// Close after this many incoming messages (stdin is still sent; its end does not close)
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 

@@ -303,3 +303,14 @@ fn linger_0_closes_at_once_after_the_last_message() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------
+// 2. -c N reads stdin
+
+#[test]
+fn count_reads_stdin_and_closes_after_the_nth_reply() {
+    let srv = NetkitServer::start(&["--echo"]);
+    let (code, out, err) = run_with_input(&["ws", "connect", "-c", "3", &srv.url()], b"a\nb\nc\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "a\nb\nc\n");
+}

@@ -154,7 +154,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let scripted = args.count.is_some() || args.echo || !args.send.is_empty();
+    let scripted = args.echo || !args.send.is_empty();
     let kind = crate::reactor::stdin::Kind::detect();
     let input = if scripted {
         Input::Ignored
@@ -552,7 +552,9 @@ impl Client<'_> {
                     if let Some(mut s) = self.stdin.take() {
                         s.close();
                     }
-                    if self.args.linger.is_zero() {
+                    if self.want.is_some() {
+                        // -c N: the Nth incoming message closes, not stdin.
+                    } else if self.args.linger.is_zero() {
                         self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
                     } else {
                         self.close_pending = true;
