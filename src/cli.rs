@@ -522,6 +522,14 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub echo: bool,
 
+    /// Only receive: stdin is not read at all (as websocat -u)
+    #[arg(long)]
+    pub recv_only: bool,
+
+    /// No Close at stdin EOF: wait for the server's Close or the connection's end (as websocat -n)
+    #[arg(long)]
+    pub no_close: bool,
+
     /// After stdin ends, send Close once the server has been quiet this long (0: at once)
     #[arg(long, value_parser = parse_duration, default_value = "300ms", value_name = "DUR")]
     pub linger: Duration,

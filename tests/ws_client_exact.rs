@@ -314,3 +314,50 @@ fn count_reads_stdin_and_closes_after_the_nth_reply() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(String::from_utf8_lossy(&out), "a\nb\nc\n");
 }
+
+// ---------------------------------------------------------------------------
+// 3. stdin at /dev/null
+
+#[test]
+fn recv_only_and_no_close_with_stdin_at_dev_null_print_everything() {
+    if !python_websockets() {
+        return;
+    }
+    for flag in ["--recv-only", "--no-close"] {
+        let py = PyServer::start("three", "");
+        let (code, out, err) = common::run(&["ws", "connect", flag, &py.url()], Stdio::null());
+        assert_eq!(code, 0, "{flag}: {err}");
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "one\ntwo\nthree\n",
+            "{flag}: {err}"
+        );
+    }
+}
+
+#[test]
+fn recv_only_does_not_read_stdin() {
+    if !python_websockets() {
+        return;
+    }
+    let mut py = PyServer::start("record", "");
+    let mut cmd = netkit();
+    cmd.args(["ws", "connect", "--recv-only", "-c", "1", &py.url()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut c = Proc::spawn(&mut cmd);
+    let w = common::feed(c.take_stdin(), b"must not be sent\n".to_vec());
+    let err = c.stderr_bytes();
+    // The client is still open: kill it; the server saw no message.
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        c.running(),
+        "--recv-only exited at stdin EOF: {}",
+        err.text()
+    );
+    c.signal("INT");
+    let _ = c.wait(TIMEOUT);
+    w.join().unwrap();
+    assert_eq!(py.recorded(), [("close".into(), "1001".into())]);
+}

@@ -154,7 +154,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let scripted = args.echo || !args.send.is_empty();
+    let scripted = args.echo || !args.send.is_empty() || args.recv_only;
     let kind = crate::reactor::stdin::Kind::detect();
     let input = if scripted {
         Input::Ignored
@@ -552,8 +552,9 @@ impl Client<'_> {
                     if let Some(mut s) = self.stdin.take() {
                         s.close();
                     }
-                    if self.want.is_some() {
-                        // -c N: the Nth incoming message closes, not stdin.
+                    if self.want.is_some() || self.args.no_close {
+                        // -c N: the Nth incoming message closes, not stdin;
+                        // --no-close: the server does.
                     } else if self.args.linger.is_zero() {
                         self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
                     } else {
