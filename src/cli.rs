@@ -506,7 +506,7 @@ pub struct WsConnectArgs {
     #[arg(long = "protocol", value_name = "NAME")]
     pub protocols: Vec<String>,
 
-    /// Send stdin as binary messages (chunks) instead of a text message per line
+    /// Send stdin as binary messages (chunks) instead of a text message per line; print binary messages raw
     #[arg(long)]
     pub binary: bool,
 

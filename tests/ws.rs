@@ -1429,7 +1429,7 @@ fn server_sending(
 }
 
 #[test]
-fn incoming_text_is_a_line_and_binary_is_raw_on_stdout() {
+fn incoming_text_is_a_line_and_binary_is_raw_on_stdout_with_a_newline() {
     let binary: Vec<u8> = vec![0, 1, 2, 0xFF, b'\n', b'x'];
     let (port, server) = server_sending(
         vec![
@@ -1448,6 +1448,7 @@ fn incoming_text_is_a_line_and_binary_is_raw_on_stdout() {
     assert_eq!(code(status), 0, "{}", err.text());
     let mut want = b"hello\n".to_vec();
     want.extend_from_slice(&binary);
+    want.push(b'\n');
     want.extend_from_slice("wörld\n\n".as_bytes());
     assert_eq!(
         String::from_utf8_lossy(&out.join()),

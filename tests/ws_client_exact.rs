@@ -361,3 +361,50 @@ fn recv_only_does_not_read_stdin() {
     w.join().unwrap();
     assert_eq!(py.recorded(), [("close".into(), "1001".into())]);
 }
+
+// ---------------------------------------------------------------------------
+// 4. bytes never changed
+
+#[test]
+fn a_line_that_is_not_utf8_goes_out_as_binary_with_one_warning() {
+    if !python_websockets() {
+        return;
+    }
+    let mut py = PyServer::start("record", "");
+    let (code, out, err) = run_with_input(
+        &["ws", "connect", "--linger", "100ms", &py.url()],
+        b"ok\n\xff\xfe\nok2\n\xc3\nw\xc3\xb6rld\n\x80",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty());
+    let want: Vec<(String, String)> = [
+        ("text", "6f6b"),
+        ("binary", "fffe"),
+        ("text", "6f6b32"),
+        ("binary", "c3"),
+        ("text", "77c3b6726c64"),
+        ("binary", "80"),
+        ("close", "1000"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(py.recorded(), want);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("UTF-8")).collect();
+    assert_eq!(
+        warnings,
+        ["! stdin line 2 is not UTF-8; sent as a binary message (further ones too)"],
+        "{err}"
+    );
+}
+
+#[test]
+fn a_binary_message_is_printed_with_a_newline_after_it() {
+    if !python_websockets() {
+        return;
+    }
+    let py = PyServer::start("binary", "");
+    let (code, out, err) = common::run(&["ws", "connect", "--no-close", &py.url()], Stdio::null());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, b"\x00\x01\xff\ntext\n\n");
+}

@@ -92,6 +92,10 @@ struct Client<'o> {
     input: Input,
     stdin: Option<Stdin>,
     lines: LineSplitter,
+    /// Stdin lines read so far, and the first that was not UTF-8.
+    line_no: u64,
+    not_utf8: Option<u64>,
+    warned_not_utf8: bool,
     console: Option<Console>,
     received: u64,
     want: Option<u64>,
@@ -186,6 +190,9 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         input,
         stdin: None,
         lines: LineSplitter::new(MAX_LINE),
+        line_no: 0,
+        not_utf8: None,
+        warned_not_utf8: false,
         console: None,
         received: 0,
         want,
@@ -431,6 +438,18 @@ impl Client<'_> {
                         "[{} of binary]",
                         crate::output::units::bytes(bytes.len() as u64)
                     ))?,
+                    (None, None) if !self.args.binary && !self.out.is_json() => {
+                        // One line per incoming message, binary ones too
+                        // (--binary prints them raw, a byte stream).
+                        let mut line = Vec::with_capacity(bytes.len() + 1);
+                        line.extend_from_slice(bytes);
+                        line.push(b'\n');
+                        self.out.emit(&Event::Message {
+                            id: 0,
+                            text,
+                            bytes: &line,
+                        })?
+                    }
                     (None, _) => self.out.emit(&Event::Message { id: 0, text, bytes })?,
                 }
                 if self.want.is_some_and(|w| self.received >= w) {
@@ -515,9 +534,11 @@ impl Client<'_> {
                         Input::Binary => self.session.send_binary(data, &mut self.entropy),
                         Input::Lines => {
                             let (session, entropy) = (&mut self.session, &mut self.entropy);
+                            let (line_no, not_utf8) = (&mut self.line_no, &mut self.not_utf8);
                             self.lines.push(data, |line| {
-                                session.send_text(&String::from_utf8_lossy(line), entropy)
+                                send_line(session, entropy, line, line_no, not_utf8)
                             });
+                            self.warn_not_utf8();
                         }
                         Input::Chat => {
                             let actions = match self.console.as_mut() {
@@ -546,8 +567,14 @@ impl Client<'_> {
                 Ok(Read::WouldBlock) => return Ok(progress),
                 Ok(Read::Eof) => {
                     if let Some(rest) = self.lines.finish() {
-                        self.session
-                            .send_text(&String::from_utf8_lossy(&rest), &mut self.entropy);
+                        send_line(
+                            &mut self.session,
+                            &mut self.entropy,
+                            &rest,
+                            &mut self.line_no,
+                            &mut self.not_utf8,
+                        );
+                        self.warn_not_utf8();
                     }
                     if let Some(mut s) = self.stdin.take() {
                         s.close();
@@ -593,6 +620,16 @@ impl Client<'_> {
         false
     }
 
+    /// Says once that stdin lines that are not UTF-8 go out as binary.
+    fn warn_not_utf8(&mut self) {
+        if let (Some(n), false) = (self.not_utf8, self.warned_not_utf8) {
+            self.warned_not_utf8 = true;
+            self.out.warn(&format!(
+                "stdin line {n} is not UTF-8; sent as a binary message (further ones too)"
+            ));
+        }
+    }
+
     /// Bytes waiting to go out, in the session and in the transport.
     fn backlog(&self) -> usize {
         self.session.queued() + self.transport.as_ref().map_or(0, Transport::queued)
@@ -616,6 +653,26 @@ impl Client<'_> {
             self.tcp_closed(Some(&e));
         }
         Ok(())
+    }
+}
+
+/// Sends stdin line number `line_no + 1` as a text message, or, when it is
+/// not UTF-8, as a binary one with its bytes unaltered (a text message must
+/// be UTF-8); the first such line is noted in `not_utf8`.
+fn send_line(
+    session: &mut Session,
+    entropy: &mut Entropy,
+    line: &[u8],
+    line_no: &mut u64,
+    not_utf8: &mut Option<u64>,
+) {
+    *line_no += 1;
+    match std::str::from_utf8(line) {
+        Ok(text) => session.send_text(text, entropy),
+        Err(_) => {
+            not_utf8.get_or_insert(*line_no);
+            session.send_binary(line, entropy);
+        }
     }
 }
 
