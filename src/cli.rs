@@ -459,8 +459,11 @@ Examples:
   netkit --json ws connect wss://host/feed                    NDJSON message events
   netkit ws connect --echo ws://localhost:9001/           echo what the server sends
 
-Exit status: 0 clean close, 1 abnormal close (1006), 6 handshake refused or
-protocol violation by the server, 7 TLS, 5 idle timeout.")]
+Exit status: 0 clean close (the server's Close 1000 or 1001); 1 the server
+closed with 1008, 1011-1014 or 3000-4999; 4 the connection dropped without a
+Close (1006); 5 idle timeout or Close unanswered; 6 handshake refused, protocol
+violation by the server, or its Close with another code (1002, 1003, 1007, ...);
+7 TLS.")]
     Connect(WsConnectArgs),
 
     /// Serve WebSocket clients: print their messages, --echo, --broker or --chat

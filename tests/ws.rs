@@ -1293,7 +1293,7 @@ fn client_fails_a_64_bit_length_with_the_top_bit_set() {
 }
 
 #[test]
-fn client_exits_1_when_the_server_drops_tcp_without_a_close() {
+fn client_exits_4_when_the_server_drops_tcp_without_a_close() {
     let (port, _server) = serve_once(|mut s| {
         accept_upgrade(&mut s, "");
         send(&mut s, &frame(true, OP_TEXT, b"last words", None));
@@ -1302,7 +1302,7 @@ fn client_exits_1_when_the_server_drops_tcp_without_a_close() {
     });
     let c = JsonClient::start(&[&format!("ws://127.0.0.1:{port}/")]);
     let (code, rest, err) = c.finish();
-    assert_eq!(code, 1, "stderr {err}; events {}", dump(&rest));
+    assert_eq!(code, 4, "stderr {err}; events {}", dump(&rest));
     assert_eq!(events_named(&rest, "message")[0]["text"], "last words");
     let close = events_named(&rest, "close");
     assert_eq!(close.len(), 1, "{}", dump(&rest));
@@ -1474,11 +1474,12 @@ fn json_shows_message_and_close_events() {
         Some(4000),
         "the client echoes the code"
     );
-    assert_eq!(code, 0, "{err}");
+    // An application's close code (3000-4999) is no success.
+    assert_eq!(code, 1, "{err}");
     let names: Vec<&str> = rest.iter().map(|v| v["event"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["open", "message", "message", "close"],
+        ["open", "message", "message", "close", "error"],
         "{}",
         dump(&rest)
     );
@@ -2232,7 +2233,8 @@ fn netkit_client_receives_from_a_python_server() {
     let mut py = PyServer::start("send", "");
     let c = JsonClient::start(&[&py.url("/feed")]);
     let (code, rest, err) = c.finish();
-    assert_eq!(code, 0, "{err}");
+    // The server closes with 4000, an application's code: exit 1.
+    assert_eq!(code, 1, "{err}");
     let open = py.next(TIMEOUT);
     assert_eq!(open["path"], "/feed");
     let big = py.next(TIMEOUT);
@@ -2241,7 +2243,7 @@ fn netkit_client_receives_from_a_python_server() {
     let names: Vec<&str> = rest.iter().map(|v| v["event"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["open", "message", "message", "message", "message", "close"],
+        ["open", "message", "message", "message", "message", "close", "error"],
         "python: {pyerr}"
     );
     assert_eq!(rest[1]["text"], "hello");

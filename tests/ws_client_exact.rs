@@ -408,3 +408,53 @@ fn a_binary_message_is_printed_with_a_newline_after_it() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, b"\x00\x01\xff\ntext\n\n");
 }
+
+// ---------------------------------------------------------------------------
+// 5. exit codes from the server's close code
+
+#[test]
+fn the_servers_close_code_decides_the_exit_status() {
+    if !python_websockets() {
+        return;
+    }
+    for (close, exit) in [
+        (1000, 0),
+        (1001, 0),
+        (1008, 1),
+        (1011, 1),
+        (4000, 1),
+        (1002, 6),
+        (1003, 6),
+    ] {
+        let py = PyServer::start("close", &close.to_string());
+        let (code, _out, err) =
+            common::run(&["ws", "connect", "--no-close", &py.url()], Stdio::null());
+        assert_eq!(code, exit, "close {close}: {err}");
+        if exit != 0 {
+            let line = err
+                .lines()
+                .find(|l| l.starts_with("netkit: ws://"))
+                .unwrap_or_else(|| panic!("close {close}: no error line in {err:?}"));
+            assert!(
+                line.contains(&close.to_string()) && line.contains(&format!("reason {close}")),
+                "close {close}: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_dropped_connection_exits_4() {
+    if !python_websockets() {
+        return;
+    }
+    let py = PyServer::start("abort", "");
+    let (code, out, err) = common::run(&["ws", "connect", "--no-close", &py.url()], Stdio::null());
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(out, b"last\n");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("netkit: ws://") && l.contains("1006")),
+        "{err}"
+    );
+}

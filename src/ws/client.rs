@@ -410,10 +410,36 @@ impl Client<'_> {
             by: "abnormal",
             clients: 0,
         });
-        self.exit = Some(Err(Error::failed(
+        self.exit = Some(Err(Error::new(
+            Exit::Refused,
             self.url.clone(),
             format!("{why} (1006)"),
         )));
+    }
+
+    /// The exit status a Close started by the server deserves: only 1000
+    /// and 1001 (or no code at all) are success.
+    fn peer_close_status(&self, code: Option<u16>, reason: &str) -> Result<Exit> {
+        let Some(c) = code else {
+            return Ok(Exit::Ok);
+        };
+        let kind = close_exit(c);
+        if kind == Exit::Ok {
+            return Ok(kind);
+        }
+        let why = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {reason}")
+        };
+        Err(Error::new(
+            kind,
+            self.url.clone(),
+            format!(
+                "the server closed with {c} ({}){why}",
+                crate::proto::ws::session::describe_code(c)
+            ),
+        ))
     }
 
     fn on_event(&mut self, cx: &mut Ctx<Timer>, ev: WsEvent) -> Result<()> {
@@ -476,11 +502,13 @@ impl Client<'_> {
                     c.notice(&format!("closed by {by}: {what} {reason}"));
                 }
                 let status = if self.interrupted {
-                    Exit::Interrupted
+                    Ok(Exit::Interrupted)
+                } else if by_peer {
+                    self.peer_close_status(code, &reason)
                 } else {
-                    Exit::Ok
+                    Ok(Exit::Ok)
                 };
-                let result = self.ending.take().unwrap_or(Ok(status));
+                let result = self.ending.take().unwrap_or(status);
                 self.ending = Some(result);
                 // The server closes TCP first; give it a moment.
                 cx.timers.add(cx.now + LINGER, Timer::Linger);
@@ -676,6 +704,19 @@ fn send_line(
     }
 }
 
+/// The exit status for a server's close code (README, "WebSocket"): 1000 and
+/// 1001 succeed; 1006 (no Close, the connection dropped) is a reset, 4; what
+/// the application refused or could not do (1008, 1011-1014, 3000-4999) is a
+/// failure, 1; every other code says the server saw a protocol error, 6.
+fn close_exit(c: u16) -> Exit {
+    match c {
+        code::NORMAL | code::GOING_AWAY => Exit::Ok,
+        code::ABNORMAL => Exit::Refused,
+        1008 | 1011..=1014 | 3000..=4999 => Exit::Failed,
+        _ => Exit::Protocol,
+    }
+}
+
 impl Handler for Client<'_> {
     type Timer = Timer;
 
@@ -772,10 +813,10 @@ impl Handler for Client<'_> {
             Timer::CloseWait => {
                 if self.session.is_closing() {
                     self.session.abort();
-                    self.exit = Some(Err(Error::failed(
+                    self.exit = Some(Err(Error::timeout(
                         self.url.clone(),
                         format!(
-                            "the server did not answer Close within {} (1006)",
+                            "the server did not answer Close within {}",
                             humantime::format_duration(CLOSE_WAIT)
                         ),
                     )));
@@ -804,6 +845,37 @@ impl Handler for Client<'_> {
                 r.map(Some)
             }
             None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_map_to_exit_statuses() {
+        for (c, want) in [
+            (1000, Exit::Ok),
+            (1001, Exit::Ok),
+            (1002, Exit::Protocol),
+            (1003, Exit::Protocol),
+            (1006, Exit::Refused),
+            (1007, Exit::Protocol),
+            (1008, Exit::Failed),
+            (1009, Exit::Protocol),
+            (1010, Exit::Protocol),
+            (1011, Exit::Failed),
+            (1012, Exit::Failed),
+            (1013, Exit::Failed),
+            (1014, Exit::Failed),
+            (1015, Exit::Protocol),
+            (2999, Exit::Protocol),
+            (3000, Exit::Failed),
+            (4999, Exit::Failed),
+            (5000, Exit::Protocol),
+        ] {
+            assert_eq!(close_exit(c), want, "{c}");
         }
     }
 }
