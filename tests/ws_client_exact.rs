@@ -458,3 +458,27 @@ fn a_dropped_connection_exits_4() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// 6. huge durations
+
+#[test]
+fn huge_durations_never_panic() {
+    let srv = NetkitServer::start(&["--echo"]);
+    for flag in ["--ping-interval", "--idle-timeout", "--linger"] {
+        let (code, out, err) = run_with_input(
+            &[
+                "ws",
+                "connect",
+                "-c",
+                "1",
+                flag,
+                "18446744073709551615s",
+                &srv.url(),
+            ],
+            b"hi\n",
+        );
+        assert!(!err.contains("panicked"), "{flag}: {err}");
+        assert_eq!((code, out.as_slice()), (0, &b"hi\n"[..]), "{flag}: {err}");
+    }
+}

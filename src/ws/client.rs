@@ -13,7 +13,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::Token;
@@ -306,10 +306,10 @@ impl Client<'_> {
             clients: 0,
         })?;
         if let Some(d) = self.args.limits.ping_interval {
-            cx.timers.add(cx.now + d, Timer::Ping);
+            arm(cx, d, Timer::Ping);
         }
         if let Some(d) = self.args.limits.idle_timeout {
-            cx.timers.add(cx.now + d, Timer::Idle);
+            arm(cx, d, Timer::Idle);
         }
         if self.input != Input::Ignored {
             let stdin = Stdin::open(cx.registry, STDIN).map_err(|e| Error::io("stdin", &e))?;
@@ -511,7 +511,7 @@ impl Client<'_> {
                 let result = self.ending.take().unwrap_or(status);
                 self.ending = Some(result);
                 // The server closes TCP first; give it a moment.
-                cx.timers.add(cx.now + LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger);
             }
             WsEvent::Failed(e) => {
                 let _ = self.out.emit(&Event::WsClose {
@@ -527,7 +527,7 @@ impl Client<'_> {
                     self.url.clone(),
                     format!("the server broke the protocol: {e}"),
                 )));
-                cx.timers.add(cx.now + LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger);
             }
         }
         Ok(())
@@ -538,7 +538,7 @@ impl Client<'_> {
         if self.session.is_open() {
             self.session.close(c, reason, &mut self.entropy);
             self.ending = Some(then);
-            cx.timers.add(cx.now + CLOSE_WAIT, Timer::CloseWait);
+            arm(cx, CLOSE_WAIT, Timer::CloseWait);
         }
         if let Some(mut s) = self.stdin.take() {
             s.close();
@@ -684,6 +684,14 @@ impl Client<'_> {
     }
 }
 
+/// Arms `timer` to fire `d` from now; a `d` too long to represent (a huge
+/// `--idle-timeout` or `--ping-interval`) means no deadline at all.
+fn arm(cx: &mut Ctx<Timer>, d: Duration, timer: Timer) {
+    if let Some(at) = cx.now.checked_add(d) {
+        cx.timers.add(at, timer);
+    }
+}
+
 /// Sends stdin line number `line_no + 1` as a text message, or, when it is
 /// not UTF-8, as a binary one with its bytes unaltered (a text message must
 /// be UTF-8); the first such line is noted in `not_utf8`.
@@ -786,13 +794,16 @@ impl Handler for Client<'_> {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
                     if let Some(d) = self.args.limits.ping_interval {
-                        cx.timers.add(cx.now + d, Timer::Ping);
+                        arm(cx, d, Timer::Ping);
                     }
                 }
             }
             Timer::Idle => {
                 if let Some(d) = self.args.limits.idle_timeout {
-                    let deadline = self.last_active + d;
+                    // A deadline too far to represent never comes.
+                    let Some(deadline) = self.last_active.checked_add(d) else {
+                        return Ok(());
+                    };
                     if cx.now >= deadline {
                         let why = format!(
                             "idle timeout: no message either way for {}",
