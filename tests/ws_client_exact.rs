@@ -304,6 +304,15 @@ fn linger_0_closes_at_once_after_the_last_message() {
     );
 }
 
+#[test]
+fn pings_from_the_server_do_not_keep_the_linger_open() {
+    // The server pings every 50ms, well within the 300ms linger: only
+    // messages (and frames under way) count as the server talking.
+    let srv = NetkitServer::start(&["--echo", "--ping-interval", "50ms"]);
+    let (code, out, err) = run_with_input(&["ws", "connect", &srv.url()], b"a\n");
+    assert_eq!((code, out.as_slice()), (0, &b"a\n"[..]), "{err}");
+}
+
 // ---------------------------------------------------------------------------
 // 2. -c N reads stdin
 

@@ -100,7 +100,8 @@ struct Client<'o> {
     received: u64,
     want: Option<u64>,
     last_active: Instant,
-    /// When bytes last arrived from the server.
+    /// When the server last sent part of a message (pings and pongs do
+    /// not count: a keepalive is no reply).
     last_rx: Instant,
     /// Stdin ended and its Close waits for the server to be quiet.
     close_pending: bool,
@@ -362,10 +363,20 @@ impl Client<'_> {
             self.inbuf.consume(used);
             if let Some(ev) = event {
                 progress = true;
+                if !matches!(ev, WsEvent::Ping(_) | WsEvent::Pong(_)) {
+                    self.last_rx = cx.now;
+                }
                 self.on_event(cx, ev)?;
             } else if used == 0 {
                 break;
+            } else {
+                // Part of a message: the server is talking.
+                self.last_rx = cx.now;
             }
+        }
+        if !self.inbuf.is_empty() {
+            // A frame under way (a ping's too, at worst a short delay).
+            self.last_rx = cx.now;
         }
         let Some(t) = self.transport.as_mut() else {
             return Ok(progress);
@@ -373,7 +384,6 @@ impl Client<'_> {
         match t.read(self.inbuf.spare(), cx.now) {
             Ok(Read::Data(n)) => {
                 self.inbuf.filled(n);
-                self.last_rx = cx.now;
                 Ok(true)
             }
             Ok(Read::WouldBlock) => Ok(progress),
