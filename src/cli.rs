@@ -459,8 +459,11 @@ Examples:
   netkit --json ws connect wss://host/feed                    NDJSON message events
   netkit ws connect --echo ws://localhost:9001/           echo what the server sends
 
-Exit status: 0 clean close, 1 abnormal close (1006), 6 handshake refused or
-protocol violation by the server, 7 TLS, 5 idle timeout.")]
+Exit status: 0 clean close (the server's Close 1000 or 1001); 1 the server
+closed with 1008, 1011-1014 or 3000-4999; 4 the connection dropped without a
+Close (1006); 5 idle timeout or Close unanswered; 6 handshake refused, protocol
+violation by the server, or its Close with another code (1002, 1003, 1007, ...);
+7 TLS.")]
     Connect(WsConnectArgs),
 
     /// Serve WebSocket clients: print their messages, --echo, --broker or --chat
@@ -506,7 +509,7 @@ pub struct WsConnectArgs {
     #[arg(long = "protocol", value_name = "NAME")]
     pub protocols: Vec<String>,
 
-    /// Send stdin as binary messages (chunks) instead of a text message per line
+    /// Send stdin as binary messages (chunks) instead of a text message per line; print binary messages raw
     #[arg(long)]
     pub binary: bool,
 
@@ -514,13 +517,25 @@ pub struct WsConnectArgs {
     #[arg(long = "send", value_name = "MSG")]
     pub send: Vec<String>,
 
-    /// Exit after this many incoming messages (stdin is not read)
+    /// Close after this many incoming messages (stdin is still sent; its end does not close)
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
     /// Send every incoming message back (stdin is not read)
     #[arg(long)]
     pub echo: bool,
+
+    /// Only receive: stdin is not read at all (as websocat -u)
+    #[arg(long)]
+    pub recv_only: bool,
+
+    /// No Close at stdin EOF: wait for the server's Close or the connection's end (as websocat -n)
+    #[arg(long)]
+    pub no_close: bool,
+
+    /// After stdin ends, send Close once the server has been quiet this long (0: at once)
+    #[arg(long, value_parser = parse_duration, default_value = "300ms", value_name = "DUR")]
+    pub linger: Duration,
 
     #[command(flatten)]
     pub limits: WsLimits,

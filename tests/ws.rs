@@ -1293,7 +1293,7 @@ fn client_fails_a_64_bit_length_with_the_top_bit_set() {
 }
 
 #[test]
-fn client_exits_1_when_the_server_drops_tcp_without_a_close() {
+fn client_exits_4_when_the_server_drops_tcp_without_a_close() {
     let (port, _server) = serve_once(|mut s| {
         accept_upgrade(&mut s, "");
         send(&mut s, &frame(true, OP_TEXT, b"last words", None));
@@ -1302,7 +1302,7 @@ fn client_exits_1_when_the_server_drops_tcp_without_a_close() {
     });
     let c = JsonClient::start(&[&format!("ws://127.0.0.1:{port}/")]);
     let (code, rest, err) = c.finish();
-    assert_eq!(code, 1, "stderr {err}; events {}", dump(&rest));
+    assert_eq!(code, 4, "stderr {err}; events {}", dump(&rest));
     assert_eq!(events_named(&rest, "message")[0]["text"], "last words");
     let close = events_named(&rest, "close");
     assert_eq!(close.len(), 1, "{}", dump(&rest));
@@ -1429,7 +1429,7 @@ fn server_sending(
 }
 
 #[test]
-fn incoming_text_is_a_line_and_binary_is_raw_on_stdout() {
+fn incoming_text_is_a_line_and_binary_is_raw_on_stdout_with_a_newline() {
     let binary: Vec<u8> = vec![0, 1, 2, 0xFF, b'\n', b'x'];
     let (port, server) = server_sending(
         vec![
@@ -1448,6 +1448,7 @@ fn incoming_text_is_a_line_and_binary_is_raw_on_stdout() {
     assert_eq!(code(status), 0, "{}", err.text());
     let mut want = b"hello\n".to_vec();
     want.extend_from_slice(&binary);
+    want.push(b'\n');
     want.extend_from_slice("wörld\n\n".as_bytes());
     assert_eq!(
         String::from_utf8_lossy(&out.join()),
@@ -1473,11 +1474,12 @@ fn json_shows_message_and_close_events() {
         Some(4000),
         "the client echoes the code"
     );
-    assert_eq!(code, 0, "{err}");
+    // An application's close code (3000-4999) is no success.
+    assert_eq!(code, 1, "{err}");
     let names: Vec<&str> = rest.iter().map(|v| v["event"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["open", "message", "message", "close"],
+        ["open", "message", "message", "close", "error"],
         "{}",
         dump(&rest)
     );
@@ -1597,14 +1599,15 @@ fn send_waits_for_as_many_replies_as_sent() {
 }
 
 #[test]
-fn count_exits_after_n_messages_without_reading_stdin() {
+fn count_exits_after_n_messages_and_still_sends_stdin() {
     let mut srv = Server::start(&[]);
     let mut c = JsonClient::start(&["-c", "2", &srv.url("/")]);
-    // Lines on the client's stdin (kept open) must not be sent.
+    // Lines on the client's stdin (kept open) are sent as usual.
     let stdin = c.stdin.as_mut().unwrap();
-    stdin.write_all(b"must not be sent\n").unwrap();
+    stdin.write_all(b"from the client\n").unwrap();
     stdin.flush().unwrap();
     let id = srv.opened()["id"].as_u64().unwrap();
+    srv.events.wait("message", |v| v["id"] == id);
     srv.say("first\nsecond\nthird\n");
     let (code, rest, err) = c.finish();
     assert_eq!(code, 0, "{err}");
@@ -1616,16 +1619,14 @@ fn count_exits_after_n_messages_without_reading_stdin() {
     let close = srv.closed(id);
     assert_eq!(close["code"], 1000, "{close}");
     assert_eq!(close["by"], "peer", "{close}");
-    let from_client: Vec<&Value> = srv
+    let from_client: Vec<&str> = srv
         .events
         .seen
         .iter()
         .filter(|v| v["event"] == "message")
+        .map(|v| v["text"].as_str().unwrap())
         .collect();
-    assert!(
-        from_client.is_empty(),
-        "stdin was read with -c: {from_client:?}"
-    );
+    assert_eq!(from_client, ["from the client"]);
 }
 
 #[test]
@@ -2232,7 +2233,8 @@ fn netkit_client_receives_from_a_python_server() {
     let mut py = PyServer::start("send", "");
     let c = JsonClient::start(&[&py.url("/feed")]);
     let (code, rest, err) = c.finish();
-    assert_eq!(code, 0, "{err}");
+    // The server closes with 4000, an application's code: exit 1.
+    assert_eq!(code, 1, "{err}");
     let open = py.next(TIMEOUT);
     assert_eq!(open["path"], "/feed");
     let big = py.next(TIMEOUT);
@@ -2241,7 +2243,7 @@ fn netkit_client_receives_from_a_python_server() {
     let names: Vec<&str> = rest.iter().map(|v| v["event"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["open", "message", "message", "message", "message", "close"],
+        ["open", "message", "message", "message", "message", "close", "error"],
         "python: {pyerr}"
     );
     assert_eq!(rest[1]["text"], "hello");

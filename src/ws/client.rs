@@ -6,12 +6,14 @@
 //! [`Session`]. Stdin feeds it a text message per line (or binary chunks);
 //! it is read only while less than [`HIGH_WATER`] bytes wait for the socket,
 //! so memory stays bounded and no line is ever dropped. At stdin EOF every
-//! queued message goes out, then Close 1000, and the client waits for the
-//! server's Close and for the server to close TCP.
+//! queued message goes out; once it has all been written and the server has
+//! then been quiet for `--linger` (its replies to the last lines arrive in
+//! that time), Close 1000 follows, and the client waits for the server's
+//! Close and for the server to close TCP.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::Token;
@@ -53,6 +55,8 @@ enum Timer {
     CloseWait,
     /// After the close handshake, the server did not close TCP.
     Linger,
+    /// Stdin ended: has the server been quiet for `--linger`?
+    Quiet,
 }
 
 enum Phase {
@@ -88,10 +92,23 @@ struct Client<'o> {
     input: Input,
     stdin: Option<Stdin>,
     lines: LineSplitter,
+    /// Stdin lines read so far, and the first that was not UTF-8.
+    line_no: u64,
+    not_utf8: Option<u64>,
+    warned_not_utf8: bool,
     console: Option<Console>,
     received: u64,
     want: Option<u64>,
     last_active: Instant,
+    /// When the server last sent part of a message (pings and pongs do
+    /// not count: a keepalive is no reply).
+    last_rx: Instant,
+    /// Stdin ended and its Close waits for the server to be quiet.
+    close_pending: bool,
+    /// When everything queued had been written after stdin's end.
+    quiet_from: Option<Instant>,
+    /// A [`Timer::Quiet`] is armed.
+    quiet_armed: bool,
     /// The exit status once the close handshake (or the failure) is done.
     ending: Option<Result<Exit>>,
     interrupted: bool,
@@ -142,7 +159,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let scripted = args.count.is_some() || args.echo || !args.send.is_empty();
+    let scripted = args.echo || !args.send.is_empty() || args.recv_only;
     let kind = crate::reactor::stdin::Kind::detect();
     let input = if scripted {
         Input::Ignored
@@ -174,10 +191,17 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         input,
         stdin: None,
         lines: LineSplitter::new(MAX_LINE),
+        line_no: 0,
+        not_utf8: None,
+        warned_not_utf8: false,
         console: None,
         received: 0,
         want,
         last_active: Instant::now(),
+        last_rx: Instant::now(),
+        close_pending: false,
+        quiet_from: None,
+        quiet_armed: false,
         ending: None,
         interrupted: false,
         out,
@@ -283,10 +307,10 @@ impl Client<'_> {
             clients: 0,
         })?;
         if let Some(d) = self.args.limits.ping_interval {
-            cx.timers.add(cx.now + d, Timer::Ping);
+            arm(cx, d, Timer::Ping);
         }
         if let Some(d) = self.args.limits.idle_timeout {
-            cx.timers.add(cx.now + d, Timer::Idle);
+            arm(cx, d, Timer::Idle);
         }
         if self.input != Input::Ignored {
             let stdin = Stdin::open(cx.registry, STDIN).map_err(|e| Error::io("stdin", &e))?;
@@ -323,6 +347,7 @@ impl Client<'_> {
             // Room in the send queue means stdin may be read again (no new
             // stdin event will say so).
             progress |= self.backlog() < backlog;
+            progress |= self.close_when_quiet(cx);
             if self.exit.is_some() || !progress {
                 return Ok(());
             }
@@ -338,10 +363,20 @@ impl Client<'_> {
             self.inbuf.consume(used);
             if let Some(ev) = event {
                 progress = true;
+                if !matches!(ev, WsEvent::Ping(_) | WsEvent::Pong(_)) {
+                    self.last_rx = cx.now;
+                }
                 self.on_event(cx, ev)?;
             } else if used == 0 {
                 break;
+            } else {
+                // Part of a message: the server is talking.
+                self.last_rx = cx.now;
             }
+        }
+        if !self.inbuf.is_empty() {
+            // A frame under way (a ping's too, at worst a short delay).
+            self.last_rx = cx.now;
         }
         let Some(t) = self.transport.as_mut() else {
             return Ok(progress);
@@ -385,10 +420,36 @@ impl Client<'_> {
             by: "abnormal",
             clients: 0,
         });
-        self.exit = Some(Err(Error::failed(
+        self.exit = Some(Err(Error::new(
+            Exit::Refused,
             self.url.clone(),
             format!("{why} (1006)"),
         )));
+    }
+
+    /// The exit status a Close started by the server deserves: only 1000
+    /// and 1001 (or no code at all) are success.
+    fn peer_close_status(&self, code: Option<u16>, reason: &str) -> Result<Exit> {
+        let Some(c) = code else {
+            return Ok(Exit::Ok);
+        };
+        let kind = close_exit(c);
+        if kind == Exit::Ok {
+            return Ok(kind);
+        }
+        let why = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {reason}")
+        };
+        Err(Error::new(
+            kind,
+            self.url.clone(),
+            format!(
+                "the server closed with {c} ({}){why}",
+                crate::proto::ws::session::describe_code(c)
+            ),
+        ))
     }
 
     fn on_event(&mut self, cx: &mut Ctx<Timer>, ev: WsEvent) -> Result<()> {
@@ -413,6 +474,18 @@ impl Client<'_> {
                         "[{} of binary]",
                         crate::output::units::bytes(bytes.len() as u64)
                     ))?,
+                    (None, None) if !self.args.binary && !self.out.is_json() => {
+                        // One line per incoming message, binary ones too
+                        // (--binary prints them raw, a byte stream).
+                        let mut line = Vec::with_capacity(bytes.len() + 1);
+                        line.extend_from_slice(bytes);
+                        line.push(b'\n');
+                        self.out.emit(&Event::Message {
+                            id: 0,
+                            text,
+                            bytes: &line,
+                        })?
+                    }
                     (None, _) => self.out.emit(&Event::Message { id: 0, text, bytes })?,
                 }
                 if self.want.is_some_and(|w| self.received >= w) {
@@ -439,14 +512,16 @@ impl Client<'_> {
                     c.notice(&format!("closed by {by}: {what} {reason}"));
                 }
                 let status = if self.interrupted {
-                    Exit::Interrupted
+                    Ok(Exit::Interrupted)
+                } else if by_peer {
+                    self.peer_close_status(code, &reason)
                 } else {
-                    Exit::Ok
+                    Ok(Exit::Ok)
                 };
-                let result = self.ending.take().unwrap_or(Ok(status));
+                let result = self.ending.take().unwrap_or(status);
                 self.ending = Some(result);
                 // The server closes TCP first; give it a moment.
-                cx.timers.add(cx.now + LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger);
             }
             WsEvent::Failed(e) => {
                 let _ = self.out.emit(&Event::WsClose {
@@ -462,7 +537,7 @@ impl Client<'_> {
                     self.url.clone(),
                     format!("the server broke the protocol: {e}"),
                 )));
-                cx.timers.add(cx.now + LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger);
             }
         }
         Ok(())
@@ -473,7 +548,7 @@ impl Client<'_> {
         if self.session.is_open() {
             self.session.close(c, reason, &mut self.entropy);
             self.ending = Some(then);
-            cx.timers.add(cx.now + CLOSE_WAIT, Timer::CloseWait);
+            arm(cx, CLOSE_WAIT, Timer::CloseWait);
         }
         if let Some(mut s) = self.stdin.take() {
             s.close();
@@ -497,9 +572,11 @@ impl Client<'_> {
                         Input::Binary => self.session.send_binary(data, &mut self.entropy),
                         Input::Lines => {
                             let (session, entropy) = (&mut self.session, &mut self.entropy);
+                            let (line_no, not_utf8) = (&mut self.line_no, &mut self.not_utf8);
                             self.lines.push(data, |line| {
-                                session.send_text(&String::from_utf8_lossy(line), entropy)
+                                send_line(session, entropy, line, line_no, not_utf8)
                             });
+                            self.warn_not_utf8();
                         }
                         Input::Chat => {
                             let actions = match self.console.as_mut() {
@@ -528,16 +605,67 @@ impl Client<'_> {
                 Ok(Read::WouldBlock) => return Ok(progress),
                 Ok(Read::Eof) => {
                     if let Some(rest) = self.lines.finish() {
-                        self.session
-                            .send_text(&String::from_utf8_lossy(&rest), &mut self.entropy);
+                        send_line(
+                            &mut self.session,
+                            &mut self.entropy,
+                            &rest,
+                            &mut self.line_no,
+                            &mut self.not_utf8,
+                        );
+                        self.warn_not_utf8();
                     }
-                    self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+                    if let Some(mut s) = self.stdin.take() {
+                        s.close();
+                    }
+                    if self.want.is_some() || self.args.no_close {
+                        // -c N: the Nth incoming message closes, not stdin;
+                        // --no-close: the server does.
+                    } else if self.args.linger.is_zero() {
+                        self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+                    } else {
+                        self.close_pending = true;
+                    }
                     return Ok(true);
                 }
                 Err(e) => return Err(Error::io("read stdin", &e)),
             }
         }
         Ok(progress)
+    }
+
+    /// After stdin's end: once everything queued has been written, sends
+    /// Close when nothing has arrived for `--linger` since the later of that
+    /// moment and the last bytes received (a request/reply server answers
+    /// the last lines in that time). Returns whether it closed.
+    fn close_when_quiet(&mut self, cx: &mut Ctx<Timer>) -> bool {
+        if !self.close_pending || !self.session.is_open() || self.backlog() > 0 {
+            return false;
+        }
+        let from = *self.quiet_from.get_or_insert(cx.now);
+        // A linger too long to represent never ends: no Close of ours.
+        let Some(deadline) = from.max(self.last_rx).checked_add(self.args.linger) else {
+            return false;
+        };
+        if cx.now >= deadline {
+            self.close_pending = false;
+            self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
+            return true;
+        }
+        if !self.quiet_armed {
+            self.quiet_armed = true;
+            cx.timers.add(deadline, Timer::Quiet);
+        }
+        false
+    }
+
+    /// Says once that stdin lines that are not UTF-8 go out as binary.
+    fn warn_not_utf8(&mut self) {
+        if let (Some(n), false) = (self.not_utf8, self.warned_not_utf8) {
+            self.warned_not_utf8 = true;
+            self.out.warn(&format!(
+                "stdin line {n} is not UTF-8; sent as a binary message (further ones too)"
+            ));
+        }
     }
 
     /// Bytes waiting to go out, in the session and in the transport.
@@ -563,6 +691,47 @@ impl Client<'_> {
             self.tcp_closed(Some(&e));
         }
         Ok(())
+    }
+}
+
+/// Arms `timer` to fire `d` from now; a `d` too long to represent (a huge
+/// `--idle-timeout` or `--ping-interval`) means no deadline at all.
+fn arm(cx: &mut Ctx<Timer>, d: Duration, timer: Timer) {
+    if let Some(at) = cx.now.checked_add(d) {
+        cx.timers.add(at, timer);
+    }
+}
+
+/// Sends stdin line number `line_no + 1` as a text message, or, when it is
+/// not UTF-8, as a binary one with its bytes unaltered (a text message must
+/// be UTF-8); the first such line is noted in `not_utf8`.
+fn send_line(
+    session: &mut Session,
+    entropy: &mut Entropy,
+    line: &[u8],
+    line_no: &mut u64,
+    not_utf8: &mut Option<u64>,
+) {
+    *line_no += 1;
+    match std::str::from_utf8(line) {
+        Ok(text) => session.send_text(text, entropy),
+        Err(_) => {
+            not_utf8.get_or_insert(*line_no);
+            session.send_binary(line, entropy);
+        }
+    }
+}
+
+/// The exit status for a server's close code (README, "WebSocket"): 1000 and
+/// 1001 succeed; 1006 (no Close, the connection dropped) is a reset, 4; what
+/// the application refused or could not do (1008, 1011-1014, 3000-4999) is a
+/// failure, 1; every other code says the server saw a protocol error, 6.
+fn close_exit(c: u16) -> Exit {
+    match c {
+        code::NORMAL | code::GOING_AWAY => Exit::Ok,
+        code::ABNORMAL => Exit::Refused,
+        1008 | 1011..=1014 | 3000..=4999 => Exit::Failed,
+        _ => Exit::Protocol,
     }
 }
 
@@ -635,13 +804,16 @@ impl Handler for Client<'_> {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
                     if let Some(d) = self.args.limits.ping_interval {
-                        cx.timers.add(cx.now + d, Timer::Ping);
+                        arm(cx, d, Timer::Ping);
                     }
                 }
             }
             Timer::Idle => {
                 if let Some(d) = self.args.limits.idle_timeout {
-                    let deadline = self.last_active + d;
+                    // A deadline too far to represent never comes.
+                    let Some(deadline) = self.last_active.checked_add(d) else {
+                        return Ok(());
+                    };
                     if cx.now >= deadline {
                         let why = format!(
                             "idle timeout: no message either way for {}",
@@ -662,10 +834,10 @@ impl Handler for Client<'_> {
             Timer::CloseWait => {
                 if self.session.is_closing() {
                     self.session.abort();
-                    self.exit = Some(Err(Error::failed(
+                    self.exit = Some(Err(Error::timeout(
                         self.url.clone(),
                         format!(
-                            "the server did not answer Close within {} (1006)",
+                            "the server did not answer Close within {}",
                             humantime::format_duration(CLOSE_WAIT)
                         ),
                     )));
@@ -674,6 +846,12 @@ impl Handler for Client<'_> {
             Timer::Linger => {
                 if let Some(ending) = self.ending.take() {
                     self.exit = Some(ending);
+                }
+            }
+            Timer::Quiet => {
+                self.quiet_armed = false;
+                if self.close_when_quiet(cx) {
+                    self.pump(cx)?;
                 }
             }
         }
@@ -688,6 +866,37 @@ impl Handler for Client<'_> {
                 r.map(Some)
             }
             None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_map_to_exit_statuses() {
+        for (c, want) in [
+            (1000, Exit::Ok),
+            (1001, Exit::Ok),
+            (1002, Exit::Protocol),
+            (1003, Exit::Protocol),
+            (1006, Exit::Refused),
+            (1007, Exit::Protocol),
+            (1008, Exit::Failed),
+            (1009, Exit::Protocol),
+            (1010, Exit::Protocol),
+            (1011, Exit::Failed),
+            (1012, Exit::Failed),
+            (1013, Exit::Failed),
+            (1014, Exit::Failed),
+            (1015, Exit::Protocol),
+            (2999, Exit::Protocol),
+            (3000, Exit::Failed),
+            (4999, Exit::Failed),
+            (5000, Exit::Protocol),
+        ] {
+            assert_eq!(close_exit(c), want, "{c}");
         }
     }
 }
