@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Stdio;
+use std::process::{ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -203,7 +203,7 @@ fn no_shutdown_keeps_the_write_side_open_and_exits_when_peer_closes() {
 // Peer closes first
 
 #[test]
-fn peer_closing_first_ends_netkit_with_everything_printed() {
+fn peer_closing_first_ends_netkit_at_stdin_eof_with_everything_printed() {
     let data = random_bytes(MIB + 123, 5);
     let sent = data.clone();
     let (port, server) = serve_once(move |mut s| {
@@ -216,16 +216,204 @@ fn peer_closing_first_ends_netkit_with_everything_printed() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut p = Proc::spawn(&mut cmd);
-    let stdin = p.take_stdin(); // kept open until netkit has exited
+    let stdin = p.take_stdin();
     let out = p.stdout_bytes();
     let err = p.stderr_bytes();
-    let status = p.wait(TIMEOUT);
-    drop(stdin);
     server.join().unwrap();
+    // The FIN may be a half-close: netkit waits for stdin's end.
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
     let err = err.text();
     assert_eq!(code(status), 0, "stderr: {err}");
     assert_no_error(&err);
     assert_same_bytes("stdout", &data, &out.join());
+}
+
+// ---------------------------------------------------------------------------
+// The peer's FIN is a half-close: stdin keeps flowing until it ends
+
+/// `netkit tcp connect [EXTRA...] 127.0.0.1 PORT` with stdin piped: the
+/// process, its stdin, stdout and stderr.
+fn spawn_connect(port: u16, extra: &[&str]) -> (Proc, ChildStdin, Collector, Collector) {
+    let mut cmd = netkit();
+    cmd.args(["tcp", "connect"])
+        .args(extra)
+        .args(["127.0.0.1", &port_s(port)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut p = Proc::spawn(&mut cmd);
+    let stdin = p.take_stdin();
+    let out = p.stdout_bytes();
+    let err = p.stderr_bytes();
+    (p, stdin, out, err)
+}
+
+/// `(echo one; <pause>; echo two) | netkit tcp connect` to a listener that
+/// half-closed at once (its stdin is /dev/null) and prints what it gets on
+/// the `lines` of its stdout: the listener must get both lines, and netkit
+/// must exit 0. The pause is longer than the 1 s "stdin idle" rule netkit
+/// used to apply after the peer's FIN (it proves no such timer fires).
+fn one_pause_two(port: u16, got: &mut Lines) {
+    let (mut p, mut stdin, out, err) = spawn_connect(port, &[]);
+    stdin.write_all(b"one\n").unwrap();
+    assert_eq!(
+        got.next_line(TIMEOUT).as_deref(),
+        Some("one\n"),
+        "the listener printed something else first"
+    );
+    thread::sleep(Duration::from_millis(1500));
+    // netkit may have left already (the bug): the write's error is moot,
+    // the listener's output below says what arrived.
+    let _ = stdin.write_all(b"two\n");
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
+    let err = err.text();
+    let rest = got.rest(TIMEOUT).concat();
+    assert_eq!(format!("one\n{rest}"), "one\ntwo\n", "netkit stderr: {err}");
+    assert_eq!(code(status), 0, "stderr: {err}");
+    assert_no_error(&err);
+    assert!(out.join().is_empty());
+}
+
+#[test]
+fn after_a_netkit_listeners_fin_stdin_keeps_flowing_until_it_ends() {
+    let mut l = HumanListener::start(&[], Stdio::null(), Stdio::piped());
+    let mut got = l.proc.stdout_lines();
+    one_pause_two(l.port, &mut got);
+    let status = l.proc.wait(TIMEOUT);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 0, "listener stderr: {err}");
+}
+
+#[test]
+fn after_an_nc_listeners_fin_stdin_keeps_flowing_until_it_ends() {
+    if !require_peer("nc") {
+        return;
+    }
+    // -N: nc half-closes at its stdin's EOF (/dev/null: at once).
+    let (mut nc, port, _log) = nc_listener(&["-N"], Stdio::piped(), Stdio::null());
+    let mut got = nc.stdout_lines();
+    one_pause_two(port, &mut got);
+    nc.wait(TIMEOUT);
+}
+
+#[test]
+fn a_reset_after_the_peers_fin_exits_4_naming_the_undelivered_bytes() {
+    let (read_tx, read_rx) = mpsc::channel();
+    let (port, server) = serve_once(move |mut s| {
+        shut_write(&s); // FIN: netkit keeps sending stdin
+        let line = read_line(&mut s);
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s); // RST: the peer is really gone
+        read_tx.send(()).unwrap();
+        line
+    });
+    let (mut p, mut stdin, out, err) = spawn_connect(port, &[]);
+    stdin.write_all(b"one\n").unwrap();
+    read_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the server never got the first line");
+    let _ = stdin.write_all(b"two\n");
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
+    assert_eq!(server.join().unwrap(), "one\n");
+    let err = err.text();
+    assert_eq!(code(status), 4, "stderr: {err}");
+    assert_one_error_line(&err);
+    assert!(
+        err.ends_with(&format!(
+            "127.0.0.1:{port}: connection reset by peer; 4 bytes of stdin not delivered\n"
+        )),
+        "{err}"
+    );
+    assert!(out.join().is_empty());
+}
+
+#[test]
+fn bytes_sent_to_a_peer_that_had_closed_completely_are_reported_not_delivered() {
+    // The peer closes completely; its FIN looks like a half-close. What
+    // netkit sends afterwards is answered with a reset, yet the write
+    // succeeds locally and stdin ends right after: an exit 0 there would
+    // tell a script the bytes were delivered.
+    let (port, server) = serve_once(|mut s| {
+        s.write_all(b"bye\n").unwrap();
+        drop(s);
+    });
+    let mut cmd = netkit();
+    cmd.args(["tcp", "connect", "127.0.0.1", &port_s(port)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut p = Proc::spawn(&mut cmd);
+    let mut stdin = p.take_stdin();
+    let mut got = p.stdout_lines();
+    let err = p.stderr_bytes();
+    server.join().unwrap();
+    assert_eq!(got.next_line(TIMEOUT).as_deref(), Some("bye\n"));
+    let _ = stdin.write_all(b"lost\n");
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
+    let err = err.text();
+    assert_eq!(code(status), 4, "stderr: {err}");
+    assert_one_error_line(&err);
+    assert!(
+        err.ends_with("connection reset by peer; 5 bytes of stdin not delivered\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn quit_after_ends_the_session_after_stdin_eof_though_the_peer_never_closes() {
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (port, server) = serve_once(move |mut s| {
+        let got = read_all(&mut s); // up to netkit's FIN
+                                    // Hold the connection open (no FIN) until netkit has exited.
+        let _ = release_rx.recv_timeout(TIMEOUT);
+        got
+    });
+    let (code, out, err) = run_with_input(
+        &[
+            "tcp",
+            "connect",
+            "--quit-after",
+            "300ms",
+            "127.0.0.1",
+            &port_s(port),
+        ],
+        b"hello\n",
+    );
+    release_tx.send(()).unwrap();
+    assert_eq!(server.join().unwrap(), b"hello\n");
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_no_error(&err);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn on_a_terminal_the_peers_fin_ends_the_session_at_once() {
+    if !require_peer("python3") {
+        return;
+    }
+    let (port, server) = serve_once(|mut s| {
+        s.write_all(b"bye\n").unwrap();
+        shut_write(&s);
+        read_all(&mut s)
+    });
+    // Nothing is typed and no Ctrl-D comes: only the FIN can end netkit.
+    let mut helper = spawn_with_tty(&["tcp", "connect", "127.0.0.1", &port_s(port)], "");
+    let go = helper.take_stdin();
+    let out = helper.stdout_bytes();
+    let err = helper.stderr_bytes();
+    drop(go);
+    let status = helper.wait(TIMEOUT);
+    let err = err.text();
+    assert_eq!(code(status), 0, "stderr: {err}");
+    assert_no_error(&err);
+    assert_eq!(out.join(), b"bye\n");
+    assert!(server.join().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------
