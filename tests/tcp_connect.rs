@@ -697,6 +697,25 @@ fn port_abc_is_a_usage_error() {
 }
 
 #[test]
+fn a_literal_address_of_the_other_family_is_a_usage_error() {
+    for (flag, host, named) in [
+        ("-4", "::1", "IPv6"),
+        ("-4", "[::1]", "IPv6"),
+        ("-6", "127.0.0.1", "IPv4"),
+    ] {
+        let (code, out, err) = start(&["tcp", "connect", flag, host, "80"], Stdio::null())
+            .finish(Duration::from_secs(10));
+        assert_eq!(code, Some(2), "{flag} {host}: stderr: {err}");
+        assert_one_error_line(&err);
+        assert!(
+            err.contains(named) && err.contains(flag),
+            "{flag} {host}: {err}"
+        );
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
 fn refused_exits_4() {
     let port = free_port();
     let (code, out, err) = run(

@@ -594,6 +594,22 @@ fn sigint_right_after_listening_exits_130() {
 }
 
 #[test]
+fn a_bind_address_of_the_other_family_is_a_usage_error() {
+    for (flag, bind, named) in [("-4", "::1", "IPv6"), ("-6", "127.0.0.1", "IPv4")] {
+        // Before the check, `-4 --bind ::1` listened on ::1: stop waiting soon.
+        let (code, out, err) = start(&["tcp", "listen", flag, "--bind", bind, "0"], Stdio::null())
+            .finish(Duration::from_secs(10));
+        assert_eq!(code, Some(2), "{flag} --bind {bind}: stderr: {err}");
+        assert_one_error_line(&err);
+        assert!(
+            err.contains(named) && err.contains(flag) && err.contains(bind),
+            "{flag} --bind {bind}: {err}"
+        );
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
 fn address_in_use_exits_1_with_one_line() {
     let (_taken, port) = local_listener();
     let (code, out, err) = run(
