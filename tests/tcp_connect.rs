@@ -367,29 +367,34 @@ fn bytes_sent_to_a_peer_that_had_closed_completely_are_reported_not_delivered() 
 
 #[test]
 fn quit_after_ends_the_session_after_stdin_eof_though_the_peer_never_closes() {
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let (port, server) = serve_once(move |mut s| {
-        let got = read_all(&mut s); // up to netkit's FIN
-                                    // Hold the connection open (no FIN) until netkit has exited.
-        let _ = release_rx.recv_timeout(TIMEOUT);
-        got
-    });
-    let (code, out, err) = run_with_input(
-        &[
-            "tcp",
-            "connect",
-            "--quit-after",
-            "300ms",
-            "127.0.0.1",
-            &port_s(port),
-        ],
-        b"hello\n",
-    );
-    release_tx.send(()).unwrap();
-    assert_eq!(server.join().unwrap(), b"hello\n");
-    assert_eq!(code, 0, "stderr: {err}");
-    assert_no_error(&err);
-    assert!(out.is_empty());
+    // 0: at once, yet only once the peer has acknowledged every byte.
+    for (dur, len) in [("300ms", 6), ("0", 4 * MIB)] {
+        let data = random_bytes(len, 21);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (port, server) = serve_once(move |mut s| {
+            // Up to netkit's FIN, then hold the connection open (no FIN of
+            // its own) until netkit has exited.
+            let got = read_all(&mut s);
+            let _ = release_rx.recv_timeout(TIMEOUT);
+            got
+        });
+        let (code, out, err) = run_with_input(
+            &[
+                "tcp",
+                "connect",
+                "--quit-after",
+                dur,
+                "127.0.0.1",
+                &port_s(port),
+            ],
+            &data,
+        );
+        release_tx.send(()).unwrap();
+        assert_same_bytes("server received", &data, &server.join().unwrap());
+        assert_eq!(code, 0, "--quit-after {dur}: stderr: {err}");
+        assert_no_error(&err);
+        assert!(out.is_empty());
+    }
 }
 
 #[test]

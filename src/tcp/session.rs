@@ -31,6 +31,10 @@ use crate::reactor::Ctx;
 /// wakes nobody; a reset or the final close does).
 pub const SETTLE_POLL: Duration = Duration::from_millis(10);
 
+/// After `--quit-after` fires, the peer has this long (or DUR, if longer)
+/// to acknowledge what it was sent; past it the bytes count as lost.
+pub const QUIT_GRACE: Duration = Duration::from_secs(1);
+
 /// The read buffer: large enough that one syscall moves a pipe's worth.
 pub const BUF_SIZE: usize = 256 * 1024;
 
@@ -71,7 +75,8 @@ enum Quit {
     Waiting,
     /// The timer runs (or the deadline is past representing: never).
     Armed,
-    /// It fired; the session settles, given one more DUR.
+    /// It fired; the session settles, given one more DUR (at least
+    /// [`QUIT_GRACE`]).
     Fired,
     /// The second timer runs: when it fires, unacknowledged bytes are lost.
     Rearmed,
@@ -317,10 +322,10 @@ impl Session {
             self.settle_armed = true;
             return Some((Wake::Settle, now.checked_add(SETTLE_POLL)?));
         }
-        let dur = self.opts.quit_after?;
-        let from = match self.quit {
-            Quit::Waiting => self.stdin_eof_at?,
-            Quit::Fired => now,
+        let quit_after = self.opts.quit_after?;
+        let (from, dur) = match self.quit {
+            Quit::Waiting => (self.stdin_eof_at?, quit_after),
+            Quit::Fired => (now, quit_after.max(QUIT_GRACE)),
             Quit::Armed | Quit::Rearmed => return None,
         };
         self.quit = match self.quit {
@@ -354,7 +359,7 @@ impl Session {
         }
     }
 
-    /// --quit-after passed twice over and the peer still has not
+    /// --quit-after passed, then its grace, and the peer still has not
     /// acknowledged everything.
     fn quit_expired(&self) -> Error {
         let dur = self.opts.quit_after.unwrap_or_default();
@@ -363,7 +368,7 @@ impl Session {
             format!(
                 "{} bytes of stdin not delivered (not acknowledged {} after --quit-after {})",
                 self.undelivered(),
-                humantime::format_duration(dur),
+                humantime::format_duration(dur.max(QUIT_GRACE)),
                 humantime::format_duration(dur)
             ),
         )
