@@ -720,6 +720,31 @@ fn a_literal_address_of_the_other_family_is_a_usage_error() {
     }
 }
 
+/// Past what an `Instant` can hold (2^64 - 1 seconds).
+const HUGE: &str = "18446744073709551615s";
+
+#[test]
+fn huge_durations_are_no_deadline_not_a_panic() {
+    for flag in ["--connect-timeout", "--idle-timeout", "--quit-after"] {
+        let (port, server) = serve_once(|mut s| read_all(&mut s));
+        let (code, out, err) = run_with_input(
+            &["tcp", "connect", flag, HUGE, "127.0.0.1", &port_s(port)],
+            b"x",
+        );
+        assert!(!err.contains("panicked"), "{flag}: {err}");
+        assert!(out.is_empty());
+        // 0, or 2 if the duration parser refuses so long a time.
+        match code {
+            0 => {
+                assert_no_error(&err);
+                assert_eq!(server.join().unwrap(), b"x");
+            }
+            2 => assert_one_error_line(&err),
+            _ => panic!("{flag}: exit {code}; stderr: {err}"),
+        }
+    }
+}
+
 #[test]
 fn refused_exits_4() {
     let port = free_port();

@@ -610,6 +610,39 @@ fn a_bind_address_of_the_other_family_is_a_usage_error() {
 }
 
 #[test]
+fn a_huge_idle_timeout_or_quit_after_is_no_deadline_not_a_panic() {
+    for flag in ["--idle-timeout", "--quit-after"] {
+        let mut cmd = netkit();
+        cmd.args(["tcp", "listen", flag, "18446744073709551615s", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut p = Proc::spawn(&mut cmd);
+        let out = p.stdout_bytes();
+        let mut err = p.stderr_lines();
+        // 0, or 2 if the duration parser refuses so long a time.
+        let first = err.next_line(TIMEOUT).unwrap_or_default();
+        if !first.starts_with("* listening on ") {
+            let status = p.wait(TIMEOUT);
+            let rest = first + &err.rest(TIMEOUT).concat();
+            assert_eq!(code(status), 2, "{flag}: {rest}");
+            assert_one_error_line(&rest);
+            continue;
+        }
+        let port = listening_port(&first);
+        let mut c = client(SocketAddr::from(([127, 0, 0, 1], port)));
+        c.write_all(b"x").unwrap();
+        shut_write(&c);
+        assert_eq!(read_all(&mut c), b"");
+        let status = p.wait(TIMEOUT);
+        let rest = err.rest(TIMEOUT).concat();
+        assert!(!rest.contains("panicked"), "{flag}: {rest}");
+        assert_eq!(code(status), 0, "{flag}: {rest}");
+        assert_eq!(out.join(), b"x");
+    }
+}
+
+#[test]
 fn address_in_use_exits_1_with_one_line() {
     let (_taken, port) = local_listener();
     let (code, out, err) = run(

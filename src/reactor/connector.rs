@@ -21,7 +21,8 @@ struct Attempt {
     stream: TcpStream,
     addr: SocketAddr,
     started: Instant,
-    timer: TimerId,
+    /// `None` when the timeout is past what an `Instant` holds: no deadline.
+    timer: Option<TimerId>,
 }
 
 /// What a connect step came to.
@@ -68,7 +69,9 @@ impl Connector {
     /// Gives up: cancels the attempt's timer and drops its socket.
     pub fn cancel<K>(&mut self, cx: &mut Ctx<K>) {
         if let Some(mut a) = self.attempt.take() {
-            cx.timers.cancel(a.timer);
+            if let Some(t) = a.timer {
+                cx.timers.cancel(t);
+            }
             let _ = cx.registry.deregister(&mut a.stream);
         }
         self.next = self.addrs.len();
@@ -85,7 +88,9 @@ impl Connector {
                 let Some(a) = self.attempt.take() else {
                     return Outcome::Pending;
                 };
-                cx.timers.cancel(a.timer);
+                if let Some(t) = a.timer {
+                    cx.timers.cancel(t);
+                }
                 Outcome::Connected(
                     a.stream,
                     a.addr,
@@ -121,7 +126,9 @@ impl Connector {
     ) -> Outcome {
         if let Some(mut a) = self.attempt.take() {
             if cancel {
-                cx.timers.cancel(a.timer);
+                if let Some(t) = a.timer {
+                    cx.timers.cancel(t);
+                }
             }
             let _ = cx.registry.deregister(&mut a.stream);
             return self.next_attempt(cx, token, key, Some((a.addr, e)));
@@ -147,7 +154,9 @@ impl Connector {
             });
             match begun {
                 Ok(stream) => {
-                    let timer = cx.timers.add(started + self.timeout, key);
+                    let timer = started
+                        .checked_add(self.timeout)
+                        .map(|at| cx.timers.add(at, key));
                     self.attempt = Some(Attempt {
                         stream,
                         addr,

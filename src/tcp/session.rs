@@ -123,9 +123,10 @@ impl Session {
         }
     }
 
-    /// The idle deadline implied by the last activity.
+    /// The idle deadline implied by the last activity (none when it is
+    /// past what an `Instant` holds).
     pub fn idle_deadline(&self) -> Option<Instant> {
-        self.opts.idle_timeout.map(|d| self.conn.last_active + d)
+        self.conn.last_active.checked_add(self.opts.idle_timeout?)
     }
 
     /// Moves bytes both ways until neither side can make progress; a
@@ -377,7 +378,7 @@ impl Session {
     /// Checks the idle timeout; `Some(next deadline)` if still alive.
     pub fn check_idle(&mut self, now: Instant) -> Option<Instant> {
         let idle = self.opts.idle_timeout?;
-        let deadline = self.conn.last_active + idle;
+        let deadline = self.conn.last_active.checked_add(idle)?;
         if now >= deadline {
             self.end = Some(End::Failed(Error::timeout(
                 format!("connection to {}", self.conn.peer),
