@@ -633,6 +633,10 @@ pub struct ConnectArgs {
     #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
     pub source: Option<SocketAddr>,
 
+    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub quit_after: Option<Duration>,
+
     /// Keep the write side open at stdin EOF (no half-close)
     #[arg(long)]
     pub no_shutdown: bool,
@@ -694,6 +698,10 @@ pub struct ListenArgs {
     /// Keep the write side open at stdin EOF (single-client mode)
     #[arg(long)]
     pub no_shutdown: bool,
+
+    /// End the session this long after stdin's EOF, even if the client never closes (single-client mode; nc -q)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub quit_after: Option<Duration>,
 
     /// Hex dump both directions on stderr
     #[arg(long)]

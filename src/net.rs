@@ -14,16 +14,35 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::cli::Family;
 use crate::error::{describe_io, Error, Exit, Result};
 
-/// Every address of `host`, in resolver order, restricted by `-4`/`-6`.
-/// This blocks in getaddrinfo: the loop's clients use
-/// [`crate::reactor::resolver`] instead, then [`pick`].
+/// A usage error when `ip` (given as `what`: a literal host, `--bind ADDR`)
+/// is of the family that `-4`/`-6` excludes: the one place every command
+/// checks that contradiction.
+pub fn check_family(ip: IpAddr, family: Family, what: &str) -> Result<()> {
+    let (flag, is, only) = match ip {
+        IpAddr::V6(_) if family.ipv4 => ("-4", "IPv6", "IPv4"),
+        IpAddr::V4(_) if family.ipv6 => ("-6", "IPv4", "IPv6"),
+        _ => return Ok(()),
+    };
+    Err(Error::usage(
+        what,
+        format!("an {is} address contradicts {flag} ({only} only)"),
+    ))
+}
+
+/// Every address of `host`, in resolver order, restricted by `-4`/`-6`; a
+/// literal address of the excluded family is a usage error. This blocks in
+/// getaddrinfo: the loop's clients use [`crate::reactor::resolver`] instead,
+/// then [`pick`].
 pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>> {
     let bare = bare_host(host);
     if bare.is_empty() {
         return Err(Error::usage("host", "empty host name"));
     }
     let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Ok(ip) => {
+            check_family(ip, family, bare)?;
+            vec![SocketAddr::new(ip, port)]
+        }
         Err(_) => (bare, port)
             .to_socket_addrs()
             .map_err(|e| resolve_error(bare, &e))?
@@ -276,6 +295,9 @@ fn bind_first(
     verb: &str,
     make: impl Fn(SocketAddr, bool) -> io::Result<Socket>,
 ) -> Result<Socket> {
+    if let Some(ip) = bind {
+        check_family(ip, family, &format!("--bind {ip}"))?;
+    }
     let candidates: Vec<IpAddr> = match bind {
         Some(ip) => vec![ip],
         None if family.ipv4 => vec![Ipv4Addr::UNSPECIFIED.into()],
@@ -384,15 +406,47 @@ mod tests {
         assert_eq!(canonical(b), b);
     }
 
+    const ONLY4: Family = Family {
+        ipv4: true,
+        ipv6: false,
+    };
+    const ONLY6: Family = Family {
+        ipv4: false,
+        ipv6: true,
+    };
+
     #[test]
-    fn family_filter() {
-        let only6 = Family {
-            ipv4: false,
-            ipv6: true,
-        };
-        let e = resolve("127.0.0.1", 80, only6).unwrap_err();
-        assert_eq!(e.kind, Exit::Resolve);
-        assert!(e.why.contains("no IPv6 address"), "{}", e.why);
+    fn a_literal_of_the_excluded_family_is_a_usage_error() {
+        let e = resolve("127.0.0.1", 80, ONLY6).unwrap_err();
+        assert_eq!(e.kind, Exit::Usage);
+        assert_eq!(
+            e.to_string(),
+            "127.0.0.1: an IPv4 address contradicts -6 (IPv6 only)"
+        );
+        let e = resolve("[::1]", 80, ONLY4).unwrap_err();
+        assert_eq!(e.kind, Exit::Usage);
+        assert_eq!(
+            e.to_string(),
+            "::1: an IPv6 address contradicts -4 (IPv4 only)"
+        );
+        assert!(resolve("::1", 80, ONLY6).is_ok());
+        assert!(resolve("127.0.0.1", 80, ONLY4).is_ok());
+    }
+
+    #[test]
+    fn a_bind_address_of_the_excluded_family_is_a_usage_error() {
+        let e = listen(Some("::1".parse().unwrap()), 0, ONLY4).unwrap_err();
+        assert_eq!(e.kind, Exit::Usage);
+        assert_eq!(
+            e.to_string(),
+            "--bind ::1: an IPv6 address contradicts -4 (IPv4 only)"
+        );
+        let e = bind_udp(Some("127.0.0.1".parse().unwrap()), 0, ONLY6, false).unwrap_err();
+        assert_eq!(e.kind, Exit::Usage);
+        assert_eq!(
+            e.to_string(),
+            "--bind 127.0.0.1: an IPv4 address contradicts -6 (IPv6 only)"
+        );
     }
 
     #[test]

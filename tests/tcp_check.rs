@@ -218,3 +218,40 @@ fn bad_ports_are_usage_errors() {
         assert!(out.is_empty(), "{bad}");
     }
 }
+
+#[test]
+fn a_huge_timeout_is_no_deadline_not_a_panic() {
+    // A listener whose accept queue is full (backlog 0, one connection
+    // waiting) drops SYNs, so the check's attempt stays pending with its
+    // timer armed, until the queue is drained and the SYN is retried.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    sock.bind(&any.into()).unwrap();
+    sock.listen(0).unwrap();
+    let l: TcpListener = sock.into();
+    let addr = l.local_addr().unwrap();
+    let _queued = std::net::TcpStream::connect(addr).unwrap();
+    let check = start(
+        &[
+            "tcp",
+            "check",
+            "--timeout",
+            "18446744073709551615s",
+            "127.0.0.1",
+            &addr.port().to_string(),
+        ],
+        Stdio::null(),
+    );
+    // Long enough for the first SYN to be dropped (if it was not, the
+    // check ends at once and the test proves less, but does not fail).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _first = l.accept().unwrap();
+    let (code, out, err) = check.finish(TIMEOUT);
+    assert!(!err.contains("panicked"), "{err}");
+    // 0, or 2 if the duration parser refuses so long a time.
+    match code {
+        Some(0) => assert_eq!(results(&out), vec![pair(addr.port(), "open")]),
+        Some(2) => assert_one_error_line(&err),
+        _ => panic!("exit {code:?}; stderr: {err}"),
+    }
+}

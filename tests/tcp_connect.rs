@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Stdio;
+use std::process::{ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -203,7 +203,7 @@ fn no_shutdown_keeps_the_write_side_open_and_exits_when_peer_closes() {
 // Peer closes first
 
 #[test]
-fn peer_closing_first_ends_netkit_with_everything_printed() {
+fn peer_closing_first_ends_netkit_at_stdin_eof_with_everything_printed() {
     let data = random_bytes(MIB + 123, 5);
     let sent = data.clone();
     let (port, server) = serve_once(move |mut s| {
@@ -216,16 +216,209 @@ fn peer_closing_first_ends_netkit_with_everything_printed() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut p = Proc::spawn(&mut cmd);
-    let stdin = p.take_stdin(); // kept open until netkit has exited
+    let stdin = p.take_stdin();
     let out = p.stdout_bytes();
     let err = p.stderr_bytes();
-    let status = p.wait(TIMEOUT);
-    drop(stdin);
     server.join().unwrap();
+    // The FIN may be a half-close: netkit waits for stdin's end.
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
     let err = err.text();
     assert_eq!(code(status), 0, "stderr: {err}");
     assert_no_error(&err);
     assert_same_bytes("stdout", &data, &out.join());
+}
+
+// ---------------------------------------------------------------------------
+// The peer's FIN is a half-close: stdin keeps flowing until it ends
+
+/// `netkit tcp connect [EXTRA...] 127.0.0.1 PORT` with stdin piped: the
+/// process, its stdin, stdout and stderr.
+fn spawn_connect(port: u16, extra: &[&str]) -> (Proc, ChildStdin, Collector, Collector) {
+    let mut cmd = netkit();
+    cmd.args(["tcp", "connect"])
+        .args(extra)
+        .args(["127.0.0.1", &port_s(port)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut p = Proc::spawn(&mut cmd);
+    let stdin = p.take_stdin();
+    let out = p.stdout_bytes();
+    let err = p.stderr_bytes();
+    (p, stdin, out, err)
+}
+
+/// `(echo one; <pause>; echo two) | netkit tcp connect` to a listener that
+/// half-closed at once (its stdin is /dev/null) and prints what it gets on
+/// the `lines` of its stdout: the listener must get both lines, and netkit
+/// must exit 0. The pause is longer than the 1 s "stdin idle" rule netkit
+/// used to apply after the peer's FIN (it proves no such timer fires).
+fn one_pause_two(port: u16, got: &mut Lines) {
+    let (mut p, mut stdin, out, err) = spawn_connect(port, &[]);
+    stdin.write_all(b"one\n").unwrap();
+    assert_eq!(
+        got.next_line(TIMEOUT).as_deref(),
+        Some("one\n"),
+        "the listener printed something else first"
+    );
+    thread::sleep(Duration::from_millis(1500));
+    // netkit may have left already (the bug): the write's error is moot,
+    // the listener's output below says what arrived.
+    let _ = stdin.write_all(b"two\n");
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
+    let err = err.text();
+    let rest = got.rest(TIMEOUT).concat();
+    assert_eq!(format!("one\n{rest}"), "one\ntwo\n", "netkit stderr: {err}");
+    assert_eq!(code(status), 0, "stderr: {err}");
+    assert_no_error(&err);
+    assert!(out.join().is_empty());
+}
+
+#[test]
+fn after_a_netkit_listeners_fin_stdin_keeps_flowing_until_it_ends() {
+    let mut l = HumanListener::start(&[], Stdio::null(), Stdio::piped());
+    let mut got = l.proc.stdout_lines();
+    one_pause_two(l.port, &mut got);
+    let status = l.proc.wait(TIMEOUT);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 0, "listener stderr: {err}");
+}
+
+#[test]
+fn after_an_nc_listeners_fin_stdin_keeps_flowing_until_it_ends() {
+    if !require_peer("nc") {
+        return;
+    }
+    // -N: nc half-closes at its stdin's EOF (/dev/null: at once).
+    let (mut nc, port, _log) = nc_listener(&["-N"], Stdio::piped(), Stdio::null());
+    let mut got = nc.stdout_lines();
+    one_pause_two(port, &mut got);
+    nc.wait(TIMEOUT);
+}
+
+#[test]
+fn a_reset_after_the_peers_fin_exits_4_naming_the_undelivered_bytes() {
+    let (read_tx, read_rx) = mpsc::channel();
+    let (port, server) = serve_once(move |mut s| {
+        shut_write(&s); // FIN: netkit keeps sending stdin
+        let line = read_line(&mut s);
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s); // RST: the peer is really gone
+        read_tx.send(()).unwrap();
+        line
+    });
+    let (mut p, mut stdin, out, err) = spawn_connect(port, &[]);
+    stdin.write_all(b"one\n").unwrap();
+    read_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the server never got the first line");
+    let _ = stdin.write_all(b"two\n");
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
+    assert_eq!(server.join().unwrap(), "one\n");
+    let err = err.text();
+    assert_eq!(code(status), 4, "stderr: {err}");
+    assert_one_error_line(&err);
+    assert!(
+        err.ends_with(&format!(
+            "127.0.0.1:{port}: connection reset by peer; 4 bytes of stdin not delivered\n"
+        )),
+        "{err}"
+    );
+    assert!(out.join().is_empty());
+}
+
+#[test]
+fn bytes_sent_to_a_peer_that_had_closed_completely_are_reported_not_delivered() {
+    // The peer closes completely; its FIN looks like a half-close. What
+    // netkit sends afterwards is answered with a reset, yet the write
+    // succeeds locally and stdin ends right after: an exit 0 there would
+    // tell a script the bytes were delivered.
+    let (port, server) = serve_once(|mut s| {
+        s.write_all(b"bye\n").unwrap();
+        drop(s);
+    });
+    let mut cmd = netkit();
+    cmd.args(["tcp", "connect", "127.0.0.1", &port_s(port)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut p = Proc::spawn(&mut cmd);
+    let mut stdin = p.take_stdin();
+    let mut got = p.stdout_lines();
+    let err = p.stderr_bytes();
+    server.join().unwrap();
+    assert_eq!(got.next_line(TIMEOUT).as_deref(), Some("bye\n"));
+    let _ = stdin.write_all(b"lost\n");
+    drop(stdin);
+    let status = p.wait(TIMEOUT);
+    let err = err.text();
+    assert_eq!(code(status), 4, "stderr: {err}");
+    assert_one_error_line(&err);
+    assert!(
+        err.ends_with("connection reset by peer; 5 bytes of stdin not delivered\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn quit_after_ends_the_session_after_stdin_eof_though_the_peer_never_closes() {
+    // 0: at once, yet only once the peer has acknowledged every byte.
+    for (dur, len) in [("300ms", 6), ("0", 4 * MIB)] {
+        let data = random_bytes(len, 21);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let (port, server) = serve_once(move |mut s| {
+            // Up to netkit's FIN, then hold the connection open (no FIN of
+            // its own) until netkit has exited.
+            let got = read_all(&mut s);
+            let _ = release_rx.recv_timeout(TIMEOUT);
+            got
+        });
+        let (code, out, err) = run_with_input(
+            &[
+                "tcp",
+                "connect",
+                "--quit-after",
+                dur,
+                "127.0.0.1",
+                &port_s(port),
+            ],
+            &data,
+        );
+        release_tx.send(()).unwrap();
+        assert_same_bytes("server received", &data, &server.join().unwrap());
+        assert_eq!(code, 0, "--quit-after {dur}: stderr: {err}");
+        assert_no_error(&err);
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
+fn on_a_terminal_the_peers_fin_ends_the_session_at_once() {
+    if !require_peer("python3") {
+        return;
+    }
+    let (port, server) = serve_once(|mut s| {
+        s.write_all(b"bye\n").unwrap();
+        shut_write(&s);
+        read_all(&mut s)
+    });
+    // Nothing is typed and no Ctrl-D comes: only the FIN can end netkit.
+    let mut helper = spawn_with_tty(&["tcp", "connect", "127.0.0.1", &port_s(port)], "");
+    let go = helper.take_stdin();
+    let out = helper.stdout_bytes();
+    let err = helper.stderr_bytes();
+    drop(go);
+    let status = helper.wait(TIMEOUT);
+    let err = err.text();
+    assert_eq!(code(status), 0, "stderr: {err}");
+    assert_no_error(&err);
+    assert_eq!(out.join(), b"bye\n");
+    assert!(server.join().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -506,6 +699,50 @@ fn port_abc_is_a_usage_error() {
     assert_one_error_line(&err);
     assert!(err.contains("abc"), "{err}");
     assert!(out.is_empty());
+}
+
+#[test]
+fn a_literal_address_of_the_other_family_is_a_usage_error() {
+    for (flag, host, named) in [
+        ("-4", "::1", "IPv6"),
+        ("-4", "[::1]", "IPv6"),
+        ("-6", "127.0.0.1", "IPv4"),
+    ] {
+        let (code, out, err) = start(&["tcp", "connect", flag, host, "80"], Stdio::null())
+            .finish(Duration::from_secs(10));
+        assert_eq!(code, Some(2), "{flag} {host}: stderr: {err}");
+        assert_one_error_line(&err);
+        assert!(
+            err.contains(named) && err.contains(flag),
+            "{flag} {host}: {err}"
+        );
+        assert!(out.is_empty());
+    }
+}
+
+/// Past what an `Instant` can hold (2^64 - 1 seconds).
+const HUGE: &str = "18446744073709551615s";
+
+#[test]
+fn huge_durations_are_no_deadline_not_a_panic() {
+    for flag in ["--connect-timeout", "--idle-timeout", "--quit-after"] {
+        let (port, server) = serve_once(|mut s| read_all(&mut s));
+        let (code, out, err) = run_with_input(
+            &["tcp", "connect", flag, HUGE, "127.0.0.1", &port_s(port)],
+            b"x",
+        );
+        assert!(!err.contains("panicked"), "{flag}: {err}");
+        assert!(out.is_empty());
+        // 0, or 2 if the duration parser refuses so long a time.
+        match code {
+            0 => {
+                assert_no_error(&err);
+                assert_eq!(server.join().unwrap(), b"x");
+            }
+            2 => assert_one_error_line(&err),
+            _ => panic!("{flag}: exit {code}; stderr: {err}"),
+        }
+    }
 }
 
 #[test]

@@ -82,19 +82,37 @@ fn listen_sends_64_mib_exactly_to_nc_client() {
 fn netkit_connect_sends_64_mib_exactly_to_netkit_listen() {
     let data = random_bytes(64 * MIB, 13);
     let file = TempFile::with("connect-to-listen", &data);
-    // listen's stdin stays open (a pipe we hold), so it never half-closes.
+    // listen's stdin stays open (a pipe we hold), so it does not half-close
+    // until every byte has arrived; then its stdin ends, and so does the
+    // session (the client's FIN was only a half-close).
     let mut l = HumanListener::start(&[], Stdio::piped(), Stdio::piped());
     let hold = l.proc.take_stdin();
-    let out = l.proc.stdout_bytes();
-    let (c_code, c_out, c_err) = start(
+    let (all_in, arrived) = std::sync::mpsc::channel();
+    let mut stdout = l.proc.child.stdout.take().unwrap();
+    let want = data.len();
+    let out = thread::spawn(move || {
+        let mut got = Vec::with_capacity(want);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match std::io::Read::read(&mut stdout, &mut buf) {
+                Ok(0) | Err(_) => return got,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if got.len() >= want {
+                let _ = all_in.send(());
+            }
+        }
+    });
+    let connect = start(
         &["tcp", "connect", "127.0.0.1", &l.port.to_string()],
         file.stdio(),
-    )
-    .finish(TIMEOUT);
-    let code = l.proc.wait_or_kill(TIMEOUT).map(common::code);
+    );
+    let _ = arrived.recv_timeout(TIMEOUT);
     drop(hold);
+    let (c_code, c_out, c_err) = connect.finish(TIMEOUT);
+    let code = l.proc.wait_or_kill(TIMEOUT).map(common::code);
+    let out = out.join().unwrap();
     let err = l.stderr.rest(TIMEOUT).concat();
-    let out = out.join();
     assert_finished(c_code, out.len(), data.len(), "netkit connect");
     assert_eq!(c_code, Some(0), "connect stderr: {c_err}");
     assert!(c_out.is_empty());
@@ -166,17 +184,58 @@ fn one_client_piped_both_ways_then_exit_0() {
 }
 
 #[test]
-fn one_client_exits_0_when_it_closes_even_with_stdin_open() {
+fn one_client_closing_first_ends_the_session_at_stdin_eof() {
     let mut l = HumanListener::start(&[], Stdio::piped(), Stdio::piped());
     let hold = l.proc.take_stdin();
-    let out = l.proc.stdout_bytes();
+    let mut got = l.proc.stdout_lines();
     let mut c = client(l.addr());
     c.write_all(b"bye\n").unwrap();
     drop(c);
-    let status = l.proc.wait(TIMEOUT);
+    assert_eq!(got.next_line(TIMEOUT).as_deref(), Some("bye\n"));
+    // The client's FIN may be a half-close: netkit waits for stdin's end.
     drop(hold);
+    let status = l.proc.wait(TIMEOUT);
     assert_eq!(code(status), 0, "stderr: {}", l.stderr.all());
-    assert_eq!(out.join(), b"bye\n");
+    assert!(got.rest(TIMEOUT).is_empty());
+}
+
+#[test]
+fn after_the_clients_fin_stdin_keeps_flowing_to_it_until_it_ends() {
+    let mut l = HumanListener::start(&[], Stdio::piped(), Stdio::piped());
+    let mut stdin = l.proc.take_stdin();
+    let mut got = l.proc.stdout_lines();
+    let mut c = client(l.addr());
+    c.write_all(b"hi\n").unwrap();
+    shut_write(&c);
+    assert_eq!(got.next_line(TIMEOUT).as_deref(), Some("hi\n"));
+    stdin.write_all(b"one\n").unwrap();
+    assert_eq!(read_line(&mut c), "one\n");
+    // Longer than the 1 s "stdin idle" rule netkit used to apply.
+    thread::sleep(Duration::from_millis(1500));
+    let _ = stdin.write_all(b"two\n");
+    drop(stdin);
+    assert_eq!(read_all(&mut c), b"two\n");
+    let status = l.proc.wait(TIMEOUT);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 0, "stderr: {err}");
+    assert_no_error(&err);
+    assert!(got.rest(TIMEOUT).is_empty());
+}
+
+#[test]
+fn quit_after_ends_the_session_after_stdin_eof_though_the_client_never_closes() {
+    let mut l = HumanListener::start(&["--quit-after", "300ms"], Stdio::piped(), Stdio::null());
+    let stdin = l.proc.take_stdin();
+    let mut c = client(l.addr());
+    let writer = feed(stdin, b"hello\n".to_vec());
+    assert_eq!(read_all(&mut c), b"hello\n");
+    writer.join().unwrap();
+    // `c` stays open: only --quit-after can end the session.
+    let status = l.proc.wait(TIMEOUT);
+    drop(c);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 0, "stderr: {err}");
+    assert_no_error(&err);
 }
 
 #[test]
@@ -226,6 +285,8 @@ fn json_listen_reports_listening_connected_data_and_closed() {
     assert_eq!(d["id"], 1, "{d}");
 
     drop(c);
+    // The client's FIN may be a half-close: the session ends with stdin.
+    drop(hold);
     let closed = l.events.wait("closed", |_| true);
     assert_eq!(closed["id"], 1, "{closed}");
     assert_eq!(closed["by"], "peer", "{closed}");
@@ -234,7 +295,6 @@ fn json_listen_reports_listening_connected_data_and_closed() {
     assert_eq!(closed["received"], text.len() + binary.len(), "{closed}");
     assert!(closed["duration"].is_number(), "{closed}");
     let status = l.proc.wait(TIMEOUT);
-    drop(hold);
     assert_eq!(code(status), 0, "stderr: {}", l.stderr.text());
 }
 
@@ -534,6 +594,55 @@ fn sigint_right_after_listening_exits_130() {
 }
 
 #[test]
+fn a_bind_address_of_the_other_family_is_a_usage_error() {
+    for (flag, bind, named) in [("-4", "::1", "IPv6"), ("-6", "127.0.0.1", "IPv4")] {
+        // Before the check, `-4 --bind ::1` listened on ::1: stop waiting soon.
+        let (code, out, err) = start(&["tcp", "listen", flag, "--bind", bind, "0"], Stdio::null())
+            .finish(Duration::from_secs(10));
+        assert_eq!(code, Some(2), "{flag} --bind {bind}: stderr: {err}");
+        assert_one_error_line(&err);
+        assert!(
+            err.contains(named) && err.contains(flag) && err.contains(bind),
+            "{flag} --bind {bind}: {err}"
+        );
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
+fn a_huge_idle_timeout_or_quit_after_is_no_deadline_not_a_panic() {
+    for flag in ["--idle-timeout", "--quit-after"] {
+        let mut cmd = netkit();
+        cmd.args(["tcp", "listen", flag, "18446744073709551615s", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut p = Proc::spawn(&mut cmd);
+        let out = p.stdout_bytes();
+        let mut err = p.stderr_lines();
+        // 0, or 2 if the duration parser refuses so long a time.
+        let first = err.next_line(TIMEOUT).unwrap_or_default();
+        if !first.starts_with("* listening on ") {
+            let status = p.wait(TIMEOUT);
+            let rest = first + &err.rest(TIMEOUT).concat();
+            assert_eq!(code(status), 2, "{flag}: {rest}");
+            assert_one_error_line(&rest);
+            continue;
+        }
+        let port = listening_port(&first);
+        let mut c = client(SocketAddr::from(([127, 0, 0, 1], port)));
+        c.write_all(b"x").unwrap();
+        shut_write(&c);
+        assert_eq!(read_all(&mut c), b"");
+        let status = p.wait(TIMEOUT);
+        let rest = err.rest(TIMEOUT).concat();
+        assert!(!rest.contains("panicked"), "{flag}: {rest}");
+        assert_eq!(code(status), 0, "{flag}: {rest}");
+        assert_eq!(out.join(), b"x");
+    }
+}
+
+#[test]
 fn address_in_use_exits_1_with_one_line() {
     let (_taken, port) = local_listener();
     let (code, out, err) = run(
@@ -564,7 +673,7 @@ fn listens_on_ipv6_loopback() {
     };
     drop(probe);
     let mut l = JsonListener::start(&["--bind", "::1"], Stdio::piped());
-    let _hold = l.proc.take_stdin();
+    let hold = l.proc.take_stdin();
     assert!(
         l.listening["addr"]
             .as_str()
@@ -591,6 +700,7 @@ fn listens_on_ipv6_loopback() {
         "{connected}"
     );
     drop(c);
+    drop(hold);
     assert_eq!(code(l.proc.wait(TIMEOUT)), 0);
 }
 

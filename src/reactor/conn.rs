@@ -153,6 +153,27 @@ impl Conn {
         self.write_side == WriteSide::Shut
     }
 
+    /// Bytes the peer's kernel has acknowledged so far, from `TCP_INFO`
+    /// (the SYN and FIN count one each); `None` where the kernel does not
+    /// say (before Linux 4.1).
+    pub fn bytes_acked(&self) -> Option<u64> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: getsockopt writes at most `len` bytes into the zeroed struct.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = unsafe {
+            libc::getsockopt(
+                self.stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        let end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8;
+        (rc == 0 && len as usize >= end).then_some(info.tcpi_bytes_acked)
+    }
+
     /// One read into `buf`.
     pub fn read(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Read> {
         if !self.readable || self.eof {
@@ -298,6 +319,42 @@ mod tests {
         q.push(&vec![0u8; 1 << 20]);
         q.consume(1 << 20);
         assert!(q.buf.capacity() <= KEEP_CAPACITY);
+    }
+
+    /// A connected pair of `Conn`s: (client, accepted).
+    fn pair() -> (Conn, Conn) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let a = std::net::TcpStream::connect(addr).unwrap();
+        let (b, peer) = listener.accept().unwrap();
+        let now = Instant::now();
+        let local = a.local_addr().unwrap();
+        let a = Conn::new(TcpStream::from_std(a), addr, local, now);
+        let b = Conn::new(TcpStream::from_std(b), peer, addr, now);
+        (a, b)
+    }
+
+    #[test]
+    fn bytes_acked_counts_data_from_the_start_on_both_sides() {
+        let (mut a, mut b) = pair();
+        let base_a = a.bytes_acked().expect("TCP_INFO");
+        let base_b = b.bytes_acked().expect("TCP_INFO");
+        let now = Instant::now();
+        assert!(a.send(&[1; 1000], usize::MAX, now).unwrap());
+        assert!(b.send(&[2; 300], usize::MAX, now).unwrap());
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (da, db) = (
+                a.bytes_acked().unwrap() - base_a,
+                b.bytes_acked().unwrap() - base_b,
+            );
+            assert!(da <= 1000 && db <= 300, "{da} {db}");
+            if (da, db) == (1000, 300) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "acked {da} and {db}");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     #[test]

@@ -40,7 +40,8 @@ struct Probe {
     idx: usize,
     stream: TcpStream,
     started: Instant,
-    timer: TimerId,
+    /// `None` when the timeout is past what an `Instant` holds: no deadline.
+    timer: Option<TimerId>,
 }
 
 struct Outcome {
@@ -150,7 +151,9 @@ impl Check<'_> {
             });
             match begun {
                 Ok(Ok(Some(stream))) => {
-                    let timer = cx.timers.add(started + self.timeout, Timer { key, idx });
+                    let timer = started
+                        .checked_add(self.timeout)
+                        .map(|at| cx.timers.add(at, Timer { key, idx }));
                     entry.insert(Probe {
                         idx,
                         stream,
@@ -208,7 +211,9 @@ impl Check<'_> {
         };
         let probe = self.inflight.remove(key);
         if !timed_out {
-            cx.timers.cancel(probe.timer);
+            if let Some(t) = probe.timer {
+                cx.timers.cancel(t);
+            }
         }
         // Closing the socket also takes it out of the poll.
         drop(probe.stream);

@@ -7,7 +7,7 @@ use std::io;
 use mio::event::Event as MioEvent;
 use mio::Token;
 
-use super::session::{End, PipeOpts, Session, BUF_SIZE};
+use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
 use super::{host_port, SIGNAL, SOCKET, STDIN};
 use crate::cli::ConnectArgs;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
@@ -24,7 +24,7 @@ use crate::reactor::{Ctx, Handler, Reactor};
 enum Timer {
     Connect,
     Idle,
-    Drain,
+    Session(Wake),
 }
 
 enum Phase {
@@ -41,7 +41,6 @@ struct Connect<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     result: Option<Result<Exit>>,
-    drain_armed: bool,
 }
 
 pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
@@ -73,7 +72,6 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         buf: vec![0; BUF_SIZE],
         out,
         result: None,
-        drain_armed: false,
     };
     let mut cx = reactor.ctx();
     if let Phase::Connecting(c) = &mut driver.phase {
@@ -114,6 +112,7 @@ impl Connect<'_> {
                     no_shutdown: self.args.no_shutdown,
                     hex: self.args.hex,
                     idle_timeout: self.args.idle_timeout,
+                    quit_after: self.args.quit_after,
                 };
                 let session = Session::new(conn, 0, opts);
                 if let Some(at) = session.idle_deadline() {
@@ -152,11 +151,8 @@ impl Connect<'_> {
     fn pump(&mut self, cx: &mut Ctx<Timer>) {
         if let Phase::Open(session) = &mut self.phase {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
-            if !self.drain_armed {
-                if let Some(at) = session.drain_deadline() {
-                    self.drain_armed = true;
-                    cx.timers.add(at, Timer::Drain);
-                }
+            while let Some((wake, at)) = session.next_timer(cx.now) {
+                cx.timers.add(at, Timer::Session(wake));
             }
         }
     }
@@ -203,9 +199,10 @@ impl Handler for Connect<'_> {
                     cx.timers.add(at, Timer::Idle);
                 }
             }
-            (Timer::Drain, Phase::Open(session)) => {
-                if let Some(at) = session.check_drain(cx.now, self.out) {
-                    cx.timers.add(at, Timer::Drain);
+            (Timer::Session(wake), Phase::Open(session)) => {
+                session.on_timer(wake, cx.now, self.out);
+                while let Some((wake, at)) = session.next_timer(cx.now) {
+                    cx.timers.add(at, Timer::Session(wake));
                 }
             }
             _ => {}

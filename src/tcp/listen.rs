@@ -9,7 +9,7 @@ use mio::net::TcpListener;
 use mio::{Interest, Token};
 
 use super::server::{self, Mode};
-use super::session::{End, PipeOpts, Session, BUF_SIZE};
+use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
 use super::{LISTENER, SIGNAL, SOCKET, STDIN};
 use crate::cli::ListenArgs;
 use crate::error::{Error, Exit, Result};
@@ -56,6 +56,7 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
                     no_shutdown: args.no_shutdown,
                     hex: args.hex,
                     idle_timeout: args.idle_timeout,
+                    quit_after: args.quit_after,
                     ..PipeOpts::default()
                 },
                 stdin,
@@ -63,7 +64,6 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
                 buf: vec![0; BUF_SIZE],
                 out,
                 interrupted: false,
-                drain_armed: false,
             };
             reactor.run(&mut driver)
         }
@@ -92,7 +92,7 @@ fn setup<K>(
 #[derive(Debug, Clone, Copy)]
 enum Timer {
     Idle,
-    Drain,
+    Session(Wake),
 }
 
 /// One client, then exit.
@@ -105,7 +105,6 @@ struct Single<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     interrupted: bool,
-    drain_armed: bool,
 }
 
 impl Single<'_> {
@@ -152,11 +151,8 @@ impl Single<'_> {
     fn pump(&mut self, cx: &mut Ctx<Timer>) {
         if let Some(session) = &mut self.session {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
-            if !self.drain_armed {
-                if let Some(at) = session.drain_deadline() {
-                    self.drain_armed = true;
-                    cx.timers.add(at, Timer::Drain);
-                }
+            while let Some((wake, at)) = session.next_timer(cx.now) {
+                cx.timers.add(at, Timer::Session(wake));
             }
         }
     }
@@ -197,9 +193,10 @@ impl Handler for Single<'_> {
                         cx.timers.add(at, Timer::Idle);
                     }
                 }
-                Timer::Drain => {
-                    if let Some(at) = session.check_drain(cx.now, self.out) {
-                        cx.timers.add(at, Timer::Drain);
+                Timer::Session(wake) => {
+                    session.on_timer(wake, cx.now, self.out);
+                    while let Some((wake, at)) = session.next_timer(cx.now) {
+                        cx.timers.add(at, Timer::Session(wake));
                     }
                 }
             }

@@ -5,11 +5,17 @@
 //! back-pressure). Stdin → socket is read only when nothing is queued for the
 //! socket, so at most one read buffer is ever held. Stdin EOF half-closes the
 //! connection (unless `--no-shutdown`) and the session keeps reading until the
-//! peer closes. When the peer closes first, everything received has already
-//! been written; stdin from a pipe or a file is still delivered while it
-//! flows (the peer may have half-closed), and the session ends with success
-//! at stdin's end or after it pauses for [`DRAIN_GRACE`] — at once when stdin
-//! is a terminal.
+//! peer closes. The peer's FIN is a half-close too (OpenBSD nc treats it so):
+//! everything received is already out, and stdin keeps flowing to the peer
+//! until it ends; only on a terminal does the FIN end the session at once. No
+//! timer guesses that the peer is gone; `--quit-after` ends the session a set
+//! time after stdin's EOF for those who want a bound.
+//!
+//! Exit 0 means every stdin byte reached the peer: before a success the
+//! session waits ("settles") until the peer's kernel has acknowledged every
+//! byte sent (`TCP_INFO`), so a reset that crosses the last bytes is an error
+//! (exit 4, naming how many stdin bytes were not delivered), never a silent
+//! loss.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -21,9 +27,13 @@ use crate::reactor::conn::{Conn, Read};
 use crate::reactor::stdin::{Kind, Stdin};
 use crate::reactor::Ctx;
 
-/// After the peer's FIN, stdin still flowing is delivered; once it pauses
-/// this long the session ends (no CLOSE_WAIT hang on an idle stdin).
-pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// While settling, how often the acknowledgements are looked at (an ACK
+/// wakes nobody; a reset or the final close does).
+pub const SETTLE_POLL: Duration = Duration::from_millis(10);
+
+/// After `--quit-after` fires, the peer has this long (or DUR, if longer)
+/// to acknowledge what it was sent; past it the bytes count as lost.
+pub const QUIT_GRACE: Duration = Duration::from_secs(1);
 
 /// The read buffer: large enough that one syscall moves a pipe's worth.
 pub const BUF_SIZE: usize = 256 * 1024;
@@ -36,6 +46,8 @@ pub struct PipeOpts {
     pub no_shutdown: bool,
     pub hex: bool,
     pub idle_timeout: Option<Duration>,
+    /// End the session this long after stdin's EOF (nc's `-q`).
+    pub quit_after: Option<Duration>,
 }
 
 /// How a session ended.
@@ -47,6 +59,29 @@ pub enum End {
     Failed(Error),
 }
 
+/// A timer the session asks its driver for (see [`Session::next_timer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// `--quit-after` since stdin's EOF.
+    Quit,
+    /// Look at the acknowledgements again.
+    Settle,
+}
+
+/// Where `--quit-after` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quit {
+    /// Not asked for yet (no flag, or stdin still open).
+    Waiting,
+    /// The timer runs (or the deadline is past representing: never).
+    Armed,
+    /// It fired; the session settles, given one more DUR (at least
+    /// [`QUIT_GRACE`]).
+    Fired,
+    /// The second timer runs: when it fires, unacknowledged bytes are lost.
+    Rearmed,
+}
+
 pub struct Session {
     pub conn: Conn,
     pub id: ConnId,
@@ -54,31 +89,44 @@ pub struct Session {
     /// Stdin bytes handed to the connection (the `>` offset for --hex).
     stdin_bytes: u64,
     stdin_done: bool,
+    /// When stdin ended (for --quit-after).
+    stdin_eof_at: Option<Instant>,
     /// The peer sent FIN.
     peer_closed: bool,
-    /// When stdin last gave data (for [`DRAIN_GRACE`]).
-    stdin_active: Instant,
+    /// `tcpi_bytes_acked` when the session began (the SYN), if known.
+    acked_base: Option<u64>,
+    /// Success is decided (closed by this side or that): waiting until the
+    /// peer has acknowledged every byte sent.
+    settling: Option<Closer>,
+    settle_armed: bool,
+    quit: Quit,
     end: Option<End>,
 }
 
 impl Session {
     pub fn new(conn: Conn, id: ConnId, opts: PipeOpts) -> Session {
-        let conn_started = conn.started;
+        let acked_base = conn.bytes_acked();
+        let started = conn.started;
         Session {
             conn,
             id,
             opts,
             stdin_bytes: 0,
             stdin_done: opts.recv_only,
+            stdin_eof_at: opts.recv_only.then_some(started),
             peer_closed: false,
-            stdin_active: conn_started,
+            acked_base,
+            settling: None,
+            settle_armed: false,
+            quit: Quit::Waiting,
             end: None,
         }
     }
 
-    /// The idle deadline implied by the last activity.
+    /// The idle deadline implied by the last activity (none when it is
+    /// past what an `Instant` holds).
     pub fn idle_deadline(&self) -> Option<Instant> {
-        self.opts.idle_timeout.map(|d| self.conn.last_active + d)
+        self.conn.last_active.checked_add(self.opts.idle_timeout?)
     }
 
     /// Moves bytes both ways until neither side can make progress; a
@@ -105,6 +153,9 @@ impl Session {
         out: &mut Output,
     ) -> Result<()> {
         loop {
+            if self.settling.is_some() {
+                return self.settle(now, out);
+            }
             let mut progress = false;
 
             // socket -> stdout
@@ -126,20 +177,19 @@ impl Session {
                 Ok(Read::Eof) => {
                     // Everything the peer sent is already out. Its FIN may be
                     // a half-close, so stdin from a pipe or a file is still
-                    // delivered while it flows (see DRAIN_GRACE); on a
+                    // delivered until it ends, however long it pauses; on a
                     // terminal nobody is going to type the rest, and waiting
                     // would be ncat's CLOSE_WAIT hang.
                     self.peer_closed = true;
-                    self.stdin_active = now;
-                    let _ = self.conn.flush(now);
                     let tty = stdin.as_deref().is_none_or(|s| s.kind() == Kind::Tty);
                     if self.stdin_done || self.conn.write_closed() || tty {
-                        self.finish(Closer::Peer, out, None)?;
-                        return Ok(());
+                        self.settling = Some(Closer::Peer);
+                        continue;
                     }
+                    progress = true;
                 }
                 Ok(Read::WouldBlock) => {}
-                Err(e) => return Err(self.socket_error("receive from", &e)),
+                Err(e) => return Err(self.lost("receive from", &e)),
             }
 
             // stdin -> socket
@@ -148,26 +198,26 @@ impl Session {
                     match stdin.read(buf) {
                         Ok(Read::Data(n)) => {
                             progress = true;
-                            self.stdin_active = now;
                             let data = &buf[..n];
                             if self.opts.hex {
                                 out.hex(Direction::Sent, self.stdin_bytes, data);
                             }
                             self.stdin_bytes += n as u64;
                             if let Err(e) = self.conn.send(data, usize::MAX, now) {
-                                return self.send_failed(&e, out);
+                                return Err(self.lost("send to", &e));
                             }
                         }
                         Ok(Read::Eof) => {
                             progress = true;
                             self.stdin_done = true;
+                            self.stdin_eof_at = Some(now);
                             // Half-close, then read (and, with --send-only,
                             // discard) until the peer closes: leaving earlier
                             // would reset a peer that still talks and lose
                             // what it had not read yet.
                             if !self.opts.no_shutdown {
                                 if let Err(e) = self.conn.shutdown_write(now) {
-                                    return Err(self.socket_error("send to", &e));
+                                    return Err(self.lost("send to", &e));
                                 }
                             }
                         }
@@ -179,13 +229,13 @@ impl Session {
 
             let queued = self.conn.queued();
             if let Err(e) = self.conn.flush(now) {
-                return self.send_failed(&e, out);
+                return Err(self.lost("send to", &e));
             }
             // Room in the queue means stdin may be read again.
             progress |= self.conn.queued() < queued;
             if self.peer_closed && self.stdin_done && self.conn.queued() == 0 {
-                self.finish(Closer::Peer, out, None)?;
-                return Ok(());
+                self.settling = Some(Closer::Peer);
+                continue;
             }
             if !progress {
                 return Ok(());
@@ -193,22 +243,53 @@ impl Session {
         }
     }
 
-    /// A write failed: after the peer's FIN that just means it had closed
-    /// completely (the session ends as closed by the peer), otherwise it is
-    /// an error.
-    fn send_failed(&mut self, e: &io::Error, out: &mut Output) -> Result<()> {
-        if self.peer_closed {
-            return self.finish(Closer::Peer, out, None);
+    /// The error for a connection that died (while trying to `verb` the
+    /// peer): names how many stdin bytes the peer never acknowledged.
+    fn lost(&self, verb: &str, e: &io::Error) -> Error {
+        // After the peer's FIN the kernel reports its reset as EPIPE.
+        let reset = matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET));
+        let mut why = if reset {
+            "connection reset by peer".to_string()
+        } else {
+            describe_io(e)
+        };
+        let lost = self.undelivered();
+        if lost > 0 {
+            why.push_str(&format!("; {lost} bytes of stdin not delivered"));
         }
-        Err(self.socket_error("send to", e))
+        Error::new(exit_for_io(e), format!("{verb} {}", self.conn.peer), why)
     }
 
-    fn socket_error(&self, verb: &str, e: &io::Error) -> Error {
-        Error::new(
-            exit_for_io(e),
-            format!("{verb} {}", self.conn.peer),
-            describe_io(e),
-        )
+    /// Data bytes the peer's kernel has acknowledged (all sent ones where
+    /// the kernel does not say).
+    fn acked(&self) -> u64 {
+        match (self.acked_base, self.conn.bytes_acked()) {
+            (Some(base), Some(acked)) => acked.saturating_sub(base).min(self.conn.sent),
+            _ => self.conn.sent,
+        }
+    }
+
+    /// Stdin bytes read that the peer has not acknowledged.
+    fn undelivered(&self) -> u64 {
+        self.stdin_bytes.saturating_sub(self.acked())
+    }
+
+    /// Success is decided: flushes, then ends the session once the peer has
+    /// acknowledged every byte; a reset meanwhile is an error.
+    fn settle(&mut self, now: Instant, out: &mut Output) -> Result<()> {
+        let Some(by) = self.settling else {
+            return Ok(());
+        };
+        if let Err(e) = self.conn.flush(now) {
+            return Err(self.lost("send to", &e));
+        }
+        if let Ok(Some(e)) = self.conn.stream.take_error() {
+            return Err(self.lost("send to", &e));
+        }
+        if self.conn.queued() == 0 && self.acked() >= self.conn.sent {
+            self.finish(by, out, None)?;
+        }
+        Ok(())
     }
 
     /// Ends the session: reports it and records the exit status.
@@ -232,30 +313,72 @@ impl Session {
         })
     }
 
-    /// After the peer's FIN, while stdin is still being delivered: when the
-    /// session ends unless stdin gives more.
-    pub fn drain_deadline(&self) -> Option<Instant> {
-        (self.peer_closed && !self.stdin_done && self.end.is_none())
-            .then(|| self.stdin_active + DRAIN_GRACE)
+    /// The next timer the session needs, each asked for once until it
+    /// fires; the driver arms it and calls [`Session::on_timer`].
+    pub fn next_timer(&mut self, now: Instant) -> Option<(Wake, Instant)> {
+        if self.end.is_some() {
+            return None;
+        }
+        if self.settling.is_some() && !self.settle_armed {
+            self.settle_armed = true;
+            return Some((Wake::Settle, now.checked_add(SETTLE_POLL)?));
+        }
+        let quit_after = self.opts.quit_after?;
+        let (from, dur) = match self.quit {
+            Quit::Waiting => (self.stdin_eof_at?, quit_after),
+            Quit::Fired => (now, quit_after.max(QUIT_GRACE)),
+            Quit::Armed | Quit::Rearmed => return None,
+        };
+        self.quit = match self.quit {
+            Quit::Waiting => Quit::Armed,
+            _ => Quit::Rearmed,
+        };
+        // Past what an Instant holds: no deadline.
+        Some((Wake::Quit, from.checked_add(dur)?))
     }
 
-    /// The drain timer fired: ends the session if stdin stayed idle;
-    /// `Some(next deadline)` if it gave data meanwhile.
-    pub fn check_drain(&mut self, now: Instant, out: &mut Output) -> Option<Instant> {
-        let deadline = self.drain_deadline()?;
-        if now < deadline {
-            return Some(deadline);
+    /// A timer from [`Session::next_timer`] fired.
+    pub fn on_timer(&mut self, wake: Wake, now: Instant, out: &mut Output) {
+        if self.end.is_some() {
+            return;
         }
-        if let Err(e) = self.finish(Closer::Peer, out, None) {
+        let result = match wake {
+            Wake::Settle => {
+                self.settle_armed = false;
+                self.settle(now, out)
+            }
+            Wake::Quit if self.quit == Quit::Rearmed => Err(self.quit_expired()),
+            Wake::Quit => {
+                // Stop reading; end once the peer has what was sent.
+                self.quit = Quit::Fired;
+                self.settling.get_or_insert(Closer::Local);
+                self.settle(now, out)
+            }
+        };
+        if let Err(e) = result {
             self.end = Some(End::Failed(e));
         }
-        None
+    }
+
+    /// --quit-after passed, then its grace, and the peer still has not
+    /// acknowledged everything.
+    fn quit_expired(&self) -> Error {
+        let dur = self.opts.quit_after.unwrap_or_default();
+        Error::timeout(
+            format!("send to {}", self.conn.peer),
+            format!(
+                "{} bytes of stdin not delivered (not acknowledged {} after --quit-after {})",
+                self.undelivered(),
+                humantime::format_duration(dur.max(QUIT_GRACE)),
+                humantime::format_duration(dur)
+            ),
+        )
     }
 
     /// Checks the idle timeout; `Some(next deadline)` if still alive.
     pub fn check_idle(&mut self, now: Instant) -> Option<Instant> {
         let idle = self.opts.idle_timeout?;
-        let deadline = self.conn.last_active + idle;
+        let deadline = self.conn.last_active.checked_add(idle)?;
         if now >= deadline {
             self.end = Some(End::Failed(Error::timeout(
                 format!("connection to {}", self.conn.peer),
