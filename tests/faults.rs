@@ -1,0 +1,236 @@
+//! Faults on the wire (issue 10): netkit talks to a real peer through the
+//! loopback fault proxy of `tests/common/fault.rs`, which delivers bytes one
+//! at a time, stalls, reads slowly, resets mid-stream or half-closes early.
+//! Every case either arrives exactly (compared byte for byte) or ends with
+//! its documented non-zero exit; none may exit 0 having delivered less than
+//! was sent.
+//!
+//! Volumes: 64 MiB each way for TCP pass-through and stalls, less where the
+//! fault makes every byte expensive (one byte per write: 64 KiB; slow reads:
+//! 8 MiB). The big cases take a lock so that no two of them share the two
+//! cores at once.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::process::Stdio;
+use std::sync::{Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use common::fault::{Fault, FaultProxy};
+use common::*;
+
+/// Held by the cases that move tens of megabytes.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn heavy() -> MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const LONG: Duration = Duration::from_secs(120);
+const NONE: Duration = Duration::ZERO;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ===========================================================================
+// TCP: netkit tcp connect <-> proxy <-> a std server
+
+/// What the std server saw: the bytes it received, and whether reading and
+/// writing both ended cleanly (EOF read, everything written).
+struct ServerSide {
+    got: Vec<u8>,
+    read_clean: bool,
+    wrote_all: bool,
+}
+
+/// A one-connection server that sends `data` (then FIN) while it reads
+/// everything the client sends.
+fn tcp_server(data: Vec<u8>) -> (SocketAddr, JoinHandle<ServerSide>) {
+    let (l, port) = local_listener();
+    let h = thread::spawn(move || {
+        let s = accept(&l);
+        s.set_read_timeout(Some(LONG)).unwrap();
+        s.set_write_timeout(Some(LONG)).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let writer = thread::spawn(move || {
+            let ok = w.write_all(&data).is_ok();
+            let _ = w.shutdown(Shutdown::Write);
+            ok
+        });
+        let mut r = s;
+        let mut got = Vec::new();
+        let read_clean = r.read_to_end(&mut got).is_ok();
+        let wrote_all = writer.join().unwrap();
+        ServerSide {
+            got,
+            read_clean,
+            wrote_all,
+        }
+    });
+    (SocketAddr::from(([127, 0, 0, 1], port)), h)
+}
+
+struct TcpCase {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+    server: ServerSide,
+    proxy: FaultProxy,
+}
+
+/// `netkit tcp connect` through a proxy with `up` (toward the server) and
+/// `down` (toward netkit) faults; `up_data` is netkit's stdin (a pipe),
+/// `down_data` what the server sends.
+fn tcp_case(up: Fault, down: Fault, up_data: &[u8], down_data: &[u8]) -> TcpCase {
+    let (upstream, server) = tcp_server(down_data.to_vec());
+    let proxy = FaultProxy::start(upstream, up, down);
+    let port = proxy.port.to_string();
+    let mut cmd = netkit();
+    cmd.args(["tcp", "connect", "127.0.0.1", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let writer = feed(proc.take_stdin(), up_data.to_vec());
+    let out = proc.stdout_bytes();
+    let err = proc.stderr_bytes();
+    let code = proc.wait_or_kill(LONG).map(code);
+    writer.join().unwrap();
+    TcpCase {
+        code,
+        stdout: out.join(),
+        stderr: err.text(),
+        server: server.join().unwrap(),
+        proxy,
+    }
+}
+
+/// Both directions arrived exactly and netkit exited 0.
+fn assert_exact(c: &TcpCase, up_data: &[u8], down_data: &[u8]) {
+    assert_eq!(c.code, Some(0), "stderr: {}", c.stderr);
+    assert_no_error(&c.stderr);
+    assert_same_bytes("server received", up_data, &c.server.got);
+    assert_same_bytes("netkit printed", down_data, &c.stdout);
+    assert!(c.server.read_clean && c.server.wrote_all);
+}
+
+/// A reset: exit 4 with one error line, and what did arrive is a prefix.
+fn assert_reset(c: &TcpCase, up_data: &[u8], down_data: &[u8]) {
+    assert_eq!(
+        c.code,
+        Some(4),
+        "a reset must exit 4; stderr: {:?}; netkit printed {} of {} bytes, the server got {} of {}",
+        c.stderr,
+        c.stdout.len(),
+        down_data.len(),
+        c.server.got.len(),
+        up_data.len()
+    );
+    assert_one_error_line(&c.stderr);
+    assert_eq!(c.proxy.resets(), 1);
+    assert!(c.stdout.len() < down_data.len() || c.server.got.len() < up_data.len());
+    assert!(down_data.starts_with(&c.stdout), "stdout is not a prefix");
+    assert!(up_data.starts_with(&c.server.got), "upload is not a prefix");
+}
+
+#[test]
+fn tcp_64mib_each_way_clean() {
+    let _g = heavy();
+    let (a, b) = (random_bytes(64 * MIB, 1), random_bytes(64 * MIB, 2));
+    let c = tcp_case(Fault::Pass, Fault::Pass, &a, &b);
+    assert_exact(&c, &a, &b);
+}
+
+#[test]
+fn tcp_64mib_each_way_with_stalls() {
+    let _g = heavy();
+    let (a, b) = (random_bytes(64 * MIB, 3), random_bytes(64 * MIB, 4));
+    let stall = Fault::Stall {
+        every: 16 * MIB as u64,
+        pause: ms(300),
+    };
+    let c = tcp_case(stall, stall, &a, &b);
+    assert_exact(&c, &a, &b);
+}
+
+#[test]
+fn tcp_slow_reads_both_ways() {
+    // 8 MiB each way read in 16 KiB chunks with 1 ms pauses: netkit meets a
+    // full socket buffer in both directions and must neither drop nor spin.
+    let _g = heavy();
+    let (a, b) = (random_bytes(8 * MIB, 5), random_bytes(8 * MIB, 6));
+    let slow = Fault::SlowRead {
+        chunk: 16 * 1024,
+        pause: ms(1),
+    };
+    let c = tcp_case(slow, slow, &a, &b);
+    assert_exact(&c, &a, &b);
+}
+
+#[test]
+fn tcp_one_byte_at_a_time_both_ways() {
+    // 64 KiB, not 64 MiB: each byte costs a write and a read on each side.
+    let (a, b) = (random_bytes(64 * 1024, 7), random_bytes(64 * 1024, 8));
+    let one = Fault::OneByte { pause: NONE };
+    let c = tcp_case(one, one, &a, &b);
+    assert_exact(&c, &a, &b);
+}
+
+#[test]
+fn tcp_reset_mid_download_exits_4() {
+    let _g = heavy();
+    let (a, b) = (random_bytes(64 * MIB, 9), random_bytes(64 * MIB, 10));
+    let c = tcp_case(
+        Fault::Pass,
+        Fault::Reset {
+            after: 8 * MIB as u64,
+        },
+        &a,
+        &b,
+    );
+    assert_reset(&c, &a, &b);
+}
+
+#[test]
+fn tcp_early_half_close_from_the_server_side_keeps_the_upload_going() {
+    // The server's direction ends (FIN) after 1 MiB: netkit prints exactly
+    // that MiB, keeps sending all of stdin, and exits 0 (a FIN is a clean
+    // end of that direction, indistinguishable from the server's own).
+    let _g = heavy();
+    let (a, b) = (random_bytes(16 * MIB, 14), random_bytes(16 * MIB, 15));
+    let c = tcp_case(Fault::Pass, Fault::HalfClose { after: MIB as u64 }, &a, &b);
+    assert_eq!(c.code, Some(0), "stderr: {}", c.stderr);
+    assert_same_bytes("netkit printed", &b[..MIB], &c.stdout);
+    assert_same_bytes("server received", &a, &c.server.got);
+}
+
+// ===========================================================================
+// The proxy itself
+
+#[test]
+fn the_proxy_reset_is_a_reset_on_both_sides() {
+    let (l, port) = local_listener();
+    let server = thread::spawn(move || {
+        let mut s = accept(&l);
+        let mut got = Vec::new();
+        let r = s.read_to_end(&mut got);
+        (got.len(), r.map_err(|e| e.kind()))
+    });
+    let proxy = FaultProxy::start(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Fault::Reset { after: 10 },
+        Fault::Pass,
+    );
+    let mut c = client(proxy.addr());
+    c.write_all(&[7u8; 100]).unwrap();
+    let mut b = [0u8; 16];
+    let r = c.read(&mut b).map_err(|e| e.kind());
+    assert_eq!(r, Err(std::io::ErrorKind::ConnectionReset));
+    let (n, r) = server.join().unwrap();
+    assert_eq!(n, 10);
+    assert_eq!(r, Err(std::io::ErrorKind::ConnectionReset));
+}
