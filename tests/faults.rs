@@ -196,6 +196,38 @@ fn tcp_reset_mid_download_exits_4() {
 }
 
 #[test]
+fn tcp_reset_mid_upload_exits_4() {
+    let _g = heavy();
+    let (a, b) = (random_bytes(64 * MIB, 11), random_bytes(64 * MIB, 12));
+    let c = tcp_case(
+        Fault::Reset {
+            after: 8 * MIB as u64,
+        },
+        Fault::Pass,
+        &a,
+        &b,
+    );
+    assert_reset(&c, &a, &b);
+}
+
+#[test]
+fn tcp_reset_mid_upload_only_exits_4() {
+    // netkit only sends (the server says nothing): the reset must still
+    // surface as exit 4, not be mistaken for the end of the session.
+    let _g = heavy();
+    let a = random_bytes(64 * MIB, 13);
+    let c = tcp_case(
+        Fault::Reset {
+            after: 8 * MIB as u64,
+        },
+        Fault::Pass,
+        &a,
+        b"",
+    );
+    assert_reset(&c, &a, b"");
+}
+
+#[test]
 fn tcp_early_half_close_from_the_server_side_keeps_the_upload_going() {
     // The server's direction ends (FIN) after 1 MiB: netkit prints exactly
     // that MiB, keeps sending all of stdin, and exits 0 (a FIN is a clean

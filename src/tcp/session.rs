@@ -193,13 +193,10 @@ impl Session {
         }
     }
 
-    /// A write failed: after the peer's FIN that just means it had closed
-    /// completely (the session ends as closed by the peer), otherwise it is
-    /// an error.
-    fn send_failed(&mut self, e: &io::Error, out: &mut Output) -> Result<()> {
-        if self.peer_closed {
-            return self.finish(Closer::Peer, out, None);
-        }
+    /// A write failed: stdin was not all delivered, so it is an error even
+    /// after the peer's FIN (a reset or a broken pipe then says the peer
+    /// closed completely and dropped what we sent: exit 4, never 0).
+    fn send_failed(&mut self, e: &io::Error, _out: &mut Output) -> Result<()> {
         Err(self.socket_error("send to", e))
     }
 
