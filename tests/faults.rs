@@ -266,3 +266,212 @@ fn the_proxy_reset_is_a_reset_on_both_sides() {
     assert_eq!(n, 10);
     assert_eq!(r, Err(std::io::ErrorKind::ConnectionReset));
 }
+
+// ===========================================================================
+// HTTP: netkit http URL -o FILE <-> proxy <-> a std server
+
+/// How the server frames the body.
+#[derive(Clone, Copy, Debug)]
+enum Framing {
+    Length,
+    Chunked,
+    Close,
+}
+
+/// The response exactly as the server writes it: the head, then the body
+/// encoded for `framing` (chunks of 1000 bytes).
+fn http_response(framing: Framing, body: &[u8]) -> Vec<u8> {
+    let mut r = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n".to_vec();
+    match framing {
+        Framing::Length => {
+            r.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+            r.extend_from_slice(body);
+        }
+        Framing::Chunked => {
+            r.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            for chunk in body.chunks(1000) {
+                r.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                r.extend_from_slice(chunk);
+                r.extend_from_slice(b"\r\n");
+            }
+            r.extend_from_slice(b"0\r\n\r\n");
+        }
+        Framing::Close => {
+            r.extend_from_slice(b"Connection: close\r\n\r\n");
+            r.extend_from_slice(body);
+        }
+    }
+    r
+}
+
+/// A one-connection HTTP server: reads the request head, writes `response`,
+/// then closes (its own FIN) and waits for the client to go.
+fn http_server(response: Vec<u8>) -> SocketAddr {
+    let (l, port) = local_listener();
+    thread::spawn(move || {
+        let mut s = accept(&l);
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut b) {
+                Ok(1) => head.push(b[0]),
+                _ => return,
+            }
+        }
+        let _ = s.write_all(&response);
+        let _ = s.shutdown(Shutdown::Write);
+        let _ = s.read_to_end(&mut Vec::new());
+    });
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+struct HttpCase {
+    code: Option<i32>,
+    file: Vec<u8>,
+    stderr: String,
+}
+
+/// `netkit http -o FILE` (or `curl` when `curl` is set) through a proxy
+/// applying `down` to the response.
+fn http_case(framing: Framing, body: &[u8], down: Fault, curl: bool) -> HttpCase {
+    let upstream = http_server(http_response(framing, body));
+    let proxy = FaultProxy::start(upstream, Fault::Pass, down);
+    let out = TempFile::with("body", b"");
+    let url = format!("http://127.0.0.1:{}/file", proxy.port);
+    let path = out.path.to_str().unwrap().to_string();
+    let mut cmd = if curl {
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sS", "-o", &path, &url]);
+        c
+    } else {
+        let mut c = netkit();
+        c.args(["http", "-o", &path, &url]);
+        c
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let _stdout = proc.stdout_bytes();
+    let err = proc.stderr_bytes();
+    let code = proc.wait_or_kill(LONG).map(code);
+    HttpCase {
+        code,
+        file: std::fs::read(&out.path).unwrap_or_default(),
+        stderr: err.text(),
+    }
+}
+
+fn http_exact(framing: Framing, down: Fault, size: usize) {
+    let body = random_bytes(size, 20 + size as u64);
+    let c = http_case(framing, &body, down, false);
+    assert_eq!(c.code, Some(0), "{framing:?}: stderr {}", c.stderr);
+    assert_same_bytes(&format!("{framing:?} body"), &body, &c.file);
+}
+
+/// The response is cut after the head and half the body (RST or FIN, as
+/// `fault` says): netkit must fail; returns the case for more checks.
+fn http_cut(framing: Framing, cut: impl Fn(u64) -> Fault, curl: bool) -> HttpCase {
+    let body = random_bytes(256 * 1024, 30);
+    let response = http_response(framing, &body);
+    let head = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let at = (head + (response.len() - head) / 2) as u64;
+    let c = http_case(framing, &body, cut(at), curl);
+    eprintln!(
+        "{framing:?} cut at {at}: exit {:?}, {} of {} bytes, stderr {:?}",
+        c.code,
+        c.file.len(),
+        body.len(),
+        c.stderr
+    );
+    assert!(
+        c.file.len() < body.len(),
+        "{framing:?}: the whole body arrived"
+    );
+    assert!(body.starts_with(&c.file), "{framing:?}: not a prefix");
+    c
+}
+
+#[test]
+fn http_one_byte_at_a_time_content_length() {
+    http_exact(Framing::Length, Fault::OneByte { pause: NONE }, 32 * 1024);
+}
+
+#[test]
+fn http_one_byte_at_a_time_chunked() {
+    http_exact(Framing::Chunked, Fault::OneByte { pause: NONE }, 32 * 1024);
+}
+
+#[test]
+fn http_one_byte_at_a_time_close_delimited() {
+    http_exact(Framing::Close, Fault::OneByte { pause: NONE }, 32 * 1024);
+}
+
+#[test]
+fn http_stalls_and_slow_reads_content_length() {
+    let stall = Fault::Stall {
+        every: 256 * 1024,
+        pause: ms(200),
+    };
+    http_exact(Framing::Length, stall, 2 * MIB);
+    let slow = Fault::SlowRead {
+        chunk: 4096,
+        pause: ms(1),
+    };
+    http_exact(Framing::Chunked, slow, 512 * 1024);
+}
+
+fn reset_at(after: u64) -> Fault {
+    Fault::Reset { after }
+}
+
+fn fin_at(after: u64) -> Fault {
+    Fault::HalfClose { after }
+}
+
+#[test]
+fn http_reset_mid_body_content_length_fails() {
+    let c = http_cut(Framing::Length, reset_at, false);
+    assert_eq!(c.code, Some(4), "stderr {}", c.stderr);
+    assert_one_error_line(&c.stderr);
+}
+
+#[test]
+fn http_reset_mid_body_chunked_fails() {
+    let c = http_cut(Framing::Chunked, reset_at, false);
+    assert_eq!(c.code, Some(4), "stderr {}", c.stderr);
+    assert_one_error_line(&c.stderr);
+}
+
+#[test]
+fn http_reset_mid_body_close_delimited_fails() {
+    // The body ends at the server's close, but a reset is not a close: the
+    // RST says the body was cut. curl reports error 56 here.
+    let c = http_cut(Framing::Close, reset_at, false);
+    assert_eq!(c.code, Some(4), "stderr {}", c.stderr);
+    assert_one_error_line(&c.stderr);
+}
+
+#[test]
+fn http_fin_mid_body_content_length_fails() {
+    let c = http_cut(Framing::Length, fin_at, false);
+    assert_eq!(c.code, Some(6), "stderr {}", c.stderr);
+    assert_one_error_line(&c.stderr);
+}
+
+#[test]
+fn http_fin_mid_body_chunked_fails() {
+    let c = http_cut(Framing::Chunked, fin_at, false);
+    assert_eq!(c.code, Some(6), "stderr {}", c.stderr);
+    assert_one_error_line(&c.stderr);
+}
+
+#[test]
+fn curl_reports_56_on_a_reset_mid_close_delimited_body() {
+    // The reference for the case above.
+    if !require_peer("curl") {
+        return;
+    }
+    let c = http_cut(Framing::Close, reset_at, true);
+    assert_eq!(c.code, Some(56), "curl stderr {}", c.stderr);
+}
