@@ -475,3 +475,207 @@ fn curl_reports_56_on_a_reset_mid_close_delimited_body() {
     let c = http_cut(Framing::Close, reset_at, true);
     assert_eq!(c.code, Some(56), "curl stderr {}", c.stderr);
 }
+
+// ===========================================================================
+// WebSocket: netkit ws connect <-> proxy <-> netkit ws listen
+
+/// `netkit ws listen --bind 127.0.0.1 ARGS 0` printing messages on stdout.
+struct WsServer {
+    proc: Proc,
+    port: u16,
+    stdout: Lines,
+    stderr: Lines,
+}
+
+impl WsServer {
+    fn start(args: &[&str]) -> WsServer {
+        let mut cmd = netkit();
+        cmd.args(["ws", "listen", "--bind", "127.0.0.1"])
+            .args(args)
+            .arg("0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let stdout = proc.stdout_lines();
+        let mut stderr = proc.stderr_lines();
+        let first = stderr
+            .next_line(TIMEOUT)
+            .unwrap_or_else(|| panic!("netkit ws listen printed nothing on stderr"));
+        let port = listening_port(&first);
+        WsServer {
+            proc,
+            port,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Waits until the client's connection is reported closed, stops the
+    /// server and returns everything it printed on stdout.
+    fn received(mut self) -> Vec<String> {
+        self.stderr
+            .wait_for(LONG, "the client's close", |l| l.contains(" closed "));
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+        let mut lines = std::mem::take(&mut self.stdout.seen);
+        lines.extend(self.stdout.rest(LONG));
+        lines
+    }
+}
+
+/// `n` distinct text messages of varied lengths (0 to 60 bytes after the
+/// number), each a line.
+fn ws_messages(n: usize) -> Vec<String> {
+    let letters = b"abcdefghijklmnopqrstuvwxyz0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    (0..n)
+        .map(|i| {
+            let len = (i * 7919) % 61;
+            let tail: String = (0..len)
+                .map(|k| letters[(i + k * 31) % letters.len()] as char)
+                .collect();
+            format!("{i:06} {tail}\n")
+        })
+        .collect()
+}
+
+/// Runs `netkit ws connect` through a proxy to `server` with the messages on
+/// stdin: (exit code, stdout, stderr, proxy).
+fn ws_client(
+    server: SocketAddr,
+    up: Fault,
+    down: Fault,
+    args: &[&str],
+    input: &[u8],
+) -> (Option<i32>, Vec<u8>, String, FaultProxy) {
+    let proxy = FaultProxy::start(server, up, down);
+    let url = format!("ws://127.0.0.1:{}/", proxy.port);
+    let mut cmd = netkit();
+    cmd.args(["ws", "connect"])
+        .args(args)
+        .arg(&url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let writer = feed(proc.take_stdin(), input.to_vec());
+    let out = proc.stdout_bytes();
+    let err = proc.stderr_bytes();
+    let code = proc.wait_or_kill(LONG).map(code);
+    writer.join().unwrap();
+    (code, out.join(), err.text(), proxy)
+}
+
+/// Sends `n` messages through `up`/`down` faults; the server must print
+/// exactly them, in order, and the client exit 0.
+fn ws_exact(n: usize, up: Fault, down: Fault) {
+    let msgs = ws_messages(n);
+    let server = WsServer::start(&[]);
+    let (code, _out, err, _proxy) =
+        ws_client(server.addr(), up, down, &[], msgs.concat().as_bytes());
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_no_error(&err);
+    let got = server.received();
+    assert_eq!(got.len(), n, "messages received");
+    let first_bad = msgs.iter().zip(&got).position(|(a, b)| a != b);
+    assert_eq!(first_bad, None, "messages differ");
+}
+
+#[test]
+fn ws_100k_messages_clean() {
+    let _g = heavy();
+    ws_exact(100_000, Fault::Pass, Fault::Pass);
+}
+
+#[test]
+fn ws_100k_messages_with_stalls() {
+    let _g = heavy();
+    let stall = Fault::Stall {
+        every: 512 * 1024,
+        pause: ms(200),
+    };
+    ws_exact(100_000, stall, stall);
+}
+
+#[test]
+fn ws_messages_one_byte_at_a_time() {
+    // 2,000 messages (about 70 KB), each byte its own write.
+    let one = Fault::OneByte { pause: NONE };
+    ws_exact(2_000, one, one);
+}
+
+#[test]
+fn ws_messages_read_slowly() {
+    // 20,000 messages (about 700 KB) read 512 bytes at a time.
+    let slow = Fault::SlowRead {
+        chunk: 512,
+        pause: ms(1),
+    };
+    ws_exact(20_000, slow, Fault::Pass);
+}
+
+#[test]
+fn ws_reset_mid_stream_fails() {
+    let _g = heavy();
+    let msgs = ws_messages(100_000);
+    let server = WsServer::start(&[]);
+    let (code, _out, err, proxy) = ws_client(
+        server.addr(),
+        Fault::Reset { after: MIB as u64 },
+        Fault::Pass,
+        &[],
+        msgs.concat().as_bytes(),
+    );
+    eprintln!("ws reset: exit {code:?}, stderr {err:?}");
+    assert_eq!(proxy.resets(), 1);
+    // ws connect documents 1 for an abnormal close (1006), a reset included.
+    assert_eq!(code, Some(1), "a reset mid-stream; stderr: {err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("netkit: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].ends_with("connection reset by peer (1006)"),
+        "{err}"
+    );
+    let got = server.received();
+    assert!(got.len() < msgs.len());
+    assert_eq!(msgs[..got.len()], got[..], "the server got a prefix");
+}
+
+#[test]
+fn ws_echo_100k_messages() {
+    // The echo direction: everything sent comes back, in order.
+    let _g = heavy();
+    let msgs = ws_messages(100_000);
+    let server = WsServer::start(&["--echo"]);
+    let (code, out, err, _proxy) = ws_client(
+        server.addr(),
+        Fault::Pass,
+        Fault::Pass,
+        &[],
+        msgs.concat().as_bytes(),
+    );
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_same_bytes("echoes", msgs.concat().as_bytes(), &out);
+}
+
+#[test]
+fn ws_echo_with_send_and_count_one_byte_at_a_time() {
+    let msgs = ws_messages(300);
+    let server = WsServer::start(&["--echo"]);
+    let mut args = Vec::new();
+    for m in &msgs {
+        args.push("--send".to_string());
+        args.push(m.strip_suffix('\n').unwrap().to_string());
+    }
+    let n = msgs.len().to_string();
+    args.extend(["-c".to_string(), n]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let one = Fault::OneByte { pause: NONE };
+    let (code, out, err, _proxy) = ws_client(server.addr(), one, one, &args, b"");
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_same_bytes("echoes", msgs.concat().as_bytes(), &out);
+}
