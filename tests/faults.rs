@@ -679,3 +679,49 @@ fn ws_echo_with_send_and_count_one_byte_at_a_time() {
     assert_eq!(code, Some(0), "stderr: {err}");
     assert_same_bytes("echoes", msgs.concat().as_bytes(), &out);
 }
+
+#[test]
+fn ws_reset_mid_echo_fails() {
+    // The reset hits the replies (server to client) after the client has
+    // sent everything and its Close: the server's Close never comes, and
+    // most echoes were lost, so this is no clean ending.
+    let _g = heavy();
+    let msgs = ws_messages(100_000);
+    let server = WsServer::start(&["--echo"]);
+    let (code, out, err, proxy) = ws_client(
+        server.addr(),
+        Fault::Pass,
+        Fault::Reset { after: MIB as u64 },
+        &[],
+        msgs.concat().as_bytes(),
+    );
+    assert_eq!(proxy.resets(), 1);
+    assert_eq!(code, Some(1), "stderr: {err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("netkit: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    let all = msgs.concat();
+    assert!(out.len() < all.len() && all.as_bytes().starts_with(&out));
+}
+
+#[test]
+fn ws_fin_without_close_mid_stream_fails() {
+    // The proxy half-closes toward the server after 1 MiB (and drops what
+    // the client sends after that): the server sees EOF without a Close and
+    // closes TCP too, so the client's Close is never answered. That is an
+    // abnormal closure (1006, exit 1), not exit 0.
+    let _g = heavy();
+    let msgs = ws_messages(100_000);
+    let server = WsServer::start(&[]);
+    let (code, _out, err, _proxy) = ws_client(
+        server.addr(),
+        Fault::HalfClose { after: MIB as u64 },
+        Fault::Pass,
+        &[],
+        msgs.concat().as_bytes(),
+    );
+    assert_eq!(code, Some(1), "stderr: {err}");
+    assert!(err.contains("(1006)"), "{err}");
+    let got = server.received();
+    assert!(got.len() < msgs.len());
+    assert_eq!(msgs[..got.len()], got[..], "the server got a prefix");
+}
