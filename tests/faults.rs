@@ -240,6 +240,75 @@ fn tcp_early_half_close_from_the_server_side_keeps_the_upload_going() {
     assert_same_bytes("server received", &a, &c.server.got);
 }
 
+/// Both ends are netkit: `tcp connect` (stdin `a`) through the proxy to a
+/// single-client `tcp listen` (stdin `b`). Returns, for connect then
+/// listen: (exit code, stdout, stderr).
+type Ends = [(Option<i32>, Vec<u8>, String); 2];
+
+fn tcp_netkit_both_ends(up: Fault, down: Fault, a: &[u8], b: &[u8]) -> (Ends, FaultProxy) {
+    let mut l = HumanListener::start(&["--bind", "127.0.0.1"], Stdio::piped(), Stdio::piped());
+    let l_writer = feed(l.proc.take_stdin(), b.to_vec());
+    let l_out = l.proc.stdout_bytes();
+    let proxy = FaultProxy::start(l.addr(), up, down);
+    let port = proxy.port.to_string();
+    let mut cmd = netkit();
+    cmd.args(["tcp", "connect", "127.0.0.1", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut c = Proc::spawn(&mut cmd);
+    let c_writer = feed(c.take_stdin(), a.to_vec());
+    let c_out = c.stdout_bytes();
+    let c_err = c.stderr_bytes();
+    let c_code = c.wait_or_kill(LONG).map(code);
+    let l_code = l.proc.wait_or_kill(LONG).map(code);
+    c_writer.join().unwrap();
+    l_writer.join().unwrap();
+    let l_err = l.stderr.rest(LONG).concat();
+    let ends = [
+        (c_code, c_out.join(), c_err.text()),
+        (l_code, l_out.join(), l_err),
+    ];
+    (ends, proxy)
+}
+
+#[test]
+fn tcp_netkit_to_netkit_one_byte_at_a_time() {
+    let (a, b) = (random_bytes(64 * 1024, 16), random_bytes(64 * 1024, 17));
+    let one = Fault::OneByte { pause: NONE };
+    let ([c, l], _proxy) = tcp_netkit_both_ends(one, one, &a, &b);
+    assert_eq!(c.0, Some(0), "connect: {}", c.2);
+    assert_eq!(l.0, Some(0), "listen: {}", l.2);
+    assert_same_bytes("connect printed", &b, &c.1);
+    assert_same_bytes("listen printed", &a, &l.1);
+}
+
+#[test]
+fn tcp_netkit_to_netkit_reset_mid_stream_both_exit_4() {
+    let _g = heavy();
+    let (a, b) = (random_bytes(64 * MIB, 18), random_bytes(64 * MIB, 19));
+    let ([c, l], proxy) = tcp_netkit_both_ends(
+        Fault::Reset {
+            after: 8 * MIB as u64,
+        },
+        Fault::Pass,
+        &a,
+        &b,
+    );
+    assert_eq!(proxy.resets(), 1);
+    for (what, end, sent) in [("connect", &c, &b), ("listen", &l, &a)] {
+        assert_eq!(end.0, Some(4), "{what}: stderr {:?}", end.2);
+        let errors: Vec<&str> = end
+            .2
+            .lines()
+            .filter(|x| x.starts_with("netkit: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{what}: {:?}", end.2);
+        assert!(sent.starts_with(&end.1), "{what}: stdout is not a prefix");
+    }
+    assert!(l.1.len() < a.len());
+}
+
 // ===========================================================================
 // The proxy itself
 
@@ -745,4 +814,41 @@ fn ws_fin_without_close_mid_stream_fails() {
     let got = server.received(None);
     assert!(got.len() < msgs.len());
     assert_prefix(&msgs, &got);
+}
+
+#[test]
+fn http_to_stdout_one_byte_at_a_time_chunked() {
+    // The body on stdout instead of -o: the same exact bytes.
+    let body = random_bytes(32 * 1024, 40);
+    let upstream = http_server(http_response(Framing::Chunked, &body));
+    let proxy = FaultProxy::start(upstream, Fault::Pass, Fault::OneByte { pause: NONE });
+    let url = format!("http://127.0.0.1:{}/file", proxy.port);
+    let (code, out, err) = run(&["http", &url], Stdio::null());
+    assert_eq!(code, 0, "stderr {err}");
+    assert_same_bytes("stdout", &body, &out);
+}
+
+#[test]
+fn http_to_stdout_reset_mid_body_fails() {
+    let body = random_bytes(256 * 1024, 41);
+    let response = http_response(Framing::Close, &body);
+    let upstream = http_server(response);
+    let proxy = FaultProxy::start(upstream, Fault::Pass, Fault::Reset { after: 100_000 });
+    let url = format!("http://127.0.0.1:{}/file", proxy.port);
+    let (code, out, err) = run(&["http", &url], Stdio::null());
+    assert_eq!(code, 4, "stderr {err}");
+    assert_one_error_line(&err);
+    assert!(out.len() < body.len() && body.starts_with(&out));
+}
+
+#[test]
+fn http_one_byte_per_read_every_framing() {
+    // A pause after each byte, so that netkit reads the head, the chunk
+    // sizes and the body one byte per read (small bodies: 1,500 bytes).
+    let one = Fault::OneByte {
+        pause: Duration::from_micros(200),
+    };
+    for framing in [Framing::Length, Framing::Chunked, Framing::Close] {
+        http_exact(framing, one, 1500);
+    }
 }
