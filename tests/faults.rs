@@ -852,3 +852,118 @@ fn http_one_byte_per_read_every_framing() {
         http_exact(framing, one, 1500);
     }
 }
+
+#[test]
+fn ws_one_byte_per_read_handshake_and_frames() {
+    // A pause after each byte: the 101 response and every frame header are
+    // read one byte at a time, both ways (200 messages, and their echoes).
+    let one = Fault::OneByte {
+        pause: Duration::from_micros(200),
+    };
+    ws_exact(200, one, one);
+    let msgs = ws_messages(100);
+    let server = WsServer::start(&["--echo"]);
+    let mut args = Vec::new();
+    for m in &msgs {
+        args.push("--send".to_string());
+        args.push(m.strip_suffix('\n').unwrap().to_string());
+    }
+    args.extend(["-c".to_string(), msgs.len().to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err, _proxy) = ws_client(server.addr(), one, one, &args, b"");
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_same_bytes("echoes", msgs.concat().as_bytes(), &out);
+}
+
+#[test]
+fn ws_listen_serves_the_next_client_after_a_reset() {
+    let msgs = ws_messages(20_000);
+    let server = WsServer::start(&[]);
+    let (code, _, err, proxy) = ws_client(
+        server.addr(),
+        Fault::Reset { after: 100_000 },
+        Fault::Pass,
+        &[],
+        msgs.concat().as_bytes(),
+    );
+    assert_eq!(proxy.resets(), 1);
+    assert_eq!(code, Some(1), "stderr: {err}");
+    // The next client, straight to the server.
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let (code, _, err) = run_with_input(&["ws", "connect", &url], b"after\n");
+    assert_eq!(code, 0, "{err}");
+    let got = server.received(None);
+    assert_eq!(got.last().map(String::as_str), Some("after\n"), "{got:?}");
+    assert_prefix(&msgs, &got[..got.len() - 1]);
+}
+
+#[test]
+fn tcp_stall_shorter_than_idle_timeout_is_survived_longer_exits_5() {
+    let (a, b) = (random_bytes(256 * 1024, 50), random_bytes(256 * 1024, 51));
+    for (pause, want) in [(ms(300), Some(0)), (ms(3000), Some(5))] {
+        let (upstream, server) = tcp_server(b.clone());
+        let stall = Fault::Stall {
+            every: 128 * 1024,
+            pause,
+        };
+        let proxy = FaultProxy::start(upstream, stall, stall);
+        let port = proxy.port.to_string();
+        let mut cmd = netkit();
+        cmd.args([
+            "tcp",
+            "connect",
+            "--idle-timeout",
+            "1500ms",
+            "127.0.0.1",
+            &port,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let writer = feed(proc.take_stdin(), a.clone());
+        let out = proc.stdout_bytes();
+        let err = proc.stderr_bytes();
+        let code = proc.wait_or_kill(LONG).map(code);
+        writer.join().unwrap();
+        let (out, err) = (out.join(), err.text());
+        assert_eq!(code, want, "stall {pause:?}: stderr {err}");
+        if want == Some(0) {
+            assert_same_bytes("netkit printed", &b, &out);
+            assert_same_bytes("server received", &a, &server.join().unwrap().got);
+        } else {
+            assert_one_error_line(&err);
+            assert!(err.contains("idle"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn http_max_time_cuts_a_stalled_body_with_5() {
+    let body = random_bytes(64 * 1024, 52);
+    let upstream = http_server(http_response(Framing::Length, &body));
+    let stall = Fault::Stall {
+        every: 32 * 1024,
+        pause: ms(5000),
+    };
+    let proxy = FaultProxy::start(upstream, Fault::Pass, stall);
+    let url = format!("http://127.0.0.1:{}/file", proxy.port);
+    let (code, out, err) = run(&["http", "-m", "1s", &url], Stdio::null());
+    assert_eq!(code, 5, "stderr {err}");
+    assert_one_error_line(&err);
+    assert!(out.len() < body.len() && body.starts_with(&out));
+}
+
+#[test]
+fn http_fin_inside_the_head_fails_with_6() {
+    let body = random_bytes(1000, 53);
+    for framing in [Framing::Length, Framing::Chunked, Framing::Close] {
+        let upstream = http_server(http_response(framing, &body));
+        let proxy = FaultProxy::start(upstream, Fault::Pass, Fault::HalfClose { after: 30 });
+        let url = format!("http://127.0.0.1:{}/file", proxy.port);
+        let (code, out, err) = run(&["http", &url], Stdio::null());
+        assert_eq!(code, 6, "{framing:?}: stderr {err}");
+        assert_one_error_line(&err);
+        assert!(out.is_empty(), "{framing:?}");
+    }
+}
