@@ -1092,3 +1092,162 @@ fn https_cut_mid_body() {
         assert_one_error_line(&err);
     }
 }
+
+// ===========================================================================
+// HTTP uploads: netkit http -d @FILE through the proxy
+
+/// A one-connection server that reads a request with a Content-Length body
+/// and answers `LENGTH HASH` of what it got (or `None` if the body broke).
+fn upload_server() -> (SocketAddr, JoinHandle<Option<Vec<u8>>>) {
+    let (l, port) = local_listener();
+    let h = thread::spawn(move || {
+        let mut s = accept(&l);
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut b) {
+                Ok(1) => head.push(b[0]),
+                _ => return None,
+            }
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a Content-Length");
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).ok()?;
+        let answer = format!("{} {:016x}\n", body.len(), hash(&body));
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{answer}",
+            answer.len()
+        );
+        s.write_all(response.as_bytes()).ok()?;
+        let _ = s.shutdown(Shutdown::Write);
+        let _ = s.read_to_end(&mut Vec::new());
+        Some(body)
+    });
+    (SocketAddr::from(([127, 0, 0, 1], port)), h)
+}
+
+fn upload(up: Fault, body: &[u8]) -> (i32, Vec<u8>, String, Option<Vec<u8>>) {
+    let (upstream, server) = upload_server();
+    let proxy = FaultProxy::start(upstream, up, Fault::Pass);
+    let file = TempFile::with("upload", body);
+    let data = format!("@{}", file.path.to_str().unwrap());
+    let url = format!("http://127.0.0.1:{}/up", proxy.port);
+    let (code, out, err) = run(&["http", "-d", &data, &url], Stdio::null());
+    (code, out, err, server.join().unwrap())
+}
+
+#[test]
+fn http_upload_read_slowly_and_stalled_arrives_exactly() {
+    let body = random_bytes(4 * MIB, 70);
+    let answer = format!("{} {:016x}\n", body.len(), hash(&body));
+    for up in [
+        Fault::SlowRead {
+            chunk: 16 * 1024,
+            pause: ms(1),
+        },
+        Fault::Stall {
+            every: MIB as u64,
+            pause: ms(300),
+        },
+    ] {
+        let (code, out, err, got) = upload(up, &body);
+        assert_eq!(code, 0, "{up:?}: stderr {err}");
+        assert_eq!(String::from_utf8_lossy(&out), answer, "{up:?}");
+        assert_same_bytes("uploaded", &body, &got.unwrap());
+    }
+}
+
+#[test]
+fn http_upload_reset_mid_body_exits_4() {
+    let body = random_bytes(4 * MIB, 71);
+    let (code, out, err, got) = upload(Fault::Reset { after: MIB as u64 }, &body);
+    assert_eq!(code, 4, "stderr {err}");
+    assert_one_error_line(&err);
+    assert!(out.is_empty());
+    assert!(got.is_none());
+}
+
+#[test]
+fn ws_echo_to_a_slow_reader_arrives_exactly() {
+    // The client reads its echoes slowly (the proxy takes 4 KiB per 1 ms):
+    // ws listen --echo queues them (within --max-queue) and loses none.
+    let _g = heavy();
+    let msgs = ws_messages(50_000);
+    let server = WsServer::start(&["--echo"]);
+    let slow = Fault::SlowRead {
+        chunk: 4096,
+        pause: ms(1),
+    };
+    let (code, out, err, _proxy) = ws_client(
+        server.addr(),
+        Fault::Pass,
+        slow,
+        &[],
+        msgs.concat().as_bytes(),
+    );
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_same_bytes("echoes", msgs.concat().as_bytes(), &out);
+}
+
+/// `netkit ws connect --cacert CA wss://...` through a proxy to a
+/// `ws listen --tls-cert ... ARGS`: (exit, stdout, stderr, server).
+fn wss_case(
+    args: &[&str],
+    up: Fault,
+    down: Fault,
+    input: &[u8],
+) -> (Option<i32>, Vec<u8>, String, WsServer) {
+    let pki = test_pki(&format!("wss-{}", input.len()));
+    let (cert, key) = (pki.cert.to_str().unwrap(), pki.key.to_str().unwrap());
+    let mut server_args = vec!["--tls-cert", cert, "--tls-key", key];
+    server_args.extend_from_slice(args);
+    let server = WsServer::start(&server_args);
+    let proxy = FaultProxy::start(server.addr(), up, down);
+    let url = format!("wss://127.0.0.1:{}/", proxy.port);
+    let mut cmd = netkit();
+    cmd.args(["ws", "connect", "--cacert", pki.ca.to_str().unwrap(), &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let writer = feed(proc.take_stdin(), input.to_vec());
+    let out = proc.stdout_bytes();
+    let err = proc.stderr_bytes();
+    let code = proc.wait_or_kill(LONG).map(code);
+    writer.join().unwrap();
+    (code, out.join(), err.text(), server)
+}
+
+#[test]
+fn wss_one_byte_per_read_echoes_exactly() {
+    let one = Fault::OneByte {
+        pause: Duration::from_micros(100),
+    };
+    let msgs = ws_messages(100);
+    let (code, out, err, _server) = wss_case(&["--echo"], one, one, msgs.concat().as_bytes());
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_same_bytes("echoes", msgs.concat().as_bytes(), &out);
+}
+
+#[test]
+fn wss_reset_or_fin_mid_stream_fails() {
+    // Under TLS a FIN without close_notify (and without a Close frame) and
+    // a reset are both abnormal closures: exit 1, what arrived a prefix.
+    let msgs = ws_messages(20_000);
+    for up in [
+        Fault::Reset { after: 100_000 },
+        Fault::HalfClose { after: 100_000 },
+    ] {
+        let (code, _out, err, server) = wss_case(&[], up, Fault::Pass, msgs.concat().as_bytes());
+        assert_eq!(code, Some(1), "{up:?}: stderr {err}");
+        assert!(err.contains("(1006)"), "{up:?}: {err}");
+        let got = server.received(None);
+        assert!(got.len() < msgs.len(), "{up:?}");
+        assert_prefix(&msgs, &got);
+    }
+}
