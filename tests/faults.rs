@@ -973,8 +973,10 @@ fn http_fin_inside_the_head_fails_with_6() {
 
 /// A fresh CA and server certificate for 127.0.0.1 in a scratch directory.
 fn test_pki(name: &str) -> Pki {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("faults-{}-{name}", std::process::id()));
+        .join(format!("faults-{}-{n}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     make_pki(&dir, &["127.0.0.1", "localhost"])
 }
