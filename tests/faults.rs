@@ -1223,3 +1223,63 @@ fn wss_reset_or_fin_mid_stream_fails() {
         assert_prefix(&msgs, &got);
     }
 }
+
+// ===========================================================================
+// tcp listen --echo (the multi-client server) through the proxy
+
+/// `netkit tcp connect` (stdin `data`) through the proxy to
+/// `netkit tcp listen --echo`: (exit, stdout, stderr, server stderr lines).
+fn tcp_echo_case(
+    up: Fault,
+    down: Fault,
+    data: &[u8],
+) -> (Option<i32>, Vec<u8>, String, HumanListener) {
+    let l = HumanListener::start(
+        &["--bind", "127.0.0.1", "--echo"],
+        Stdio::null(),
+        Stdio::null(),
+    );
+    let proxy = FaultProxy::start(l.addr(), up, down);
+    let port = proxy.port.to_string();
+    let mut cmd = netkit();
+    cmd.args(["tcp", "connect", "127.0.0.1", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut c = Proc::spawn(&mut cmd);
+    let writer = feed(c.take_stdin(), data.to_vec());
+    let out = c.stdout_bytes();
+    let err = c.stderr_bytes();
+    let code = c.wait_or_kill(LONG).map(code);
+    writer.join().unwrap();
+    (code, out.join(), err.text(), l)
+}
+
+#[test]
+fn tcp_echo_to_a_slow_reader_is_back_pressure_not_loss() {
+    // 8 MiB echoed to a client that reads 16 KiB per 1 ms: the server may
+    // hold back (stop reading that client) but must not lose bytes.
+    let _g = heavy();
+    let data = random_bytes(8 * MIB, 80);
+    let slow = Fault::SlowRead {
+        chunk: 16 * 1024,
+        pause: ms(1),
+    };
+    let (code, out, err, mut l) = tcp_echo_case(Fault::Pass, slow, &data);
+    assert_eq!(code, Some(0), "stderr {err}; server: {:?}", l.stderr.seen);
+    assert_same_bytes("echo", &data, &out);
+    assert!(l.proc.running(), "the server exited");
+}
+
+#[test]
+fn tcp_echo_serves_on_after_a_client_reset() {
+    let data = random_bytes(4 * MIB, 81);
+    let (code, _out, err, l) =
+        tcp_echo_case(Fault::Reset { after: MIB as u64 }, Fault::Pass, &data);
+    assert_eq!(code, Some(4), "stderr {err}");
+    let small = random_bytes(64 * 1024, 82);
+    let mut s = client(l.addr());
+    s.write_all(&small).unwrap();
+    shut_write(&s);
+    assert_same_bytes("echo after a reset", &small, &read_all(&mut s));
+}

@@ -161,7 +161,7 @@ fn pump(
     loop {
         let mut want = buf.len();
         match fault {
-            Fault::SlowRead { chunk, .. } => want = chunk.min(buf.len()),
+            Fault::SlowRead { chunk, .. } => want = chunk.clamp(1, buf.len()),
             Fault::Reset { after } | Fault::HalfClose { after } => {
                 if sent >= after {
                     if let Fault::Reset { .. } = fault {
