@@ -404,9 +404,14 @@ impl Client<'_> {
             let _ = t.stream_mut().shutdown(std::net::Shutdown::Both);
         }
         if let Some(ending) = self.ending.take() {
-            // The close handshake was done: the server closing TCP is the end.
-            self.exit = Some(ending);
-            return;
+            // The close handshake was done (or a failure is being reported):
+            // the server closing TCP is the end. But a Close of ours that the
+            // server never answered is no clean ending: that is 1006 below.
+            let unanswered = self.session.is_closing() && matches!(ending, Ok(Exit::Ok));
+            if !unanswered {
+                self.exit = Some(ending);
+                return;
+            }
         }
         let why = match error {
             Some(e) => format!("connection lost: {}", describe_io(e)),

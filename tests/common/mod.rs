@@ -1020,3 +1020,4 @@ pub fn make_pki(dir: &Path, names: &[&str]) -> Pki {
     std::fs::write(&pki.key, key.serialize_pem()).unwrap();
     pki
 }
+pub mod fault;
