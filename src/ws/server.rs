@@ -45,6 +45,9 @@ const CLIENT_BASE: usize = 16;
 
 /// A client must finish its handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reads from one client per turn of the loop: a client that writes as fast
+/// as we read must not starve the others (the rest waits for the next turn).
+const READS_PER_TURN: usize = 16;
 /// Longest stdin line sent as one message.
 const MAX_LINE: usize = 1 << 20;
 /// How long Ctrl-C waits for clients to answer Close 1001.
@@ -60,9 +63,23 @@ enum Mode {
 
 #[derive(Debug, Clone, Copy)]
 enum Timer {
-    Handshake { key: usize, id: ConnId },
-    Idle { key: usize, id: ConnId },
-    CloseWait { key: usize, id: ConnId },
+    Handshake {
+        key: usize,
+        id: ConnId,
+    },
+    Idle {
+        key: usize,
+        id: ConnId,
+    },
+    CloseWait {
+        key: usize,
+        id: ConnId,
+    },
+    /// A client that had more to read when its turn ended.
+    Resume {
+        key: usize,
+        id: ConnId,
+    },
     Ping,
     Shutdown,
     RetryAccept,
@@ -244,7 +261,7 @@ impl Server<'_> {
     }
 
     fn service_with(&mut self, cx: &mut Ctx<Timer>, key: usize, buf: &mut [u8]) -> Result<()> {
-        loop {
+        for _ in 0..READS_PER_TURN {
             let Some(c) = self.clients.get_mut(key) else {
                 return Ok(());
             };
@@ -311,6 +328,13 @@ impl Server<'_> {
                 Phase::Draining => {}
             }
         }
+        if let Some(c) = self.clients.get(key) {
+            let id = c.id;
+            // Due just after now: the next turn, after the others' events.
+            let next_turn = cx.now + Duration::from_nanos(1);
+            cx.timers.add(next_turn, Timer::Resume { key, id });
+        }
+        Ok(())
     }
 
     /// Validates a complete request head and answers it.
@@ -463,7 +487,14 @@ impl Server<'_> {
                     })?;
                 }
             },
-            WsEvent::Ping(_) | WsEvent::Pong(_) => {}
+            WsEvent::Ping(_) => {
+                // One pong at most waits in the session, but a peer that
+                // pings and never reads still fills the socket queue.
+                if c.session.queued() + c.transport.queued() > self.args.max_queue {
+                    self.fell_behind(cx, key);
+                }
+            }
+            WsEvent::Pong(_) => {}
             WsEvent::Closed {
                 code,
                 reason,
@@ -494,20 +525,31 @@ impl Server<'_> {
         if backlog <= self.args.max_queue {
             c.session.send(m, &mut self.entropy);
         } else {
-            let id = c.id;
-            c.session.discard_output();
-            let reason = format!(
-                "too slow: over {} queued",
-                crate::output::units::bytes(self.args.max_queue as u64)
-            );
-            c.session.close(code::POLICY, &reason, &mut self.entropy);
-            self.out.warn(&format!(
-                "client {id} ({}) fell behind; closing it with 1008",
-                c.peer
-            ));
-            cx.timers
-                .add(cx.now + CLOSE_WAIT, Timer::CloseWait { key, id });
+            self.fell_behind(cx, key);
         }
+    }
+
+    /// Drops a client's backlog and closes it with 1008.
+    fn fell_behind(&mut self, cx: &mut Ctx<Timer>, key: usize) {
+        let Some(c) = self.clients.get_mut(key) else {
+            return;
+        };
+        if !c.session.is_open() {
+            return;
+        }
+        let id = c.id;
+        c.session.discard_output();
+        let reason = format!(
+            "too slow: over {} queued",
+            crate::output::units::bytes(self.args.max_queue as u64)
+        );
+        c.session.close(code::POLICY, &reason, &mut self.entropy);
+        self.out.warn(&format!(
+            "client {id} ({}) fell behind; closing it with 1008",
+            c.peer
+        ));
+        cx.timers
+            .add(cx.now + CLOSE_WAIT, Timer::CloseWait { key, id });
     }
 
     /// Queues a message for every open client but `from`.
@@ -556,8 +598,9 @@ impl Server<'_> {
         };
         let mut failed = None;
         if c.transport.queued() < HIGH_WATER && c.session.queued() > 0 {
-            let n = c.session.queued();
-            match c.transport.send(c.session.output(), cx.now) {
+            let out = c.session.output();
+            let n = out.len();
+            match c.transport.send(out, cx.now) {
                 Ok(()) => c.session.consume(n),
                 Err(e) => failed = Some(e),
             }
@@ -725,6 +768,7 @@ impl Server<'_> {
                     cx.timers.add(at, Timer::Idle { key, id });
                 }
             }
+            Timer::Resume { .. } => self.service(cx, key)?,
             Timer::CloseWait { .. } => {
                 let reason = c
                     .ended
@@ -809,7 +853,8 @@ impl Handler for Server<'_> {
             }
             Timer::Handshake { key, id }
             | Timer::Idle { key, id }
-            | Timer::CloseWait { key, id } => {
+            | Timer::CloseWait { key, id }
+            | Timer::Resume { key, id } => {
                 self.client_timer(cx, key, id, timer)?;
             }
         }

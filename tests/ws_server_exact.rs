@@ -1,0 +1,294 @@
+//! `netkit ws listen` under hostile clients (issue 10, "Exact in every
+//! pipeline"): a ping flood that never reads, handshakes trickled a byte at
+//! a time, clients that never read their echo; names in the chat; peer text
+//! that reaches a terminal. Raw std sockets on loopback, port 0; memory is
+//! read from /proc/PID/status (VmRSS).
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{ChildStdin, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use common::{client, netkit, Events, Lines, Proc, TIMEOUT};
+
+const OP_TEXT: u8 = 0x1;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+const MIB: usize = 1 << 20;
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A masked, final client frame.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80 | opcode];
+    let n = payload.len();
+    if n < 126 {
+        out.push(0x80 | n as u8);
+    } else if n <= 0xFFFF {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    let k = [0x5a, 0x13, 0xc7, 0x01];
+    out.extend_from_slice(&k);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+    out
+}
+
+/// A server frame: (opcode, payload); `None` at EOF.
+fn read_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    match s.read_exact(&mut h) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return None,
+        Err(e) => panic!("reading a frame header: {e}"),
+    }
+    assert_eq!(h[1] & 0x80, 0, "masked server frame");
+    let n = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; n];
+    s.read_exact(&mut payload).unwrap();
+    Some((h[0] & 0x0f, payload))
+}
+
+fn upgrade_request(port: u16, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// Reads a response head byte by byte (nothing of the frames after it).
+fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) => panic!(
+                "EOF in a response head: {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+            Ok(_) => head.push(b[0]),
+            Err(e) => panic!("reading a response head: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A raw client upgraded on `path`.
+fn raw_ws(port: u16, path: &str) -> TcpStream {
+    let mut s = client(addr(port));
+    s.write_all(upgrade_request(port, path).as_bytes()).unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101 "), "upgrade refused: {head}");
+    s
+}
+
+/// The next text message, skipping pings and pongs.
+fn next_text(s: &mut TcpStream) -> String {
+    loop {
+        match read_frame(s) {
+            Some((OP_TEXT, p)) => return String::from_utf8(p).unwrap(),
+            Some((OP_PING | OP_PONG, _)) => {}
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+}
+
+/// Sends a text message and reads its echo.
+fn echo_round_trip(s: &mut TcpStream, text: &str) {
+    s.write_all(&client_frame(OP_TEXT, text.as_bytes()))
+        .unwrap();
+    assert_eq!(next_text(s), text);
+}
+
+/// `netkit --json ws listen --bind 127.0.0.1 ARGS 0`.
+struct Server {
+    proc: Proc,
+    port: u16,
+    #[allow(dead_code)] // used by the handshake tests
+    events: Events,
+    stderr: Lines,
+    stdin: Option<ChildStdin>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut cmd = netkit();
+        cmd.args(["--json", "ws", "listen", "--bind", "127.0.0.1"])
+            .args(args)
+            .arg("0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let stdin = Some(proc.take_stdin());
+        let stderr = proc.stderr_lines();
+        let mut events = Events::new(proc.stdout_lines());
+        let first = events
+            .next(TIMEOUT)
+            .unwrap_or_else(|| panic!("netkit ws listen exited before listening"));
+        assert_eq!(first["event"], "listening", "first event: {first}");
+        let port = first["port"].as_u64().expect("port") as u16;
+        Server {
+            proc,
+            port,
+            events,
+            stderr,
+            stdin,
+        }
+    }
+
+    /// Resident memory of the server, in bytes.
+    fn rss(&self) -> usize {
+        rss_of(self.proc.id())
+    }
+}
+
+fn rss_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or_else(|| panic!("no VmRSS in {status}"));
+    let kib: usize = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("bad {line:?}"));
+    kib * 1024
+}
+
+/// `n` pings of 125 bytes, masked, in one buffer.
+fn pings(n: usize) -> Vec<u8> {
+    let one = client_frame(OP_PING, &[b'p'; 125]);
+    one.repeat(n)
+}
+
+// ---------------------------------------------------------------------------
+// 1. Pong flood
+
+/// A client that writes pings without end (and never reads) until the
+/// returned flag is set; the counter says how many bytes it wrote.
+fn ping_flood(port: u16) -> (Arc<AtomicBool>, Arc<AtomicUsize>, thread::JoinHandle<()>) {
+    let mut flood = raw_ws(port, "/");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let h = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        thread::spawn(move || {
+            let batch = pings(1024);
+            while !stop.load(Ordering::SeqCst) && flood.write_all(&batch).is_ok() {
+                sent.fetch_add(batch.len(), Ordering::SeqCst);
+            }
+        })
+    };
+    (stop, sent, h)
+}
+
+#[test]
+fn a_ping_flood_that_never_reads_keeps_memory_bounded() {
+    let server = Server::start(&["--echo"]);
+    let mut other = raw_ws(server.port, "/");
+    echo_round_trip(&mut other, "before");
+    let base = server.rss();
+    // 131-byte pings, each asking for a 127-byte pong, written while the
+    // other client talks.
+    let (stop, sent, flood) = ping_flood(server.port);
+    let deadline = Instant::now() + TIMEOUT;
+    let mut rounds = 0;
+    while sent.load(Ordering::SeqCst) < 24 * MIB {
+        assert!(
+            Instant::now() < deadline,
+            "the server stopped reading the flood"
+        );
+        echo_round_trip(&mut other, &format!("during {rounds}"));
+        rounds += 1;
+    }
+    let grown = server.rss().saturating_sub(base);
+    stop.store(true, Ordering::SeqCst);
+    eprintln!(
+        "{} MiB of pings: RSS {} KiB before, grew by {} KiB; {rounds} echoes meanwhile",
+        sent.load(Ordering::SeqCst) / MIB,
+        base / 1024,
+        grown / 1024
+    );
+    assert!(
+        grown < 4 * MIB,
+        "a ping flood grew the server by {grown} bytes"
+    );
+    echo_round_trip(&mut other, "after");
+    drop(other);
+    let _ = flood.join();
+}
+
+#[test]
+fn pings_from_a_client_already_past_max_queue_close_it_with_1008() {
+    let mut server = Server::start(&["--echo", "--max-queue", "64KiB"]);
+    let mut flood = raw_ws(server.port, "/");
+    // One message may always be in flight: its echo fills the socket and
+    // the queue behind it, which the client does not read.
+    let big = "x".repeat(16 * MIB);
+    flood
+        .write_all(&client_frame(OP_TEXT, big.as_bytes()))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let mut w = flood.try_clone().unwrap();
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let batch = pings(64);
+            while !stop.load(Ordering::SeqCst) && w.write_all(&batch).is_ok() {}
+        })
+    };
+    let line = server
+        .stderr
+        .wait_for(TIMEOUT, "a 1008", |l| l.contains("1008"));
+    assert!(
+        line.contains("fell behind; closing it with 1008"),
+        "stderr: {line}"
+    );
+    // The echo (already in the socket queue), maybe pongs, then Close 1008.
+    let mut pongs = 0;
+    loop {
+        match read_frame(&mut flood) {
+            Some((OP_TEXT, p)) => {
+                eprintln!("echo of {} bytes", p.len());
+                assert_eq!(p.len(), big.len())
+            }
+            Some((OP_PONG, _)) => pongs += 1,
+            Some((OP_CLOSE, body)) => {
+                assert_eq!(&body[..2], &1008u16.to_be_bytes(), "{body:?}");
+                break;
+            }
+            other => panic!("after {pongs} pongs: {other:?}"),
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    flood.shutdown(std::net::Shutdown::Both).unwrap();
+    writer.join().unwrap();
+    let _ = server.stdin.take();
+}
