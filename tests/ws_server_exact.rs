@@ -12,7 +12,7 @@ use std::process::{ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::{client, netkit, Events, Lines, Proc, TIMEOUT};
 
@@ -129,7 +129,6 @@ fn echo_round_trip(s: &mut TcpStream, text: &str) {
 struct Server {
     proc: Proc,
     port: u16,
-    #[allow(dead_code)] // used by the handshake tests
     events: Events,
     stderr: Lines,
     stdin: Option<ChildStdin>,
@@ -291,4 +290,213 @@ fn pings_from_a_client_already_past_max_queue_close_it_with_1008() {
     flood.shutdown(std::net::Shutdown::Both).unwrap();
     writer.join().unwrap();
     let _ = server.stdin.take();
+}
+
+// ---------------------------------------------------------------------------
+// 3. Handshake timeout, and many hostile clients at once
+
+/// Raises this process's descriptor limit to its hard limit; returns it.
+fn raise_fd_limit() -> usize {
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur as usize
+    }
+}
+
+/// Reads what a refused client gets until EOF (or a reset: a trickler that
+/// wrote after the server closed gets one after the answer).
+fn read_to_eof(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => got.extend_from_slice(&buf[..k]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "reading to EOF: {e}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn a_trickled_handshake_gets_408_after_handshake_timeout() {
+    let mut server = Server::start(&["--echo", "--handshake-timeout", "1s"]);
+    let mut slow = client(addr(server.port));
+    let local = slow.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let request = upgrade_request(server.port, "/");
+    // One byte now and then: never a complete head within the second.
+    for b in request.as_bytes()[..5].iter() {
+        slow.write_all(&[*b]).unwrap();
+        thread::sleep(Duration::from_millis(150));
+    }
+    let ev = server.events.wait("rejected", |_| true);
+    assert_eq!(ev["remote"], local, "{ev}");
+    assert!(
+        ev["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--handshake-timeout 1s"),
+        "{ev}"
+    );
+    let got = read_to_eof(&mut slow);
+    let waited = started.elapsed();
+    assert!(
+        got.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{got:?}"
+    );
+    assert!(got.contains("Connection: close\r\n"), "{got:?}");
+    assert!(waited >= Duration::from_millis(900), "cut after {waited:?}");
+    // The server goes on.
+    let mut other = raw_ws(server.port, "/");
+    echo_round_trip(&mut other, "still here");
+}
+
+#[test]
+fn a_stalled_tls_handshake_is_cut_after_handshake_timeout() {
+    let dir = std::env::temp_dir().join(format!("netkit-wsx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = common::make_pki(&dir, &["127.0.0.1"]);
+    let mut server = Server::start(&[
+        "--echo",
+        "--handshake-timeout",
+        "1s",
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+    ]);
+    // TCP only: the TLS ClientHello never comes.
+    let mut silent = client(addr(server.port));
+    let local = silent.local_addr().unwrap().to_string();
+    let ev = server.events.wait("rejected", |_| true);
+    assert_eq!(ev["remote"], local, "{ev}");
+    let mut rest = Vec::new();
+    silent.read_to_end(&mut rest).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client with a tiny receive buffer (so the server's queue, not the
+/// kernel, holds what it does not read), upgraded.
+fn non_reader(port: u16) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr(port).into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s.write_all(upgrade_request(port, "/").as_bytes()).unwrap();
+    let head = read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 101 "), "upgrade refused: {head}");
+    s
+}
+
+#[test]
+fn a_thousand_tricklers_and_a_thousand_non_readers_leave_memory_bounded() {
+    const ECHO_PER_CLIENT: usize = 128 * 1024;
+    const MESSAGE: usize = 4096;
+    let fds = raise_fd_limit();
+    // Two sockets per client here and there, plus some slack.
+    let n = 1000.min(fds.saturating_sub(100) / 2);
+    if n < 1000 {
+        eprintln!("descriptor limit {fds}: {n} clients of each kind, not 1000");
+    }
+    let max_clients = (2 * n + 10).to_string();
+    let mut server = Server::start(&[
+        "--echo",
+        "--max-clients",
+        &max_clients,
+        "--max-queue",
+        "16KiB",
+        "--handshake-timeout",
+        "3s",
+    ]);
+    let port = server.port;
+    let mut other = raw_ws(port, "/");
+    echo_round_trip(&mut other, "before");
+    let base = server.rss();
+    let started = Instant::now();
+
+    // The tricklers: one byte of the request each, now and every 500 ms.
+    let request = upgrade_request(port, "/").into_bytes();
+    let mut tricklers: Vec<TcpStream> = (0..n).map(|_| client(addr(port))).collect();
+    for t in &mut tricklers {
+        t.write_all(&request[..1]).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickling = {
+        let stop = stop.clone();
+        let mut writers: Vec<TcpStream> =
+            tricklers.iter().map(|t| t.try_clone().unwrap()).collect();
+        thread::spawn(move || {
+            let mut at = 1;
+            while !stop.load(Ordering::SeqCst) && at < request.len() - 1 {
+                thread::sleep(Duration::from_millis(500));
+                for w in &mut writers {
+                    // A trickler already cut off cannot write; fine.
+                    let _ = w.write_all(&request[at..at + 1]);
+                }
+                at += 1;
+            }
+        })
+    };
+
+    // The non-readers: each asks for ECHO_PER_CLIENT bytes of echo and
+    // reads none of it; the other client keeps talking meanwhile.
+    let message = client_frame(0x2, &[b'e'; MESSAGE]);
+    let burst = message.repeat(ECHO_PER_CLIENT / MESSAGE);
+    let mut peak = 0;
+    let mut non_readers = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = non_reader(port);
+        s.write_all(&burst).unwrap();
+        non_readers.push(s);
+        if i % 100 == 99 {
+            echo_round_trip(&mut other, &format!("during {i}"));
+            peak = peak.max(server.rss());
+        }
+    }
+    echo_round_trip(&mut other, "all connected");
+    let loaded = started.elapsed();
+    peak = peak.max(server.rss());
+
+    // The tricklers are cut at 3 s: a 408 each, then EOF.
+    for (i, t) in tricklers.iter_mut().enumerate() {
+        let got = read_to_eof(t);
+        assert!(got.starts_with("HTTP/1.1 408 "), "trickler {i} got {got:?}");
+    }
+    let cut = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    trickling.join().unwrap();
+    echo_round_trip(&mut other, "after");
+    peak = peak.max(server.rss());
+    eprintln!(
+        "{n} tricklers + {n} non-readers ({} KiB of echo each): RSS {} KiB before, \
+         peak {} KiB; all connected in {loaded:?}, tricklers cut by {cut:?}",
+        ECHO_PER_CLIENT / 1024,
+        base / 1024,
+        peak / 1024
+    );
+    assert!(peak < 64 * MIB, "peak RSS {peak} bytes");
+    // The bound held because every non-reader went past --max-queue and was
+    // dropped (with 1008), not because the kernel absorbed the echo.
+    server.proc.signal("INT");
+    server.proc.wait(TIMEOUT);
+    let behind = server
+        .stderr
+        .rest(TIMEOUT)
+        .iter()
+        .filter(|l| l.contains("fell behind; closing it with 1008"))
+        .count();
+    assert_eq!(behind, n, "non-readers dropped for --max-queue");
+    drop(non_readers);
 }

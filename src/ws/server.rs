@@ -43,8 +43,6 @@ const SIGNAL: Token = Token(1);
 const LISTENER: Token = Token(3);
 const CLIENT_BASE: usize = 16;
 
-/// A client must finish its handshake within this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reads from one client per turn of the loop: a client that writes as fast
 /// as we read must not starve the others (the rest waits for the next turn).
 const READS_PER_TURN: usize = 16;
@@ -245,8 +243,10 @@ impl Server<'_> {
                 ended: None,
                 dirty: false,
             });
-            cx.timers
-                .add(cx.now + HANDSHAKE_TIMEOUT, Timer::Handshake { key, id });
+            cx.timers.add(
+                cx.now + self.args.handshake_timeout,
+                Timer::Handshake { key, id },
+            );
         }
     }
 
@@ -751,7 +751,25 @@ impl Server<'_> {
         };
         match timer {
             Timer::Handshake { .. } if c.phase == Phase::Handshake => {
-                self.finish(cx, key, None, "no handshake in time", "abnormal")?;
+                let reason = format!(
+                    "no handshake within --handshake-timeout {}",
+                    humantime::format_duration(self.args.handshake_timeout)
+                );
+                // Nothing was answered yet: say why, best effort (before
+                // the TLS handshake is done, this never leaves).
+                let refusal = Refusal {
+                    status: 408,
+                    reason: reason.clone(),
+                };
+                let _ = c
+                    .transport
+                    .send(&handshake::response_error(&refusal), cx.now);
+                let remote = c.peer;
+                self.finish(cx, key, None, &reason, "abnormal")?;
+                self.out.emit(&Event::Rejected {
+                    remote,
+                    reason: &reason,
+                })?;
             }
             Timer::Idle { .. } => {
                 let Some(d) = self.args.limits.idle_timeout else {
