@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use common::{client, netkit, Events, Lines, Proc, TIMEOUT};
 
 const OP_TEXT: u8 = 0x1;
@@ -499,4 +501,67 @@ fn a_thousand_tricklers_and_a_thousand_non_readers_leave_memory_bounded() {
         .count();
     assert_eq!(behind, n, "non-readers dropped for --max-queue");
     drop(non_readers);
+}
+
+// ---------------------------------------------------------------------------
+// 4. Chat names
+
+/// Joins `ws listen --chat` as `?name=QUERY`; returns the stream and the
+/// welcome line.
+fn chat_join(port: u16, query: &str) -> (TcpStream, String) {
+    let mut s = raw_ws(port, &format!("/?name={query}"));
+    let welcome = next_text(&mut s);
+    (s, welcome)
+}
+
+#[test]
+fn ws_chat_names_are_unique_and_cannot_pose_as_markup() {
+    let mut server = Server::start(&["--chat"]);
+    let port = server.port;
+    let (mut ann, welcome) = chat_join(port, "ann");
+    assert_eq!(welcome, "*** welcome, ann; nobody else is here yet");
+    let (mut ann2, welcome) = chat_join(port, "ann");
+    assert_eq!(welcome, "*** welcome, ann-2; here: ann");
+    assert_eq!(next_text(&mut ann), "*** ann-2 joined");
+    let (mut admin, welcome) = chat_join(port, "%3Cadmin%3E%20x");
+    assert_eq!(welcome, "*** welcome, admin x; here: ann, ann-2");
+    assert_eq!(next_text(&mut ann), "*** admin x joined");
+    assert_eq!(next_text(&mut ann2), "*** admin x joined");
+    admin.write_all(&client_frame(OP_TEXT, b"hello")).unwrap();
+    assert_eq!(next_text(&mut ann), "<admin x> hello");
+    // ESC and a newline: no escape sequence, no second line.
+    let (_esc, welcome) = chat_join(port, "a%1B%5B2Jb%0Ac");
+    assert_eq!(welcome, "*** welcome, a[2Jb c; here: ann, ann-2, admin x");
+    assert_eq!(next_text(&mut ann), "*** a[2Jb c joined");
+    // Nothing left of a name: the guest name. A long one is cut at 32.
+    let (_guest, welcome) = chat_join(port, "%3C%3E%07");
+    assert!(welcome.starts_with("*** welcome, user5; "), "{welcome}");
+    let (_long, welcome) = chat_join(port, &"n".repeat(40));
+    assert!(
+        welcome.starts_with(&format!("*** welcome, {}; ", "n".repeat(32))),
+        "{welcome}"
+    );
+    let joins: Vec<Value> = (0..6)
+        .map(|_| server.events.wait("join", |_| true))
+        .collect();
+    let names: Vec<&str> = joins.iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "ann",
+            "ann-2",
+            "admin x",
+            "a[2Jb c",
+            "user5",
+            &"n".repeat(32)
+        ]
+    );
+    // Nobody speaks as the console.
+    let (_console, welcome) = chat_join(port, "server");
+    assert!(welcome.starts_with("*** welcome, server-2; "), "{welcome}");
+    // A name is free again once its owner left.
+    drop(ann);
+    server.events.wait("leave", |v| v["name"] == "ann");
+    let (_again, welcome) = chat_join(port, "ann");
+    assert!(welcome.starts_with("*** welcome, ann; "), "{welcome}");
 }

@@ -29,6 +29,7 @@ use crate::http::tls::{self, TlsConn};
 use crate::http::transport::Transport;
 use crate::net;
 use crate::output::Output;
+use crate::proto::chat::Names;
 use crate::proto::lines::LineSplitter;
 use crate::proto::ws::frame::{code, Role};
 use crate::proto::ws::handshake::{self, Refusal, MAX_REQUEST_HEAD};
@@ -93,7 +94,9 @@ enum Phase {
 
 struct Client {
     id: ConnId,
+    /// `user<id>` until the upgrade claims a name in `Server::names`.
     name: String,
+    named: bool,
     peer: SocketAddr,
     transport: Transport,
     phase: Phase,
@@ -113,6 +116,8 @@ struct Server<'o> {
     acceptor: net::Acceptor,
     tls: Option<Arc<ServerConfig>>,
     clients: Slab<Client>,
+    /// Names of the upgraded clients (unique, safe to show).
+    names: Names,
     /// Clients with frames to write this turn.
     dirty: Vec<usize>,
     next_id: ConnId,
@@ -164,6 +169,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         acceptor: net::Acceptor::new(listener),
         tls,
         clients: Slab::new(),
+        names: Names::new(),
         dirty: Vec::new(),
         next_id: 1,
         buf: vec![0; READ_BUF],
@@ -234,6 +240,7 @@ impl Server<'_> {
             entry.insert(Client {
                 id,
                 name: format!("user{id}"),
+                named: false,
                 peer,
                 transport,
                 phase: Phase::Handshake,
@@ -379,9 +386,9 @@ impl Server<'_> {
         };
         let protocol = handshake::choose_protocol(&up.protocols, &self.args.protocols);
         let response = handshake::response_101(&up.key, protocol.as_deref());
-        if let Some(name) = query_param(&up.path, "name") {
-            c.name = name;
-        }
+        let wanted = query_param(&up.path, "name");
+        c.name = self.names.claim(wanted.as_deref(), &c.name);
+        c.named = true;
         c.phase = Phase::Open;
         if let Err(e) = c.transport.send(&response, cx.now) {
             let why = describe_io(&e);
@@ -635,6 +642,9 @@ impl Server<'_> {
         let Some(mut c) = self.clients.try_remove(key) else {
             return Ok(());
         };
+        if c.named {
+            self.names.release(&c.name);
+        }
         c.transport.close();
         let _ = c.transport.flush(cx.now);
         let _ = cx.registry.deregister(c.transport.stream_mut());
@@ -801,18 +811,12 @@ impl Server<'_> {
     }
 }
 
-/// `name` from `/path?name=ann&x=1`, percent-decoded.
+/// `name` from `/path?name=ann&x=1`, percent-decoded (cleaned when claimed).
 fn query_param(path: &str, name: &str) -> Option<String> {
     let query = path.split_once('?')?.1;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
-        .map(|(_, v)| {
-            v.chars()
-                .filter(|c| !c.is_control())
-                .take(32)
-                .collect::<String>()
-        })
-        .filter(|v| !v.is_empty())
+        .map(|(_, v)| v.into_owned())
 }
 
 impl Handler for Server<'_> {
