@@ -565,3 +565,134 @@ fn ws_chat_names_are_unique_and_cannot_pose_as_markup() {
     let (_again, welcome) = chat_join(port, "ann");
     assert!(welcome.starts_with("*** welcome, ann; "), "{welcome}");
 }
+
+// ---------------------------------------------------------------------------
+// 5. Peer text that reaches a terminal
+
+/// `base64(SHA-1(key + GUID))`.
+fn accept_for(key: &str) -> String {
+    use base64::Engine;
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(key.as_bytes());
+    h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
+/// A one-connection WebSocket server that upgrades, then closes with
+/// `code` and `reason` and waits for the client's Close.
+fn closing_server(code: u16, reason: &'static str) -> (u16, thread::JoinHandle<()>) {
+    common::serve_once(move |mut s| {
+        let head = read_request_head(&mut s);
+        let key = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no key in {head}"));
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            accept_for(&key)
+        );
+        s.write_all(response.as_bytes()).unwrap();
+        let mut close = vec![0x88, (2 + reason.len()) as u8];
+        close.extend_from_slice(&code.to_be_bytes());
+        close.extend_from_slice(reason.as_bytes());
+        s.write_all(&close).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    })
+}
+
+/// Reads a request head byte by byte.
+fn read_request_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).unwrap() == 0 {
+            break;
+        }
+        head.push(b[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[test]
+fn a_close_reason_with_escape_sequences_is_shown_escaped() {
+    let (port, server) = closing_server(1000, "bye\x1b[2J\x1b]0;pwned\x07\r!");
+    let out = netkit()
+        .args(["ws", "connect", &format!("ws://127.0.0.1:{port}/")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(r"normal closure): bye\x1b[2J\x1b]0;pwned\x07\r!"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn ws_listen_shows_a_clients_close_reason_escaped_and_keeps_messages_exact() {
+    let mut cmd = netkit();
+    cmd.args(["ws", "listen", "--bind", "127.0.0.1", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let _stdin = proc.take_stdin();
+    let mut stderr = proc.stderr_lines();
+    let out = proc.stdout_bytes();
+    let first = stderr.next_line(TIMEOUT).unwrap();
+    let port = common::listening_port(&first);
+    let mut s = raw_ws(port, "/?x=%1B");
+    // The data on stdout stays byte for byte what was sent.
+    s.write_all(&client_frame(OP_TEXT, "a\x1b[31mred\ttab\r".as_bytes()))
+        .unwrap();
+    let mut body = 1000u16.to_be_bytes().to_vec();
+    body.extend_from_slice(b"see \x1b[2J");
+    s.write_all(&client_frame(OP_CLOSE, &body)).unwrap();
+    let line = stderr.wait_for(TIMEOUT, "the close", |l| l.contains("closed by"));
+    assert!(
+        line.ends_with("normal closure): see \\x1b[2J\n"),
+        "{line:?}"
+    );
+    proc.signal("INT");
+    proc.wait(TIMEOUT);
+    assert_eq!(out.join(), b"a\x1b[31mred\ttab\r\n");
+}
+
+#[test]
+fn a_refused_upgrade_body_with_escape_sequences_is_shown_escaped() {
+    let (port, server) = common::serve_once(|mut s| {
+        read_request_head(&mut s);
+        s.write_all(
+            b"HTTP/1.1 403 Nope\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno\x1b[1m\x07!\n",
+        )
+        .unwrap();
+    });
+    let out = netkit()
+        .args(["ws", "connect", &format!("ws://127.0.0.1:{port}/")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "netkit: handshake with ws://127.0.0.1:{port}/: upgrade refused: 403 Nope: no\\x1b[1m\\x07!\n"
+        )
+    );
+}
