@@ -247,6 +247,65 @@ fn a_ping_flood_that_never_reads_keeps_memory_bounded() {
 }
 
 #[test]
+fn ws_connect_under_a_ping_flood_keeps_memory_bounded() {
+    let (l, port) = common::local_listener();
+    let mut cmd = netkit();
+    cmd.args(["ws", "connect", &format!("ws://127.0.0.1:{port}/")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut proc = Proc::spawn(&mut cmd);
+    let _stdin = proc.take_stdin();
+    let mut s = common::accept(&l);
+    let head = read_request_head(&mut s);
+    let key = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap_or_else(|| panic!("no key in {head}"))
+        .to_string();
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        accept_for(&key)
+    );
+    s.write_all(response.as_bytes()).unwrap();
+    // Server pings (unmasked), never reading the pongs. netkit may stop
+    // reading (back-pressure): then the write times out, which is fine.
+    let mut ping = vec![0x89, 125];
+    ping.extend_from_slice(&[b'p'; 125]);
+    let batch = ping.repeat(8192);
+    let base = rss_of(proc.id());
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut sent = 0;
+    while sent < 24 * MIB {
+        match s.write(&batch) {
+            Ok(k) => sent += k,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("flooding after {sent} bytes: {e}"),
+        }
+    }
+    let grown = rss_of(proc.id()).saturating_sub(base);
+    eprintln!(
+        "ws connect: {} MiB of pings, RSS {} KiB before, grew by {} KiB",
+        sent / MIB,
+        base / 1024,
+        grown / 1024
+    );
+    assert!(proc.running(), "ws connect died under the flood");
+    assert!(
+        grown < 4 * MIB,
+        "a ping flood grew ws connect by {grown} bytes"
+    );
+}
+
+#[test]
 fn pings_from_a_client_already_past_max_queue_close_it_with_1008() {
     let mut server = Server::start(&["--echo", "--max-queue", "64KiB"]);
     let mut flood = raw_ws(server.port, "/");
