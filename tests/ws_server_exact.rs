@@ -755,3 +755,18 @@ fn a_refused_upgrade_body_with_escape_sequences_is_shown_escaped() {
         )
     );
 }
+
+#[test]
+fn tcp_chat_shows_escape_sequences_escaped_on_the_console() {
+    // A tcp chat client cannot choose its name (user1, user2, ... from the
+    // shared registry); what it says reaches the server's console escaped.
+    let mut l = common::HumanListener::start(&["--chat"], Stdio::piped(), Stdio::piped());
+    let _stdin = l.proc.take_stdin();
+    let mut console = l.proc.stdout_lines();
+    let mut u1 = client(l.addr());
+    assert!(common::read_line(&mut u1).contains("you are user1"));
+    console.wait_for(TIMEOUT, "the join", |line| line.contains("user1 joined"));
+    u1.write_all(b"hi \x1b[2J\x07there\n").unwrap();
+    let line = console.wait_for(TIMEOUT, "the chat line", |line| line.starts_with("<user1>"));
+    assert_eq!(line, "<user1> hi \\x1b[2J\\x07there\n");
+}
