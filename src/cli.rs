@@ -581,6 +581,10 @@ pub struct WsListenArgs {
     #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: u32,
 
+    /// Drop a client whose handshake (TLS and the Upgrade request) is not done in this long (HTTP 408)
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub handshake_timeout: Duration,
+
     #[command(flatten)]
     pub limits: WsLimits,
 

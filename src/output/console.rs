@@ -10,6 +10,7 @@ use std::io;
 
 use colored::Colorize;
 
+use super::escape::escape;
 use super::{units, write_stderr, write_stdout};
 use crate::error::Result;
 
@@ -182,7 +183,9 @@ impl Console {
         Ok(())
     }
 
+    /// A message from the peer (control characters shown escaped).
     pub fn incoming(&self, text: &str) -> Result<()> {
+        let text = escape(text);
         let mark = if self.color {
             "<".cyan().bold().to_string()
         } else {
@@ -197,6 +200,7 @@ impl Console {
     }
 
     pub fn outgoing(&self, text: &str) -> Result<()> {
+        let text = escape(text);
         let mark = if self.color {
             ">".green().bold().to_string()
         } else {
@@ -205,7 +209,9 @@ impl Console {
         self.above(&format!("{}{mark} {text}", self.stamp()), true)
     }
 
+    /// A status line (close reasons come from the peer: escaped).
     pub fn notice(&self, text: &str) {
+        let text = escape(text);
         let line = if self.color {
             format!("* {text}").dimmed().to_string()
         } else {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use colored::Colorize;
 
+use super::escape::escape;
 use super::units;
 use super::Level;
 use crate::error::Error;
@@ -114,12 +115,12 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             }
         }
         Event::Chat { from, text } => {
-            let name = format!("<{from}>");
+            let name = format!("<{}>", escape(from));
             let name = if c { name.bold().to_string() } else { name };
-            writeln!(out, "{name} {text}")
+            writeln!(out, "{name} {}", escape(text))
         }
         Event::Joined { name, clients, .. } => {
-            let line = format!("*** {name} joined ({clients} here)");
+            let line = format!("*** {} joined ({clients} here)", escape(name));
             writeln!(out, "{}", if c { line.dimmed().to_string() } else { line })
         }
         Event::Left {
@@ -128,7 +129,7 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             reason,
         } => {
             let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
-            let line = format!("*** {name} left{why} ({clients} here)");
+            let line = format!("*** {} left{why} ({clients} here)", escape(name));
             writeln!(out, "{}", if c { line.dimmed().to_string() } else { line })
         }
         Event::Check {
@@ -213,6 +214,7 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
         Event::HttpHead { sent, lines } if verbose => {
             let mark = if *sent { ">" } else { "<" };
             for line in lines.iter() {
+                let line = escape(line);
                 let _ = if style.color_err {
                     let text = if *sent {
                         line.green().to_string()
@@ -394,6 +396,7 @@ fn poll_line(r: &crate::event::PollRecord, color: bool, out: &mut Vec<u8>) {
         (O::NotModified, _) => "not modified".into(),
         (o, _) => o.as_str().into(),
     };
+    let what = escape(&what).into_owned();
     let what = match (color, r.outcome) {
         (true, O::Changed) => what.bold().to_string(),
         (true, O::Failed) => what.red().to_string(),
@@ -437,7 +440,7 @@ fn timing_breakdown(r: &crate::event::HttpReport, color: bool, err: &mut Vec<u8>
         "  {} {} {}, {} received at {}",
         r.version,
         r.status,
-        r.reason,
+        escape(&r.reason),
         units::bytes(r.size_download),
         units::rate(
             r.size_download,
@@ -466,7 +469,9 @@ fn printable(bytes: &[u8]) -> Option<&str> {
         .then_some(text)
 }
 
+/// A `* ...` line; whatever came from a peer in it is escaped.
 fn status(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()> {
+    let text = escape(&text);
     if style.color_err {
         writeln!(err, "{} {}", "*".cyan(), text)
     } else {
@@ -474,7 +479,9 @@ fn status(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()>
     }
 }
 
+/// A `! ...` line; whatever came from a peer in it is escaped.
 fn warn(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()> {
+    let text = escape(&text);
     if style.color_err {
         writeln!(err, "{} {}", "!".yellow().bold(), text.yellow())
     } else {
@@ -509,7 +516,7 @@ pub fn error_line(e: &Error, color: bool, err: &mut Vec<u8>) {
     } else {
         "netkit:".to_string()
     };
-    let _ = writeln!(err, "{prefix} {e}");
+    let _ = writeln!(err, "{prefix} {}", escape(&e.to_string()));
 }
 
 #[cfg(test)]
@@ -565,6 +572,46 @@ mod tests {
             render_plain(&closed, Level::Normal).0,
             "127.0.0.1:23           closed   connection refused\n"
         );
+    }
+
+    #[test]
+    fn peer_text_is_shown_escaped() {
+        let ev = Event::Chat {
+            from: "a\x1bb",
+            text: "hi\x1b[2J\r",
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Quiet).0,
+            "<a\\x1bb> hi\\x1b[2J\\r\n"
+        );
+        let ev = Event::Left {
+            name: "x\ny",
+            clients: 1,
+            reason: None,
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Normal).0,
+            "*** x\\ny left (1 here)\n"
+        );
+        let ev = Event::WsClose {
+            id: 0,
+            remote: "127.0.0.1:80".parse().unwrap(),
+            code: Some(1000),
+            reason: "bye\u{9b}2J",
+            by: "peer",
+            clients: 0,
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Normal).1,
+            "* 127.0.0.1:80 closed by peer, 1000 (normal closure): bye\\u{9b}2J\n"
+        );
+        // The data stream stays exact.
+        let ev = Event::Message {
+            id: 1,
+            text: Some("a\x1b[1m"),
+            bytes: b"a\x1b[1m",
+        };
+        assert_eq!(render_plain(&ev, Level::Normal).0, "a\x1b[1m\n");
     }
 
     #[test]

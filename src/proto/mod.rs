@@ -4,6 +4,7 @@
 //! a test (`tests/architecture.rs`) enforces it. That keeps every codec
 //! testable whole and one byte at a time, without sockets.
 
+pub mod chat;
 pub mod hex;
 pub mod http;
 pub mod lines;

@@ -22,6 +22,7 @@ use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::net;
 use crate::output::{Direction, Output};
+use crate::proto::chat::Names;
 use crate::proto::lines::LineSplitter;
 use crate::reactor::conn::{Conn, Read};
 use crate::reactor::signal::Signals;
@@ -54,6 +55,7 @@ pub(super) enum Timer {
 struct Client {
     conn: Conn,
     id: ConnId,
+    /// Claimed in `Server::names` (a guest name: clients cannot choose one).
     name: String,
     lines: Option<LineSplitter>,
     /// The client finished sending; we flush, half-close and forget it.
@@ -79,6 +81,8 @@ struct Server<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     next_id: ConnId,
+    /// Chat names in use.
+    names: Names,
     doomed: Vec<Doomed>,
     interrupted: bool,
 }
@@ -109,6 +113,7 @@ pub fn run(
         buf: vec![0; BUF_SIZE / 4],
         out,
         next_id: 1,
+        names: Names::new(),
         doomed: Vec::new(),
         interrupted: false,
     };
@@ -153,7 +158,7 @@ impl Server<'_> {
             }
             let id = self.next_id;
             self.next_id += 1;
-            let name = format!("user{id}");
+            let name = self.names.claim(None, &format!("user{id}"));
             entry.insert(Client {
                 conn: Conn::new(stream, peer, local, cx.now),
                 id,
@@ -407,6 +412,7 @@ impl Server<'_> {
             let Some(mut c) = self.clients.try_remove(key) else {
                 continue;
             };
+            self.names.release(&c.name);
             let _ = cx.registry.deregister(&mut c.conn.stream);
             self.out.emit(&Event::Closed {
                 id: c.id,

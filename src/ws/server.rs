@@ -29,6 +29,7 @@ use crate::http::tls::{self, TlsConn};
 use crate::http::transport::Transport;
 use crate::net;
 use crate::output::Output;
+use crate::proto::chat::Names;
 use crate::proto::lines::LineSplitter;
 use crate::proto::ws::frame::{code, Role};
 use crate::proto::ws::handshake::{self, Refusal, MAX_REQUEST_HEAD};
@@ -43,8 +44,9 @@ const SIGNAL: Token = Token(1);
 const LISTENER: Token = Token(3);
 const CLIENT_BASE: usize = 16;
 
-/// A client must finish its handshake within this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reads from one client per turn of the loop: a client that writes as fast
+/// as we read must not starve the others (the rest waits for the next turn).
+const READS_PER_TURN: usize = 16;
 /// Longest stdin line sent as one message.
 const MAX_LINE: usize = 1 << 20;
 /// How long Ctrl-C waits for clients to answer Close 1001.
@@ -60,9 +62,23 @@ enum Mode {
 
 #[derive(Debug, Clone, Copy)]
 enum Timer {
-    Handshake { key: usize, id: ConnId },
-    Idle { key: usize, id: ConnId },
-    CloseWait { key: usize, id: ConnId },
+    Handshake {
+        key: usize,
+        id: ConnId,
+    },
+    Idle {
+        key: usize,
+        id: ConnId,
+    },
+    CloseWait {
+        key: usize,
+        id: ConnId,
+    },
+    /// A client that had more to read when its turn ended.
+    Resume {
+        key: usize,
+        id: ConnId,
+    },
     Ping,
     Shutdown,
     RetryAccept,
@@ -78,7 +94,9 @@ enum Phase {
 
 struct Client {
     id: ConnId,
+    /// `user<id>` until the upgrade claims a name in `Server::names`.
     name: String,
+    named: bool,
     peer: SocketAddr,
     transport: Transport,
     phase: Phase,
@@ -98,6 +116,8 @@ struct Server<'o> {
     acceptor: net::Acceptor,
     tls: Option<Arc<ServerConfig>>,
     clients: Slab<Client>,
+    /// Names of the upgraded clients (unique, safe to show).
+    names: Names,
     /// Clients with frames to write this turn.
     dirty: Vec<usize>,
     next_id: ConnId,
@@ -149,6 +169,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         acceptor: net::Acceptor::new(listener),
         tls,
         clients: Slab::new(),
+        names: Names::new(),
         dirty: Vec::new(),
         next_id: 1,
         buf: vec![0; READ_BUF],
@@ -219,6 +240,7 @@ impl Server<'_> {
             entry.insert(Client {
                 id,
                 name: format!("user{id}"),
+                named: false,
                 peer,
                 transport,
                 phase: Phase::Handshake,
@@ -228,8 +250,10 @@ impl Server<'_> {
                 ended: None,
                 dirty: false,
             });
-            cx.timers
-                .add(cx.now + HANDSHAKE_TIMEOUT, Timer::Handshake { key, id });
+            cx.timers.add(
+                cx.now + self.args.handshake_timeout,
+                Timer::Handshake { key, id },
+            );
         }
     }
 
@@ -244,7 +268,7 @@ impl Server<'_> {
     }
 
     fn service_with(&mut self, cx: &mut Ctx<Timer>, key: usize, buf: &mut [u8]) -> Result<()> {
-        loop {
+        for _ in 0..READS_PER_TURN {
             let Some(c) = self.clients.get_mut(key) else {
                 return Ok(());
             };
@@ -311,6 +335,13 @@ impl Server<'_> {
                 Phase::Draining => {}
             }
         }
+        if let Some(c) = self.clients.get(key) {
+            let id = c.id;
+            // Due just after now: the next turn, after the others' events.
+            let next_turn = cx.now + Duration::from_nanos(1);
+            cx.timers.add(next_turn, Timer::Resume { key, id });
+        }
+        Ok(())
     }
 
     /// Validates a complete request head and answers it.
@@ -355,9 +386,9 @@ impl Server<'_> {
         };
         let protocol = handshake::choose_protocol(&up.protocols, &self.args.protocols);
         let response = handshake::response_101(&up.key, protocol.as_deref());
-        if let Some(name) = query_param(&up.path, "name") {
-            c.name = name;
-        }
+        let wanted = query_param(&up.path, "name");
+        c.name = self.names.claim(wanted.as_deref(), &c.name);
+        c.named = true;
         c.phase = Phase::Open;
         if let Err(e) = c.transport.send(&response, cx.now) {
             let why = describe_io(&e);
@@ -463,7 +494,14 @@ impl Server<'_> {
                     })?;
                 }
             },
-            WsEvent::Ping(_) | WsEvent::Pong(_) => {}
+            WsEvent::Ping(_) => {
+                // One pong at most waits in the session, but a peer that
+                // pings and never reads still fills the socket queue.
+                if c.session.queued() + c.transport.queued() > self.args.max_queue {
+                    self.fell_behind(cx, key);
+                }
+            }
+            WsEvent::Pong(_) => {}
             WsEvent::Closed {
                 code,
                 reason,
@@ -494,20 +532,31 @@ impl Server<'_> {
         if backlog <= self.args.max_queue {
             c.session.send(m, &mut self.entropy);
         } else {
-            let id = c.id;
-            c.session.discard_output();
-            let reason = format!(
-                "too slow: over {} queued",
-                crate::output::units::bytes(self.args.max_queue as u64)
-            );
-            c.session.close(code::POLICY, &reason, &mut self.entropy);
-            self.out.warn(&format!(
-                "client {id} ({}) fell behind; closing it with 1008",
-                c.peer
-            ));
-            cx.timers
-                .add(cx.now + CLOSE_WAIT, Timer::CloseWait { key, id });
+            self.fell_behind(cx, key);
         }
+    }
+
+    /// Drops a client's backlog and closes it with 1008.
+    fn fell_behind(&mut self, cx: &mut Ctx<Timer>, key: usize) {
+        let Some(c) = self.clients.get_mut(key) else {
+            return;
+        };
+        if !c.session.is_open() {
+            return;
+        }
+        let id = c.id;
+        c.session.discard_output();
+        let reason = format!(
+            "too slow: over {} queued",
+            crate::output::units::bytes(self.args.max_queue as u64)
+        );
+        c.session.close(code::POLICY, &reason, &mut self.entropy);
+        self.out.warn(&format!(
+            "client {id} ({}) fell behind; closing it with 1008",
+            c.peer
+        ));
+        cx.timers
+            .add(cx.now + CLOSE_WAIT, Timer::CloseWait { key, id });
     }
 
     /// Queues a message for every open client but `from`.
@@ -556,8 +605,9 @@ impl Server<'_> {
         };
         let mut failed = None;
         if c.transport.queued() < HIGH_WATER && c.session.queued() > 0 {
-            let n = c.session.queued();
-            match c.transport.send(c.session.output(), cx.now) {
+            let out = c.session.output();
+            let n = out.len();
+            match c.transport.send(out, cx.now) {
                 Ok(()) => c.session.consume(n),
                 Err(e) => failed = Some(e),
             }
@@ -592,6 +642,9 @@ impl Server<'_> {
         let Some(mut c) = self.clients.try_remove(key) else {
             return Ok(());
         };
+        if c.named {
+            self.names.release(&c.name);
+        }
         c.transport.close();
         let _ = c.transport.flush(cx.now);
         let _ = cx.registry.deregister(c.transport.stream_mut());
@@ -708,7 +761,25 @@ impl Server<'_> {
         };
         match timer {
             Timer::Handshake { .. } if c.phase == Phase::Handshake => {
-                self.finish(cx, key, None, "no handshake in time", "abnormal")?;
+                let reason = format!(
+                    "no handshake within --handshake-timeout {}",
+                    humantime::format_duration(self.args.handshake_timeout)
+                );
+                // Nothing was answered yet: say why, best effort (before
+                // the TLS handshake is done, this never leaves).
+                let refusal = Refusal {
+                    status: 408,
+                    reason: reason.clone(),
+                };
+                let _ = c
+                    .transport
+                    .send(&handshake::response_error(&refusal), cx.now);
+                let remote = c.peer;
+                self.finish(cx, key, None, &reason, "abnormal")?;
+                self.out.emit(&Event::Rejected {
+                    remote,
+                    reason: &reason,
+                })?;
             }
             Timer::Idle { .. } => {
                 let Some(d) = self.args.limits.idle_timeout else {
@@ -725,6 +796,7 @@ impl Server<'_> {
                     cx.timers.add(at, Timer::Idle { key, id });
                 }
             }
+            Timer::Resume { .. } => self.service(cx, key)?,
             Timer::CloseWait { .. } => {
                 let reason = c
                     .ended
@@ -739,18 +811,12 @@ impl Server<'_> {
     }
 }
 
-/// `name` from `/path?name=ann&x=1`, percent-decoded.
+/// `name` from `/path?name=ann&x=1`, percent-decoded (cleaned when claimed).
 fn query_param(path: &str, name: &str) -> Option<String> {
     let query = path.split_once('?')?.1;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
-        .map(|(_, v)| {
-            v.chars()
-                .filter(|c| !c.is_control())
-                .take(32)
-                .collect::<String>()
-        })
-        .filter(|v| !v.is_empty())
+        .map(|(_, v)| v.into_owned())
 }
 
 impl Handler for Server<'_> {
@@ -809,7 +875,8 @@ impl Handler for Server<'_> {
             }
             Timer::Handshake { key, id }
             | Timer::Idle { key, id }
-            | Timer::CloseWait { key, id } => {
+            | Timer::CloseWait { key, id }
+            | Timer::Resume { key, id } => {
                 self.client_timer(cx, key, id, timer)?;
             }
         }

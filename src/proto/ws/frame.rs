@@ -271,6 +271,7 @@ impl Decoder {
         let target = if p.opcode & 0x8 != 0 {
             &mut self.control
         } else {
+            self.grow_for(p, chunk.len());
             &mut self.data
         };
         let start = target.len();
@@ -284,6 +285,31 @@ impl Decoder {
             })?;
         }
         Ok(())
+    }
+
+    /// Makes room for `more` bytes of a data frame. The buffer doubles, as
+    /// a `Vec` would, but never past `max_message`, and never past the end
+    /// of the message once its final frame is arriving (the frame's length
+    /// was checked against the limit): a message at the limit costs the
+    /// limit, not up to twice; bytes announced but not sent cost nothing.
+    fn grow_for(&mut self, p: Payload, more: usize) {
+        let len = self.data.len();
+        let need = len + more;
+        if need <= self.data.capacity() {
+            return;
+        }
+        let end = if p.fin {
+            len.saturating_add(usize::try_from(p.left).unwrap_or(usize::MAX))
+        } else {
+            self.max_message
+        };
+        let want = self
+            .data
+            .capacity()
+            .saturating_mul(2)
+            .min(end.min(self.max_message))
+            .max(need);
+        self.data.reserve_exact(want - len);
     }
 
     /// A frame's payload is complete.
@@ -594,5 +620,66 @@ mod tests {
         assert_eq!(a, b);
         apply_mask(&mut b, MASK, 0);
         assert_eq!(b, orig);
+    }
+
+    /// Decodes a message of exactly the limit, fed in pieces of `step`:
+    /// its buffer never grows past the limit.
+    fn capacity_at_the_limit(frames: &[(u8, bool, usize)], step: usize) -> usize {
+        const LIMIT: usize = 1_000_000;
+        let mut d = Decoder::new(Role::Server, LIMIT);
+        let mut input = Vec::new();
+        for &(opcode, fin, len) in frames {
+            encode(opcode, fin, &vec![b'a'; len], Some(MASK), &mut input);
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        let mut got = None;
+        for piece in input.chunks(step) {
+            pending.extend_from_slice(piece);
+            loop {
+                let (used, item) = d.decode(&pending).unwrap();
+                pending.drain(..used);
+                if let Some(item) = item {
+                    got = Some(item);
+                }
+                if used == 0 || pending.is_empty() {
+                    break;
+                }
+            }
+        }
+        match got {
+            Some(Incoming::Binary(b)) => {
+                assert_eq!(b.len(), LIMIT);
+                b.capacity()
+            }
+            Some(Incoming::Text(t)) => {
+                assert_eq!(t.len(), LIMIT);
+                t.capacity()
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_message_at_the_limit_allocates_no_more_than_the_limit() {
+        let cases: &[&[(u8, bool, usize)]] = &[
+            &[(OP_BINARY, true, 1_000_000)],
+            &[(OP_TEXT, true, 1_000_000)],
+            &[
+                (OP_BINARY, false, 300_000),
+                (OP_CONTINUATION, false, 300_000),
+                (OP_CONTINUATION, true, 400_000),
+            ],
+            &[
+                (OP_TEXT, false, 1),
+                (OP_CONTINUATION, false, 524_287),
+                (OP_CONTINUATION, true, 475_712),
+            ],
+        ];
+        for frames in cases {
+            for step in [64 * 1024, 4096, 1_100_000] {
+                let cap = capacity_at_the_limit(frames, step);
+                assert!(cap <= 1_000_000, "{frames:?} by {step}: capacity {cap}");
+            }
+        }
     }
 }

@@ -210,6 +210,7 @@ pub fn response_error(refusal: &Refusal) -> Vec<u8> {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         _ => "Error",

@@ -2,7 +2,10 @@
 //!
 //! [`Session::receive`] takes bytes from the peer and returns events;
 //! sending methods append frames to an output buffer the driver writes out
-//! ([`Session::output`], [`Session::consume`]). The session answers pings,
+//! ([`Session::output`], [`Session::consume`]). The session answers pings:
+//! each one while few pongs wait to be written, then only the newest (the
+//! answer to an older ping is replaced, as RFC 6455, section 5.5.3 allows),
+//! so a peer that streams pings and never reads cannot grow the queue;
 //! runs the close handshake (our Close, their Close, or theirs then ours)
 //! and fails the connection on a protocol error: a Close with the right code
 //! (1002, 1007, 1009) goes out and the session is over. Masks come from the
@@ -10,6 +13,11 @@
 //! the driver times the wait for the peer's Close.
 
 use super::frame::{self, close_body, code, Decoder, Incoming, Role, WsError};
+
+/// Pongs that may wait in the output before a newer ping replaces the
+/// answer to an older one (a burst of pings each gets its pong, as
+/// Autobahn's cases 2.10 and 2.11 expect).
+pub const MAX_UNSENT_PONGS: usize = 16;
 
 /// Where client masks come from.
 pub trait MaskSource {
@@ -53,6 +61,12 @@ pub struct Session {
     decoder: Decoder,
     out: Vec<u8>,
     out_head: usize,
+    /// Pongs in `out` since it was last written out whole.
+    unsent_pongs: usize,
+    /// The newest ping not yet answered once `MAX_UNSENT_PONGS` wait (the
+    /// pong's mask and payload): its pong goes into `out` when the driver
+    /// asks for output or another frame is queued.
+    pong: Option<(Option<[u8; 4]>, Vec<u8>)>,
     state: State,
 }
 
@@ -63,6 +77,8 @@ impl Session {
             decoder: Decoder::new(role, max_message),
             out: Vec::new(),
             out_head: 0,
+            unsent_pongs: 0,
+            pong: None,
             state: State::Open,
         }
     }
@@ -80,9 +96,18 @@ impl Session {
         self.state == State::Closed
     }
 
-    /// Bytes waiting to be written.
-    pub fn output(&self) -> &[u8] {
+    /// Bytes waiting to be written (a pending pong is queued first).
+    pub fn output(&mut self) -> &[u8] {
+        self.queue_pong();
         &self.out[self.out_head..]
+    }
+
+    /// Moves the pending pong, if any, to the output.
+    fn queue_pong(&mut self) {
+        if let Some((mask, p)) = self.pong.take() {
+            frame::encode(frame::OP_PONG, true, &p, mask, &mut self.out);
+            self.unsent_pongs += 1;
+        }
     }
 
     /// Marks `n` output bytes as written.
@@ -91,6 +116,7 @@ impl Session {
         if self.out_head >= self.out.len() {
             self.out.clear();
             self.out_head = 0;
+            self.unsent_pongs = 0;
             if self.out.capacity() > 256 * 1024 {
                 self.out.shrink_to(64 * 1024);
             }
@@ -102,16 +128,23 @@ impl Session {
 
     /// Drops every queued frame (for a peer too far behind to catch up).
     pub fn discard_output(&mut self) {
+        self.pong = None;
+        self.unsent_pongs = 0;
         self.out.clear();
         self.out_head = 0;
     }
 
     /// Bytes queued, not yet handed to the socket.
     pub fn queued(&self) -> usize {
-        self.out.len() - self.out_head
+        let pong = self.pong.as_ref().map_or(0, |(mask, p)| {
+            2 + p.len() + if mask.is_some() { 4 } else { 0 }
+        });
+        self.out.len() - self.out_head + pong
     }
 
     fn push(&mut self, opcode: u8, payload: &[u8], masks: &mut dyn MaskSource) {
+        // The pong answers a ping that came before this frame was queued.
+        self.queue_pong();
         let mask = (self.role == Role::Client).then(|| masks.mask());
         frame::encode(opcode, true, payload, mask, &mut self.out);
     }
@@ -183,7 +216,14 @@ impl Session {
             Incoming::Binary(b) => WsEvent::Message(Message::Binary(b)),
             Incoming::Ping(p) => {
                 if self.state == State::Open {
-                    self.push(frame::OP_PONG, &p, masks);
+                    let mask = (self.role == Role::Client).then(|| masks.mask());
+                    if self.pong.is_none() && self.unsent_pongs < MAX_UNSENT_PONGS {
+                        frame::encode(frame::OP_PONG, true, &p, mask, &mut self.out);
+                        self.unsent_pongs += 1;
+                    } else {
+                        // Replaces the answer to an older ping still unsent.
+                        self.pong = Some((mask, p.clone()));
+                    }
                 }
                 WsEvent::Ping(p)
             }
@@ -332,5 +372,145 @@ mod tests {
         assert_eq!(s.queued(), total - 100);
         s.consume(total - 100);
         assert_eq!(s.queued(), 0);
+    }
+
+    /// Client frames carrying `payload` as pings, masked.
+    fn client_pings(n: usize, payload: impl Fn(usize) -> Vec<u8>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            frame::encode(
+                frame::OP_PING,
+                true,
+                &payload(i),
+                Some([9, 8, 7, 6]),
+                &mut bytes,
+            );
+        }
+        bytes
+    }
+
+    /// Feeds `bytes` in pieces of `step`, keeping what the session leaves
+    /// (an incomplete header) as the drivers do; returns the pings seen.
+    fn feed(s: &mut Session, bytes: &[u8], step: usize) -> usize {
+        let mut pings = 0;
+        let mut pending = Vec::new();
+        for piece in bytes.chunks(step) {
+            pending.extend_from_slice(piece);
+            let mut at = 0;
+            while at < pending.len() {
+                let (used, ev) = s.receive(&pending[at..], &mut Fixed);
+                at += used;
+                if matches!(ev, Some(WsEvent::Ping(_))) {
+                    pings += 1;
+                }
+                if used == 0 {
+                    break;
+                }
+            }
+            pending.drain(..at);
+        }
+        assert!(pending.is_empty());
+        pings
+    }
+
+    #[test]
+    fn a_ping_flood_leaves_a_bounded_number_of_pongs_pending() {
+        // Payloads of varying length: past MAX_UNSENT_PONGS, the newest
+        // ping's pong replaces the unsent answer to older ones (RFC 6455,
+        // section 5.5.3).
+        let payload = |i: usize| format!("p{}", i % 977).into_bytes();
+        let pings = client_pings(10_000, payload);
+        let mut expected = Vec::new();
+        for i in 0..MAX_UNSENT_PONGS {
+            frame::encode(frame::OP_PONG, true, &payload(i), None, &mut expected);
+        }
+        frame::encode(frame::OP_PONG, true, &payload(9_999), None, &mut expected);
+        for step in [pings.len(), 1] {
+            let mut server = Session::new(Role::Server, 1 << 20);
+            assert_eq!(feed(&mut server, &pings, step), 10_000);
+            assert_eq!(server.queued(), expected.len());
+            assert_eq!(server.output(), &expected[..]);
+        }
+    }
+
+    #[test]
+    fn pongs_written_out_make_room_for_more() {
+        let mut server = Session::new(Role::Server, 1 << 20);
+        let pings = client_pings(40, |i| vec![i as u8]);
+        feed(&mut server, &pings, pings.len());
+        let n = server.output().len();
+        server.consume(n);
+        // Another burst: each ping is answered again, up to the bound.
+        let pings = client_pings(3, |i| vec![100 + i as u8]);
+        feed(&mut server, &pings, 1);
+        let mut expected = Vec::new();
+        for i in 0..3 {
+            frame::encode(frame::OP_PONG, true, &[100 + i], None, &mut expected);
+        }
+        assert_eq!(server.output(), &expected[..]);
+    }
+
+    #[test]
+    fn a_client_session_answers_a_ping_flood_with_masked_pongs() {
+        let mut pings = Vec::new();
+        for i in 0..10_000u32 {
+            frame::encode(frame::OP_PING, true, &i.to_be_bytes(), None, &mut pings);
+        }
+        let mut client = Session::new(Role::Client, 1 << 20);
+        assert_eq!(feed(&mut client, &pings, pings.len()), 10_000);
+        let mut expected = Vec::new();
+        for i in (0..MAX_UNSENT_PONGS as u32).chain([9_999]) {
+            frame::encode(
+                frame::OP_PONG,
+                true,
+                &i.to_be_bytes(),
+                Some([1, 2, 3, 4]),
+                &mut expected,
+            );
+        }
+        assert_eq!(client.queued(), expected.len());
+        assert_eq!(client.output(), &expected[..]);
+    }
+
+    #[test]
+    fn a_pong_keeps_its_place_before_later_frames() {
+        let mut server = Session::new(Role::Server, 1 << 20);
+        feed(&mut server, &client_pings(2, |i| vec![b'a' + i as u8]), 1);
+        server.send_text("after", &mut Fixed);
+        feed(&mut server, &client_pings(1, |_| b"c".to_vec()), 1);
+        let mut expected = Vec::new();
+        frame::encode(frame::OP_PONG, true, b"a", None, &mut expected);
+        frame::encode(frame::OP_PONG, true, b"b", None, &mut expected);
+        frame::encode(frame::OP_TEXT, true, b"after", None, &mut expected);
+        frame::encode(frame::OP_PONG, true, b"c", None, &mut expected);
+        assert_eq!(server.queued(), expected.len());
+        assert_eq!(server.output(), &expected[..]);
+        server.consume(expected.len());
+        assert_eq!(server.queued(), 0);
+        // Past the bound, the newest answer still goes before a later frame.
+        let pings = client_pings(MAX_UNSENT_PONGS + 2, |i| vec![i as u8]);
+        feed(&mut server, &pings, pings.len());
+        server.send_text("later", &mut Fixed);
+        let mut expected = Vec::new();
+        for i in (0..MAX_UNSENT_PONGS).chain([MAX_UNSENT_PONGS + 1]) {
+            frame::encode(frame::OP_PONG, true, &[i as u8], None, &mut expected);
+        }
+        frame::encode(frame::OP_TEXT, true, b"later", None, &mut expected);
+        assert_eq!(server.output(), &expected[..]);
+        server.consume(expected.len());
+        // A pong goes before our Close; none after it.
+        feed(&mut server, &client_pings(1, |_| b"d".to_vec()), 1);
+        server.close(1000, "", &mut Fixed);
+        feed(&mut server, &client_pings(1, |_| b"e".to_vec()), 1);
+        let mut expected = Vec::new();
+        frame::encode(frame::OP_PONG, true, b"d", None, &mut expected);
+        frame::encode(
+            frame::OP_CLOSE,
+            true,
+            &close_body(1000, ""),
+            None,
+            &mut expected,
+        );
+        assert_eq!(server.output(), &expected[..]);
     }
 }
