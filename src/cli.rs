@@ -385,6 +385,14 @@ pub struct HttpArgs {
     /// Give up on the whole request (redirects included) after this long
     #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
     pub max_time: Option<Duration>,
+
+    /// Silent, as curl: no progress, no notices, no error line (see -S)
+    #[arg(short = 's', long = "silent")]
+    pub silent: bool,
+
+    /// With -s, still print the error line (curl's -sS)
+    #[arg(short = 'S', long = "show-error")]
+    pub show_error: bool,
 }
 
 #[derive(Debug, Args)]

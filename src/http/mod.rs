@@ -87,6 +87,9 @@ struct HttpCmd<'o> {
 }
 
 pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
+    if args.silent {
+        out.silence(args.show_error);
+    }
     let request = client::build_request(&args.url, &args.req, args.head)?;
     if args.req.dial.insecure {
         out.warn("--insecure: the server's certificate is not verified");

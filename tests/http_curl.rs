@@ -1,0 +1,301 @@
+//! curl's habits in `netkit http`, side by side with curl: the same command
+//! line runs against the same scripted server with curl and with netkit, and
+//! the bytes (stdout, files, the request as received) are compared. Where
+//! netkit's exit code differs from curl's, it is netkit's documented code.
+
+#![allow(dead_code)] // helpers used by later sections
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// What one run printed.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Out {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// `netkit http ARGS...` (stdin /dev/null).
+fn netkit_http(args: &[&str]) -> Out {
+    netkit_http_in(args, None)
+}
+
+fn netkit_http_in(args: &[&str], input: Option<&[u8]>) -> Out {
+    let mut all = vec!["http"];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = match input {
+        Some(i) => run_with_input(&all, i),
+        None => run(&all, Stdio::null()),
+    };
+    Out {
+        code,
+        stdout,
+        stderr,
+    }
+}
+
+/// `curl ARGS...`, or `None` when curl is missing (then the test is skipped
+/// locally and fails under CI=true).
+fn curl(args: &[&str]) -> Option<Out> {
+    curl_in(args, None)
+}
+
+fn curl_in(args: &[&str], input: Option<&[u8]>) -> Option<Out> {
+    if !require_peer("curl") {
+        return None;
+    }
+    let mut cmd = Command::new("curl");
+    cmd.args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn curl");
+    if let Some(i) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(i).unwrap();
+    }
+    let out = child.wait_with_output().expect("curl output");
+    Some(Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+static DIRS: AtomicUsize = AtomicUsize::new(0);
+
+/// A scratch directory, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let n = DIRS.fetch_add(1, Ordering::SeqCst);
+        let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("netkit-curl-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A request as received: the head's text and the body's bytes.
+#[derive(Debug, Clone)]
+struct Req {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Req {
+    fn line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// A server that answers each connection's one request with the reply its
+/// script gives for the n-th request (0, 1, ...), then closes.
+struct Server {
+    port: u16,
+    log: Arc<Mutex<Vec<Req>>>,
+    stop: Arc<AtomicBool>,
+}
+
+type Script = dyn Fn(usize, &Req) -> Vec<u8> + Send + Sync;
+
+impl Server {
+    fn start(script: impl Fn(usize, &Req) -> Vec<u8> + Send + Sync + 'static) -> Server {
+        let (l, port): (TcpListener, u16) = local_listener();
+        l.set_nonblocking(true).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let script: Arc<Script> = Arc::new(script);
+        let count = Arc::new(AtomicUsize::new(0));
+        {
+            let (log, stop) = (log.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match l.accept() {
+                        Ok((s, _)) => {
+                            let (log, script, count) = (log.clone(), script.clone(), count.clone());
+                            thread::spawn(move || serve(s, &log, &*script, &count));
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(2)),
+                    }
+                }
+            });
+        }
+        Server { port, log, stop }
+    }
+
+    /// Always the same reply.
+    fn reply(reply: Vec<u8>) -> Server {
+        Server::start(move |_, _| reply.clone())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn take(&self) -> Vec<Req> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(mut s: TcpStream, log: &Mutex<Vec<Req>>, script: &Script, count: &AtomicUsize) {
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut body = buf[end + 4..].to_vec();
+    let mut req = Req {
+        head,
+        body: Vec::new(),
+    };
+    let length: usize = req
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while body.len() < length {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    req.body = body;
+    let n = count.fetch_add(1, Ordering::SeqCst);
+    let reply = script(n, &req);
+    log.lock().unwrap().push(req);
+    let _ = s.write_all(&reply);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    // Let the client read to EOF before the socket goes away.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while Instant::now() < deadline {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// `HTTP/1.1 <status>` with these extra header lines and a body.
+fn response(status: &str, headers: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status}\r\n");
+    for h in headers {
+        r.push_str(h);
+        r.push_str("\r\n");
+    }
+    r.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut r = r.into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+fn ok(body: &[u8]) -> Vec<u8> {
+    response("200 OK", &["Content-Type: text/plain"], body)
+}
+
+/// A port nothing listens on.
+fn refused_url() -> String {
+    format!("http://127.0.0.1:{}/", free_port())
+}
+
+// ===========================================================================
+// 1. -s, -S, -sS
+
+#[test]
+fn silent_success_prints_the_body_as_curl() {
+    let srv = Server::reply(ok(b"body\n"));
+    let url = srv.url("/");
+    let n = netkit_http(&["-s", &url]);
+    assert_eq!(
+        (n.code, n.text().as_str(), n.stderr.as_str()),
+        (0, "body\n", "")
+    );
+    if let Some(c) = curl(&["-s", &url]) {
+        assert_eq!(c.stdout, n.stdout);
+    }
+    for flags in [&["-sS"][..], &["-S", "-s"], &["--silent", "--show-error"]] {
+        let mut args = flags.to_vec();
+        args.push(&url);
+        let n = netkit_http(&args);
+        assert_eq!((n.code, n.text().as_str()), (0, "body\n"), "{flags:?}");
+    }
+}
+
+#[test]
+fn silent_failure_prints_nothing_and_show_error_prints_it() {
+    let url = refused_url();
+    let n = netkit_http(&["-s", &url]);
+    assert_eq!((n.code, n.stdout.len(), n.stderr.as_str()), (4, 0, ""));
+    let n = netkit_http(&["-sS", &url]);
+    assert_eq!(n.code, 4);
+    assert_one_error_line(&n.stderr);
+    if let Some(c) = curl(&["-s", &url]) {
+        assert_eq!(c.stderr, "", "curl -s");
+    }
+    if let Some(c) = curl(&["-sS", &url]) {
+        assert!(c.stderr.starts_with("curl: (7)"), "{:?}", c.stderr);
+    }
+}
+
+#[test]
+fn silent_hides_the_insecure_warning() {
+    let srv = Server::reply(ok(b"x"));
+    let n = netkit_http(&["-s", "-k", &srv.url("/")]);
+    assert_eq!((n.code, n.text().as_str(), n.stderr.as_str()), (0, "x", ""));
+}
