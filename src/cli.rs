@@ -366,9 +366,17 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_redirs: u32,
 
-    /// Write the body to FILE instead of stdout
+    /// Write the body to FILE instead of stdout (`-` is stdout)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+
+    /// Write the body to a file named as the URL's last path segment
+    #[arg(short = 'O', long = "remote-name", conflicts_with = "output")]
+    pub remote_name: bool,
+
+    /// Write every response head received to FILE (`-` is stdout)
+    #[arg(short = 'D', long = "dump-header", value_name = "FILE")]
+    pub dump_header: Option<std::path::PathBuf>,
 
     /// Print the status line and headers before the body (on stdout)
     #[arg(short = 'i', long = "include")]
@@ -382,7 +390,7 @@ pub struct HttpArgs {
     #[arg(long)]
     pub timing: bool,
 
-    /// Give up on the whole request (redirects included) after this long
+    /// Give up on the whole request (redirects included) after this long (0: no limit)
     #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
     pub max_time: Option<Duration>,
 

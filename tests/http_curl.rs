@@ -299,3 +299,182 @@ fn silent_hides_the_insecure_warning() {
     let n = netkit_http(&["-s", "-k", &srv.url("/")]);
     assert_eq!((n.code, n.text().as_str(), n.stderr.as_str()), (0, "x", ""));
 }
+
+// ===========================================================================
+// 2. -o -, -O, -m 0, -D, -i -o FILE
+
+/// `netkit http ARGS...` run in `dir`.
+fn netkit_http_at(dir: &Dir, args: &[&str]) -> Out {
+    let mut cmd = netkit();
+    cmd.current_dir(&dir.0).arg("http").args(args);
+    let out = cmd.stdin(Stdio::null()).output().expect("run netkit");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `curl ARGS...` run in `dir`.
+fn curl_at(dir: &Dir, args: &[&str]) -> Option<Out> {
+    if !require_peer("curl") {
+        return None;
+    }
+    let out = Command::new("curl")
+        .current_dir(&dir.0)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    Some(Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+fn files(dir: &Dir) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A redirect to /next, then the body.
+fn redirecting() -> Server {
+    Server::start(|_, req| {
+        if req.line().starts_with("GET /start ") {
+            response("302 Found", &["Location: /next", "X-Hop: 1"], b"moved\n")
+        } else {
+            ok(b"final body\n")
+        }
+    })
+}
+
+#[test]
+fn output_dash_is_stdout() {
+    let srv = Server::reply(ok(b"to stdout\n"));
+    let (nd, cd) = (Dir::new(), Dir::new());
+    let n = netkit_http_at(&nd, &["-o", "-", &srv.url("/x")]);
+    assert_eq!(
+        (n.code, n.text().as_str()),
+        (0, "to stdout\n"),
+        "{}",
+        n.stderr
+    );
+    assert!(files(&nd).is_empty(), "a file was made: {:?}", files(&nd));
+    if let Some(c) = curl_at(&cd, &["-s", "-o", "-", &srv.url("/x")]) {
+        assert_eq!(c.stdout, n.stdout);
+        assert_eq!(files(&cd), files(&nd));
+    }
+}
+
+#[test]
+fn remote_name_saves_as_the_last_path_segment() {
+    let srv = Server::reply(ok(b"file bytes\n"));
+    let (nd, cd) = (Dir::new(), Dir::new());
+    let url = srv.url("/dir/file.txt?q=1");
+    for flag in ["-O", "--remote-name"] {
+        let n = netkit_http_at(&nd, &[flag, &url]);
+        assert_eq!((n.code, n.stdout.len()), (0, 0), "{}", n.stderr);
+        assert_eq!(files(&nd), ["file.txt"]);
+        assert_eq!(
+            std::fs::read(nd.0.join("file.txt")).unwrap(),
+            b"file bytes\n"
+        );
+    }
+    if let Some(c) = curl_at(&cd, &["-s", "-O", &url]) {
+        assert_eq!(c.code, 0);
+        assert_eq!(files(&cd), files(&nd));
+        assert_eq!(
+            std::fs::read(cd.0.join("file.txt")).unwrap(),
+            b"file bytes\n"
+        );
+    }
+}
+
+#[test]
+fn remote_name_without_a_file_name_is_a_usage_error() {
+    let srv = Server::reply(ok(b"x"));
+    let nd = Dir::new();
+    let n = netkit_http_at(&nd, &["-O", &srv.url("/dir/")]);
+    assert_eq!(n.code, 2);
+    assert_one_error_line(&n.stderr);
+    assert!(n.stderr.contains("-o FILE"), "{}", n.stderr);
+    assert!(files(&nd).is_empty());
+    let cd = Dir::new();
+    if let Some(c) = curl_at(&cd, &["-s", "-O", &srv.url("/dir/")]) {
+        assert_ne!(c.code, 0, "curl refuses too");
+    }
+}
+
+#[test]
+fn max_time_zero_means_no_limit() {
+    let srv = Server::reply(ok(b"in time\n"));
+    let n = netkit_http(&["-m", "0", &srv.url("/")]);
+    assert_eq!(
+        (n.code, n.text().as_str()),
+        (0, "in time\n"),
+        "{}",
+        n.stderr
+    );
+    if let Some(c) = curl(&["-s", "-m", "0", &srv.url("/")]) {
+        assert_eq!((c.code, c.stdout), (0, n.stdout));
+    }
+}
+
+#[test]
+fn dump_header_to_a_file_and_to_stdout_as_curl() {
+    let srv = redirecting();
+    let (nd, cd) = (Dir::new(), Dir::new());
+    let url = srv.url("/start");
+    for extra in [&[][..], &["-L"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["-D", "heads.txt", url.as_str()]);
+        let n = netkit_http_at(&nd, &args);
+        assert_eq!(n.code, 0, "{}", n.stderr);
+        let Some(c) = curl_at(&cd, &[&["-s"][..], &args].concat()) else {
+            return;
+        };
+        assert_eq!(n.text(), c.text(), "stdout of {args:?}");
+        let nh = std::fs::read_to_string(nd.0.join("heads.txt")).unwrap();
+        let ch = std::fs::read_to_string(cd.0.join("heads.txt")).unwrap();
+        assert_eq!(nh, ch, "-D file of {args:?}");
+        assert!(nh.starts_with("HTTP/1.1 302 Found\r\n"), "{nh:?}");
+
+        let mut args = extra.to_vec();
+        args.extend(["-D", "-", url.as_str()]);
+        let n = netkit_http_at(&nd, &args);
+        let c = curl_at(&cd, &[&["-s"][..], &args].concat()).unwrap();
+        assert_eq!((n.code, n.text()), (c.code, c.text()), "-D - {args:?}");
+    }
+}
+
+#[test]
+fn include_with_output_puts_the_head_in_the_file_as_curl() {
+    let srv = redirecting();
+    let (nd, cd) = (Dir::new(), Dir::new());
+    let url = srv.url("/start");
+    for extra in [&["-i"][..], &["-i", "-L"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["-o", "out.txt", url.as_str()]);
+        let n = netkit_http_at(&nd, &args);
+        assert_eq!((n.code, n.stdout.len()), (0, 0), "{}", n.stderr);
+        let nf = std::fs::read_to_string(nd.0.join("out.txt")).unwrap();
+        assert!(nf.starts_with("HTTP/1.1 302 Found\r\n"), "{nf:?}");
+        if let Some(c) = curl_at(&cd, &[&["-s"][..], &args].concat()) {
+            assert_eq!((c.code, c.stdout.len()), (0, 0));
+            let cf = std::fs::read_to_string(cd.0.join("out.txt")).unwrap();
+            assert_eq!(nf, cf, "{args:?}");
+        }
+        // And on stdout without -o.
+        let mut args = extra.to_vec();
+        args.push(url.as_str());
+        let n = netkit_http_at(&nd, &args);
+        if let Some(c) = curl_at(&cd, &[&["-s"][..], &args].concat()) {
+            assert_eq!(n.text(), c.text(), "{args:?}");
+        }
+    }
+}

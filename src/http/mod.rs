@@ -51,6 +51,54 @@ enum Sink {
     Json(Vec<u8>),
 }
 
+/// Where `-D/--dump-header` writes the heads.
+enum Dump {
+    Stdout,
+    File(std::path::PathBuf, Option<File>),
+}
+
+/// `-O`: the URL's last path segment, as curl takes it (not decoded).
+fn remote_name(url: &Url) -> Result<std::path::PathBuf> {
+    let name = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or("");
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(Error::usage(
+            format!("-O {url}"),
+            "the URL has no file name to save as (use -o FILE)",
+        ));
+    }
+    Ok(std::path::PathBuf::from(name))
+}
+
+/// Opens (creates) an output file on first use.
+fn open_file<'f>(
+    path: &std::path::Path,
+    file: &'f mut Option<File>,
+    flag: &str,
+) -> Result<&'f mut File> {
+    if let Some(f) = file {
+        return Ok(f);
+    }
+    let f = File::create(path).map_err(|e| {
+        Error::failed(
+            format!("{flag} {}", path.display()),
+            crate::error::describe_io(&e),
+        )
+    })?;
+    Ok(file.insert(f))
+}
+
+fn write_to(file: &mut File, path: &std::path::Path, data: &[u8]) -> Result<()> {
+    file.write_all(data).map_err(|e| {
+        Error::failed(
+            format!("write {}", path.display()),
+            crate::error::describe_io(&e),
+        )
+    })
+}
+
 /// The response being received.
 #[derive(Default)]
 struct Current {
@@ -80,6 +128,8 @@ struct HttpCmd<'o> {
     redirect_phases: client::Timing,
     current: Current,
     sink: Sink,
+    /// `-D`: where response heads are copied.
+    dump: Option<Dump>,
     progress: Option<Progress>,
     out: &'o mut Output,
     signals: Signals,
@@ -94,15 +144,28 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     if args.req.dial.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
-    let sink = match (&args.output, out.is_json()) {
-        (Some(path), _) => Sink::File(path.clone(), None),
+    let output = match &args.output {
+        Some(p) if p.as_os_str() == "-" => None,
+        Some(p) => Some(p.clone()),
+        None if args.remote_name => Some(remote_name(&request.url)?),
+        None => None,
+    };
+    let sink = match (output, out.is_json()) {
+        (Some(path), _) => Sink::File(path, None),
         (None, true) => Sink::Json(Vec::new()),
         (None, false) => Sink::Stdout,
     };
+    let dump = args.dump_header.as_ref().map(|p| {
+        if p.as_os_str() == "-" {
+            Dump::Stdout
+        } else {
+            Dump::File(p.clone(), None)
+        }
+    });
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
-    if let Some(max) = args.max_time {
+    if let Some(max) = args.max_time.filter(|m| !m.is_zero()) {
         reactor.timers.add_after(started, max, Timer::MaxTime);
     }
     let settings = Settings::new(&args.req.dial);
@@ -118,6 +181,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         redirect_phases: client::Timing::default(),
         current: Current::default(),
         sink,
+        dump,
         progress: None,
         out,
         signals,
@@ -246,6 +310,38 @@ impl HttpCmd<'_> {
         })
     }
 
+    /// The head as received, for `-i`, `-I` and `-D`.
+    fn write_head(&mut self, head: &Head) -> Result<()> {
+        let include = !self.out.is_json() && (self.args.include || self.args.head);
+        if !include && self.dump.is_none() {
+            return Ok(());
+        }
+        let mut text = head.status_line();
+        text.push_str("\r\n");
+        for (n, v) in &head.headers {
+            text.push_str(&format!("{n}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        match &mut self.dump {
+            Some(Dump::Stdout) => crate::output::write_stdout(text.as_bytes())?,
+            Some(Dump::File(path, file)) => {
+                let f = open_file(path, file, "-D")?;
+                write_to(f, path, text.as_bytes())?;
+            }
+            None => {}
+        }
+        if include {
+            match &mut self.sink {
+                Sink::File(path, file) => {
+                    let f = open_file(path, file, "-o")?;
+                    write_to(f, path, text.as_bytes())?;
+                }
+                _ => crate::output::write_stdout(text.as_bytes())?,
+            }
+        }
+        Ok(())
+    }
+
     fn on_head(&mut self, head: Head) -> Result<()> {
         self.show_head(&head)?;
         let redirect = [301, 302, 303, 307, 308].contains(&head.status);
@@ -269,6 +365,7 @@ impl HttpCmd<'_> {
                     )
                 })?;
                 Origin::of(&next).map_err(|e| Error::new(Exit::Protocol, e.what, e.why))?;
+                self.write_head(&head)?;
                 self.current.redirect = Some(next);
                 self.current.head = Some(head);
                 return Ok(());
@@ -281,23 +378,9 @@ impl HttpCmd<'_> {
                 format!("server returned {} {}", head.status, head.reason),
             ));
         }
-        if !self.out.is_json() && (self.args.include || self.args.head) {
-            let mut text = head.status_line();
-            text.push_str("\r\n");
-            for (n, v) in &head.headers {
-                text.push_str(&format!("{n}: {v}\r\n"));
-            }
-            text.push_str("\r\n");
-            crate::output::write_stdout(text.as_bytes())?;
-        }
+        self.write_head(&head)?;
         if let Sink::File(path, file) = &mut self.sink {
-            let f = File::create(&*path).map_err(|e| {
-                Error::failed(
-                    format!("-o {}", path.display()),
-                    crate::error::describe_io(&e),
-                )
-            })?;
-            *file = Some(f);
+            open_file(path, file, "-o")?;
             if self.out.can_draw_progress() {
                 let now = Instant::now();
                 self.progress = Some(Progress {
@@ -418,6 +501,14 @@ impl HttpCmd<'_> {
     fn finish(&mut self, ex: &Exchange) -> Result<()> {
         if self.progress.take().is_some() {
             self.out.progress(None);
+        }
+        if let Some(Dump::File(path, Some(file))) = &mut self.dump {
+            file.flush().map_err(|e| {
+                Error::failed(
+                    format!("write {}", path.display()),
+                    crate::error::describe_io(&e),
+                )
+            })?;
         }
         if let Sink::File(path, Some(file)) = &mut self.sink {
             file.flush().map_err(|e| {
