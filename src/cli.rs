@@ -394,6 +394,12 @@ pub struct HttpArgs {
     #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
     pub max_time: Option<Duration>,
 
+    /// After the body, write FORMAT to stdout with curl's variables:
+    /// `%{http_code}`, `%{time_total}`, `%header{name}`, `%{json}`, `\n`...;
+    /// `@FILE` reads it from a file, `@-` from stdin
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    pub write_out: Option<String>,
+
     /// Silent, as curl: no progress, no notices, no error line (see -S)
     #[arg(short = 's', long = "silent")]
     pub silent: bool,

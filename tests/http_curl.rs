@@ -478,3 +478,120 @@ fn include_with_output_puts_the_head_in_the_file_as_curl() {
         }
     }
 }
+
+// ===========================================================================
+// 3. -w/--write-out
+
+const STABLE: &str = "%{http_code} %{response_code} %{size_download} %{url_effective} \
+%{num_redirects} %{remote_ip} %{content_type} %{exitcode} [%header{x-hop}] [%header{Content-Length}]\\n%%\\t|";
+
+fn is_seconds(s: &str) -> bool {
+    let (a, b) = s.split_once('.').unwrap_or(("", ""));
+    !a.is_empty()
+        && a.bytes().all(|c| c.is_ascii_digit())
+        && b.len() == 6
+        && b.bytes().all(|c| c.is_ascii_digit())
+}
+
+#[test]
+fn write_out_prints_curls_variables_after_the_body() {
+    let srv = redirecting();
+    let url = srv.url("/start");
+    for extra in [&[][..], &["-L"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["-w", STABLE, url.as_str()]);
+        let n = netkit_http(&args);
+        assert_eq!(n.code, 0, "{}", n.stderr);
+        if let Some(c) = curl(&[&["-s"][..], &args].concat()) {
+            assert_eq!(n.text(), c.text(), "{args:?}");
+        }
+    }
+    let n = netkit_http(&["-L", "-w", STABLE, &url]);
+    assert_eq!(
+        n.text(),
+        format!(
+            "final body\n200 200 11 {} 1 127.0.0.1 text/plain 0 [] [11]\n%\t|",
+            srv.url("/next")
+        )
+    );
+}
+
+#[test]
+fn write_out_times_have_six_decimals_and_json_has_every_variable() {
+    let srv = Server::reply(ok(b"b"));
+    let fmt = "%{time_namelookup} %{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total} %{speed_download}";
+    let n = netkit_http(&["-w", fmt, &srv.url("/")]);
+    assert_eq!(n.code, 0, "{}", n.stderr);
+    let text = n.text();
+    let fields: Vec<&str> = text.strip_prefix('b').unwrap().split(' ').collect();
+    assert_eq!(fields.len(), 6, "{text:?}");
+    for f in &fields[..5] {
+        assert!(is_seconds(f), "{f:?} in {text:?}");
+    }
+    assert!(fields[5].parse::<u64>().is_ok(), "{text:?}");
+
+    let n = netkit_http(&["-o", "/dev/null", "-w", "%{json}", &srv.url("/")]);
+    let nj: serde_json::Value = serde_json::from_slice(&n.stdout).unwrap();
+    let Some(c) = curl(&["-s", "-o", "/dev/null", "-w", "%{json}", &srv.url("/")]) else {
+        return;
+    };
+    let cj: serde_json::Value = serde_json::from_slice(&c.stdout).unwrap();
+    for key in [
+        "http_code",
+        "response_code",
+        "size_download",
+        "size_upload",
+        "num_redirects",
+        "remote_ip",
+        "remote_port",
+        "content_type",
+        "exitcode",
+        "method",
+        "http_version",
+        "url_effective",
+    ] {
+        assert_eq!(nj[key], cj[key], "{key}: netkit {nj} curl {cj}");
+    }
+    for key in [
+        "time_total",
+        "time_connect",
+        "time_namelookup",
+        "time_starttransfer",
+    ] {
+        assert!(nj[key].is_f64() || nj[key].is_u64(), "{key} in {nj}");
+    }
+}
+
+#[test]
+fn write_out_after_a_failure_and_with_fail() {
+    let url = refused_url();
+    let n = netkit_http(&["-s", "-w", "%{http_code} %{exitcode}\\n", &url]);
+    assert_eq!((n.code, n.text().as_str()), (4, "000 4\n"));
+    if let Some(c) = curl(&["-s", "-w", "%{http_code} %{exitcode}\\n", &url]) {
+        assert_eq!(c.text(), "000 7\n", "curl's own number for refused");
+    }
+    let srv = Server::reply(response("404 Not Found", &[], b"gone"));
+    let n = netkit_http(&["-sf", "-w", "%{http_code}", &srv.url("/")]);
+    assert_eq!((n.code, n.text().as_str()), (8, "404"));
+    if let Some(c) = curl(&["-sf", "-w", "%{http_code}", &srv.url("/")]) {
+        assert_eq!(c.text(), "404");
+    }
+}
+
+#[test]
+fn write_out_from_a_file_and_from_stdin() {
+    let srv = Server::reply(ok(b"b"));
+    let d = Dir::new();
+    std::fs::write(d.path("fmt"), "code=%{http_code}\\n").unwrap();
+    let at = format!("@{}", d.path("fmt"));
+    let n = netkit_http(&["-w", &at, &srv.url("/")]);
+    assert_eq!(n.text(), "bcode=200\n");
+    let n = netkit_http_in(&["-w", "@-", &srv.url("/")], Some(b"<%{http_code}>"));
+    assert_eq!(n.text(), "b<200>");
+    if let Some(c) = curl_in(&["-s", "-w", "@-", &srv.url("/")], Some(b"<%{http_code}>")) {
+        assert_eq!(c.text(), "b<200>");
+    }
+    let n = netkit_http(&["-w", "@/nonexistent/fmt", &srv.url("/")]);
+    assert_eq!(n.code, 2);
+    assert_one_error_line(&n.stderr);
+}

@@ -10,6 +10,7 @@
 pub mod client;
 pub mod tls;
 pub mod transport;
+pub mod writeout;
 
 use std::fs::File;
 use std::io::Write as _;
@@ -128,6 +129,10 @@ struct HttpCmd<'o> {
     redirect_phases: client::Timing,
     current: Current,
     sink: Sink,
+    /// The last response head received (for `-w`).
+    last_head: Option<Head>,
+    /// The finished request's report (for `-w`).
+    report: Option<HttpReport>,
     /// `-D`: where response heads are copied.
     dump: Option<Dump>,
     progress: Option<Progress>,
@@ -162,6 +167,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
             Dump::File(p.clone(), None)
         }
     });
+    let write_out = args.write_out.as_deref().map(read_write_out).transpose()?;
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
@@ -181,6 +187,8 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         redirect_phases: client::Timing::default(),
         current: Current::default(),
         sink,
+        last_head: None,
+        report: None,
         dump,
         progress: None,
         out,
@@ -195,7 +203,50 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     if cmd.progress.is_some() {
         cmd.out.progress(None);
     }
+    if let Some(pieces) = write_out {
+        let code = match &result {
+            Ok(exit) => exit.code(),
+            Err(e) => e.kind.code(),
+        };
+        let rendered = writeout::render(&pieces, &cmd.write_out_vars(code));
+        for name in &rendered.unknown {
+            cmd.out.warn(&format!(
+                "-w: unknown variable %{{{name}}}, printed as nothing"
+            ));
+        }
+        if !rendered.stderr.is_empty() {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(rendered.stderr.as_bytes());
+        }
+        if !rendered.stdout.is_empty() {
+            if let Err(e) = crate::output::write_stdout(rendered.stdout.as_bytes()) {
+                return result.and(Err(e));
+            }
+        }
+    }
     result
+}
+
+/// `-w FORMAT`, `-w @FILE`, `-w @-` (stdin).
+fn read_write_out(arg: &str) -> Result<Vec<writeout::Piece>> {
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(writeout::parse(arg));
+    };
+    const MAX_FORMAT: u64 = 1 << 20;
+    let mut text = String::new();
+    let what = format!("-w @{path}");
+    let r = if path == "-" {
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin().lock(), MAX_FORMAT),
+            &mut text,
+        )
+    } else {
+        File::open(path).and_then(|f| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_FORMAT), &mut text)
+        })
+    };
+    r.map_err(|e| Error::usage(what, crate::error::describe_io(&e)))?;
+    Ok(writeout::parse(&text))
 }
 
 impl HttpCmd<'_> {
@@ -344,6 +395,7 @@ impl HttpCmd<'_> {
 
     fn on_head(&mut self, head: Head) -> Result<()> {
         self.show_head(&head)?;
+        self.last_head = Some(head.clone());
         let redirect = [301, 302, 303, 307, 308].contains(&head.status);
         if self.args.location && redirect {
             if let Some(location) = head.header("location") {
@@ -549,6 +601,12 @@ impl HttpCmd<'_> {
         if self.out.is_json() || self.args.timing {
             self.out.emit(&Event::HttpResponse(&report))?;
         }
+        if self.args.write_out.is_some() {
+            self.report = Some(HttpReport {
+                body: None,
+                ..report
+            });
+        }
         self.result = Some(Ok(Exit::Ok));
         Ok(())
     }
@@ -569,6 +627,93 @@ fn add_phases(a: &client::Timing, b: &client::Timing) -> client::Timing {
 }
 
 impl HttpCmd<'_> {
+    /// curl's `-w` variables, after the run ended with exit `code`.
+    fn write_out_vars(&self, code: u8) -> writeout::Vars {
+        use writeout::Value::{Code, Int, Str, Time};
+        let (timing, remote, size_download, size_header, time_redirect) = match &self.report {
+            Some(r) => (
+                r.timing,
+                r.remote,
+                r.size_download,
+                r.size_header,
+                r.time_redirect,
+            ),
+            None => match &self.exchange {
+                Some(ex) => (
+                    self.timing(ex),
+                    ex.remote,
+                    ex.bytes_body,
+                    ex.bytes_head,
+                    self.redirect_time,
+                ),
+                None => (
+                    client::Timing {
+                        total: self.started.elapsed(),
+                        ..self.redirect_phases
+                    },
+                    None,
+                    0,
+                    0,
+                    self.redirect_time,
+                ),
+            },
+        };
+        let status = self.last_head.as_ref().map_or(0, |h| h.status);
+        let headers = self
+            .last_head
+            .as_ref()
+            .map(|h| h.headers.clone())
+            .unwrap_or_default();
+        let content_type = self
+            .last_head
+            .as_ref()
+            .and_then(|h| h.header("content-type"))
+            .unwrap_or("")
+            .to_string();
+        let secs = timing.total.as_secs_f64();
+        let speed = if secs > 0.0 {
+            (size_download as f64 / secs) as u64
+        } else {
+            0
+        };
+        let version = self
+            .last_head
+            .as_ref()
+            .map_or(String::new(), |h| format!("1.{}", h.version));
+        writeout::Vars {
+            values: vec![
+                ("content_type", Str(content_type)),
+                ("exitcode", Int(u64::from(code))),
+                ("http_code", Code(status)),
+                ("http_version", Str(version)),
+                ("method", Str(self.request.method.clone())),
+                ("num_redirects", Int(u64::from(self.redirects))),
+                (
+                    "remote_ip",
+                    Str(remote.map_or(String::new(), |a| a.ip().to_string())),
+                ),
+                (
+                    "remote_port",
+                    Int(remote.map_or(0, |a| u64::from(a.port()))),
+                ),
+                ("response_code", Code(status)),
+                ("size_download", Int(size_download)),
+                ("size_header", Int(size_header)),
+                ("size_upload", Int(self.request.body.len() as u64)),
+                ("speed_download", Int(speed)),
+                ("time_appconnect", Time(timing.appconnect)),
+                ("time_connect", Time(timing.connect)),
+                ("time_namelookup", Time(timing.namelookup)),
+                ("time_pretransfer", Time(timing.pretransfer)),
+                ("time_redirect", Time(time_redirect)),
+                ("time_starttransfer", Time(timing.starttransfer)),
+                ("time_total", Time(timing.total)),
+                ("url_effective", Str(self.request.url.to_string())),
+            ],
+            headers,
+        }
+    }
+
     fn timing(&self, last: &Exchange) -> client::Timing {
         let mut t = add_phases(&self.redirect_phases, &last.timing);
         t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
