@@ -595,3 +595,47 @@ fn write_out_from_a_file_and_from_stdin() {
     assert_eq!(n.code, 2);
     assert_one_error_line(&n.stderr);
 }
+
+// ===========================================================================
+// 9. curl's --json DATA
+
+#[test]
+fn curl_json_data_gets_a_plain_usage_error() {
+    let srv = Server::reply(ok(b"x"));
+    let url = srv.url("/api");
+    for args in [
+        vec!["http", "--json", r#"{"a":1}"#, url.as_str()],
+        vec!["http", "--json", "@body.json", url.as_str()],
+        vec!["http", url.as_str(), "--json", "[1,2]"],
+    ] {
+        let (code, stdout, stderr) = run(&args, Stdio::null());
+        assert_eq!((code, stdout.len()), (2, 0), "{args:?}: {stderr}");
+        assert_one_error_line(&stderr);
+        assert!(
+            stderr.contains("--json means JSON output")
+                && stderr.contains("-d DATA -H 'Content-Type: application/json'"),
+            "{stderr}"
+        );
+    }
+    assert!(srv.take().is_empty(), "nothing was sent");
+    // --json as the output switch still works, before or after the command.
+    for args in [
+        vec!["--json", "http", url.as_str()],
+        vec!["http", "--json", url.as_str()],
+    ] {
+        let (code, stdout, _) = run(&args, Stdio::null());
+        assert_eq!(code, 0);
+        assert!(String::from_utf8_lossy(&stdout).contains("\"http_response\""));
+    }
+    // What the hint says sends the body curl's --json sends.
+    let body = r#"{"a":1}"#;
+    let n = netkit_http(&["-d", body, "-H", "Content-Type: application/json", &url]);
+    assert_eq!(n.code, 0);
+    let nreq = srv.take().pop().unwrap();
+    if curl(&["-s", "--json", body, &url]).is_some() {
+        let creq = srv.take().pop().unwrap();
+        assert_eq!(nreq.body, creq.body);
+        assert_eq!(nreq.line(), creq.line());
+        assert_eq!(nreq.header("content-type"), creq.header("content-type"));
+    }
+}

@@ -227,6 +227,30 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     result
 }
 
+/// curl's `--json DATA` (send a JSON body) on `http`/`poll`, where `--json`
+/// means JSON output: a usage error that says how to send JSON instead of
+/// clap's "unexpected argument". DATA is recognised by its first character
+/// (`{`, `[` or `@`), which no URL or subcommand has.
+pub fn curl_json_misuse(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Error> {
+    let args: Vec<String> = args
+        .map(|a| a.to_string_lossy().into_owned())
+        .take(256)
+        .collect();
+    if !args.iter().any(|a| a == "http" || a == "poll") {
+        return None;
+    }
+    let i = args.iter().position(|a| a == "--json")?;
+    let data = args.get(i + 1)?;
+    if !data.starts_with(['{', '[', '@']) {
+        return None;
+    }
+    Some(Error::usage(
+        format!("--json {data}"),
+        "here --json means JSON output; to send a JSON body use \
+         -d DATA -H 'Content-Type: application/json'",
+    ))
+}
+
 /// `-w FORMAT`, `-w @FILE`, `-w @-` (stdin).
 fn read_write_out(arg: &str) -> Result<Vec<writeout::Piece>> {
     let Some(path) = arg.strip_prefix('@') else {
