@@ -334,9 +334,8 @@ pub struct RequestArgs {
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
-    /// Request body: STRING, @FILE, or @- for stdin
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
-    pub data: Option<String>,
+    #[command(flatten)]
+    pub body: BodyArgs,
 
     /// Basic authentication `user:password`
     #[arg(short = 'u', long = "user", value_name = "USER:PASS")]
@@ -344,6 +343,32 @@ pub struct RequestArgs {
 
     #[command(flatten)]
     pub dial: DialArgs,
+}
+
+/// What a request sends: the `-d` family, `-G` (curl's letters).
+#[derive(Debug, Clone, Default, Args)]
+pub struct BodyArgs {
+    /// Request body: STRING, @FILE, or @- for stdin (CR and LF of a file
+    /// are dropped, as curl); repeated: joined with `&`
+    #[arg(short = 'd', long = "data", visible_alias = "data-ascii", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data: Vec<DataArg>,
+
+    /// Request body sent exactly as given: STRING, @FILE, or @- for stdin
+    #[arg(long = "data-binary", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_binary: Vec<DataArg>,
+
+    /// Request body STRING, with no special meaning for a leading @
+    #[arg(long = "data-raw", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_raw: Vec<DataArg>,
+
+    /// Form field, URL-encoded: `content`, `=content`, `name=content`,
+    /// `@file`, `name@file` (as curl)
+    #[arg(long = "data-urlencode", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_urlencode: Vec<DataArg>,
+
+    /// Send the data in the URL's query string with GET (as curl's -G)
+    #[arg(short = 'G', long = "get")]
+    pub get: bool,
 }
 
 #[derive(Debug, Args)]
@@ -817,6 +842,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(too_large());
     }
     Ok(d)
+}
+
+/// A `-d`-family value and its place among them on the command line (curl
+/// joins the data of every `-d`, `--data-*` flag with `&` in that order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataArg {
+    pub seq: usize,
+    pub text: String,
+}
+
+/// clap parses values in command-line order, so a counter records it.
+fn parse_data_arg(s: &str) -> Result<DataArg, String> {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    Ok(DataArg {
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        text: s.to_string(),
+    })
 }
 
 /// `1MiB`, `64KiB`, `512k`, `1000`.

@@ -244,32 +244,116 @@ const MAX_DATA: u64 = 1 << 30;
 
 /// The request the shared flags describe: method, headers, body, URL.
 pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Request> {
-    let url = parse_url(url)?;
-    let body = read_body(args.data.as_deref())?;
+    let mut url = parse_url(url)?;
+    let data = join_data(args)?;
+    let mut body = Vec::new();
+    let mut form = false;
+    if let Some(data) = data {
+        if args.body.get {
+            // -G: the data goes to the query string, as curl appends it.
+            let text = String::from_utf8_lossy(&data);
+            let query = match url.query() {
+                Some(q) if !q.is_empty() => format!("{q}&{text}"),
+                _ => text.into_owned(),
+            };
+            url.set_query(Some(&query));
+        } else {
+            body = data;
+            form = true;
+        }
+    }
     let method = match &args.method {
         Some(m) => m.to_ascii_uppercase(),
         None if head => "HEAD".into(),
-        None if args.data.is_some() => "POST".into(),
+        None if form => "POST".into(),
         None => "GET".into(),
     };
     Ok(Request {
         method,
         url,
-        headers: request_headers(args)?,
+        headers: request_headers(args, form)?,
         body: Arc::new(body),
     })
 }
 
-/// `-d`: the string itself, `@FILE`, or `@-` for stdin.
-fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
-    let Some(data) = data else {
-        return Ok(Vec::new());
+/// Every `-d`, `--data-binary`, `--data-raw`, `--data-urlencode` in
+/// command-line order, joined with `&` (as curl); `None` when there is none.
+fn join_data(args: &RequestArgs) -> Result<Option<Vec<u8>>> {
+    let mut parts: Vec<(usize, Vec<u8>)> = Vec::new();
+    for d in &args.body.data {
+        let mut bytes = read_data("--data", &d.text)?;
+        if d.text.starts_with('@') {
+            // curl drops carriage returns and newlines from -d @FILE.
+            bytes.retain(|b| !matches!(b, b'\r' | b'\n'));
+        }
+        parts.push((d.seq, bytes));
+    }
+    for d in &args.body.data_binary {
+        parts.push((d.seq, read_data("--data-binary", &d.text)?));
+    }
+    for d in &args.body.data_raw {
+        parts.push((d.seq, d.text.as_bytes().to_vec()));
+    }
+    for d in &args.body.data_urlencode {
+        parts.push((d.seq, urlencode_arg(&d.text)?));
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    parts.sort_by_key(|(seq, _)| *seq);
+    let mut body = Vec::new();
+    for (i, (_, p)) in parts.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b'&');
+        }
+        body.extend_from_slice(&p);
+        if body.len() as u64 > MAX_DATA {
+            return Err(Error::usage("--data", "over 1 GiB"));
+        }
+    }
+    Ok(Some(body))
+}
+
+/// curl's `--data-urlencode` forms: `content`, `=content`, `name=content`,
+/// `@file`, `name@file`.
+fn urlencode_arg(arg: &str) -> Result<Vec<u8>> {
+    let eq = arg.find('=');
+    let at = arg.find('@');
+    let (name, content) = match (eq, at) {
+        (Some(e), Some(a)) if a < e => (&arg[..a], read_data("--data-urlencode", &arg[a..])?),
+        (None, Some(a)) => (&arg[..a], read_data("--data-urlencode", &arg[a..])?),
+        (Some(e), _) => (&arg[..e], arg.as_bytes()[e + 1..].to_vec()),
+        (None, None) => ("", arg.as_bytes().to_vec()),
     };
+    let mut out = Vec::with_capacity(name.len() + 1 + content.len());
+    if !name.is_empty() {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+    }
+    out.extend(urlencode(&content).bytes());
+    Ok(out)
+}
+
+/// Percent-encodes all but ASCII letters, digits and `-._~`, a space as
+/// `+` (as curl does since 7.86 for form data).
+fn urlencode(bytes: &[u8]) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::percent_encode(bytes, KEEP)
+        .to_string()
+        .replace("%20", "+")
+}
+
+/// The string itself, or `@FILE`, or `@-` for stdin.
+fn read_data(flag: &str, data: &str) -> Result<Vec<u8>> {
     let Some(path) = data.strip_prefix('@') else {
         return Ok(data.as_bytes().to_vec());
     };
     let mut body = Vec::new();
-    let what = format!("--data @{path}");
+    let what = format!("{flag} @{path}");
     let result = if path == "-" {
         io::stdin().lock().take(MAX_DATA + 1).read_to_end(&mut body)
     } else {
@@ -284,7 +368,7 @@ fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
 
 /// Default headers (with `-u`), then every `-H` in order. A `-H` replaces a
 /// default of the same name, and `Name:` with no value removes it.
-fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
+fn request_headers(args: &RequestArgs, form: bool) -> Result<Vec<(String, String)>> {
     let mut headers: Vec<(String, String)> = vec![
         (
             "User-Agent".into(),
@@ -292,7 +376,7 @@ fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
         ),
         ("Accept".into(), "*/*".into()),
     ];
-    if args.data.is_some() {
+    if form {
         headers.push((
             "Content-Type".into(),
             "application/x-www-form-urlencoded".into(),
