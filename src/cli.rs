@@ -366,6 +366,12 @@ pub struct BodyArgs {
     #[arg(long = "data-urlencode", value_name = "DATA", value_parser = parse_data_arg)]
     pub data_urlencode: Vec<DataArg>,
 
+    /// multipart/form-data field (repeatable): `name=value`, `name=@file`
+    /// (an upload), `name=<file` (a field read from a file); `;type=` and
+    /// `;filename=` after it
+    #[arg(short = 'F', long = "form", value_name = "NAME=VALUE")]
+    pub form: Vec<String>,
+
     /// Send the data in the URL's query string with GET (as curl's -G)
     #[arg(short = 'G', long = "get")]
     pub get: bool,

@@ -741,3 +741,93 @@ fn get_puts_the_data_in_the_query_string() {
     let req = same_request(&["--get", "-d", "q=1"], None);
     assert_eq!(req.line(), "GET /form?x=0&q=1 HTTP/1.1");
 }
+
+/// The body with the multipart boundary (from Content-Type) replaced.
+fn unbounded(req: &Req) -> String {
+    let ct = req.header("content-type").unwrap_or_default();
+    let boundary = ct
+        .split_once("boundary=")
+        .map(|(_, b)| b.to_string())
+        .unwrap();
+    assert!(boundary.len() >= 30, "{ct}");
+    String::from_utf8_lossy(&req.body).replace(&boundary, "BOUNDARY")
+}
+
+#[test]
+fn form_sends_multipart_as_curl() {
+    let d = Dir::new();
+    std::fs::write(d.path("file.txt"), b"text file\n").unwrap();
+    std::fs::write(d.path("data.bin"), b"\x00\x01bin\r\n").unwrap();
+    let (txt, bin) = (d.path("file.txt"), d.path("data.bin"));
+    let parts = [
+        "a=1".to_string(),
+        "b=two words; not a param".to_string(),
+        "c=\"x; \\\"y\";type=text/z".to_string(),
+        format!("f=@{txt}"),
+        format!("g=@{bin}"),
+        format!("h=@{bin};type=application/x-thing"),
+        format!("i=@{txt};filename=other name.txt"),
+        format!("t=<{txt}"),
+        "quo\"te=x;type=text/x-y".to_string(),
+    ];
+    let srv = Server::reply(ok(b"ok"));
+    let url = srv.url("/up");
+    let mut args: Vec<&str> = Vec::new();
+    for p in &parts {
+        args.extend(["-F", p.as_str()]);
+    }
+    args.push(&url);
+    let n = netkit_http(&args);
+    assert_eq!((n.code, n.text().as_str()), (0, "ok"), "{}", n.stderr);
+    let nreq = srv.take().pop().unwrap();
+    assert_eq!(nreq.line(), "POST /up HTTP/1.1");
+    let nbody = unbounded(&nreq);
+    assert_eq!(
+        nbody,
+        "--BOUNDARY\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\ntwo words\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"c\"\r\nContent-Type: text/z\r\n\r\nx; \"y\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"f\"; filename=\"file.txt\"\r\nContent-Type: text/plain\r\n\r\ntext file\n\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"g\"; filename=\"data.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n\u{0}\u{1}bin\r\n\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"h\"; filename=\"data.bin\"\r\nContent-Type: application/x-thing\r\n\r\n\u{0}\u{1}bin\r\n\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"i\"; filename=\"other name.txt\"\r\nContent-Type: text/plain\r\n\r\ntext file\n\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\ntext file\n\r\n\
+         --BOUNDARY\r\nContent-Disposition: form-data; name=\"quo%22te\"\r\nContent-Type: text/x-y\r\n\r\nx\r\n\
+         --BOUNDARY--\r\n"
+    );
+    let mut cargs = vec!["-s"];
+    cargs.extend_from_slice(&args);
+    if let Some(c) = curl(&cargs) {
+        assert_eq!(c.code, 0);
+        let creq = srv.take().pop().unwrap();
+        assert_eq!(nreq.line(), creq.line());
+        assert_eq!(nbody, unbounded(&creq));
+        assert!(creq
+            .header("content-type")
+            .unwrap()
+            .starts_with("multipart/form-data; boundary="));
+    }
+    // Two runs, two boundaries.
+    let again = netkit_http(&args);
+    assert_eq!(again.code, 0);
+    let other = srv.take().pop().unwrap();
+    assert_ne!(other.header("content-type"), nreq.header("content-type"));
+}
+
+#[test]
+fn form_misuse_is_a_usage_error() {
+    let srv = Server::reply(ok(b"ok"));
+    for args in [
+        vec!["-F", "novalue"],
+        vec!["-F", "a=1", "-d", "b=2"],
+        vec!["-F", "f=@/nonexistent/file"],
+    ] {
+        let mut all = args.clone();
+        let url = srv.url("/");
+        all.push(&url);
+        let n = netkit_http(&all);
+        assert_eq!(n.code, 2, "{args:?}");
+        assert_one_error_line(&n.stderr);
+    }
+    assert!(srv.take().is_empty());
+}

@@ -248,6 +248,24 @@ pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Reques
     let data = join_data(args)?;
     let mut body = Vec::new();
     let mut form = false;
+    let mut multipart = None;
+    if !args.body.form.is_empty() {
+        if data.is_some() || args.body.get {
+            return Err(Error::usage(
+                "-F",
+                "cannot be combined with -d, --data-* or -G (as in curl)",
+            ));
+        }
+        let boundary = format!(
+            "------------------------{}",
+            crate::ws::os_random::<8>()?
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        body = multipart_body(&args.body.form, &boundary)?;
+        multipart = Some(boundary);
+    }
     if let Some(data) = data {
         if args.body.get {
             // -G: the data goes to the query string, as curl appends it.
@@ -265,15 +283,199 @@ pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Reques
     let method = match &args.method {
         Some(m) => m.to_ascii_uppercase(),
         None if head => "HEAD".into(),
-        None if form => "POST".into(),
+        None if form || multipart.is_some() => "POST".into(),
         None => "GET".into(),
     };
+    let mut headers = request_headers(args, form)?;
+    if let Some(boundary) = multipart {
+        // Before the -H fields, so a -H Content-Type replaces it.
+        let at = headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("accept"))
+            .map_or(0, |i| i + 1);
+        if !args.headers.iter().any(|h| {
+            h.split(':')
+                .next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("content-type"))
+        }) {
+            headers.insert(
+                at,
+                (
+                    "Content-Type".into(),
+                    format!("multipart/form-data; boundary={boundary}"),
+                ),
+            );
+        }
+    }
     Ok(Request {
         method,
         url,
-        headers: request_headers(args, form)?,
+        headers,
         body: Arc::new(body),
     })
+}
+
+/// One `-F` part, parsed.
+#[derive(Debug, PartialEq, Eq)]
+struct FormPart {
+    name: String,
+    /// `@file`: uploaded as a file; `<file`: its content as a field.
+    content: FormContent,
+    content_type: Option<String>,
+    filename: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum FormContent {
+    Text(String),
+    Upload(String),
+    FromFile(String),
+}
+
+/// `name=value;type=T;filename=F`, as curl reads `-F`.
+fn parse_form(arg: &str) -> Result<FormPart> {
+    let Some((name, rest)) = arg.split_once('=') else {
+        return Err(Error::usage(
+            format!("-F {arg}"),
+            "expected name=value, name=@file or name=<file",
+        ));
+    };
+    // The value ends at the first `;` (unless double-quoted, with `\`
+    // escapes); `;type=` and `;filename=` follow, other parameters are
+    // skipped (as curl).
+    let (value, params) = match rest.strip_prefix('"') {
+        Some(quoted) => {
+            let mut v = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            v.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => v.push(c),
+                }
+            }
+            (v, &quoted[end..])
+        }
+        None => match rest.find(';') {
+            Some(i) => (rest[..i].to_string(), &rest[i..]),
+            None => (rest.to_string(), ""),
+        },
+    };
+    let value = value.as_str();
+    let params: Vec<&str> = params
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut part = FormPart {
+        name: name.to_string(),
+        content: match (value.strip_prefix('@'), value.strip_prefix('<')) {
+            (Some(path), _) => FormContent::Upload(path.to_string()),
+            (_, Some(path)) => FormContent::FromFile(path.to_string()),
+            _ => FormContent::Text(value.to_string()),
+        },
+        content_type: None,
+        filename: None,
+    };
+    for p in params {
+        if let Some((k, v)) = p.split_once('=') {
+            let v = v.trim_matches('"').to_string();
+            match k.to_ascii_lowercase().as_str() {
+                "type" => part.content_type = Some(v),
+                "filename" => part.filename = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Ok(part)
+}
+
+/// curl's guess from a file name's extension.
+fn content_type_for(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "gif" => "image/gif",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain",
+        "htm" | "html" => "text/html",
+        "pdf" => "application/pdf",
+        "xml" => "application/xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A quoted-string value for Content-Disposition, escaped as curl does.
+fn disposition_escape(s: &str) -> String {
+    s.replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// The multipart/form-data body of the `-F` parts (RFC 7578), laid out
+/// byte for byte as curl lays it out.
+fn multipart_body(args: &[String], boundary: &str) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    for arg in args {
+        let part = parse_form(arg)?;
+        let (content, filename) = match &part.content {
+            FormContent::Text(t) => (t.as_bytes().to_vec(), part.filename.clone()),
+            FormContent::FromFile(path) => {
+                (read_data("-F", &format!("@{path}"))?, part.filename.clone())
+            }
+            FormContent::Upload(path) => {
+                let base = std::path::Path::new(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.clone());
+                (
+                    read_data("-F", &format!("@{path}"))?,
+                    Some(part.filename.clone().unwrap_or(base)),
+                )
+            }
+        };
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disp = format!(
+            "Content-Disposition: form-data; name=\"{}\"",
+            disposition_escape(&part.name)
+        );
+        if let Some(f) = &filename {
+            disp.push_str(&format!("; filename=\"{}\"", disposition_escape(f)));
+        }
+        body.extend_from_slice(disp.as_bytes());
+        body.extend_from_slice(b"\r\n");
+        let ctype = match (&part.content_type, &part.content, &filename) {
+            (Some(t), _, _) => Some(t.clone()),
+            (None, FormContent::Upload(_), Some(f)) => Some(content_type_for(f).to_string()),
+            _ => None,
+        };
+        if let Some(t) = ctype {
+            if t.contains(['\r', '\n']) {
+                return Err(Error::usage(format!("-F {arg}"), "line break in type="));
+            }
+            body.extend_from_slice(format!("Content-Type: {t}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(&content);
+        body.extend_from_slice(b"\r\n");
+        if body.len() as u64 > MAX_DATA {
+            return Err(Error::usage("-F", "over 1 GiB"));
+        }
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok(body)
 }
 
 /// Every `-d`, `--data-binary`, `--data-raw`, `--data-urlencode` in
