@@ -431,6 +431,28 @@ pub struct HttpArgs {
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
     pub write_out: Option<String>,
 
+    /// Retry up to N times on a transient failure: a timeout or a 408, 429,
+    /// 500, 502, 503 or 504 response (as curl), after 1 s doubling, or after
+    /// the server's Retry-After
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
+
+    /// Wait this long between retries instead of the doubling back-off
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub retry_delay: Option<Duration>,
+
+    /// Start no retry that would begin later than this after the first try
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub retry_max_time: Option<Duration>,
+
+    /// With --retry, retry on every failure (with -f, any status >= 400 too)
+    #[arg(long)]
+    pub retry_all_errors: bool,
+
+    /// With --retry, retry when the connection is refused too
+    #[arg(long)]
+    pub retry_connrefused: bool,
+
     /// Silent, as curl: no progress, no notices, no error line (see -S)
     #[arg(short = 's', long = "silent")]
     pub silent: bool,

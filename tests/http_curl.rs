@@ -831,3 +831,173 @@ fn form_misuse_is_a_usage_error() {
     }
     assert!(srv.take().is_empty());
 }
+
+// ===========================================================================
+// 5. --retry
+
+/// `n` times 503 (with these extra headers), then 200 "ok\n".
+fn busy_then_ok(n: usize, headers: &'static [&'static str]) -> Server {
+    Server::start(move |i, _| {
+        if i < n {
+            response("503 Busy", headers, b"busy\n")
+        } else {
+            ok(b"ok\n")
+        }
+    })
+}
+
+/// The retry notices (`* retrying in ...`), without the `* `.
+fn retry_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .map(|l| l.strip_prefix("* ").expect("a notice"))
+        .collect()
+}
+
+#[test]
+fn retry_on_503_prints_only_the_final_body() {
+    let srv = busy_then_ok(2, &[]);
+    let n = netkit_http(&["--retry", "3", "--retry-delay", "10ms", &srv.url("/")]);
+    assert_eq!((n.code, n.text().as_str()), (0, "ok\n"), "{}", n.stderr);
+    assert_eq!(
+        retry_lines(&n.stderr),
+        [
+            "retrying in 10ms (503 Busy); 2 retries left",
+            "retrying in 10ms (503 Busy); 1 retry left"
+        ],
+        "{}",
+        n.stderr
+    );
+    assert_eq!(srv.take().len(), 3);
+
+    // --json: an http_retry event per retry, then the response.
+    let srv = busy_then_ok(1, &[]);
+    let (code, stdout, _) = run(
+        &[
+            "--json",
+            "http",
+            "--retry",
+            "1",
+            "--retry-delay",
+            "10ms",
+            &srv.url("/p"),
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&stdout)
+        .lines()
+        .map(parse_event)
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["event"], "http_retry");
+    assert_eq!(events[0]["attempt"], 1);
+    assert_eq!(events[0]["retries_left"], 0);
+    assert_eq!(events[0]["delay"], 0.01);
+    assert_eq!(events[0]["reason"], "503 Busy");
+    assert_eq!(events[0]["url"], srv.url("/p"));
+    assert_eq!(events[1]["event"], "http_response");
+    assert_eq!(events[1]["status"], 200);
+    assert_eq!(events[1]["text"], "ok\n");
+}
+
+#[test]
+fn retry_honours_retry_after_seconds_as_curl() {
+    let srv = busy_then_ok(1, &["Retry-After: 1"]);
+    let t = Instant::now();
+    let n = netkit_http(&["--retry", "2", &srv.url("/")]);
+    let took = t.elapsed();
+    assert_eq!((n.code, n.text().as_str()), (0, "ok\n"), "{}", n.stderr);
+    assert!(took >= Duration::from_millis(950), "{took:?}");
+    assert_eq!(
+        retry_lines(&n.stderr),
+        ["retrying in 1s (503 Busy); 1 retry left"]
+    );
+    // curl retries the same way, but leaves each failed attempt's body on stdout.
+    let srv = busy_then_ok(1, &["Retry-After: 1"]);
+    let t = Instant::now();
+    if let Some(c) = curl(&["-s", "--retry", "2", &srv.url("/")]) {
+        assert!(t.elapsed() >= Duration::from_millis(950));
+        assert_eq!((c.code, c.text().as_str()), (0, "busy\nok\n"));
+    }
+}
+
+#[test]
+fn retry_after_as_an_http_date() {
+    // A date in the past: retry at once (the default would be 1 s).
+    let srv = busy_then_ok(1, &["Retry-After: Sun, 06 Nov 1994 08:49:37 GMT"]);
+    let t = Instant::now();
+    let n = netkit_http(&["--retry", "1", &srv.url("/")]);
+    assert_eq!((n.code, n.text().as_str()), (0, "ok\n"), "{}", n.stderr);
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        retry_lines(&n.stderr),
+        ["retrying in 0s (503 Busy); 0 retries left"]
+    );
+}
+
+#[test]
+fn retry_backs_off_from_one_second_doubling() {
+    let srv = busy_then_ok(usize::MAX, &[]);
+    let t = Instant::now();
+    let n = netkit_http(&["--retry", "2", &srv.url("/")]);
+    assert!(
+        t.elapsed() >= Duration::from_millis(2900),
+        "{:?}",
+        t.elapsed()
+    );
+    // Out of retries: the last response stands (exit 0 without -f).
+    assert_eq!((n.code, n.text().as_str()), (0, "busy\n"), "{}", n.stderr);
+    assert_eq!(
+        retry_lines(&n.stderr),
+        [
+            "retrying in 1s (503 Busy); 1 retry left",
+            "retrying in 2s (503 Busy); 0 retries left"
+        ]
+    );
+    // With -f the exit is 8 once the retries are spent.
+    let n = netkit_http(&["-f", "--retry", "1", "--retry-delay", "0", &srv.url("/")]);
+    assert_eq!(n.code, 8, "{}", n.stderr);
+    assert_eq!(retry_lines(&n.stderr).len(), 1);
+}
+
+#[test]
+fn retry_max_time_stops_retries_that_would_start_too_late() {
+    let srv = busy_then_ok(usize::MAX, &[]);
+    let n = netkit_http(&["--retry", "5", "--retry-max-time", "500ms", &srv.url("/")]);
+    assert_eq!((n.code, n.text().as_str()), (0, "busy\n"), "{}", n.stderr);
+    assert!(retry_lines(&n.stderr).is_empty(), "{}", n.stderr);
+    assert_eq!(srv.take().len(), 1);
+}
+
+#[test]
+fn retry_on_timeouts_and_refused_only_when_asked() {
+    // A listener that never accepts: the connection completes, no answer.
+    let (l, port) = local_listener();
+    let url = format!("http://127.0.0.1:{port}/");
+    let n = netkit_http(&["-m", "300ms", "--retry", "1", "--retry-delay", "10ms", &url]);
+    assert_eq!(n.code, 5, "{}", n.stderr);
+    assert_eq!(retry_lines(&n.stderr).len(), 1, "{}", n.stderr);
+    drop(l);
+
+    let url = refused_url();
+    let n = netkit_http(&["--retry", "3", "--retry-delay", "10ms", &url]);
+    assert_eq!(n.code, 4);
+    assert!(retry_lines(&n.stderr).is_empty(), "{}", n.stderr);
+    for flag in ["--retry-connrefused", "--retry-all-errors"] {
+        let n = netkit_http(&["--retry", "2", "--retry-delay", "10ms", flag, &url]);
+        assert_eq!(n.code, 4);
+        assert_eq!(retry_lines(&n.stderr).len(), 2, "{flag}: {}", n.stderr);
+    }
+    // curl does not retry a refused connection without --retry-connrefused either.
+    let t = Instant::now();
+    if let Some(c) = curl(&["-s", "--retry", "3", &url]) {
+        assert_eq!(c.code, 7);
+        assert!(t.elapsed() < Duration::from_millis(900));
+    }
+}

@@ -42,8 +42,16 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, Copy)]
 enum Timer {
     Connect,
-    MaxTime,
+    /// `-m`, for the attempt with this number (each retry gets its own, as curl).
+    MaxTime(u32),
+    /// `--retry`: the next attempt starts.
+    Retry,
 }
+
+/// Statuses curl's `--retry` treats as transient.
+const TRANSIENT: [u16; 6] = [408, 429, 500, 502, 503, 504];
+/// curl's longest back-off between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
 /// Where the body of the final response goes.
 enum Sink {
@@ -106,6 +114,8 @@ struct Current {
     head: Option<Head>,
     /// Set when this response is a redirect being followed.
     redirect: Option<Url>,
+    /// Set when this response will be retried (`--retry`): why, and after how long.
+    retry: Option<(String, Duration)>,
     done: Option<bool>,
 }
 
@@ -119,6 +129,12 @@ struct Progress {
 struct HttpCmd<'o> {
     args: HttpArgs,
     request: Request,
+    /// The request as first made, for `--retry`.
+    original: Request,
+    /// Retries made so far.
+    attempt: u32,
+    /// When the first attempt began (`--retry-max-time`).
+    first_started: Instant,
     settings: Settings,
     exchange: Option<Exchange>,
     pool: Option<(Origin, Transport)>,
@@ -171,11 +187,11 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
-    if let Some(max) = args.max_time.filter(|m| !m.is_zero()) {
-        reactor.timers.add_after(started, max, Timer::MaxTime);
-    }
     let settings = Settings::new(&args.req.dial);
     let mut cmd = HttpCmd {
+        original: request.clone(),
+        attempt: 0,
+        first_started: started,
         request,
         args,
         settings,
@@ -196,9 +212,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         result: None,
     };
     let mut cx = reactor.ctx();
-    if let Err(e) = cmd.begin(&mut cx) {
-        cmd.result = Some(Err(e));
-    }
+    cmd.start_attempt(&mut cx);
     let result = reactor.run(&mut cmd);
     if cmd.progress.is_some() {
         cmd.out.progress(None);
@@ -274,6 +288,105 @@ fn read_write_out(arg: &str) -> Result<Vec<writeout::Piece>> {
 }
 
 impl HttpCmd<'_> {
+    /// Starts an attempt (the first, or a retry): its `-m` timer, then the
+    /// exchange.
+    fn start_attempt(&mut self, cx: &mut Ctx<Timer>) {
+        if self.attempt > 0 {
+            // -w and --timing describe the last attempt, as curl's do.
+            self.started = Instant::now();
+        }
+        if let Some(max) = self.args.max_time.filter(|m| !m.is_zero()) {
+            cx.timers
+                .add_after(cx.now, max, Timer::MaxTime(self.attempt));
+        }
+        if let Err(e) = self.begin(cx) {
+            self.fail(cx, e);
+        }
+    }
+
+    /// The delay before the next retry, or `None` when none is left (count
+    /// or `--retry-max-time`).
+    fn retry_delay(&self, retry_after: Option<Duration>) -> Option<Duration> {
+        if self.attempt >= self.args.retry {
+            return None;
+        }
+        let backoff = Duration::from_secs(1)
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(MAX_BACKOFF);
+        let delay = retry_after.or(self.args.retry_delay).unwrap_or(backoff);
+        if let Some(max) = self.args.retry_max_time.filter(|m| !m.is_zero()) {
+            if self.first_started.elapsed().saturating_add(delay) > max {
+                return None;
+            }
+        }
+        Some(delay)
+    }
+
+    /// An attempt failed with `e`: retry it when `--retry` says so, else
+    /// this is the result.
+    fn fail(&mut self, cx: &mut Ctx<Timer>, e: Error) {
+        let retryable = match e.kind {
+            Exit::Usage | Exit::Interrupted | Exit::Ok => false,
+            _ if self.args.retry_all_errors => true,
+            Exit::Timeout => true,
+            Exit::Refused => self.args.retry_connrefused,
+            _ => false,
+        };
+        if retryable && self.result.is_none() {
+            if let Some(delay) = self.retry_delay(None) {
+                let why = e.why.clone();
+                self.retry(cx, &why, delay);
+                return;
+            }
+        }
+        self.result = Some(Err(e));
+    }
+
+    /// Drops the current attempt and schedules the next one.
+    fn retry(&mut self, cx: &mut Ctx<Timer>, why: &str, delay: Duration) {
+        if let Some(mut ex) = self.exchange.take() {
+            ex.abandon(cx);
+        }
+        if let Some((_, mut t)) = self.pool.take() {
+            let _ = cx.registry.deregister(t.stream_mut());
+        }
+        self.attempt += 1;
+        let left = self.args.retry.saturating_sub(self.attempt);
+        self.out.notice(&format!(
+            "retrying in {} ({why}); {left} {} left",
+            humantime::format_duration(delay),
+            if left == 1 { "retry" } else { "retries" }
+        ));
+        if self.out.is_json() {
+            let url = self.original.url.to_string();
+            if let Err(e) = self.out.emit(&Event::HttpRetry {
+                url: &url,
+                attempt: self.attempt,
+                retries_left: left,
+                delay,
+                reason: why,
+            }) {
+                self.result = Some(Err(e));
+                return;
+            }
+        }
+        if self.progress.take().is_some() {
+            self.out.progress(None);
+        }
+        self.request = self.original.clone();
+        self.redirects = 0;
+        self.redirect_time = Duration::ZERO;
+        self.redirect_phases = client::Timing::default();
+        self.current = Current::default();
+        match &mut self.sink {
+            // Created anew (truncated) by the next attempt.
+            Sink::File(_, f) => *f = None,
+            Sink::Json(b) => b.clear(),
+            Sink::Stdout => {}
+        }
+        cx.timers.add_after(cx.now, delay, Timer::Retry);
+    }
+
     /// Starts the exchange for `self.request`, reusing a pooled connection.
     fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         let origin = Origin::of(&self.request.url)?;
@@ -447,6 +560,19 @@ impl HttpCmd<'_> {
                 return Ok(());
             }
         }
+        if TRANSIENT.contains(&head.status) && self.args.retry > 0 {
+            let now_unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let after = head
+                .header("retry-after")
+                .and_then(|v| crate::proto::http::retry_after(v, now_unix));
+            if let Some(delay) = self.retry_delay(after) {
+                self.current.retry = Some((format!("{} {}", head.status, head.reason), delay));
+                self.current.head = Some(head);
+                return Ok(());
+            }
+        }
         if self.args.fail && head.status >= 400 {
             return Err(Error::new(
                 Exit::HttpStatus,
@@ -474,7 +600,7 @@ impl HttpCmd<'_> {
     }
 
     fn on_body(&mut self, data: &[u8]) -> Result<()> {
-        if self.current.redirect.is_some() {
+        if self.current.redirect.is_some() || self.current.retry.is_some() {
             return Ok(());
         }
         match &mut self.sink {
@@ -531,6 +657,11 @@ impl HttpCmd<'_> {
         let Some(mut ex) = self.exchange.take() else {
             return Ok(());
         };
+        if let Some((why, delay)) = self.current.retry.take() {
+            ex.abandon(cx);
+            self.retry(cx, &why, delay);
+            return Ok(());
+        }
         if let Some(next) = self.current.redirect.take() {
             self.redirect_phases = add_phases(&self.redirect_phases, &ex.timing);
             let origin = ex.origin().clone();
@@ -787,7 +918,7 @@ impl Handler for HttpCmd<'_> {
                 });
                 self.exchange = Some(ex);
                 if let Err(e) = r.and_then(|()| self.after_step(cx)) {
-                    self.result = Some(Err(e));
+                    self.fail(cx, e);
                 }
                 Ok(())
             }
@@ -809,16 +940,19 @@ impl Handler for HttpCmd<'_> {
                 let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| self.step(s));
                 self.exchange = Some(ex);
                 if let Err(e) = r {
-                    self.result = Some(Err(e));
+                    self.fail(cx, e);
                 }
             }
-            Timer::MaxTime => {
+            Timer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {
                 let max = self.args.max_time.unwrap_or_default();
-                self.result = Some(Err(Error::timeout(
+                let e = Error::timeout(
                     self.request.url.as_str(),
                     format!("--max-time {} reached", humantime::format_duration(max)),
-                )));
+                );
+                self.fail(cx, e);
             }
+            Timer::MaxTime(_) => {}
+            Timer::Retry => self.start_attempt(cx),
         }
         Ok(())
     }
