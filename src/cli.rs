@@ -431,6 +431,14 @@ pub struct HttpArgs {
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
     pub write_out: Option<String>,
 
+    /// Ask for a compressed body (gzip, deflate, br, zstd) and decode it
+    #[arg(long)]
+    pub compressed: bool,
+
+    /// Fail (exit 1) when the body, decoded, would pass SIZE (e.g. 10M)
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_filesize: Option<usize>,
+
     /// Retry up to N times on a transient failure: a timeout or a 408, 429,
     /// 500, 502, 503 or 504 response (as curl), after 1 s doubling, or after
     /// the server's Retry-After

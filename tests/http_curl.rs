@@ -1001,3 +1001,129 @@ fn retry_on_timeouts_and_refused_only_when_asked() {
         assert!(t.elapsed() < Duration::from_millis(900));
     }
 }
+
+// ===========================================================================
+// 6. --compressed, --max-filesize
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn encoded(coding: &str, body: &[u8]) -> Vec<u8> {
+    let h = format!("Content-Encoding: {coding}");
+    let mut r = format!(
+        "HTTP/1.1 200 OK\r\n{h}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+#[test]
+fn compressed_decodes_every_coding_as_curl() {
+    let text: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&text).unwrap();
+    let zlib = z.finish().unwrap();
+    let zst = zstd::stream::encode_all(&text[..], 3).unwrap();
+    // Brotli: one uncompressed meta-block holding "hello".
+    let br = vec![0x40, 0x00, 0x10, b'h', b'e', b'l', b'l', b'o', 0x03];
+    for (coding, body, plain) in [
+        ("gzip", gzip(&text), text.clone()),
+        ("deflate", zlib, text.clone()),
+        ("zstd", zst, text.clone()),
+        ("br", br, b"hello".to_vec()),
+    ] {
+        let srv = Server::reply(encoded(coding, &body));
+        let n = netkit_http(&["--compressed", &srv.url("/")]);
+        assert_eq!(n.code, 0, "{coding}: {}", n.stderr);
+        assert!(n.stdout == plain, "{coding}: {} bytes", n.stdout.len());
+        let nreq = srv.take().pop().unwrap();
+        assert_eq!(
+            nreq.header("accept-encoding").as_deref(),
+            Some("deflate, gzip, br, zstd")
+        );
+        // Without --compressed: the bytes as sent, no Accept-Encoding.
+        let raw = netkit_http(&[&srv.url("/")]);
+        assert!(raw.stdout == body, "{coding} passed through");
+        assert_eq!(srv.take().pop().unwrap().header("accept-encoding"), None);
+        if let Some(c) = curl(&["-s", "--compressed", &srv.url("/")]) {
+            assert_eq!(c.code, 0, "curl {coding}");
+            assert!(c.stdout == n.stdout, "{coding}: curl and netkit differ");
+            let creq = srv.take().pop().unwrap();
+            assert_eq!(
+                creq.header("accept-encoding"),
+                nreq.header("accept-encoding")
+            );
+        }
+    }
+}
+
+/// Runs netkit to the end; (exit code, stderr, peak RSS in KiB).
+fn run_measured(args: &[&str]) -> (i32, String, i64) {
+    use std::os::unix::process::ExitStatusExt;
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, which reports its rusage
+    let mut child = netkit()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).unwrap();
+        s
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: a plain wait4 on our own child with valid out-pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    let code = std::process::ExitStatus::from_raw(status)
+        .code()
+        .unwrap_or(-1);
+    (code, reader.join().unwrap(), usage.ru_maxrss)
+}
+
+#[test]
+fn max_filesize_stops_a_decompression_bomb_early_in_little_memory() {
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    assert!(bomb.len() < 128 << 10, "{}", bomb.len());
+    let srv = Server::reply(encoded("gzip", &bomb));
+    let url = srv.url("/bomb");
+    let (code, stderr, rss_kib) =
+        run_measured(&["http", "--compressed", "--max-filesize", "1M", &url]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_one_error_line(&stderr);
+    assert!(stderr.contains("larger than --max-filesize"), "{stderr}");
+    assert!(
+        rss_kib < 32 << 10,
+        "peak RSS {rss_kib} KiB for a 64 MiB bomb"
+    );
+    // Decoded in full when the limit allows it, still in little memory.
+    let (code, stderr, rss_kib) = run_measured(&["http", "--compressed", &url]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        rss_kib < 32 << 10,
+        "peak RSS {rss_kib} KiB streaming 64 MiB"
+    );
+    // Plain bodies: Content-Length over the limit fails before the body,
+    // and one without a length fails as it passes the limit.
+    let srv = Server::reply(ok(&[b'x'; 5000]));
+    let n = netkit_http(&["--max-filesize", "4k", &srv.url("/")]);
+    assert_eq!((n.code, n.stdout.len()), (1, 0), "{}", n.stderr);
+    assert_one_error_line(&n.stderr);
+    if let Some(c) = curl(&["-s", "--max-filesize", "4k", &srv.url("/")]) {
+        assert_eq!((c.code, c.stdout.len()), (63, 0));
+    }
+    let n = netkit_http(&["--max-filesize", "5000", &srv.url("/")]);
+    assert_eq!((n.code, n.stdout.len()), (0, 5000));
+}

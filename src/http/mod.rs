@@ -8,6 +8,7 @@
 //! `--timing` report.
 
 pub mod client;
+pub mod decode;
 pub mod tls;
 pub mod transport;
 pub mod writeout;
@@ -116,6 +117,10 @@ struct Current {
     redirect: Option<Url>,
     /// Set when this response will be retried (`--retry`): why, and after how long.
     retry: Option<(String, Duration)>,
+    /// `--compressed`: the body's decoder.
+    decoder: Option<decode::Decoder>,
+    /// Body bytes delivered (decoded), for `--max-filesize`.
+    delivered: u64,
     done: Option<bool>,
 }
 
@@ -161,7 +166,23 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     if args.silent {
         out.silence(args.show_error);
     }
-    let request = client::build_request(&args.url, &args.req, args.head)?;
+    let mut request = client::build_request(&args.url, &args.req, args.head)?;
+    if args.compressed
+        && !request
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+    {
+        let at = request
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("accept"))
+            .map_or(request.headers.len(), |i| i + 1);
+        request.headers.insert(
+            at,
+            ("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()),
+        );
+    }
     if args.req.dial.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
@@ -481,7 +502,12 @@ impl HttpCmd<'_> {
                     lines: &lines,
                 })?;
             }
-            Step::Done { reusable } => self.current.done = Some(reusable),
+            Step::Done { reusable } => {
+                if self.current.redirect.is_none() && self.current.retry.is_none() {
+                    self.end_body()?;
+                }
+                self.current.done = Some(reusable);
+            }
         }
         Ok(())
     }
@@ -581,6 +607,29 @@ impl HttpCmd<'_> {
             ));
         }
         self.write_head(&head)?;
+        if let Some(max) = self.args.max_filesize {
+            let length = head
+                .header("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if length.is_some_and(|l| l > max as u64) && head.header("content-encoding").is_none() {
+                return Err(self.too_large());
+            }
+        }
+        if self.args.compressed {
+            if let Some(value) = head.header("content-encoding") {
+                match decode::Coding::of(value) {
+                    Ok(Some(coding)) => {
+                        let limit = self.args.max_filesize.map_or(u64::MAX, |m| m as u64);
+                        let d = decode::Decoder::new(coding, limit).map_err(|e| self.decode_error(e))?;
+                        self.current.decoder = Some(d);
+                    }
+                    Ok(None) => {}
+                    Err(name) => self.out.warn(&format!(
+                        "Content-Encoding {name:?} is not one netkit decodes; the body is passed on as received"
+                    )),
+                }
+            }
+        }
         if let Sink::File(path, file) = &mut self.sink {
             open_file(path, file, "-o")?;
             if self.out.can_draw_progress() {
@@ -599,9 +648,55 @@ impl HttpCmd<'_> {
         Ok(())
     }
 
+    fn too_large(&self) -> Error {
+        Error::failed(
+            self.request.url.as_str(),
+            format!(
+                "the body is larger than --max-filesize {}",
+                units::bytes(self.args.max_filesize.unwrap_or(0) as u64)
+            ),
+        )
+    }
+
+    fn decode_error(&self, e: decode::DecodeError) -> Error {
+        match e {
+            decode::DecodeError::TooLarge(_) => self.too_large(),
+            decode::DecodeError::Corrupt(why) => Error::new(
+                Exit::Protocol,
+                self.request.url.as_str(),
+                format!("cannot decode the body: {why}"),
+            ),
+        }
+    }
+
     fn on_body(&mut self, data: &[u8]) -> Result<()> {
         if self.current.redirect.is_some() || self.current.retry.is_some() {
             return Ok(());
+        }
+        let Some(mut d) = self.current.decoder.take() else {
+            return self.deliver(data);
+        };
+        let r = d.feed(data, &mut |b| self.deliver(b));
+        self.current.decoder = Some(d);
+        r.map_err(|e| e.map_or_else(|sink| sink, |d| self.decode_error(d)))
+    }
+
+    /// The body's end: the decoder's last bytes.
+    fn end_body(&mut self) -> Result<()> {
+        let Some(mut d) = self.current.decoder.take() else {
+            return Ok(());
+        };
+        d.finish(&mut |b| self.deliver(b))
+            .map_err(|e| e.map_or_else(|sink| sink, |d| self.decode_error(d)))
+    }
+
+    /// Body bytes (decoded) to their sink.
+    fn deliver(&mut self, data: &[u8]) -> Result<()> {
+        self.current.delivered += data.len() as u64;
+        if let Some(max) = self.args.max_filesize {
+            if self.current.delivered > max as u64 {
+                return Err(self.too_large());
+            }
         }
         match &mut self.sink {
             Sink::Stdout => self.out.emit(&Event::Data {
