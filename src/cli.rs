@@ -431,6 +431,16 @@ pub struct HttpArgs {
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
     pub write_out: Option<String>,
 
+    /// Use these addresses for HOST:PORT instead of looking HOST up
+    /// (repeatable; `*` as HOST matches any)
+    #[arg(long, value_name = "HOST:PORT:ADDR[,ADDR]")]
+    pub resolve: Vec<String>,
+
+    /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (repeatable; an
+    /// empty part matches any, or keeps the original); Host and TLS name stay
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<String>,
+
     /// Ask for a compressed body (gzip, deflate, br, zstd) and decode it
     #[arg(long)]
     pub compressed: bool,

@@ -1127,3 +1127,84 @@ fn max_filesize_stops_a_decompression_bomb_early_in_little_memory() {
     let n = netkit_http(&["--max-filesize", "5000", &srv.url("/")]);
     assert_eq!((n.code, n.stdout.len()), (0, 5000));
 }
+
+// ===========================================================================
+// 8. --resolve, --connect-to
+
+#[test]
+fn resolve_and_connect_to_as_curl() {
+    let srv = Server::reply(ok(b"here"));
+    let p = srv.port;
+    let cases: Vec<(Vec<String>, String, String)> = vec![
+        (
+            vec!["--resolve".into(), format!("nothing.invalid:{p}:127.0.0.1")],
+            format!("http://nothing.invalid:{p}/r"),
+            format!("nothing.invalid:{p}"),
+        ),
+        (
+            vec![
+                "--resolve".into(),
+                format!("Nothing.Invalid:{p}:[::1],127.0.0.1"),
+            ],
+            format!("http://nothing.invalid:{p}/r"),
+            format!("nothing.invalid:{p}"),
+        ),
+        (
+            vec![
+                "--connect-to".into(),
+                format!("nothing.invalid:80:127.0.0.1:{p}"),
+            ],
+            "http://nothing.invalid/c".into(),
+            "nothing.invalid".into(),
+        ),
+        (
+            vec!["--connect-to".into(), format!("::127.0.0.1:{p}")],
+            "http://nothing.invalid:81/c".into(),
+            "nothing.invalid:81".into(),
+        ),
+        (
+            vec![
+                "--connect-to".into(),
+                format!("nothing.invalid::other.invalid:{p}"),
+                "--resolve".into(),
+                format!("other.invalid:{p}:127.0.0.1"),
+            ],
+            "http://nothing.invalid/both".into(),
+            "nothing.invalid".into(),
+        ),
+    ];
+    for (flags, url, host) in cases {
+        let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+        args.push(&url);
+        let n = netkit_http(&args);
+        assert_eq!(
+            (n.code, n.text().as_str()),
+            (0, "here"),
+            "{args:?}: {}",
+            n.stderr
+        );
+        let req = srv.take().pop().unwrap();
+        assert_eq!(req.header("host"), Some(host.clone()), "{args:?}");
+        let mut cargs = vec!["-s"];
+        cargs.extend_from_slice(&args);
+        if let Some(c) = curl(&cargs) {
+            assert_eq!((c.code, c.text().as_str()), (0, "here"), "curl {args:?}");
+            assert_eq!(srv.take().pop().unwrap().header("host"), Some(host));
+        }
+    }
+    // Without them the name does not resolve (exit 3).
+    let n = netkit_http(&[&format!("http://nothing.invalid:{p}/")]);
+    assert_eq!(n.code, 3, "{}", n.stderr);
+    for bad in [
+        &["--resolve", "nothing.invalid:80"][..],
+        &["--resolve", "h:80:not-an-ip"],
+        &["--connect-to", "a:b:c:d"],
+        &["--connect-to", "a:1:b"],
+    ] {
+        let mut args = bad.to_vec();
+        args.push("http://nothing.invalid/");
+        let n = netkit_http(&args);
+        assert_eq!(n.code, 2, "{bad:?}");
+        assert_one_error_line(&n.stderr);
+    }
+}

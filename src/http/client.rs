@@ -213,6 +213,128 @@ pub struct Settings {
     pub tls: Option<Arc<ClientConfig>>,
     /// Host names are looked up off the loop thread (clones share its bound).
     pub resolver: Resolver,
+    /// `--resolve`: these addresses for HOST:PORT (`*` for any host).
+    pub resolve: Vec<ResolveEntry>,
+    /// `--connect-to`: connect elsewhere (the Host header and TLS name stay).
+    pub connect_to: Vec<ConnectTo>,
+}
+
+/// `--resolve HOST:PORT:ADDR[,ADDR]...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveEntry {
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<std::net::IpAddr>,
+}
+
+/// `--connect-to HOST1:PORT1:HOST2:PORT2`; an empty part matches any (1)
+/// or keeps the original (2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub from_host: Option<String>,
+    pub from_port: Option<u16>,
+    pub to_host: Option<String>,
+    pub to_port: Option<u16>,
+}
+
+/// Splits `a:b:[v6]:d` on colons outside brackets.
+fn colon_fields(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ':' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn unbracket(h: &str) -> &str {
+    h.strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(h)
+}
+
+impl ResolveEntry {
+    pub fn parse(s: &str) -> Result<ResolveEntry> {
+        let bad = |why: &str| Error::usage(format!("--resolve {s}"), why.to_string());
+        let f = colon_fields(s);
+        if f.len() != 3 {
+            return Err(bad("expected HOST:PORT:ADDR[,ADDR]..."));
+        }
+        let port = f[1].parse().map_err(|_| bad("bad port"))?;
+        let addrs = f[2]
+            .split(',')
+            .map(|a| unbracket(a.trim()).parse::<std::net::IpAddr>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| bad("ADDR must be IP addresses"))?;
+        if f[0].is_empty() || addrs.is_empty() {
+            return Err(bad("expected HOST:PORT:ADDR[,ADDR]..."));
+        }
+        Ok(ResolveEntry {
+            host: unbracket(f[0]).to_ascii_lowercase(),
+            port,
+            addrs,
+        })
+    }
+}
+
+impl ConnectTo {
+    pub fn parse(s: &str) -> Result<ConnectTo> {
+        let bad = |why: &str| Error::usage(format!("--connect-to {s}"), why.to_string());
+        let f = colon_fields(s);
+        if f.len() != 4 {
+            return Err(bad("expected HOST1:PORT1:HOST2:PORT2 (parts may be empty)"));
+        }
+        let port = |p: &str| -> Result<Option<u16>> {
+            if p.is_empty() {
+                Ok(None)
+            } else {
+                p.parse().map(Some).map_err(|_| bad("bad port"))
+            }
+        };
+        let host = |h: &str| (!h.is_empty()).then(|| unbracket(h).to_ascii_lowercase());
+        Ok(ConnectTo {
+            from_host: host(f[0]),
+            from_port: port(f[1])?,
+            to_host: host(f[2]),
+            to_port: port(f[3])?,
+        })
+    }
+}
+
+impl Settings {
+    /// Where to connect for `host:port`: `--connect-to` (the first that
+    /// matches), then `--resolve` for that name (addresses, or `None` to
+    /// look it up).
+    fn target(&self, host: &str, port: u16) -> (String, u16, Option<Vec<SocketAddr>>) {
+        let lower = host.to_ascii_lowercase();
+        let (mut h, mut p) = (lower.clone(), port);
+        if let Some(c) = self.connect_to.iter().find(|c| {
+            c.from_host.as_ref().is_none_or(|x| *x == lower)
+                && c.from_port.is_none_or(|x| x == port)
+        }) {
+            if let Some(t) = &c.to_host {
+                h = t.clone();
+            }
+            if let Some(t) = c.to_port {
+                p = t;
+            }
+        }
+        let fixed = self
+            .resolve
+            .iter()
+            .find(|r| (r.host == h || r.host == "*") && r.port == p)
+            .map(|r| r.addrs.iter().map(|a| SocketAddr::new(*a, p)).collect());
+        (h, p, fixed)
+    }
 }
 
 impl Settings {
@@ -222,6 +344,8 @@ impl Settings {
             family: args.family,
             tls: None,
             resolver: Resolver::default(),
+            resolve: Vec::new(),
+            connect_to: Vec::new(),
         }
     }
 
@@ -649,6 +773,8 @@ pub struct Exchange {
     pub remote: Option<SocketAddr>,
     pub bytes_body: u64,
     pub bytes_head: u64,
+    /// The name being looked up (the URL's host, or --connect-to's).
+    lookup_host: String,
 }
 
 /// Lets a step callback fail the exchange.
@@ -685,6 +811,7 @@ impl Exchange {
             remote: None,
             bytes_body: 0,
             bytes_head: 0,
+            lookup_host: String::new(),
         };
         match reuse {
             Some(t) => {
@@ -719,21 +846,21 @@ impl Exchange {
         on: OnStep,
     ) -> Result<()> {
         let host = self.origin.host.trim_matches(['[', ']']).to_string();
-        if net::is_literal(&host) {
-            let addrs = net::resolve(&host, self.origin.port, settings.family)?;
+        let (host, port, fixed) = settings.target(&host, self.origin.port);
+        if let Some(addrs) = fixed {
+            let addrs = net::pick(&host, &addrs, settings.family)?;
             self.timing.namelookup = self.started.elapsed();
             return self.connect_to(cx, token, key, addrs, settings, on);
         }
+        if net::is_literal(&host) {
+            let addrs = net::resolve(&host, port, settings.family)?;
+            self.timing.namelookup = self.started.elapsed();
+            return self.connect_to(cx, token, key, addrs, settings, on);
+        }
+        self.lookup_host = host.clone();
         let lookup = settings
             .resolver
-            .start(
-                cx,
-                token,
-                key,
-                &host,
-                self.origin.port,
-                settings.connect_timeout,
-            )
+            .start(cx, token, key, &host, port, settings.connect_timeout)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
                 _ => Error::io(format!("resolve {host}"), &e),
@@ -752,7 +879,7 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let host = self.origin.host.trim_matches(['[', ']']).to_string();
+        let host = self.lookup_host.clone();
         self.phase = Phase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
         let addrs = net::pick(&host, &addrs, settings.family)?;
@@ -847,8 +974,7 @@ impl Exchange {
         if let Phase::Resolving(l) = &mut self.phase {
             let e = l.timed_out(cx);
             self.phase = Phase::Done;
-            let host = self.origin.host.trim_matches(['[', ']']);
-            return Err(net::resolve_error(host, &e));
+            return Err(net::resolve_error(&self.lookup_host, &e));
         }
         if let Phase::Connecting(c) = &mut self.phase {
             let outcome = c.timed_out(cx, token, key);

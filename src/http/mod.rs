@@ -208,7 +208,13 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
-    let settings = Settings::new(&args.req.dial);
+    let mut settings = Settings::new(&args.req.dial);
+    for r in &args.resolve {
+        settings.resolve.push(client::ResolveEntry::parse(r)?);
+    }
+    for c in &args.connect_to {
+        settings.connect_to.push(client::ConnectTo::parse(c)?);
+    }
     let mut cmd = HttpCmd {
         original: request.clone(),
         attempt: 0,
