@@ -240,9 +240,14 @@ pub struct UdpSendArgs {
     #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
     pub source: Option<SocketAddr>,
 
-    /// IP time-to-live (hop limit) of the datagrams
+    /// IP time-to-live (hop limit) of the datagrams, multicast ones included
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255), value_name = "HOPS")]
     pub ttl: Option<u32>,
+
+    /// Send multicast out of this interface: an IPv4 address, or (IPv6) an
+    /// interface name or index (IP_MULTICAST_IF / IPV6_MULTICAST_IF)
+    #[arg(long, value_name = "ADDR|IFACE")]
+    pub multicast_if: Option<String>,
 
     /// Send stdin as it comes, in chunks up to the datagram limit, not by line
     #[arg(long, conflicts_with_all = ["messages", "hex"])]
