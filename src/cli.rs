@@ -436,6 +436,16 @@ pub struct HttpArgs {
     #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
     pub write_out: Option<String>,
 
+    /// Send cookies: `name=value; n2=v2`, or read a Netscape cookie FILE
+    /// (as curl; a missing file is an empty jar); turns the cookie engine on
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE")]
+    pub cookie: Vec<String>,
+
+    /// Keep cookies across redirects and write them all to FILE at the end
+    /// (Netscape format, as curl; `-` for stdout)
+    #[arg(short = 'c', long = "cookie-jar", value_name = "FILE")]
+    pub cookie_jar: Option<std::path::PathBuf>,
+
     /// Use these addresses for HOST:PORT instead of looking HOST up
     /// (repeatable; `*` as HOST matches any)
     #[arg(long, value_name = "HOST:PORT:ADDR[,ADDR]")]

@@ -1208,3 +1208,102 @@ fn resolve_and_connect_to_as_curl() {
         assert_one_error_line(&n.stderr);
     }
 }
+
+// ===========================================================================
+// 7. Cookies
+
+/// /start sets cookies and redirects to /next/page; any other path answers
+/// with the Cookie field it received.
+fn cookie_server() -> Server {
+    Server::start(|_, req| {
+        if req.line().starts_with("GET /start ") {
+            response(
+                "302 Found",
+                &[
+                    "Location: /next/page",
+                    "Set-Cookie: s=1; Path=/",
+                    "Set-Cookie: h=2; Path=/next; HttpOnly",
+                    "Set-Cookie: gone=x; Max-Age=0",
+                    "Set-Cookie: other=3; Path=/elsewhere",
+                    "Set-Cookie: foreign=4; Domain=example.com",
+                ],
+                b"",
+            )
+        } else {
+            let c = req.header("cookie").unwrap_or_else(|| "none".into());
+            ok(c.as_bytes())
+        }
+    })
+}
+
+/// A cookie file's cookie lines, sorted (comments and blank lines out).
+fn jar_lines(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty() && (!l.starts_with('#') || l.starts_with("#HttpOnly_")))
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn cookie_strings_are_sent_as_curl() {
+    let srv = cookie_server();
+    let url = srv.url("/echo");
+    let n = netkit_http(&["-b", "a=1; b=2", "--cookie", "c=3", &url]);
+    assert_eq!(
+        (n.code, n.text().as_str()),
+        (0, "a=1; b=2;c=3"),
+        "{}",
+        n.stderr
+    );
+    if let Some(c) = curl(&["-s", "-b", "a=1; b=2", "--cookie", "c=3", &url]) {
+        assert_eq!(c.text(), n.text());
+    }
+}
+
+#[test]
+fn cookies_set_on_a_redirect_go_to_the_next_hop_and_into_the_jar() {
+    let srv = cookie_server();
+    let url = srv.url("/start");
+    let d = Dir::new();
+    let (njar, cjar) = (d.path("n.jar"), d.path("c.jar"));
+    let n = netkit_http(&["-L", "-c", &njar, &url]);
+    assert_eq!((n.code, n.text().as_str()), (0, "h=2; s=1"), "{}", n.stderr);
+    // No cookie engine, no cookies (as curl).
+    assert_eq!(netkit_http(&["-L", &url]).text(), "none");
+    let lines = jar_lines(&njar);
+    assert_eq!(
+        lines,
+        [
+            "#HttpOnly_127.0.0.1\tFALSE\t/next\tFALSE\t0\th\t2",
+            "127.0.0.1\tFALSE\t/\tFALSE\t0\ts\t1",
+            "127.0.0.1\tFALSE\t/elsewhere\tFALSE\t0\tother\t3",
+        ]
+    );
+    if let Some(c) = curl(&["-s", "-L", "-c", &cjar, &url]) {
+        assert_eq!(c.text(), n.text());
+        assert_eq!(curl(&["-s", "-L", &url]).unwrap().text(), "none");
+        assert_eq!(jar_lines(&cjar), lines, "curl's jar");
+        // Each reads the other's jar.
+        let n2 = netkit_http(&["-b", &cjar, &srv.url("/next/x")]);
+        let c2 = curl(&["-s", "-b", &njar, &srv.url("/next/x")]).unwrap();
+        assert_eq!(n2.text(), "h=2; s=1");
+        assert_eq!(c2.text(), n2.text());
+    }
+    // -b FILE -c FILE on a file that is not there yet: fine, as curl.
+    let fresh = d.path("fresh.jar");
+    let n = netkit_http(&["-b", &fresh, "-c", &fresh, &srv.url("/echo")]);
+    assert_eq!((n.code, n.text().as_str()), (0, "none"), "{}", n.stderr);
+    assert!(jar_lines(&fresh).is_empty());
+    // -c - writes the jar to stdout after the body.
+    let n = netkit_http(&["-L", "-c", "-", &url]);
+    assert!(
+        n.text()
+            .starts_with("h=2; s=1# Netscape HTTP Cookie File\n"),
+        "{}",
+        n.text()
+    );
+}

@@ -8,6 +8,7 @@
 //! `--timing` report.
 
 pub mod client;
+pub mod cookies;
 pub mod decode;
 pub mod tls;
 pub mod transport;
@@ -150,6 +151,9 @@ struct HttpCmd<'o> {
     redirect_phases: client::Timing,
     current: Current,
     sink: Sink,
+    /// The cookie engine (`-b FILE`, `-c`), and `-b` strings.
+    jar: Option<cookies::Jar>,
+    cookie_strings: Vec<String>,
     /// The last response head received (for `-w`).
     last_head: Option<Head>,
     /// The finished request's report (for `-w`).
@@ -205,6 +209,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         }
     });
     let write_out = args.write_out.as_deref().map(read_write_out).transpose()?;
+    let (jar, cookie_strings) = load_cookies(&args)?;
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
@@ -230,6 +235,8 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         redirect_phases: client::Timing::default(),
         current: Current::default(),
         sink,
+        jar,
+        cookie_strings,
         last_head: None,
         report: None,
         dump,
@@ -244,6 +251,11 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
     if cmd.progress.is_some() {
         cmd.out.progress(None);
     }
+    let saved = cmd.save_cookies();
+    let result = match (result, saved) {
+        (Ok(_), Err(e)) => Err(e),
+        (r, _) => r,
+    };
     if let Some(pieces) = write_out {
         let code = match &result {
             Ok(exit) => exit.code(),
@@ -291,6 +303,55 @@ pub fn curl_json_misuse(args: impl Iterator<Item = std::ffi::OsString>) -> Optio
          -d DATA -H 'Content-Type: application/json'",
     ))
 }
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `-b` (strings and files) and `-c`: the jar (when the engine is on) and
+/// the literal cookie strings.
+fn load_cookies(args: &HttpArgs) -> Result<(Option<cookies::Jar>, Vec<String>)> {
+    let mut jar = args.cookie_jar.as_ref().map(|_| cookies::Jar::default());
+    let mut strings = Vec::new();
+    for b in &args.cookie {
+        if b.contains('=') {
+            strings.push(b.trim().to_string());
+            continue;
+        }
+        let j = jar.get_or_insert_with(cookies::Jar::default);
+        let text = if b == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(std::io::stdin().lock(), MAX_COOKIE_FILE),
+                &mut t,
+            )
+            .map(|_| t)
+        } else {
+            File::open(b).and_then(|f| {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_COOKIE_FILE), &mut t)
+                    .map(|_| t)
+            })
+        };
+        match text {
+            Ok(t) => j.load(&t, unix_now()),
+            // As curl: a cookie file that is not there yet is an empty jar.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::usage(
+                    format!("-b {b}"),
+                    crate::error::describe_io(&e),
+                ))
+            }
+        }
+    }
+    Ok((jar, strings))
+}
+
+/// Largest cookie file read.
+const MAX_COOKIE_FILE: u64 = 16 << 20;
 
 /// `-w FORMAT`, `-w @FILE`, `-w @-` (stdin).
 fn read_write_out(arg: &str) -> Result<Vec<writeout::Piece>> {
@@ -417,6 +478,7 @@ impl HttpCmd<'_> {
     /// Starts the exchange for `self.request`, reusing a pooled connection.
     fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         let origin = Origin::of(&self.request.url)?;
+        self.set_cookie_header(&origin);
         if origin.https {
             self.settings.load_tls(&self.args.req.dial)?;
         }
@@ -530,6 +592,77 @@ impl HttpCmd<'_> {
         })
     }
 
+    /// The `Cookie` field for this request: the jar's cookies for its URL,
+    /// then the `-b` strings (a `-H Cookie:` of the user's stays as given).
+    fn set_cookie_header(&mut self, origin: &Origin) {
+        if self.jar.is_none() && self.cookie_strings.is_empty() {
+            return;
+        }
+        let user_set = self.args.req.headers.iter().any(|h| {
+            h.split(':')
+                .next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("cookie"))
+        });
+        if user_set {
+            return;
+        }
+        self.request
+            .headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("cookie"));
+        let mut parts = Vec::new();
+        if let Some(jar) = &self.jar {
+            if let Some(h) = jar.header(
+                &origin.host,
+                self.request.url.path(),
+                origin.https,
+                unix_now(),
+            ) {
+                parts.push(h);
+            }
+        }
+        if !self.cookie_strings.is_empty() {
+            // curl joins its -b strings with a bare `;`.
+            parts.push(self.cookie_strings.join(";"));
+        }
+        if !parts.is_empty() {
+            self.request
+                .headers
+                .push(("Cookie".into(), parts.join("; ")));
+        }
+    }
+
+    /// `Set-Cookie` fields of any response (redirects too) into the jar.
+    fn take_cookies(&mut self, head: &Head) {
+        let Some(jar) = &mut self.jar else {
+            return;
+        };
+        let host = self.request.url.host_str().unwrap_or("").to_string();
+        let path = self.request.url.path().to_string();
+        let now = unix_now();
+        for (n, v) in &head.headers {
+            if n.eq_ignore_ascii_case("set-cookie") {
+                jar.set(v, &host, &path, now);
+            }
+        }
+    }
+
+    /// `-c FILE`: the jar, written at the end (as curl, whatever the outcome).
+    fn save_cookies(&self) -> Result<()> {
+        let (Some(path), Some(jar)) = (&self.args.cookie_jar, &self.jar) else {
+            return Ok(());
+        };
+        let text = jar.save();
+        if path.as_os_str() == "-" {
+            return crate::output::write_stdout(text.as_bytes());
+        }
+        std::fs::write(path, text).map_err(|e| {
+            Error::failed(
+                format!("-c {}", path.display()),
+                crate::error::describe_io(&e),
+            )
+        })
+    }
+
     /// The head as received, for `-i`, `-I` and `-D`.
     fn write_head(&mut self, head: &Head) -> Result<()> {
         let include = !self.out.is_json() && (self.args.include || self.args.head);
@@ -564,6 +697,7 @@ impl HttpCmd<'_> {
 
     fn on_head(&mut self, head: Head) -> Result<()> {
         self.show_head(&head)?;
+        self.take_cookies(&head);
         self.last_head = Some(head.clone());
         let redirect = [301, 302, 303, 307, 308].contains(&head.status);
         if self.args.location && redirect {
