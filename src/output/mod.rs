@@ -8,6 +8,7 @@
 //! [`Error::stdout_closed`], which ends netkit quietly with status 0.
 
 pub mod console;
+pub mod oneline;
 mod hexdump;
 mod human;
 mod json;
