@@ -3,7 +3,6 @@
 //! the bytes (stdout, files, the request as received) are compared. Where
 //! netkit's exit code differs from curl's, it is netkit's documented code.
 
-
 mod common;
 
 use std::io::{Read, Write};

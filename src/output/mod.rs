@@ -8,10 +8,10 @@
 //! [`Error::stdout_closed`], which ends netkit quietly with status 0.
 
 pub mod console;
-pub mod oneline;
 mod hexdump;
 mod human;
 mod json;
+pub mod oneline;
 pub mod units;
 
 use std::io::{self, IsTerminal, Write};
