@@ -1305,3 +1305,25 @@ fn cookies_set_on_a_redirect_go_to_the_next_hop_and_into_the_jar() {
         n.text()
     );
 }
+
+#[test]
+fn retry_with_output_file_keeps_only_the_final_body() {
+    let srv = busy_then_ok(1, &[]);
+    let d = Dir::new();
+    let out = d.path("body");
+    let n = netkit_http(&[
+        "--retry",
+        "1",
+        "--retry-delay",
+        "0",
+        "-o",
+        &out,
+        "-D",
+        "-",
+        &srv.url("/"),
+    ]);
+    assert_eq!(n.code, 0, "{}", n.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), b"ok\n");
+    // -D shows the head of the response kept, not the retried one.
+    assert!(n.text().starts_with("HTTP/1.1 200 OK\r\n"), "{}", n.text());
+}

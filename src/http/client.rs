@@ -1270,6 +1270,66 @@ mod tests {
     use super::*;
 
     #[test]
+    fn data_urlencode_forms_as_curl() {
+        let enc = |a: &str| String::from_utf8(urlencode_arg(a).unwrap()).unwrap();
+        assert_eq!(enc("a b&c"), "a+b%26c");
+        assert_eq!(enc("=a b"), "a+b");
+        assert_eq!(enc("n=a b/~-._"), "n=a+b%2F~-._");
+        assert_eq!(enc("name=x=y"), "name=x%3Dy");
+        assert_eq!(enc(""), "");
+        assert!(urlencode_arg("n@/nonexistent/netkit").is_err());
+    }
+
+    #[test]
+    fn form_parts_as_curl_reads_them() {
+        let p = parse_form("f=@/tmp/a.txt;type=text/x;filename=b.txt").unwrap();
+        assert_eq!(p.name, "f");
+        assert_eq!(p.content, FormContent::Upload("/tmp/a.txt".into()));
+        assert_eq!(p.content_type.as_deref(), Some("text/x"));
+        assert_eq!(p.filename.as_deref(), Some("b.txt"));
+        let p = parse_form("t=<file").unwrap();
+        assert_eq!(p.content, FormContent::FromFile("file".into()));
+        let p = parse_form("a=one; two").unwrap();
+        assert_eq!(p.content, FormContent::Text("one".into()));
+        let p = parse_form(r#"q="x; \"y\"";type=a/b"#).unwrap();
+        assert_eq!(p.content, FormContent::Text(r#"x; "y""#.into()));
+        assert_eq!(p.content_type.as_deref(), Some("a/b"));
+        assert!(parse_form("novalue").is_err());
+        for junk in ["=", "a=\"", "a=\"\\", "a=;;;", "a=;type", "é=\"ü"] {
+            let _ = parse_form(junk);
+        }
+        assert_eq!(content_type_for("X.PNG"), "image/png");
+        assert_eq!(content_type_for("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn resolve_and_connect_to_arguments() {
+        let r = ResolveEntry::parse("Host.example:443:[::1],127.0.0.1").unwrap();
+        assert_eq!(r.host, "host.example");
+        assert_eq!(r.port, 443);
+        assert_eq!(r.addrs.len(), 2);
+        assert!(ResolveEntry::parse("h:80").is_err());
+        assert!(ResolveEntry::parse("h:x:1.2.3.4").is_err());
+        let c = ConnectTo::parse("::[::1]:8080").unwrap();
+        assert_eq!((c.from_host, c.from_port), (None, None));
+        assert_eq!((c.to_host.as_deref(), c.to_port), (Some("::1"), Some(8080)));
+        let mut s = Settings::new(&crate::cli::DialArgs {
+            family: Default::default(),
+            connect_timeout: Duration::from_secs(1),
+            insecure: false,
+            cacert: None,
+        });
+        s.connect_to
+            .push(ConnectTo::parse("a.test:80:b.test:81").unwrap());
+        s.resolve
+            .push(ResolveEntry::parse("b.test:81:127.0.0.2").unwrap());
+        let (h, p, fixed) = s.target("A.test", 80);
+        assert_eq!((h.as_str(), p), ("b.test", 81));
+        assert_eq!(fixed, Some(vec!["127.0.0.2:81".parse().unwrap()]));
+        assert_eq!(s.target("a.test", 8080), ("a.test".into(), 8080, None));
+    }
+
+    #[test]
     fn urls_like_curl() {
         let u = parse_url("localhost:8080/x?y=1").unwrap();
         assert_eq!(u.as_str(), "http://localhost:8080/x?y=1");
