@@ -565,6 +565,9 @@ fn write_out_after_a_failure_and_with_fail() {
     let url = refused_url();
     let n = netkit_http(&["-s", "-w", "%{http_code} %{exitcode}\\n", &url]);
     assert_eq!((n.code, n.text().as_str()), (4, "000 4\n"));
+    let n = netkit_http(&["-s", "-w", "[%{errormsg}]", &url]);
+    assert!(n.text().starts_with("[connect 127.0.0.1:"), "{}", n.text());
+    assert!(n.text().contains("connection refused"), "{}", n.text());
     if let Some(c) = curl(&["-s", "-w", "%{http_code} %{exitcode}\\n", &url]) {
         assert_eq!(c.text(), "000 7\n", "curl's own number for refused");
     }

@@ -257,11 +257,11 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         (r, _) => r,
     };
     if let Some(pieces) = write_out {
-        let code = match &result {
-            Ok(exit) => exit.code(),
-            Err(e) => e.kind.code(),
+        let (code, errormsg) = match &result {
+            Ok(exit) => (exit.code(), String::new()),
+            Err(e) => (e.kind.code(), format!("{}: {}", e.what, e.why)),
         };
-        let rendered = writeout::render(&pieces, &cmd.write_out_vars(code));
+        let rendered = writeout::render(&pieces, &cmd.write_out_vars(code, errormsg));
         for name in &rendered.unknown {
             cmd.out.warn(&format!(
                 "-w: unknown variable %{{{name}}}, printed as nothing"
@@ -1018,7 +1018,7 @@ fn add_phases(a: &client::Timing, b: &client::Timing) -> client::Timing {
 
 impl HttpCmd<'_> {
     /// curl's `-w` variables, after the run ended with exit `code`.
-    fn write_out_vars(&self, code: u8) -> writeout::Vars {
+    fn write_out_vars(&self, code: u8, errormsg: String) -> writeout::Vars {
         use writeout::Value::{Code, Int, Str, Time};
         let (timing, remote, size_download, size_header, time_redirect) = match &self.report {
             Some(r) => (
@@ -1073,6 +1073,7 @@ impl HttpCmd<'_> {
         writeout::Vars {
             values: vec![
                 ("content_type", Str(content_type)),
+                ("errormsg", Str(errormsg)),
                 ("exitcode", Int(u64::from(code))),
                 ("http_code", Code(status)),
                 ("http_version", Str(version)),
