@@ -231,7 +231,8 @@ impl Decoder {
             Inner::Gzip(d) => d.try_finish(),
             Inner::Zlib(d) => d.try_finish(),
             Inner::Raw(d) => d.try_finish(),
-            Inner::Br(d) => d.flush(),
+            // close() tells a cut-short stream (flush() does not).
+            Inner::Br(d) => d.close(),
             Inner::Zstd(d) => d.flush(),
             Inner::Pending => Ok(()),
         };
@@ -329,6 +330,11 @@ mod tests {
 
     #[test]
     fn garbage_and_truncation_are_errors_not_panics() {
+        let br = [0x40, 0x00, 0x10, b'h', b'e', b'l', b'l', b'o', 0x03];
+        assert!(matches!(
+            decode(Coding::Br, &br[..6], u64::MAX, 1),
+            Err(DecodeError::Corrupt(_))
+        ));
         let g = gzip(b"hello hello hello");
         assert!(matches!(
             decode(Coding::Gzip, &g[..g.len() - 4], u64::MAX, 3),
