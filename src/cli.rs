@@ -240,9 +240,14 @@ pub struct UdpSendArgs {
     #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
     pub source: Option<SocketAddr>,
 
-    /// IP time-to-live (hop limit) of the datagrams
+    /// IP time-to-live (hop limit) of the datagrams, multicast ones included
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255), value_name = "HOPS")]
     pub ttl: Option<u32>,
+
+    /// Send multicast out of this interface: an IPv4 address, or (IPv6) an
+    /// interface name or index (IP_MULTICAST_IF / IPV6_MULTICAST_IF)
+    #[arg(long, value_name = "ADDR|IFACE")]
+    pub multicast_if: Option<String>,
 
     /// Send stdin as it comes, in chunks up to the datagram limit, not by line
     #[arg(long, conflicts_with_all = ["messages", "hex"])]
@@ -334,9 +339,8 @@ pub struct RequestArgs {
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
-    /// Request body: STRING, @FILE, or @- for stdin
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
-    pub data: Option<String>,
+    #[command(flatten)]
+    pub body: BodyArgs,
 
     /// Basic authentication `user:password`
     #[arg(short = 'u', long = "user", value_name = "USER:PASS")]
@@ -344,6 +348,38 @@ pub struct RequestArgs {
 
     #[command(flatten)]
     pub dial: DialArgs,
+}
+
+/// What a request sends: the `-d` family, `-G` (curl's letters).
+#[derive(Debug, Clone, Default, Args)]
+pub struct BodyArgs {
+    /// Request body: STRING, @FILE, or @- for stdin (CR and LF of a file
+    /// are dropped, as curl); repeated: joined with `&`
+    #[arg(short = 'd', long = "data", visible_alias = "data-ascii", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data: Vec<DataArg>,
+
+    /// Request body sent exactly as given: STRING, @FILE, or @- for stdin
+    #[arg(long = "data-binary", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_binary: Vec<DataArg>,
+
+    /// Request body STRING, with no special meaning for a leading @
+    #[arg(long = "data-raw", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_raw: Vec<DataArg>,
+
+    /// Form field, URL-encoded: `content`, `=content`, `name=content`,
+    /// `@file`, `name@file` (as curl)
+    #[arg(long = "data-urlencode", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_urlencode: Vec<DataArg>,
+
+    /// multipart/form-data field (repeatable): `name=value`, `name=@file`
+    /// (an upload), `name=<file` (a field read from a file); `;type=` and
+    /// `;filename=` after it
+    #[arg(short = 'F', long = "form", value_name = "NAME=VALUE")]
+    pub form: Vec<String>,
+
+    /// Send the data in the URL's query string with GET (as curl's -G)
+    #[arg(short = 'G', long = "get")]
+    pub get: bool,
 }
 
 #[derive(Debug, Args)]
@@ -366,9 +402,17 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_redirs: u32,
 
-    /// Write the body to FILE instead of stdout
+    /// Write the body to FILE instead of stdout (`-` is stdout)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+
+    /// Write the body to a file named as the URL's last path segment
+    #[arg(short = 'O', long = "remote-name", conflicts_with = "output")]
+    pub remote_name: bool,
+
+    /// Write every response head received to FILE (`-` is stdout)
+    #[arg(short = 'D', long = "dump-header", value_name = "FILE")]
+    pub dump_header: Option<std::path::PathBuf>,
 
     /// Print the status line and headers before the body (on stdout)
     #[arg(short = 'i', long = "include")]
@@ -382,9 +426,73 @@ pub struct HttpArgs {
     #[arg(long)]
     pub timing: bool,
 
-    /// Give up on the whole request (redirects included) after this long
+    /// Give up on the whole request (redirects included) after this long (0: no limit)
     #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
     pub max_time: Option<Duration>,
+
+    /// After the body, write FORMAT to stdout with curl's variables:
+    /// `%{http_code}`, `%{time_total}`, `%header{name}`, `%{json}`, `\n`...;
+    /// `@FILE` reads it from a file, `@-` from stdin
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    pub write_out: Option<String>,
+
+    /// Send cookies: `name=value; n2=v2`, or read a Netscape cookie FILE
+    /// (as curl; a missing file is an empty jar); turns the cookie engine on
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE")]
+    pub cookie: Vec<String>,
+
+    /// Keep cookies across redirects and write them all to FILE at the end
+    /// (Netscape format, as curl; `-` for stdout)
+    #[arg(short = 'c', long = "cookie-jar", value_name = "FILE")]
+    pub cookie_jar: Option<std::path::PathBuf>,
+
+    /// Use these addresses for HOST:PORT instead of looking HOST up
+    /// (repeatable; `*` as HOST matches any)
+    #[arg(long, value_name = "HOST:PORT:ADDR[,ADDR]")]
+    pub resolve: Vec<String>,
+
+    /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (repeatable; an
+    /// empty part matches any, or keeps the original); Host and TLS name stay
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<String>,
+
+    /// Ask for a compressed body (gzip, deflate, br, zstd) and decode it
+    #[arg(long)]
+    pub compressed: bool,
+
+    /// Fail (exit 1) when the body, decoded, would pass SIZE (e.g. 10M)
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_filesize: Option<usize>,
+
+    /// Retry up to N times on a transient failure: a timeout or a 408, 429,
+    /// 500, 502, 503 or 504 response (as curl), after 1 s doubling, or after
+    /// the server's Retry-After
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
+
+    /// Wait this long between retries instead of the doubling back-off
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub retry_delay: Option<Duration>,
+
+    /// Start no retry that would begin later than this after the first try
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub retry_max_time: Option<Duration>,
+
+    /// With --retry, retry on every failure (with -f, any status >= 400 too)
+    #[arg(long)]
+    pub retry_all_errors: bool,
+
+    /// With --retry, retry when the connection is refused too
+    #[arg(long)]
+    pub retry_connrefused: bool,
+
+    /// Silent, as curl: no progress, no notices, no error line (see -S)
+    #[arg(short = 's', long = "silent")]
+    pub silent: bool,
+
+    /// With -s, still print the error line (curl's -sS)
+    #[arg(short = 'S', long = "show-error")]
+    pub show_error: bool,
 }
 
 #[derive(Debug, Args)]
@@ -822,6 +930,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(too_large());
     }
     Ok(d)
+}
+
+/// A `-d`-family value and its place among them on the command line (curl
+/// joins the data of every `-d`, `--data-*` flag with `&` in that order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataArg {
+    pub seq: usize,
+    pub text: String,
+}
+
+/// clap parses values in command-line order, so a counter records it.
+fn parse_data_arg(s: &str) -> Result<DataArg, String> {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    Ok(DataArg {
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        text: s.to_string(),
+    })
 }
 
 /// `1MiB`, `64KiB`, `512k`, `1000`.

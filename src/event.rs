@@ -249,6 +249,16 @@ pub enum Event<'a> {
     HttpHead { sent: bool, lines: &'a [String] },
     /// A finished HTTP request.
     HttpResponse(&'a HttpReport),
+    /// `http --retry`: the attempt failed and another one follows after `delay`.
+    HttpRetry {
+        url: &'a str,
+        /// The retry about to be made: 1, 2, ...
+        attempt: u32,
+        retries_left: u32,
+        delay: Duration,
+        /// The status (`503`) or the error.
+        reason: &'a str,
+    },
     /// A WebSocket handshake completed.
     WsOpen {
         id: ConnId,
@@ -313,6 +323,7 @@ impl Event<'_> {
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",
             Event::HttpResponse(_) => "http_response",
+            Event::HttpRetry { .. } => "http_retry",
         }
     }
 }

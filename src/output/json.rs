@@ -242,6 +242,19 @@ fn fields(event: &Event) -> Map<String, Value> {
             put("sent", json!(sent));
             put("lines", json!(lines));
         }
+        Event::HttpRetry {
+            url,
+            attempt,
+            retries_left,
+            delay,
+            reason,
+        } => {
+            put("url", json!(url));
+            put("attempt", json!(attempt));
+            put("retries_left", json!(retries_left));
+            put("delay", secs(*delay));
+            put("reason", json!(reason));
+        }
         Event::HttpResponse(r) => {
             put("url", json!(r.url));
             put("method", json!(r.method));

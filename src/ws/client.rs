@@ -139,7 +139,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
     let req_args = RequestArgs {
         method: None,
         headers: args.headers.clone(),
-        data: None,
+        body: Default::default(),
         user: None,
         dial: args.dial.clone(),
     };
