@@ -166,7 +166,19 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             let head = if c { head.cyan().to_string() } else { head };
             match printable(bytes) {
                 Some("") => writeln!(out, "{head}"),
-                Some(text) => writeln!(out, "{head}  {}", text.strip_suffix('\n').unwrap_or(text)),
+                // One datagram, one line: its one trailing line end goes;
+                // another line break or CR shows it escaped (tabs stay).
+                Some(text) => {
+                    let body = text
+                        .strip_suffix("\r\n")
+                        .or_else(|| text.strip_suffix('\n'))
+                        .unwrap_or(text);
+                    if body.contains(['\n', '\r']) {
+                        writeln!(out, "{head}  {}", escape(body))
+                    } else {
+                        writeln!(out, "{head}  {body}")
+                    }
+                }
                 None => {
                     let r = writeln!(out, "{head}  (binary)");
                     super::hexdump::rows(" ", 0, bytes, out);
@@ -642,6 +654,15 @@ mod tests {
         assert_eq!(
             render_plain(&ev, Level::Quiet).0,
             "127.0.0.1:4000  6 B  hello\n"
+        );
+        let ev = Event::Datagram {
+            from,
+            bytes: b"a\nb\r\n",
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Quiet).0,
+            "127.0.0.1:4000  5 B  a\\nb\n",
+            "a datagram holding a line break is still one line"
         );
         let ev = Event::Datagram {
             from,

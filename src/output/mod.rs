@@ -12,7 +12,6 @@ pub mod escape;
 mod hexdump;
 mod human;
 mod json;
-pub mod oneline;
 pub mod units;
 
 use std::io::{self, IsTerminal, Write};
