@@ -717,9 +717,9 @@ pub struct CheckArgs {
     /// Host name or address to check
     pub host: String,
 
-    /// Ports and ranges: 22 80 8000-8100
-    #[arg(required = true, value_parser = parse_port_range, value_name = "PORT|A-B")]
-    pub ports: Vec<PortRange>,
+    /// Ports, ranges, service names and comma lists of them: 22 80 8000-8100 22,80-90 ssh,https
+    #[arg(required = true, value_parser = parse_port_list, value_name = "PORT|A-B|NAME,...")]
+    pub ports: Vec<PortList>,
 
     #[command(flatten)]
     pub family: Family,
@@ -735,6 +735,39 @@ pub struct CheckArgs {
     /// List only the open ports
     #[arg(long)]
     pub open: bool,
+
+    /// Exit 0 when at least one port is open, as `nc -z` does (default: only when all are)
+    #[arg(long)]
+    pub any: bool,
+}
+
+/// One item of a port list: a port or range, or a service name (`ssh`)
+/// looked up when the command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortItem {
+    Range(PortRange),
+    Service(String),
+}
+
+/// One PORT argument of `tcp check`: `22`, `8000-8100`, `ssh` or a comma
+/// list of them (`22,80-90,https`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortList(pub Vec<PortItem>);
+
+/// `22,80-90,https`: an item starting with a digit is a port or range, any
+/// other is a service name.
+pub fn parse_port_list(s: &str) -> Result<PortList, String> {
+    s.split(',')
+        .map(|item| {
+            let item = item.trim();
+            match item.bytes().next() {
+                None => Err(format!("empty item in port list {s:?}")),
+                Some(b) if b.is_ascii_digit() => parse_port_range(item).map(PortItem::Range),
+                Some(_) => Ok(PortItem::Service(item.to_string())),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PortList)
 }
 
 /// An inclusive port range; a single port is `first == last`.
@@ -881,6 +914,22 @@ mod tests {
         );
         assert!(parse_port_range("9-8").is_err());
         assert_eq!(parse_port_range("22").map(|r| r.len()), Ok(1));
+        let range = |first, last| PortItem::Range(PortRange { first, last });
+        assert_eq!(
+            parse_port_list("22,80-90,ssh"),
+            Ok(PortList(vec![
+                range(22, 22),
+                range(80, 90),
+                PortItem::Service("ssh".into())
+            ]))
+        );
+        assert_eq!(
+            parse_port_list("http-alt"),
+            Ok(PortList(vec![PortItem::Service("http-alt".into())]))
+        );
+        for bad in ["", "22,", ",22", "22,,80", "90-80,22", "22,0", "1-70000"] {
+            assert!(parse_port_list(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
