@@ -267,8 +267,8 @@ pub struct UdpRecvArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -550,8 +550,8 @@ pub struct WsListenArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -664,8 +664,8 @@ pub struct ListenArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -876,21 +876,44 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `ADDR`, `ADDR:PORT` or `[V6]:PORT`; the port defaults to 0 (any).
-pub fn parse_source(s: &str) -> Result<SocketAddr, String> {
+/// `ADDR`, `ADDR:PORT` or `[V6]:PORT`, where ADDR may be a host name
+/// (resolved at once); the port defaults to 0 (any).
+pub fn parse_source(s: &str) -> Result<SocketAddr, crate::error::Error> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
     let bare = s.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 0))
-        .map_err(|_| format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"))
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    // `name:port`, or a bare name.
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p.parse::<u16>().ok()),
+        _ => (s, Some(0)),
+    };
+    let Some(port) = port else {
+        return Err(crate::error::Error::usage(
+            "--source",
+            format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"),
+        ));
+    };
+    crate::net::bind_name(host).map(|ip| SocketAddr::new(ip, port))
+}
+
+/// A `--bind` address: an IP address, or a host name resolved at once (its
+/// first IPv4 address, else its first IPv6 one).
+pub fn parse_bind(s: &str) -> Result<IpAddr, crate::error::Error> {
+    match crate::net::bare_host(s).parse::<IpAddr>() {
+        Ok(ip) => Ok(ip),
+        Err(_) => crate::net::bind_name(s),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn clap_definition_is_consistent() {
@@ -957,16 +980,19 @@ mod tests {
 
     #[test]
     fn sources() {
+        let source = |s: &str| parse_source(s).map_err(|e| e.to_string());
+        assert_eq!(source("127.0.0.1"), Ok("127.0.0.1:0".parse().unwrap()));
         assert_eq!(
-            parse_source("127.0.0.1"),
-            Ok("127.0.0.1:0".parse().unwrap())
-        );
-        assert_eq!(
-            parse_source("127.0.0.1:4000"),
+            source("127.0.0.1:4000"),
             Ok("127.0.0.1:4000".parse().unwrap())
         );
-        assert_eq!(parse_source("[::1]:5"), Ok("[::1]:5".parse().unwrap()));
-        assert_eq!(parse_source("::1"), Ok("[::1]:0".parse().unwrap()));
-        assert!(parse_source("host").is_err());
+        assert_eq!(source("[::1]:5"), Ok("[::1]:5".parse().unwrap()));
+        assert_eq!(source("::1"), Ok("[::1]:0".parse().unwrap()));
+        assert!(source("no-such-host.invalid").is_err());
+        assert!(source("localhost:x").is_err());
+        assert_eq!(source("localhost:7").map(|a| a.port()), Ok(7));
+        assert_eq!(parse_bind("127.0.0.1").unwrap(), Ipv4Addr::LOCALHOST);
+        assert_eq!(parse_bind("[::1]").unwrap(), Ipv6Addr::LOCALHOST);
+        assert_eq!(parse_bind("localhost").unwrap(), Ipv4Addr::LOCALHOST);
     }
 }

@@ -1,8 +1,10 @@
 //! Habits from nc and ncat: `tcp check` port lists (`22,80-90`), service
-//! names (`ssh`), `--any` (exit 0 when one port is open, as `nc -z` does).
+//! names (`ssh`), `--any` (exit 0 when one port is open, as `nc -z` does),
+//! and `--bind`/`--source` given a host name.
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
 use common::*;
@@ -158,4 +160,75 @@ fn an_unknown_service_is_a_usage_error() {
     assert!(out.is_empty());
     assert_one_error_line(&err);
     assert!(err.contains("no-such-service"), "{err}");
+}
+
+/// The first line of a listener's stderr (its "listening on" line).
+fn first_line(proc: &mut Proc) -> String {
+    let stderr = proc.child.stderr.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).unwrap();
+    line
+}
+
+#[test]
+fn bind_takes_a_host_name() {
+    let mut cmd = netkit();
+    cmd.args(["tcp", "listen", "--bind", "localhost", "-4", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let line = first_line(&mut proc);
+    assert!(line.contains("127.0.0.1:"), "{line}");
+
+    let mut cmd = netkit();
+    cmd.args(["udp", "recv", "--bind", "localhost", "-4", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let line = first_line(&mut proc);
+    assert!(line.contains("127.0.0.1:"), "{line}");
+
+    let mut cmd = netkit();
+    cmd.args(["ws", "listen", "--bind", "localhost", "-4", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let line = first_line(&mut proc);
+    assert!(line.contains("127.0.0.1:"), "{line}");
+}
+
+#[test]
+fn source_takes_a_host_name() {
+    let (listener, port) = local_listener();
+    let server = std::thread::spawn(move || {
+        let (_s, peer) = listener.accept().unwrap();
+        peer
+    });
+    let (code, _, err) = run(
+        &[
+            "tcp",
+            "connect",
+            "--source",
+            "localhost",
+            "127.0.0.1",
+            &port.to_string(),
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(server.join().unwrap().ip().is_loopback());
+}
+
+#[test]
+fn an_unresolvable_bind_name_exits_3() {
+    let (code, _, err) = run(
+        &["tcp", "listen", "--bind", "no-such-host.invalid", "0"],
+        Stdio::null(),
+    );
+    assert_eq!(code, 3, "stderr: {err}");
+    assert_one_error_line(&err);
+    assert!(err.contains("no-such-host.invalid"), "{err}");
 }
