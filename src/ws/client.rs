@@ -306,6 +306,9 @@ impl Client<'_> {
             protocol: self.protocol.as_deref(),
             clients: 0,
         })?;
+        if let Some(warning) = protocol_warning(&self.args.protocols, self.protocol.as_deref()) {
+            self.out.warn(&warning);
+        }
         if let Some(d) = self.args.limits.ping_interval {
             arm(cx, d, Timer::Ping);
         }
@@ -699,6 +702,23 @@ impl Client<'_> {
     }
 }
 
+/// What to say when the subprotocol chosen is not the first one asked for
+/// (none chosen, or a later choice); a choice never offered is refused
+/// earlier, in the handshake.
+fn protocol_warning(asked: &[String], chosen: Option<&str>) -> Option<String> {
+    let first = asked.first()?;
+    match chosen {
+        None => Some(format!(
+            "the server chose no subprotocol (asked for {})",
+            asked.join(", ")
+        )),
+        Some(p) if p != first => Some(format!(
+            "the server chose subprotocol {p}, not {first} (the first asked for)"
+        )),
+        Some(_) => None,
+    }
+}
+
 /// Arms `timer` to fire `d` from now; a `d` too long to represent (a huge
 /// `--idle-timeout` or `--ping-interval`) means no deadline at all.
 fn arm(cx: &mut Ctx<Timer>, d: Duration, timer: Timer) {
@@ -878,6 +898,21 @@ impl Handler for Client<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subprotocol_warnings() {
+        let asked = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(protocol_warning(&[], None), None);
+        assert_eq!(protocol_warning(&asked(&["a"]), Some("a")), None);
+        assert_eq!(
+            protocol_warning(&asked(&["a", "b"]), None).as_deref(),
+            Some("the server chose no subprotocol (asked for a, b)")
+        );
+        assert_eq!(
+            protocol_warning(&asked(&["a", "b"]), Some("b")).as_deref(),
+            Some("the server chose subprotocol b, not a (the first asked for)")
+        );
+    }
 
     #[test]
     fn close_codes_map_to_exit_statuses() {

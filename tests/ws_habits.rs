@@ -1,0 +1,277 @@
+//! Habits from websocat and wscat on `ws connect`: `-H`/`--origin` end to
+//! end, and the subprotocol warning.
+//! The server is Python `websockets`, which records what it sees.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// `true` when python3 with `websockets` (asyncio API) is installed; fails
+/// under CI=true, else skips with a reason.
+fn python_websockets() -> bool {
+    if !require_peer("python3") {
+        return false;
+    }
+    let ok = Command::new("python3")
+        .args(["-c", "import websockets.asyncio.server"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && in_ci() {
+        panic!("the python3 `websockets` package is required under CI=true");
+    }
+    if !ok {
+        eprintln!("skipping: the python3 `websockets` package is not installed");
+    }
+    ok
+}
+
+/// A Python websockets server. argv: FLAGS [SUBPROTOCOLS], FLAGS a comma
+/// list of: greet (send "hi" and binary 00 01 fe ff after the handshake),
+/// ping (send a ping "srv-ping" and report its pong), echo (send every
+/// message back). Prints {"port"} first, then per connection N:
+/// {"event":"open","conn":N,"headers":[[name,value]...],"subprotocol"},
+/// {"event":"message","conn":N,"type","hex","text"}, {"event":"ping","conn":N,"hex"},
+/// {"event":"pong_received","conn":N}, {"event":"close","conn":N,"code","reason"}.
+/// A text message "drop" makes it abort the TCP connection (no Close).
+const PY_SERVER: &str = r#"
+import asyncio, json, sys
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
+
+flags = sys.argv[1].split(",")
+protocols = sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[2] else None
+conns = 0
+
+def out(**kw):
+    print(json.dumps(kw), flush=True)
+
+async def handler(ws):
+    global conns
+    conns += 1
+    n = conns
+    out(event="open", conn=n, headers=[[k, v] for k, v in ws.request.headers.raw_items()],
+        subprotocol=ws.subprotocol)
+    if "greet" in flags:
+        await ws.send("hi")
+        await ws.send(b"\x00\x01\xfe\xff")
+    if "ping" in flags:
+        waiter = await ws.ping(b"srv-ping")
+        await waiter
+        out(event="pong_received", conn=n)
+    try:
+        async for m in ws:
+            if isinstance(m, str):
+                out(event="message", conn=n, type="text", hex=m.encode().hex(), text=m)
+                if m == "drop":
+                    ws.transport.abort()
+                    break
+            else:
+                out(event="message", conn=n, type="binary", hex=m.hex())
+            if "echo" in flags:
+                await ws.send(m)
+    except ConnectionClosed:
+        pass
+    out(event="close", conn=n, code=ws.close_code, reason=ws.close_reason)
+
+async def main():
+    async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
+                     subprotocols=protocols) as server:
+        out(port=server.sockets[0].getsockname()[1])
+        await asyncio.Future()
+
+asyncio.run(main())
+"#;
+
+struct PyServer {
+    _proc: Proc,
+    port: u16,
+    lines: Lines,
+}
+
+impl PyServer {
+    fn start(flags: &str, protocols: &str) -> PyServer {
+        let mut proc = Proc::spawn(
+            Command::new("python3")
+                .arg("-c")
+                .arg(PY_SERVER)
+                .args([flags, protocols])
+                .env("PYTHONUNBUFFERED", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        );
+        let mut lines = proc.stdout_lines();
+        let first = lines.next_line(TIMEOUT).expect("python server exited");
+        let v: Value = serde_json::from_str(&first).unwrap();
+        let port = v["port"].as_u64().expect("port") as u16;
+        PyServer {
+            _proc: proc,
+            port,
+            lines,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    /// The next observation whose "event" is `name`.
+    fn wait(&mut self, name: &str) -> Value {
+        let line = self.lines.wait_for(TIMEOUT, name, |l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| v["event"] == name)
+        });
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+/// The value of request header `name` (any case) in an "open" observation.
+fn header(open: &Value, name: &str) -> Option<String> {
+    open["headers"].as_array().unwrap().iter().find_map(|h| {
+        (h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+            .then(|| h[1].as_str().unwrap().to_string())
+    })
+}
+
+fn websocat() -> bool {
+    if have("websocat") {
+        return true;
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cargo = format!("{home}/.cargo/bin/websocat");
+    if std::path::Path::new(&cargo).exists() {
+        return true;
+    }
+    require_peer("websocat")
+}
+
+fn websocat_cmd() -> Command {
+    if have("websocat") {
+        Command::new("websocat")
+    } else {
+        let home = std::env::var("HOME").unwrap_or_default();
+        Command::new(format!("{home}/.cargo/bin/websocat"))
+    }
+}
+
+/// The warning lines (`! ...`) of a stderr.
+fn warnings(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| l.starts_with('!')).collect()
+}
+
+/// Runs netkit with `input` on stdin: (exit code, stdout, stderr).
+fn netkit_with(args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
+    run_with_input(args, input)
+}
+
+// ---------------------------------------------------------------------------
+// -H, --origin, --protocol
+
+#[test]
+fn headers_and_origin_reach_the_server_as_with_websocat() {
+    if !python_websockets() {
+        return;
+    }
+    let mut srv = PyServer::start("", "");
+    let (code, _, err) = netkit_with(
+        &[
+            "ws",
+            "connect",
+            "-H",
+            "X-Token: abc 123",
+            "--header",
+            "X-Two:two",
+            "--origin",
+            "http://example.test",
+            &srv.url(),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let ours = srv.wait("open");
+    assert_eq!(header(&ours, "x-token").as_deref(), Some("abc 123"));
+    assert_eq!(header(&ours, "x-two").as_deref(), Some("two"));
+    assert_eq!(
+        header(&ours, "origin").as_deref(),
+        Some("http://example.test")
+    );
+    srv.wait("close");
+    if !websocat() {
+        return;
+    }
+    let status = websocat_cmd()
+        .args([
+            "-H=X-Token: abc 123",
+            "-H=X-Two:two",
+            "--origin",
+            "http://example.test",
+            &srv.url(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let theirs = srv.wait("open");
+    for name in ["x-token", "x-two", "origin"] {
+        assert_eq!(header(&ours, name), header(&theirs, name), "{name}");
+    }
+}
+
+#[test]
+fn a_subprotocol_the_server_did_not_choose_is_warned_about() {
+    if !python_websockets() {
+        return;
+    }
+    // The server speaks no subprotocol: none is chosen.
+    let srv = PyServer::start("", "");
+    let (code, _, err) = netkit_with(&["ws", "connect", "--protocol", "chat.v9", &srv.url()], b"");
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        warnings(&err),
+        vec!["! the server chose no subprotocol (asked for chat.v9)"],
+        "{err}"
+    );
+    // It chose one we asked for, but not our first choice.
+    let srv = PyServer::start("", "b.v1");
+    let (code, _, err) = netkit_with(
+        &[
+            "ws",
+            "connect",
+            "--protocol",
+            "a.v1",
+            "--protocol",
+            "b.v1",
+            &srv.url(),
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        warnings(&err),
+        vec!["! the server chose subprotocol b.v1, not a.v1 (the first asked for)"]
+    );
+    // Our first choice: silence.
+    let (code, _, err) = netkit_with(&["ws", "connect", "--protocol", "b.v1", &srv.url()], b"");
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(warnings(&err).is_empty(), "{err}");
+    // --json: the warning stays on stderr, the open event says what was chosen.
+    let srv = PyServer::start("", "");
+    let (code, out, err) = netkit_with(
+        &["--json", "ws", "connect", "--protocol", "x", &srv.url()],
+        b"",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let open = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(parse_event)
+        .find(|v| v["event"] == "open")
+        .unwrap();
+    assert_eq!(open["protocol"], Value::Null);
+}
