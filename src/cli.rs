@@ -513,6 +513,10 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub binary: bool,
 
+    /// Binary messages as base64 lines: incoming ones printed so, stdin lines decoded and sent as binary (websocat --base64)
+    #[arg(long, conflicts_with = "binary")]
+    pub base64: bool,
+
     /// Send this text message (repeatable), then wait for as many replies (or -c)
     #[arg(long = "send", value_name = "MSG")]
     pub send: Vec<String>,

@@ -1,9 +1,10 @@
 //! Habits from websocat and wscat on `ws connect`: `-H`/`--origin` end to
-//! end, and the subprotocol warning.
+//! end, the subprotocol warning and `--base64`.
 //! The server is Python `websockets`, which records what it sees.
 
 mod common;
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -274,4 +275,111 @@ fn a_subprotocol_the_server_did_not_choose_is_warned_about() {
         .find(|v| v["event"] == "open")
         .unwrap();
     assert_eq!(open["protocol"], Value::Null);
+}
+
+// ---------------------------------------------------------------------------
+// --base64
+
+#[test]
+fn base64_prints_binary_messages_like_websocat() {
+    if !python_websockets() {
+        return;
+    }
+    let mut srv = PyServer::start("greet", "");
+    let (code, out, err) = netkit_with(&["ws", "connect", "--base64", &srv.url()], b"");
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(String::from_utf8(out.clone()).unwrap(), "hi\nAAH+/w==\n");
+    srv.wait("close");
+    if !websocat() {
+        return;
+    }
+    let theirs = websocat_cmd()
+        .args(["--base64", &srv.url()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(theirs.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&theirs.stdout),
+        "netkit --base64 and websocat --base64 print the same"
+    );
+}
+
+#[test]
+fn base64_stdin_lines_are_sent_as_binary_messages() {
+    if !python_websockets() {
+        return;
+    }
+    let mut srv = PyServer::start("", "");
+    let (code, _, err) = netkit_with(
+        &["ws", "connect", "--base64", &srv.url()],
+        b"AAH+/w==\n\naGVsbG8=\nnot base64!\nAA\n",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        warnings(&err),
+        vec!["! stdin line 4 is not base64 (skipped)"]
+    );
+    let mut got = Vec::new();
+    loop {
+        let v = srv.wait_any();
+        if v["event"] == "close" {
+            break;
+        }
+        got.push((
+            v["type"].as_str().unwrap().to_string(),
+            v["hex"].as_str().unwrap().to_string(),
+        ));
+    }
+    let want = |t: &str, h: &str| (t.to_string(), h.to_string());
+    assert_eq!(
+        got,
+        vec![
+            want("binary", "0001feff"),
+            want("binary", ""),
+            want("binary", "68656c6c6f"),
+            want("binary", "00"),
+        ]
+    );
+    // websocat sends the same bytes with --binary-prefix (its way to mark a
+    // line as base64).
+    if !websocat() {
+        return;
+    }
+    let mut child = websocat_cmd()
+        .args(["--base64", "--binary-prefix", "B:", &srv.url()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"B:AAH+/w==\nB:aGVsbG8=\n")
+        .unwrap();
+    let _ = child.wait();
+    srv.wait("open");
+    let a = srv.wait("message");
+    let b = srv.wait("message");
+    assert_eq!(
+        (&a["type"], &a["hex"]),
+        (&Value::from("binary"), &Value::from("0001feff"))
+    );
+    assert_eq!(b["hex"], "68656c6c6f");
+}
+
+impl PyServer {
+    /// The next observation other than "open".
+    fn wait_any(&mut self) -> Value {
+        loop {
+            let line = self.lines.next_line(TIMEOUT).expect("python server ended");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["event"] != "open" {
+                return v;
+            }
+        }
+    }
 }

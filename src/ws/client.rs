@@ -96,6 +96,8 @@ struct Client<'o> {
     line_no: u64,
     not_utf8: Option<u64>,
     warned_not_utf8: bool,
+    /// `--base64` stdin lines not yet warned about: they were not base64.
+    not_base64: Vec<u64>,
     console: Option<Console>,
     received: u64,
     want: Option<u64>,
@@ -194,6 +196,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         line_no: 0,
         not_utf8: None,
         warned_not_utf8: false,
+        not_base64: Vec::new(),
         console: None,
         received: 0,
         want,
@@ -476,15 +479,23 @@ impl Client<'_> {
                     Message::Text(t) => (Some(t.as_str()), t.as_bytes()),
                     Message::Binary(b) => (None, b.as_slice()),
                 };
+                let b64 = (self.args.base64 && text.is_none()).then(|| {
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+                });
                 match (&self.console, text) {
                     (Some(c), Some(t)) => c.incoming(t)?,
+                    (Some(c), None) if b64.is_some() => {
+                        c.incoming(b64.as_deref().unwrap_or_default())?
+                    }
                     (Some(c), None) => c.incoming(&format!(
                         "[{} of binary]",
                         crate::output::units::bytes(bytes.len() as u64)
                     ))?,
                     (None, None) if !self.args.binary && !self.out.is_json() => {
                         // One line per incoming message, binary ones too
-                        // (--binary prints them raw, a byte stream).
+                        // (--binary prints them raw, a byte stream; --base64
+                        // as base64).
+                        let bytes = b64.as_ref().map_or(bytes, |b| b.as_bytes());
                         let mut line = Vec::with_capacity(bytes.len() + 1);
                         line.extend_from_slice(bytes);
                         line.push(b'\n');
@@ -581,8 +592,11 @@ impl Client<'_> {
                         Input::Lines => {
                             let (session, entropy) = (&mut self.session, &mut self.entropy);
                             let (line_no, not_utf8) = (&mut self.line_no, &mut self.not_utf8);
-                            self.lines.push(data, |line| {
-                                send_line(session, entropy, line, line_no, not_utf8)
+                            let base64 = self.args.base64.then_some(&mut self.not_base64);
+                            let mut base64 = base64;
+                            self.lines.push(data, |line| match base64.as_deref_mut() {
+                                Some(bad) => send_base64(session, entropy, line, line_no, bad),
+                                None => send_line(session, entropy, line, line_no, not_utf8),
                             });
                             self.warn_not_utf8();
                         }
@@ -613,13 +627,23 @@ impl Client<'_> {
                 Ok(Read::WouldBlock) => return Ok(progress),
                 Ok(Read::Eof) => {
                     if let Some(rest) = self.lines.finish() {
-                        send_line(
-                            &mut self.session,
-                            &mut self.entropy,
-                            &rest,
-                            &mut self.line_no,
-                            &mut self.not_utf8,
-                        );
+                        if self.args.base64 {
+                            send_base64(
+                                &mut self.session,
+                                &mut self.entropy,
+                                &rest,
+                                &mut self.line_no,
+                                &mut self.not_base64,
+                            );
+                        } else {
+                            send_line(
+                                &mut self.session,
+                                &mut self.entropy,
+                                &rest,
+                                &mut self.line_no,
+                                &mut self.not_utf8,
+                            );
+                        }
                         self.warn_not_utf8();
                     }
                     if let Some(mut s) = self.stdin.take() {
@@ -666,8 +690,13 @@ impl Client<'_> {
         false
     }
 
-    /// Says once that stdin lines that are not UTF-8 go out as binary.
+    /// Says once that stdin lines that are not UTF-8 go out as binary, and
+    /// names every line that was not base64 (`--base64`).
     fn warn_not_utf8(&mut self) {
+        for n in std::mem::take(&mut self.not_base64) {
+            self.out
+                .warn(&format!("stdin line {n} is not base64 (skipped)"));
+        }
         if let (Some(n), false) = (self.not_utf8, self.warned_not_utf8) {
             self.warned_not_utf8 = true;
             self.out.warn(&format!(
@@ -744,6 +773,34 @@ fn send_line(
             not_utf8.get_or_insert(*line_no);
             session.send_binary(line, entropy);
         }
+    }
+}
+
+/// How `--base64` lines are read: the standard alphabet, padding optional.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Most `--base64` lines that were not base64 remembered between warnings.
+const MAX_BAD_LINES: usize = 64;
+
+/// Sends stdin line number `line_no + 1`, base64, as the binary message
+/// it decodes to; a line that is not base64 is skipped and its number
+/// noted in `bad` (for a warning).
+fn send_base64(
+    session: &mut Session,
+    entropy: &mut Entropy,
+    line: &[u8],
+    line_no: &mut u64,
+    bad: &mut Vec<u64>,
+) {
+    *line_no += 1;
+    match base64::Engine::decode(&BASE64, line.trim_ascii()) {
+        Ok(bytes) => session.send_binary(&bytes, entropy),
+        Err(_) if bad.len() < MAX_BAD_LINES => bad.push(*line_no),
+        Err(_) => {}
     }
 }
 
