@@ -517,6 +517,10 @@ pub struct WsConnectArgs {
     #[arg(long, conflicts_with = "binary")]
     pub base64: bool,
 
+    /// Show pings and pongs received (human lines on stderr, `ping`/`pong` events) (wscat -P)
+    #[arg(short = 'P', long)]
+    pub show_ping_pong: bool,
+
     /// Send this text message (repeatable), then wait for as many replies (or -c)
     #[arg(long = "send", value_name = "MSG")]
     pub send: Vec<String>,

@@ -274,6 +274,13 @@ pub enum Event<'a> {
         by: &'a str,
         clients: usize,
     },
+    /// A WebSocket ping or pong received (`ws connect -P`).
+    WsControl {
+        id: ConnId,
+        /// `ping` or `pong`: also the JSON event name.
+        kind: &'static str,
+        data: &'a [u8],
+    },
     /// One poll of `netkit poll`.
     PollResult(&'a PollRecord),
     /// Totals at the end of `netkit poll`.
@@ -309,6 +316,7 @@ impl Event<'_> {
             Event::WsOpen { .. } => "open",
             Event::Message { .. } => "message",
             Event::WsClose { .. } => "close",
+            Event::WsControl { kind, .. } => kind,
             Event::Datagram { .. } => "datagram",
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",

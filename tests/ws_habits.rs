@@ -1,11 +1,12 @@
 //! Habits from websocat and wscat on `ws connect`: `-H`/`--origin` end to
-//! end, the subprotocol warning and `--base64`.
+//! end, the subprotocol warning, `--base64`, `-P/--show-ping-pong`,
+//! `--autoreconnect`, and the chat console's slash commands and history.
 //! The server is Python `websockets`, which records what it sees.
 
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 
 use common::*;
 use serde_json::Value;
@@ -382,4 +383,61 @@ impl PyServer {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// -P/--show-ping-pong
+
+#[test]
+fn show_ping_pong_reports_pings_and_pongs() {
+    if !python_websockets() {
+        return;
+    }
+    // The server pings; our --ping-interval pings are answered by pongs.
+    let mut srv = PyServer::start("ping", "");
+    let mut cmd = netkit();
+    cmd.args(["--json", "ws", "connect", "-P", "--ping-interval", "100ms"])
+        .arg(srv.url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(&mut cmd);
+    let stdin: ChildStdin = proc.take_stdin();
+    let mut events = Events::new(proc.stdout_lines());
+    let err = proc.stderr_bytes();
+    srv.wait("pong_received");
+    let ping = events.wait("ping", |_| true);
+    assert_eq!(ping["text"], "srv-ping", "{ping}");
+    assert_eq!(ping["id"], 0);
+    let pong = events.wait("pong", |_| true);
+    assert_eq!(pong["text"], "netkit", "{pong}");
+    drop(stdin);
+    assert_eq!(code(proc.wait(TIMEOUT)), 0);
+    assert_eq!(err.text(), "");
+
+    // Human: a line per ping and pong on stderr, nothing on stdout.
+    let mut srv = PyServer::start("ping", "");
+    let mut run = start(
+        &["ws", "connect", "--show-ping-pong", &srv.url()],
+        Stdio::piped(),
+    );
+    srv.wait("pong_received");
+    drop(run.proc.take_stdin());
+    let (code, out, err) = run.finish(TIMEOUT);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.is_empty());
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("ping") || l.contains("pong"))
+            .collect::<Vec<_>>(),
+        vec!["* received ping: srv-ping"]
+    );
+    // Without -P pings are silent.
+    let mut srv = PyServer::start("ping", "");
+    let mut run = start(&["ws", "connect", &srv.url()], Stdio::piped());
+    srv.wait("pong_received");
+    drop(run.proc.take_stdin());
+    let (code, _, err) = run.finish(TIMEOUT);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("ping"), "{err}");
 }

@@ -303,6 +303,16 @@ fn fields(event: &Event) -> Map<String, Value> {
                 ),
             }
         }
+        Event::WsControl { id, data, .. } => {
+            put("id", json!(id));
+            match std::str::from_utf8(data) {
+                Ok(t) => put("text", json!(t)),
+                Err(_) => put(
+                    "bytes",
+                    json!(base64::engine::general_purpose::STANDARD.encode(data)),
+                ),
+            }
+        }
         Event::WsClose {
             id,
             remote,

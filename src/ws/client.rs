@@ -99,6 +99,8 @@ struct Client<'o> {
     /// `--base64` stdin lines not yet warned about: they were not base64.
     not_base64: Vec<u64>,
     console: Option<Console>,
+    /// Pings sent from the console (`/ping`) whose pongs are to be shown.
+    pings_asked: u32,
     received: u64,
     want: Option<u64>,
     last_active: Instant,
@@ -198,6 +200,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         warned_not_utf8: false,
         not_base64: Vec::new(),
         console: None,
+        pings_asked: 0,
         received: 0,
         want,
         last_active: Instant::now(),
@@ -511,7 +514,8 @@ impl Client<'_> {
                     self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
                 }
             }
-            WsEvent::Ping(_) | WsEvent::Pong(_) => {}
+            WsEvent::Ping(data) => self.control("ping", &data)?,
+            WsEvent::Pong(data) => self.control("pong", &data)?,
             WsEvent::Closed {
                 code,
                 reason,
@@ -558,6 +562,27 @@ impl Client<'_> {
                 )));
                 arm(cx, LINGER, Timer::Linger);
             }
+        }
+        Ok(())
+    }
+
+    /// A ping or pong received: shown with `-P`, and a pong answering the
+    /// console's `/ping` always.
+    fn control(&mut self, kind: &'static str, data: &[u8]) -> Result<()> {
+        let asked = kind == "pong" && self.pings_asked > 0;
+        if asked {
+            self.pings_asked -= 1;
+        }
+        if !self.args.show_ping_pong && !asked {
+            return Ok(());
+        }
+        match &self.console {
+            Some(c) if data.is_empty() => c.notice(&format!("received {kind}")),
+            Some(c) => c.notice(&format!(
+                "received {kind}: {}",
+                String::from_utf8_lossy(data)
+            )),
+            None => self.out.emit(&Event::WsControl { id: 0, kind, data })?,
         }
         Ok(())
     }
