@@ -441,3 +441,180 @@ fn show_ping_pong_reports_pings_and_pongs() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("ping"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// The chat console on a terminal
+
+/// Runs `argv` on a pseudo-terminal (stdin, stdout and stderr, a session
+/// leader so Ctrl-C is a real SIGINT). What the terminal shows is copied to
+/// the helper's stdout; lines `type HEX` on its stdin are typed into the
+/// terminal. At EOF on its stdin it waits for the child and exits with its
+/// status.
+const PTY_CHAT: &str = r#"
+import os, pty, sys, threading
+argv = sys.argv[1:]
+pid, master = pty.fork()
+if pid == 0:
+    try:
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+def pump():
+    out = sys.stdout.buffer
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out.write(data)
+        out.flush()
+t = threading.Thread(target=pump, daemon=True)
+t.start()
+for line in sys.stdin:
+    line = line.strip()
+    if line.startswith("type "):
+        os.write(master, bytes.fromhex(line[5:]))
+_, status = os.waitpid(pid, 0)
+t.join(2)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"#;
+
+struct Tty {
+    proc: Proc,
+    input: Option<ChildStdin>,
+    screen: Lines,
+}
+
+impl Tty {
+    fn start(args: &[&str]) -> Tty {
+        let mut proc = Proc::spawn(
+            Command::new("python3")
+                .arg("-c")
+                .arg(PTY_CHAT)
+                .arg(env!("CARGO_BIN_EXE_netkit"))
+                .args(args)
+                .env("NO_COLOR", "1")
+                .env("TERM", "xterm")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        );
+        let input = Some(proc.take_stdin());
+        let screen = proc.stdout_lines();
+        Tty {
+            proc,
+            input,
+            screen,
+        }
+    }
+
+    fn type_bytes(&mut self, bytes: &[u8]) {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let input = self.input.as_mut().unwrap();
+        writeln!(input, "type {hex}").unwrap();
+        input.flush().unwrap();
+    }
+
+    fn wait_screen(&mut self, what: &str) -> String {
+        self.screen.wait_for(TIMEOUT, what, |l| l.contains(what))
+    }
+
+    fn finish(mut self) -> (i32, String) {
+        drop(self.input.take());
+        let status = self.proc.wait(TIMEOUT);
+        let _ = self.screen.rest(TIMEOUT);
+        (code(status), self.screen.all())
+    }
+}
+
+impl PyServer {
+    /// The next message observation: (type, hex).
+    fn message(&mut self) -> (String, String) {
+        let v = self.wait("message");
+        (
+            v["type"].as_str().unwrap().to_string(),
+            v["hex"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+fn text(s: &str) -> (String, String) {
+    ("text".to_string(), hex_of(s.as_bytes()))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn tty_chat_slash_commands_ping_binary_and_close() {
+    if !python_websockets() {
+        return;
+    }
+    let mut srv = PyServer::start("", "");
+    let mut tty = Tty::start(&["ws", "connect", &srv.url()]);
+    tty.wait_screen("connected to");
+    srv.wait("open");
+    tty.type_bytes(b"/ping are you there\r");
+    tty.wait_screen("received pong: are you there");
+    tty.type_bytes(b"/binary de ad 00\r");
+    assert_eq!(srv.message(), ("binary".to_string(), "dead00".to_string()));
+    tty.wait_screen("[3 B of binary]");
+    tty.type_bytes(b"//close is text\r");
+    assert_eq!(srv.message(), text("/close is text"));
+    tty.type_bytes(b"/close 1006\r");
+    tty.wait_screen("not a close code");
+    tty.type_bytes(b"/nope\r");
+    tty.wait_screen("unknown command /nope");
+    tty.type_bytes(b"/close 4001 see you\r");
+    let close = srv.wait("close");
+    assert_eq!(close["code"], 4001, "{close}");
+    assert_eq!(close["reason"], "see you", "{close}");
+    let (code, screen) = tty.finish();
+    assert_eq!(code, 0, "{screen}");
+    let closes: Vec<&str> = screen.lines().filter(|l| l.contains("closed by")).collect();
+    assert_eq!(closes.len(), 1, "the close is reported once: {screen}");
+    assert!(
+        !closes[0].contains("> *"),
+        "the prompt is cleared before the close line: {:?}",
+        closes[0]
+    );
+    assert!(
+        closes[0].contains("closed by local, 4001"),
+        "{:?}",
+        closes[0]
+    );
+}
+
+#[test]
+fn tty_chat_arrows_edit_and_up_recalls_sent_lines() {
+    if !python_websockets() {
+        return;
+    }
+    let mut srv = PyServer::start("", "");
+    let mut tty = Tty::start(&["ws", "connect", &srv.url()]);
+    tty.wait_screen("connected to");
+    srv.wait("open");
+    // Left arrow twice, then type in the middle.
+    tty.type_bytes(b"hlo\x1b[D\x1b[Del\r");
+    assert_eq!(srv.message(), text("hello"));
+    tty.type_bytes(b"second\r");
+    assert_eq!(srv.message(), text("second"));
+    // Up twice recalls "hello"; right arrow at the end does nothing.
+    tty.type_bytes(b"\x1b[A\x1b[A\x1b[C!\r");
+    assert_eq!(srv.message(), text("hello!"));
+    // Up, down: back to what was being typed.
+    tty.type_bytes(b"draft\x1b[A\x1b[B\r");
+    assert_eq!(srv.message(), text("draft"));
+    tty.type_bytes(b"\x04");
+    let close = srv.wait("close");
+    assert_eq!(close["code"], 1000, "{close}");
+    let (code, screen) = tty.finish();
+    assert_eq!(code, 0, "{screen}");
+    let closes: Vec<&str> = screen.lines().filter(|l| l.contains("closed by")).collect();
+    assert_eq!(closes.len(), 1, "the close is reported once: {screen}");
+    assert!(!closes[0].contains("> *"), "{:?}", closes[0]);
+}

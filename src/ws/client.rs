@@ -24,7 +24,7 @@ use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
 use crate::http::client::{Exchange, Request, Settings, Step};
 use crate::http::transport::Transport;
-use crate::output::console::{Action, Console};
+use crate::output::console::{self, Action, Command, Console};
 use crate::output::Output;
 use crate::proto::http::Head;
 use crate::proto::lines::LineSplitter;
@@ -41,6 +41,8 @@ const STDIN: Token = Token(0);
 const SIGNAL: Token = Token(1);
 const SOCKET: Token = Token(2);
 
+/// Longest payload of a ping (and of a Close: code and reason).
+const MAX_CONTROL: usize = 125;
 /// Longest stdin line sent as one message (longer lines are split).
 const MAX_LINE: usize = 16 << 20;
 /// How much of a refused upgrade's body is shown.
@@ -329,7 +331,7 @@ impl Client<'_> {
             let console = Console::open(self.out.color_err(), self.out.verbose())
                 .map_err(|e| Error::io("terminal", &e))?;
             console.notice(&format!(
-                "connected to {}{}; Ctrl-D closes, Ctrl-C leaves",
+                "connected to {}{}; Ctrl-D closes, Ctrl-C leaves; /ping [text], /close [code] [reason], /binary HEX",
                 self.url,
                 self.protocol
                     .as_deref()
@@ -426,7 +428,7 @@ impl Client<'_> {
             Some(e) => format!("connection lost: {}", describe_io(e)),
             None => "the server closed the connection without a Close frame".into(),
         };
-        let _ = self.out.emit(&Event::WsClose {
+        let _ = self.report_close(&Event::WsClose {
             id: 0,
             remote: self.remote,
             code: Some(code::ABNORMAL),
@@ -522,7 +524,7 @@ impl Client<'_> {
                 by_peer,
             } => {
                 let by = if by_peer { "peer" } else { "local" };
-                self.out.emit(&Event::WsClose {
+                self.report_close(&Event::WsClose {
                     id: 0,
                     remote: self.remote,
                     code,
@@ -530,10 +532,6 @@ impl Client<'_> {
                     by,
                     clients: 0,
                 })?;
-                if let Some(c) = &self.console {
-                    let what = code.map_or("no code".to_string(), |c| c.to_string());
-                    c.notice(&format!("closed by {by}: {what} {reason}"));
-                }
                 let status = if self.interrupted {
                     Ok(Exit::Interrupted)
                 } else if by_peer {
@@ -547,7 +545,7 @@ impl Client<'_> {
                 arm(cx, LINGER, Timer::Linger);
             }
             WsEvent::Failed(e) => {
-                let _ = self.out.emit(&Event::WsClose {
+                let _ = self.report_close(&Event::WsClose {
                     id: 0,
                     remote: self.remote,
                     code: Some(e.code),
@@ -599,6 +597,59 @@ impl Client<'_> {
         }
     }
 
+    /// A line typed on the console: text to send, or a slash command.
+    /// Returns whether it closed the connection.
+    fn chat_line(&mut self, cx: &mut Ctx<Timer>, line: &str) -> Result<bool> {
+        let Some(c) = &self.console else {
+            return Ok(false);
+        };
+        match console::command(line) {
+            Command::Send(text) if text.is_empty() => {}
+            Command::Send(text) => {
+                self.session.send_text(&text, &mut self.entropy);
+                c.outgoing(&text)?;
+            }
+            Command::Ping(text) if text.len() > MAX_CONTROL => {
+                c.notice(&format!("/ping: at most {MAX_CONTROL} bytes"))
+            }
+            Command::Ping(text) => {
+                self.session.ping(text.as_bytes(), &mut self.entropy);
+                self.pings_asked = self.pings_asked.saturating_add(1);
+                if text.is_empty() {
+                    c.notice("sent ping");
+                } else {
+                    c.notice(&format!("sent ping: {text}"));
+                }
+            }
+            Command::Close(_, reason) if reason.len() > MAX_CONTROL - 2 => c.notice(&format!(
+                "/close: a reason of at most {} bytes",
+                MAX_CONTROL - 2
+            )),
+            Command::Close(code, reason) => {
+                self.close(cx, code, &reason, Ok(Exit::Ok));
+                return Ok(true);
+            }
+            Command::Binary(bytes) => {
+                self.session.send_binary(&bytes, &mut self.entropy);
+                c.outgoing(&format!(
+                    "[{} of binary]",
+                    crate::output::units::bytes(bytes.len() as u64)
+                ))?;
+            }
+            Command::Invalid(why) => c.notice(&why),
+        }
+        Ok(false)
+    }
+
+    /// Reports the end of the connection; on the console, the prompt line
+    /// is cleared first (and not drawn again: the session is over).
+    fn report_close(&mut self, ev: &Event) -> Result<()> {
+        if let Some(c) = &self.console {
+            c.clear();
+        }
+        self.out.emit(ev)
+    }
+
     /// Reads stdin while the send queue has room.
     fn read_stdin(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
         let mut progress = false;
@@ -632,11 +683,9 @@ impl Client<'_> {
                             };
                             for a in actions {
                                 match a {
-                                    Action::Submit(line) if line.is_empty() => {}
                                     Action::Submit(line) => {
-                                        self.session.send_text(&line, &mut self.entropy);
-                                        if let Some(c) = &self.console {
-                                            c.outgoing(&line)?;
+                                        if self.chat_line(cx, &line)? {
+                                            return Ok(true);
                                         }
                                     }
                                     Action::Eof => {
