@@ -541,6 +541,10 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub no_close: bool,
 
+    /// When the connection drops or the server closes, connect again (0.5s back-off doubling to 10s); stdin's end ends it (websocat's autoreconnect:)
+    #[arg(long)]
+    pub autoreconnect: bool,
+
     /// After stdin ends, send Close once the server has been quiet this long (0: at once)
     #[arg(long, value_parser = parse_duration, default_value = "300ms", value_name = "DUR")]
     pub linger: Duration,

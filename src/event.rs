@@ -281,6 +281,14 @@ pub enum Event<'a> {
         kind: &'static str,
         data: &'a [u8],
     },
+    /// `ws connect --autoreconnect`: the connection ended; attempt number
+    /// `attempt` starts after `delay`.
+    Reconnect {
+        attempt: u64,
+        delay: Duration,
+        url: &'a str,
+        reason: &'a str,
+    },
     /// One poll of `netkit poll`.
     PollResult(&'a PollRecord),
     /// Totals at the end of `netkit poll`.
@@ -317,6 +325,7 @@ impl Event<'_> {
             Event::Message { .. } => "message",
             Event::WsClose { .. } => "close",
             Event::WsControl { kind, .. } => kind,
+            Event::Reconnect { .. } => "reconnect",
             Event::Datagram { .. } => "datagram",
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",

@@ -7,6 +7,7 @@ mod common;
 
 use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -617,4 +618,113 @@ fn tty_chat_arrows_edit_and_up_recalls_sent_lines() {
     let closes: Vec<&str> = screen.lines().filter(|l| l.contains("closed by")).collect();
     assert_eq!(closes.len(), 1, "the close is reported once: {screen}");
     assert!(!closes[0].contains("> *"), "{:?}", closes[0]);
+}
+
+// ---------------------------------------------------------------------------
+// --autoreconnect
+
+/// `netkit --json ws connect --autoreconnect URL`, stdin a pipe.
+struct Reconnecting {
+    proc: Proc,
+    stdin: Option<ChildStdin>,
+    events: Events,
+    stderr: Lines,
+}
+
+impl Reconnecting {
+    fn start(json: bool, url: &str) -> Reconnecting {
+        let mut cmd = netkit();
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args(["ws", "connect", "--autoreconnect", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let stdin = Some(proc.take_stdin());
+        let events = Events::new(proc.stdout_lines());
+        let stderr = proc.stderr_lines();
+        Reconnecting {
+            proc,
+            stdin,
+            events,
+            stderr,
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+#[test]
+fn autoreconnect_reconnects_with_backoff_and_stdin_keeps_flowing() {
+    if !python_websockets() {
+        return;
+    }
+    let mut srv = PyServer::start("", "");
+    let mut c = Reconnecting::start(true, &srv.url());
+    assert_eq!(srv.wait("open")["conn"], 1);
+    c.say("one\n");
+    assert_eq!(srv.message(), text("one"));
+    c.say("drop\n");
+    assert_eq!(srv.message(), text("drop"));
+    let r = c.events.wait("reconnect", |_| true);
+    assert_eq!(r["attempt"], 1, "{r}");
+    assert_eq!(r["delay"], 0.5, "{r}");
+    assert_eq!(r["url"], srv.url().as_str(), "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("1006"), "{r}");
+    assert_eq!(srv.wait("open")["conn"], 2);
+    c.events.wait("open", |_| true);
+    c.say("two\n");
+    assert_eq!(srv.message(), text("two"));
+    // A second drop soon after: the delay doubles.
+    c.say("drop\n");
+    assert_eq!(srv.message(), text("drop"));
+    let r = c.events.wait("reconnect", |_| true);
+    assert_eq!(r["attempt"], 2, "{r}");
+    assert_eq!(r["delay"], 1.0, "{r}");
+    assert_eq!(srv.wait("open")["conn"], 3);
+    c.say("three\n");
+    assert_eq!(srv.message(), text("three"));
+    // stdin's end and the server's Close end it: exit 0.
+    drop(c.stdin.take());
+    let close = srv.wait("close");
+    assert_eq!(
+        (close["conn"].as_u64(), close["code"].as_u64()),
+        (Some(3), Some(1000))
+    );
+    assert_eq!(code(c.proc.wait(TIMEOUT)), 0);
+    let rest = c.events.rest();
+    assert!(rest.iter().all(|v| v["event"] != "reconnect"), "{rest:?}");
+    assert_eq!(c.stderr.rest(TIMEOUT), Vec::<String>::new());
+}
+
+#[test]
+fn autoreconnect_says_so_on_stderr_and_sigint_ends_the_wait() {
+    if !python_websockets() {
+        return;
+    }
+    let mut srv = PyServer::start("", "");
+    let url = srv.url();
+    let mut c = Reconnecting::start(false, &url);
+    srv.wait("open");
+    // The server goes away: connections are refused, attempt after attempt.
+    drop(srv);
+    let err = &mut c.stderr;
+    err.wait_for(TIMEOUT, "attempt 2", |l| l.contains("(attempt 2)"));
+    c.proc.signal("INT");
+    let status = c.proc.wait(Duration::from_secs(5));
+    assert_eq!(code(status), 130);
+    let all = c.stderr.all();
+    let lines: Vec<&str> = all.lines().filter(|l| l.contains("reconnecting")).collect();
+    assert!(
+        lines[0].ends_with(&format!("; reconnecting to {url} in 500ms (attempt 1)")),
+        "{all}"
+    );
+    assert!(lines[1].contains(" in 1s (attempt 2)"), "{all}");
+    assert!(lines[1].contains("refused"), "{all}");
 }

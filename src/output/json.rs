@@ -313,6 +313,17 @@ fn fields(event: &Event) -> Map<String, Value> {
                 ),
             }
         }
+        Event::Reconnect {
+            attempt,
+            delay,
+            url,
+            reason,
+        } => {
+            put("attempt", json!(attempt));
+            put("delay", secs(*delay));
+            put("url", json!(url));
+            put("reason", json!(reason));
+        }
         Event::WsClose {
             id,
             remote,

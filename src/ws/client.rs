@@ -48,17 +48,54 @@ const MAX_LINE: usize = 16 << 20;
 /// How much of a refused upgrade's body is shown.
 const REFUSAL_BODY: usize = 300;
 
+/// Timers; those of one connection carry its number, so that a timer
+/// left over from a connection before a reconnect does nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
     Connect,
-    Ping,
-    Idle,
+    Ping(u32),
+    Idle(u32),
     /// Our Close went unanswered for too long.
-    CloseWait,
+    CloseWait(u32),
     /// After the close handshake, the server did not close TCP.
-    Linger,
+    Linger(u32),
     /// Stdin ended: has the server been quiet for `--linger`?
-    Quiet,
+    Quiet(u32),
+    /// `--autoreconnect`: time to connect again.
+    Reconnect,
+}
+
+/// `--autoreconnect` delays: 0.5s, doubling up to 10s; back to the start
+/// after a connection that stayed up for [`Backoff::STEADY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    attempt: u64,
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(10);
+    const STEADY: Duration = Duration::from_secs(10);
+
+    fn new() -> Backoff {
+        Backoff {
+            attempt: 0,
+            next: Backoff::FIRST,
+        }
+    }
+
+    /// The next attempt's number and delay; `lasted` is how long the
+    /// connection that just ended was open (`None`: it never opened).
+    fn next(&mut self, lasted: Option<Duration>) -> (u64, Duration) {
+        if lasted.is_some_and(|d| d >= Backoff::STEADY) {
+            *self = Backoff::new();
+        }
+        self.attempt += 1;
+        let delay = self.next;
+        self.next = (self.next * 2).min(Backoff::MAX);
+        (self.attempt, delay)
+    }
 }
 
 enum Phase {
@@ -121,6 +158,16 @@ struct Client<'o> {
     out: &'o mut Output,
     signals: Signals,
     exit: Option<Result<Exit>>,
+    /// The connection's number (1 at first; one more per reconnect).
+    gen: u32,
+    backoff: Backoff,
+    /// When the current connection opened.
+    opened_at: Option<Instant>,
+    /// We decided to end (a Close of ours, stdin's end): no reconnect.
+    local_end: bool,
+    /// Stdin reached its end.
+    stdin_done: bool,
+    stdin_opened: bool,
 }
 
 /// `ws://` → `http://`, `wss://` → `https://`.
@@ -215,6 +262,12 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         out,
         signals,
         exit: None,
+        gen: 1,
+        backoff: Backoff::new(),
+        opened_at: None,
+        local_end: false,
+        stdin_done: false,
+        stdin_opened: false,
     };
     let mut cx = reactor.ctx();
     let request = client.request.clone();
@@ -306,6 +359,11 @@ impl Client<'_> {
     /// The connection is upgraded: announce it, start timers, send --send.
     fn open(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         self.last_active = cx.now;
+        self.opened_at = Some(cx.now);
+        if self.session.is_closing() {
+            // Stdin ended while reconnecting: its Close waits for an answer now.
+            arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+        }
         let path = self.request.target();
         self.out.emit(&Event::WsOpen {
             id: 0,
@@ -318,16 +376,20 @@ impl Client<'_> {
             self.out.warn(&warning);
         }
         if let Some(d) = self.args.limits.ping_interval {
-            arm(cx, d, Timer::Ping);
+            arm(cx, d, Timer::Ping(self.gen));
         }
         if let Some(d) = self.args.limits.idle_timeout {
-            arm(cx, d, Timer::Idle);
+            arm(cx, d, Timer::Idle(self.gen));
         }
-        if self.input != Input::Ignored {
+        if self.input != Input::Ignored && !self.stdin_opened {
+            // Once: stdin stays open across reconnects.
+            self.stdin_opened = true;
             let stdin = Stdin::open(cx.registry, STDIN).map_err(|e| Error::io("stdin", &e))?;
             self.stdin = Some(stdin);
         }
-        if self.input == Input::Chat {
+        if let Some(c) = &self.console {
+            c.notice(&format!("reconnected to {}", self.url));
+        } else if self.input == Input::Chat {
             let console = Console::open(self.out.color_err(), self.out.verbose())
                 .map_err(|e| Error::io("terminal", &e))?;
             console.notice(&format!(
@@ -542,7 +604,7 @@ impl Client<'_> {
                 let result = self.ending.take().unwrap_or(status);
                 self.ending = Some(result);
                 // The server closes TCP first; give it a moment.
-                arm(cx, LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger(self.gen));
             }
             WsEvent::Failed(e) => {
                 let _ = self.report_close(&Event::WsClose {
@@ -558,10 +620,103 @@ impl Client<'_> {
                     self.url.clone(),
                     format!("the server broke the protocol: {e}"),
                 )));
-                arm(cx, LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger(self.gen));
             }
         }
         Ok(())
+    }
+
+    /// Whether the end `r` of a connection calls for another one: with
+    /// `--autoreconnect`, unless we ended it (our Close, stdin's end, -c,
+    /// Ctrl-C) or the command line is at fault.
+    fn reconnects(&self, r: &Result<Exit>) -> bool {
+        self.args.autoreconnect
+            && !self.local_end
+            && !self.stdin_done
+            && !self.interrupted
+            && !matches!(r, Err(e) if e.kind == Exit::Usage)
+    }
+
+    /// Drops what is left of the connection, says why and when the next
+    /// attempt comes, and arms it. Stdin stays open: what it brings
+    /// meanwhile is queued (up to the usual bound) for the next connection.
+    fn schedule_reconnect(&mut self, cx: &mut Ctx<Timer>, r: &Result<Exit>) -> Result<()> {
+        if let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Over) {
+            ex.abandon(cx);
+        }
+        if let Some(mut t) = self.transport.take() {
+            let _ = cx.registry.deregister(t.stream_mut());
+        }
+        let lasted = self
+            .opened_at
+            .take()
+            .map(|t| cx.now.saturating_duration_since(t));
+        let (attempt, delay) = self.backoff.next(lasted);
+        let reason = match r {
+            Ok(_) => "the server closed the connection".to_string(),
+            Err(e) => e.why.clone(),
+        };
+        if let Some(c) = &self.console {
+            c.clear();
+        }
+        self.out.emit(&Event::Reconnect {
+            attempt,
+            delay,
+            url: &self.url,
+            reason: &reason,
+        })?;
+        if let Some(c) = &self.console {
+            c.redraw();
+        }
+        self.gen = self.gen.wrapping_add(1);
+        self.session = Session::new(Role::Client, self.args.limits.max_message);
+        self.inbuf = ReadBuf::new(READ_BUF);
+        self.refused = None;
+        self.protocol = None;
+        self.upgraded = false;
+        self.ending = None;
+        self.close_pending = false;
+        self.quiet_from = None;
+        self.quiet_armed = false;
+        arm(cx, delay, Timer::Reconnect);
+        Ok(())
+    }
+
+    /// Starts the next connection: a fresh key, the same request.
+    fn reconnect(&mut self, cx: &mut Ctx<Timer>) {
+        let key = match super::os_random() {
+            Ok(r) => handshake::client_key(r),
+            Err(e) => {
+                self.exit = Some(Err(e));
+                return;
+            }
+        };
+        for (n, v) in
+            handshake::client_headers(&key, self.args.origin.as_deref(), &self.args.protocols)
+        {
+            self.request
+                .headers
+                .retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
+            self.request.headers.push((n, v));
+        }
+        self.key = key;
+        let request = self.request.clone();
+        let settings = self.settings.clone();
+        match Exchange::start(
+            cx,
+            SOCKET,
+            Timer::Connect,
+            &request,
+            None,
+            &settings,
+            &mut |s| self.step(s),
+        ) {
+            Ok(ex) => {
+                self.phase = Phase::Handshake(Box::new(ex));
+                self.after_handshake_step(cx);
+            }
+            Err(e) => self.exit = Some(Err(e)),
+        }
     }
 
     /// A ping or pong received: shown with `-P`, and a pong answering the
@@ -587,10 +742,15 @@ impl Client<'_> {
 
     /// Starts the close handshake; `then` is the exit status once it is done.
     fn close(&mut self, cx: &mut Ctx<Timer>, c: u16, reason: &str, then: Result<Exit>) {
+        self.local_end = true;
         if self.session.is_open() {
             self.session.close(c, reason, &mut self.entropy);
             self.ending = Some(then);
-            arm(cx, CLOSE_WAIT, Timer::CloseWait);
+            // Between connections (--autoreconnect) the wait starts once
+            // the next one is open.
+            if matches!(self.phase, Phase::Open) {
+                arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+            }
         }
         if let Some(mut s) = self.stdin.take() {
             s.close();
@@ -700,6 +860,7 @@ impl Client<'_> {
                 }
                 Ok(Read::WouldBlock) => return Ok(progress),
                 Ok(Read::Eof) => {
+                    self.stdin_done = true;
                     if let Some(rest) = self.lines.finish() {
                         if self.args.base64 {
                             send_base64(
@@ -759,7 +920,7 @@ impl Client<'_> {
         }
         if !self.quiet_armed {
             self.quiet_armed = true;
-            cx.timers.add(deadline, Timer::Quiet);
+            cx.timers.add(deadline, Timer::Quiet(self.gen));
         }
         false
     }
@@ -929,6 +1090,7 @@ impl Handler for Client<'_> {
             }
             SIGNAL if self.signals.take() => {
                 if self.interrupted || !matches!(self.phase, Phase::Open) {
+                    self.interrupted = true;
                     self.exit = Some(Ok(Exit::Interrupted));
                 } else {
                     self.interrupted = true;
@@ -955,16 +1117,23 @@ impl Handler for Client<'_> {
                 }
             }
             Timer::Connect => {}
-            Timer::Ping => {
+            Timer::Ping(g)
+            | Timer::Idle(g)
+            | Timer::CloseWait(g)
+            | Timer::Linger(g)
+            | Timer::Quiet(g)
+                if g != self.gen => {}
+            Timer::Reconnect => self.reconnect(cx),
+            Timer::Ping(_) => {
                 if self.session.is_open() {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
                     if let Some(d) = self.args.limits.ping_interval {
-                        arm(cx, d, Timer::Ping);
+                        arm(cx, d, Timer::Ping(self.gen));
                     }
                 }
             }
-            Timer::Idle => {
+            Timer::Idle(_) => {
                 if let Some(d) = self.args.limits.idle_timeout {
                     // A deadline too far to represent never comes.
                     let Some(deadline) = self.last_active.checked_add(d) else {
@@ -983,11 +1152,11 @@ impl Handler for Client<'_> {
                         );
                         self.flush(cx)?;
                     } else {
-                        cx.timers.add(deadline, Timer::Idle);
+                        cx.timers.add(deadline, Timer::Idle(self.gen));
                     }
                 }
             }
-            Timer::CloseWait => {
+            Timer::CloseWait(_) => {
                 if self.session.is_closing() {
                     self.session.abort();
                     self.exit = Some(Err(Error::timeout(
@@ -999,12 +1168,12 @@ impl Handler for Client<'_> {
                     )));
                 }
             }
-            Timer::Linger => {
+            Timer::Linger(_) => {
                 if let Some(ending) = self.ending.take() {
                     self.exit = Some(ending);
                 }
             }
-            Timer::Quiet => {
+            Timer::Quiet(_) => {
                 self.quiet_armed = false;
                 if self.close_when_quiet(cx) {
                     self.pump(cx)?;
@@ -1014,8 +1183,12 @@ impl Handler for Client<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
         match self.exit.take() {
+            Some(r) if self.reconnects(&r) => {
+                self.schedule_reconnect(cx, &r)?;
+                Ok(None)
+            }
             Some(r) => {
                 self.phase = Phase::Over;
                 drop(self.console.take());
@@ -1029,6 +1202,28 @@ impl Handler for Client<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_ten_seconds_and_resets_after_a_steady_connection() {
+        let mut b = Backoff::new();
+        let ms = Duration::from_millis;
+        let got: Vec<(u64, Duration)> = (0..7).map(|_| b.next(None)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, ms(500)),
+                (2, ms(1000)),
+                (3, ms(2000)),
+                (4, ms(4000)),
+                (5, ms(8000)),
+                (6, ms(10000)),
+                (7, ms(10000)),
+            ]
+        );
+        assert_eq!(b.next(Some(ms(9_999))), (8, ms(10000)));
+        assert_eq!(b.next(Some(Backoff::STEADY)), (1, ms(500)));
+        assert_eq!(b.next(Some(ms(100))), (2, ms(1000)));
+    }
 
     #[test]
     fn subprotocol_warnings() {
