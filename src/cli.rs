@@ -177,8 +177,9 @@ Examples:
   netkit tcp check db 5432 || exit 1
   netkit tcp check --open 127.0.0.1 1-1024
   netkit --json tcp check localhost 22 80 443
+  netkit tcp check --any host ssh,80,443,8000-8100   is anything there? (nc -z)
 
-Exit status: 0 when every port is open, 1 otherwise.")]
+Exit status: 0 when every port is open (--any: at least one), 1 otherwise.")]
     Check(CheckArgs),
 }
 
@@ -458,6 +459,8 @@ Examples:
   netkit ws connect --send hello -c 1 ws://localhost:8080/   one request, one reply
   netkit --json ws connect wss://host/feed                    NDJSON message events
   netkit ws connect --echo ws://localhost:9001/           echo what the server sends
+  netkit ws connect --autoreconnect -H 'Authorization: Bearer T' wss://host/feed
+  netkit ws connect --base64 ws://localhost:8080/bin      binary messages as base64 lines
 
 Exit status: 0 clean close (the server's Close 1000 or 1001); 1 the server
 closed with 1008, 1011-1014 or 3000-4999; 4 the connection dropped without a
