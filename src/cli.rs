@@ -912,7 +912,22 @@ pub fn parse_source(s: &str) -> Result<SocketAddr, crate::error::Error> {
             format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"),
         ));
     };
+    if !is_host_name(host) {
+        return Err(crate::error::Error::usage(
+            "--source",
+            format!("not an address or host name: {s:?}"),
+        ));
+    }
     crate::net::bind_name(host).map(|ip| SocketAddr::new(ip, port))
+}
+
+/// Whether `s` is spelled like a host name (letters, digits, `-`, `_`, `.`;
+/// at most 253 characters): only those are looked up.
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A `--bind` address: an IP address, or a host name resolved at once (its
@@ -920,6 +935,10 @@ pub fn parse_source(s: &str) -> Result<SocketAddr, crate::error::Error> {
 pub fn parse_bind(s: &str) -> Result<IpAddr, crate::error::Error> {
     match crate::net::bare_host(s).parse::<IpAddr>() {
         Ok(ip) => Ok(ip),
+        Err(_) if !is_host_name(s) => Err(crate::error::Error::usage(
+            "--bind",
+            format!("not an address or host name: {s:?}"),
+        )),
         Err(_) => crate::net::bind_name(s),
     }
 }
@@ -1009,5 +1028,13 @@ mod tests {
         assert_eq!(parse_bind("127.0.0.1").unwrap(), Ipv4Addr::LOCALHOST);
         assert_eq!(parse_bind("[::1]").unwrap(), Ipv6Addr::LOCALHOST);
         assert_eq!(parse_bind("localhost").unwrap(), Ipv4Addr::LOCALHOST);
+        for bad in ["", "not an ip", "a/b", "x:y:z"] {
+            let e = parse_bind(bad).unwrap_err();
+            assert_eq!(e.kind, crate::error::Exit::Usage, "{bad}");
+        }
+        assert_eq!(
+            parse_source("a b").unwrap_err().kind,
+            crate::error::Exit::Usage
+        );
     }
 }

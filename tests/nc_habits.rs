@@ -232,3 +232,12 @@ fn an_unresolvable_bind_name_exits_3() {
     assert_one_error_line(&err);
     assert!(err.contains("no-such-host.invalid"), "{err}");
 }
+
+#[test]
+fn a_bind_that_is_no_host_name_is_a_usage_error() {
+    for bad in ["not an ip", "a/b", ""] {
+        let (code, _, err) = run(&["tcp", "listen", "--bind", bad, "0"], Stdio::null());
+        assert_eq!(code, 2, "{bad:?}: stderr: {err}");
+        assert_one_error_line(&err);
+    }
+}
