@@ -2,7 +2,10 @@
 //!
 //! Man pages (`man/`) and shell completions are generated from these
 //! definitions, so help text written here is the documentation. Value parsers
-//! only validate syntax; they never touch the network.
+//! only validate syntax; they never touch the network, with one exception: a
+//! host name given to `--bind` or `--source` is resolved by its parser
+//! ([`parse_bind`], [`parse_source`]), so that every command taking an
+//! address takes a name without a second type for it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
