@@ -2,7 +2,10 @@
 //!
 //! Man pages (`man/`) and shell completions are generated from these
 //! definitions, so help text written here is the documentation. Value parsers
-//! only validate syntax; they never touch the network.
+//! only validate syntax; they never touch the network, with one exception: a
+//! host name given to `--bind` or `--source` is resolved by its parser
+//! ([`parse_bind`], [`parse_source`]), so that every command taking an
+//! address takes a name without a second type for it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -177,8 +180,9 @@ Examples:
   netkit tcp check db 5432 || exit 1
   netkit tcp check --open 127.0.0.1 1-1024
   netkit --json tcp check localhost 22 80 443
+  netkit tcp check --any host ssh,80,443,8000-8100   is anything there? (nc -z)
 
-Exit status: 0 when every port is open, 1 otherwise.")]
+Exit status: 0 when every port is open (--any: at least one), 1 otherwise.")]
     Check(CheckArgs),
 }
 
@@ -272,8 +276,8 @@ pub struct UdpRecvArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -566,6 +570,8 @@ Examples:
   netkit ws connect --send hello -c 1 ws://localhost:8080/   one request, one reply
   netkit --json ws connect wss://host/feed                    NDJSON message events
   netkit ws connect --echo ws://localhost:9001/           echo what the server sends
+  netkit ws connect --autoreconnect -H 'Authorization: Bearer T' wss://host/feed
+  netkit ws connect --base64 ws://localhost:8080/bin      binary messages as base64 lines
 
 Exit status: 0 clean close (the server's Close 1000 or 1001); 1 the server
 closed with 1008, 1011-1014 or 3000-4999; 4 the connection dropped without a
@@ -621,6 +627,14 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub binary: bool,
 
+    /// Binary messages as base64 lines: incoming ones printed so, stdin lines decoded and sent as binary (websocat --base64)
+    #[arg(long, conflicts_with = "binary")]
+    pub base64: bool,
+
+    /// Show pings and pongs received (human lines on stderr, `ping`/`pong` events) (wscat -P)
+    #[arg(short = 'P', long)]
+    pub show_ping_pong: bool,
+
     /// Send this text message (repeatable), then wait for as many replies (or -c)
     #[arg(long = "send", value_name = "MSG")]
     pub send: Vec<String>,
@@ -641,6 +655,10 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub no_close: bool,
 
+    /// When the connection drops or the server closes, connect again (0.5s back-off doubling to 10s); stdin's end ends it (websocat's autoreconnect:)
+    #[arg(long)]
+    pub autoreconnect: bool,
+
     /// After stdin ends, send Close once the server has been quiet this long (0: at once)
     #[arg(long, value_parser = parse_duration, default_value = "300ms", value_name = "DUR")]
     pub linger: Duration,
@@ -658,8 +676,8 @@ pub struct WsListenArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -772,8 +790,8 @@ pub struct ListenArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -825,9 +843,9 @@ pub struct CheckArgs {
     /// Host name or address to check
     pub host: String,
 
-    /// Ports and ranges: 22 80 8000-8100
-    #[arg(required = true, value_parser = parse_port_range, value_name = "PORT|A-B")]
-    pub ports: Vec<PortRange>,
+    /// Ports, ranges, service names and comma lists of them: 22 80 8000-8100 22,80-90 ssh,https
+    #[arg(required = true, value_parser = parse_port_list, value_name = "PORT|A-B|NAME,...")]
+    pub ports: Vec<PortList>,
 
     #[command(flatten)]
     pub family: Family,
@@ -843,6 +861,39 @@ pub struct CheckArgs {
     /// List only the open ports
     #[arg(long)]
     pub open: bool,
+
+    /// Exit 0 when at least one port is open, as `nc -z` does (default: only when all are)
+    #[arg(long)]
+    pub any: bool,
+}
+
+/// One item of a port list: a port or range, or a service name (`ssh`)
+/// looked up when the command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortItem {
+    Range(PortRange),
+    Service(String),
+}
+
+/// One PORT argument of `tcp check`: `22`, `8000-8100`, `ssh` or a comma
+/// list of them (`22,80-90,https`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortList(pub Vec<PortItem>);
+
+/// `22,80-90,https`: an item starting with a digit is a port or range, any
+/// other is a service name.
+pub fn parse_port_list(s: &str) -> Result<PortList, String> {
+    s.split(',')
+        .map(|item| {
+            let item = item.trim();
+            match item.bytes().next() {
+                None => Err(format!("empty item in port list {s:?}")),
+                Some(b) if b.is_ascii_digit() => parse_port_range(item).map(PortItem::Range),
+                Some(_) => Ok(PortItem::Service(item.to_string())),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PortList)
 }
 
 /// An inclusive port range; a single port is `first == last`.
@@ -968,21 +1019,63 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `ADDR`, `ADDR:PORT` or `[V6]:PORT`; the port defaults to 0 (any).
-pub fn parse_source(s: &str) -> Result<SocketAddr, String> {
+/// `ADDR`, `ADDR:PORT` or `[V6]:PORT`, where ADDR may be a host name
+/// (resolved at once); the port defaults to 0 (any).
+pub fn parse_source(s: &str) -> Result<SocketAddr, crate::error::Error> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
     let bare = s.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 0))
-        .map_err(|_| format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"))
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    // `name:port`, or a bare name.
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p.parse::<u16>().ok()),
+        _ => (s, Some(0)),
+    };
+    let Some(port) = port else {
+        return Err(crate::error::Error::usage(
+            "--source",
+            format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"),
+        ));
+    };
+    if !is_host_name(host) {
+        return Err(crate::error::Error::usage(
+            "--source",
+            format!("not an address or host name: {s:?}"),
+        ));
+    }
+    crate::net::bind_name(host).map(|ip| SocketAddr::new(ip, port))
+}
+
+/// Whether `s` is spelled like a host name (letters, digits, `-`, `_`, `.`;
+/// at most 253 characters): only those are looked up.
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A `--bind` address: an IP address, or a host name resolved at once (its
+/// first IPv4 address, else its first IPv6 one).
+pub fn parse_bind(s: &str) -> Result<IpAddr, crate::error::Error> {
+    match crate::net::bare_host(s).parse::<IpAddr>() {
+        Ok(ip) => Ok(ip),
+        Err(_) if !is_host_name(s) => Err(crate::error::Error::usage(
+            "--bind",
+            format!("not an address or host name: {s:?}"),
+        )),
+        Err(_) => crate::net::bind_name(s),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn clap_definition_is_consistent() {
@@ -1006,6 +1099,22 @@ mod tests {
         );
         assert!(parse_port_range("9-8").is_err());
         assert_eq!(parse_port_range("22").map(|r| r.len()), Ok(1));
+        let range = |first, last| PortItem::Range(PortRange { first, last });
+        assert_eq!(
+            parse_port_list("22,80-90,ssh"),
+            Ok(PortList(vec![
+                range(22, 22),
+                range(80, 90),
+                PortItem::Service("ssh".into())
+            ]))
+        );
+        assert_eq!(
+            parse_port_list("http-alt"),
+            Ok(PortList(vec![PortItem::Service("http-alt".into())]))
+        );
+        for bad in ["", "22,", ",22", "22,,80", "90-80,22", "22,0", "1-70000"] {
+            assert!(parse_port_list(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -1033,16 +1142,27 @@ mod tests {
 
     #[test]
     fn sources() {
+        let source = |s: &str| parse_source(s).map_err(|e| e.to_string());
+        assert_eq!(source("127.0.0.1"), Ok("127.0.0.1:0".parse().unwrap()));
         assert_eq!(
-            parse_source("127.0.0.1"),
-            Ok("127.0.0.1:0".parse().unwrap())
-        );
-        assert_eq!(
-            parse_source("127.0.0.1:4000"),
+            source("127.0.0.1:4000"),
             Ok("127.0.0.1:4000".parse().unwrap())
         );
-        assert_eq!(parse_source("[::1]:5"), Ok("[::1]:5".parse().unwrap()));
-        assert_eq!(parse_source("::1"), Ok("[::1]:0".parse().unwrap()));
-        assert!(parse_source("host").is_err());
+        assert_eq!(source("[::1]:5"), Ok("[::1]:5".parse().unwrap()));
+        assert_eq!(source("::1"), Ok("[::1]:0".parse().unwrap()));
+        assert!(source("no-such-host.invalid").is_err());
+        assert!(source("localhost:x").is_err());
+        assert_eq!(source("localhost:7").map(|a| a.port()), Ok(7));
+        assert_eq!(parse_bind("127.0.0.1").unwrap(), Ipv4Addr::LOCALHOST);
+        assert_eq!(parse_bind("[::1]").unwrap(), Ipv6Addr::LOCALHOST);
+        assert_eq!(parse_bind("localhost").unwrap(), Ipv4Addr::LOCALHOST);
+        for bad in ["", "not an ip", "a/b", "x:y:z"] {
+            let e = parse_bind(bad).unwrap_err();
+            assert_eq!(e.kind, crate::error::Exit::Usage, "{bad}");
+        }
+        assert_eq!(
+            parse_source("a b").unwrap_err().kind,
+            crate::error::Exit::Usage
+        );
     }
 }

@@ -284,6 +284,21 @@ pub enum Event<'a> {
         by: &'a str,
         clients: usize,
     },
+    /// A WebSocket ping or pong received (`ws connect -P`).
+    WsControl {
+        id: ConnId,
+        /// `ping` or `pong`: also the JSON event name.
+        kind: &'static str,
+        data: &'a [u8],
+    },
+    /// `ws connect --autoreconnect`: the connection ended; attempt number
+    /// `attempt` starts after `delay`.
+    Reconnect {
+        attempt: u64,
+        delay: Duration,
+        url: &'a str,
+        reason: &'a str,
+    },
     /// One poll of `netkit poll`.
     PollResult(&'a PollRecord),
     /// Totals at the end of `netkit poll`.
@@ -319,6 +334,8 @@ impl Event<'_> {
             Event::WsOpen { .. } => "open",
             Event::Message { .. } => "message",
             Event::WsClose { .. } => "close",
+            Event::WsControl { kind, .. } => kind,
+            Event::Reconnect { .. } => "reconnect",
             Event::Datagram { .. } => "datagram",
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",

@@ -60,6 +60,17 @@ pub fn usage_error(err: clap::Error) -> Exit {
             Exit::Usage
         }
         _ => {
+            // A value parser that resolves a name (`--bind HOST`) fails with
+            // netkit's own error and its exit code (3 when the name is unknown).
+            let own = std::error::Error::source(&err).and_then(|e| e.downcast_ref::<Error>());
+            if let Some(e) = own.filter(|e| e.kind != Exit::Usage) {
+                let color = output::want_color(
+                    cli::ColorChoice::Auto,
+                    std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                );
+                output::report_error(e, color);
+                return e.kind;
+            }
             let text = err.render().to_string();
             let mut parts = Vec::new();
             for line in text.lines() {

@@ -1473,7 +1473,7 @@ fn recv_bad_port_and_flags_are_usage_errors() {
         &["udp", "recv", "-c", "0", "0"],
         &["udp", "recv", "--timeout", "forever", "0"],
         &["udp", "recv", "--interface", "lo", "0"],
-        &["udp", "recv", "--bind", "not-an-ip", "0"],
+        &["udp", "recv", "--bind", "not an ip", "0"],
     ] {
         let (code, _out, err) = run(args, Stdio::null());
         assert_eq!(code, 2, "{args:?}: stderr: {err}");

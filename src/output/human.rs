@@ -294,6 +294,27 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 warn(err, style, line)
             }
         }
+        Event::WsControl { kind, data, .. } if normal => {
+            let data = String::from_utf8_lossy(data);
+            if data.is_empty() {
+                status(err, style, format!("received {kind}"))
+            } else {
+                status(err, style, format!("received {kind}: {data}"))
+            }
+        }
+        Event::Reconnect {
+            attempt,
+            delay,
+            url,
+            reason,
+        } if normal => status(
+            err,
+            style,
+            format!(
+                "{reason}; reconnecting to {url} in {} (attempt {attempt})",
+                humantime::format_duration(*delay)
+            ),
+        ),
         Event::PollResult(r) => {
             let target = if r.to_stderr { &mut *err } else { &mut *out };
             let color = if r.to_stderr { style.color_err } else { c };

@@ -316,6 +316,27 @@ fn fields(event: &Event) -> Map<String, Value> {
                 ),
             }
         }
+        Event::WsControl { id, data, .. } => {
+            put("id", json!(id));
+            match std::str::from_utf8(data) {
+                Ok(t) => put("text", json!(t)),
+                Err(_) => put(
+                    "bytes",
+                    json!(base64::engine::general_purpose::STANDARD.encode(data)),
+                ),
+            }
+        }
+        Event::Reconnect {
+            attempt,
+            delay,
+            url,
+            reason,
+        } => {
+            put("attempt", json!(attempt));
+            put("delay", secs(*delay));
+            put("url", json!(url));
+            put("reason", json!(reason));
+        }
         Event::WsClose {
             id,
             remote,
