@@ -551,11 +551,13 @@ pub struct PollArgs {
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub jitter: Option<u8>,
 
-    /// Long polling: the next request leaves as soon as a response arrives
+    /// Long polling: the next request leaves as soon as a response arrives;
+    /// each 2xx body goes to stdout (status lines to stderr)
     #[arg(long)]
     pub long: bool,
 
-    /// With --long: re-issue a request the server has held this long
+    /// With --long: re-issue a request the server has held this long (the
+    /// server is asked for `Prefer: wait=` a second less)
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
     pub hold_timeout: Duration,
 }
