@@ -166,9 +166,31 @@ pub struct PollSummary {
     pub sparkline: Option<String>,
 }
 
+/// A request served by `http listen`.
+#[derive(Debug, Clone)]
+pub struct HttpRequestRecord<'a> {
+    pub id: ConnId,
+    pub remote: SocketAddr,
+    pub method: &'a str,
+    /// The request target as sent.
+    pub target: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// The status answered.
+    pub status: u16,
+    /// Human mode: a one-line log on stderr instead of the request on stdout.
+    pub brief: bool,
+}
+
 /// Something worth reporting.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// A request served by `http listen`.
+    HttpRequest(&'a HttpRequestRecord<'a>),
     /// A listener is bound (the port is the real one when 0 was asked for).
     Listening { addr: SocketAddr },
     /// A host name resolved (verbose).
@@ -313,6 +335,7 @@ impl Event<'_> {
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",
             Event::HttpResponse(_) => "http_response",
+            Event::HttpRequest(_) => "request",
         }
     }
 }
