@@ -26,9 +26,11 @@ const MAX_LISTING: usize = 10_000;
 /// What a request for a path under the root comes to.
 #[derive(Debug)]
 pub enum Found {
+    /// A file (its real path gives its type).
     File {
         file: File,
         meta: fs::Metadata,
+        path: PathBuf,
     },
     /// A directory without `index.html`: its listing.
     Listing(String),
@@ -88,7 +90,11 @@ pub fn find(root: &Path, path: &str) -> Found {
 
 fn open(path: &Path) -> Found {
     match File::open(path).and_then(|f| f.metadata().map(|m| (f, m))) {
-        Ok((file, meta)) => Found::File { file, meta },
+        Ok((file, meta)) => Found::File {
+            file,
+            meta,
+            path: path.to_path_buf(),
+        },
         Err(e) => Found::Status(io_status(&e)),
     }
 }

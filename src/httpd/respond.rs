@@ -146,7 +146,7 @@ fn serve(
             fields.push(("Content-Type", "text/html; charset=utf-8".into()));
             (200, html.into_bytes(), None)
         }
-        Found::File { file, meta } => {
+        Found::File { file, meta, path } => {
             let (etag, mtime) = files::validators(&meta);
             let len = meta.len();
             fields.push(("Last-Modified", files::http_date(mtime)));
@@ -154,7 +154,10 @@ fn serve(
             if files::not_modified(req, &etag, mtime) {
                 return (304, Vec::new(), None);
             }
-            fields.push(("Content-Type", files::content_type(req.path()).into()));
+            fields.push((
+                "Content-Type",
+                files::content_type(&path.to_string_lossy()).into(),
+            ));
             fields.push(("Accept-Ranges", "bytes".into()));
             match files::range(req, len, &etag, mtime) {
                 Ok(None) => (
