@@ -96,6 +96,15 @@ pub trait Codec: Sized {
     type Shared;
     /// Bytes sent, best effort, to a client refused by `--max-clients`.
     const FULL: &'static [u8] = b"";
+    /// Idle means nothing *received* for `idle_timeout` (else: nothing
+    /// either way).
+    const IDLE_ON_READS: bool = false;
+    /// Before calling a client behind, hand its backlog to the kernel and
+    /// judge what is left (TCP: the socket buffer counts as room). Without
+    /// it, only `--max-queue` counts, whatever the kernel would take.
+    const JUDGE_AFTER_WRITE: bool = true;
+    /// The end of the warning for a client that fell behind.
+    const BEHIND_NOTE: &'static str = "closing it";
 
     fn new(shared: &mut Self::Shared) -> Self;
 
@@ -107,6 +116,13 @@ pub trait Codec: Sized {
     /// answer, a pong) go to the output.
     fn receive(&mut self, shared: &mut Self::Shared, data: &[u8], got: &mut Vec<Got<Self::Msg>>);
 
+    /// The codec stopped decoding to let the room act on what it got
+    /// (a WebSocket message before a Close in the same read): the core
+    /// calls [`Codec::receive`] again with no new bytes.
+    fn more(&self) -> bool {
+        false
+    }
+
     /// The client sent its last byte.
     fn eof(&mut self, got: &mut Vec<Got<Self::Msg>>) -> AtEof;
 
@@ -114,8 +130,10 @@ pub trait Codec: Sized {
     fn send(&mut self, shared: &mut Self::Shared, m: &Self::Msg);
 
     /// Bytes waiting to go to the socket.
-    fn output(&self) -> &[u8];
+    fn output(&mut self) -> &[u8];
     fn consume(&mut self, n: usize);
+    /// How many bytes [`Codec::output`] holds.
+    fn queued(&self) -> usize;
 
     /// Whether a client with `backlog` bytes not yet written should not
     /// get `next` more: it is behind. The default: they would not fit
@@ -133,6 +151,31 @@ pub trait Codec: Sized {
         why: Goodbye,
         max_queue: usize,
     ) -> Option<Ending>;
+
+    /// The connection failed under the codec (a reset, a write error).
+    fn lost(&self, why: String) -> Ending {
+        Ending::new(Closer::Error, Some(why))
+    }
+
+    /// The handshake did not finish in time: a last word, best effort,
+    /// into the output, and how the client ends.
+    fn handshake_timeout(&mut self, reason: &str) -> Ending {
+        Ending::new(Closer::Idle, Some(reason.to_string()))
+    }
+
+    /// A goodbye went unanswered for `close_wait` (`draining`: how the
+    /// client was going to end, if it had said so).
+    fn expired(&self, draining: Option<&Ending>) -> Ending {
+        match draining {
+            Some(e) => e.clone(),
+            None => Ending::new(Closer::Error, Some("no answer to the goodbye".into())),
+        }
+    }
+
+    /// Every `Config::tick` (a WebSocket ping).
+    fn tick(&mut self, shared: &mut Self::Shared) {
+        let _ = shared;
+    }
 
     /// Reports an accepted client (before any handshake).
     fn report_accept(info: &Info, clients: usize, out: &mut Output) -> Result<()> {
@@ -228,8 +271,12 @@ impl Codec for Bytes {
         self.out.push(m);
     }
 
-    fn output(&self) -> &[u8] {
+    fn output(&mut self) -> &[u8] {
         self.out.front()
+    }
+
+    fn queued(&self) -> usize {
+        self.out.len()
     }
 
     fn consume(&mut self, n: usize) {
@@ -311,8 +358,12 @@ impl Codec for Lines {
         self.out.push(b"\n");
     }
 
-    fn output(&self) -> &[u8] {
+    fn output(&mut self) -> &[u8] {
         self.out.front()
+    }
+
+    fn queued(&self) -> usize {
+        self.out.len()
     }
 
     fn consume(&mut self, n: usize) {

@@ -110,6 +110,8 @@ pub struct Config {
     pub back_pressure: bool,
     /// `--hex`: dump client and console bytes on stderr.
     pub hex: bool,
+    /// How often [`Codec::tick`] runs for every open client (pings).
+    pub tick: Option<Duration>,
 }
 
 impl Default for Config {
@@ -125,6 +127,7 @@ impl Default for Config {
             read_buf: 64 * 1024,
             back_pressure: false,
             hex: false,
+            tick: None,
         }
     }
 }
@@ -148,6 +151,7 @@ pub enum Timer {
         key: usize,
         id: ConnId,
     },
+    Tick,
     Shutdown,
     RetryAccept,
 }
@@ -304,17 +308,21 @@ impl<'o, C: Codec> Core<'o, C> {
         if !c.listening() {
             return;
         }
-        let before = c.codec.output().len();
+        let before = c.codec.queued();
         c.codec.send(&mut self.shared, m);
-        let after = c.codec.output().len();
+        let after = c.codec.queued();
         let next = after - before;
         if c.codec.behind(c.backlog(before), next, max) {
+            if !C::JUDGE_AFTER_WRITE {
+                self.fell_behind(key);
+                return;
+            }
             // The kernel may take some now: try before judging.
             self.write_out(key);
             let Some(c) = self.clients.get_mut(key) else {
                 return;
             };
-            let out = c.codec.output().len();
+            let out = c.codec.queued();
             if c.codec.behind(c.backlog(out) - next.min(out), next, max) {
                 self.fell_behind(key);
                 return;
@@ -342,16 +350,20 @@ impl<'o, C: Codec> Core<'o, C> {
         let Some(c) = self.clients.get_mut(key) else {
             return;
         };
-        if matches!(c.state, State::Draining(_) | State::Leaving) && why != Goodbye::Shutdown {
-            return;
+        match c.state {
+            State::Draining(_) => return,
+            State::Leaving if why != Goodbye::Shutdown => return,
+            _ => {}
         }
         match c.codec.goodbye(&mut self.shared, why, max) {
             Some(ending) => self.doomed.push((key, ending)),
             None => {
                 if why == Goodbye::Behind {
                     self.out.warn(&format!(
-                        "client {} ({}) fell behind; closing it",
-                        c.id, c.peer
+                        "client {} ({}) fell behind; {}",
+                        c.id,
+                        c.peer,
+                        C::BEHIND_NOTE
                     ));
                 }
                 c.state = State::Leaving;
@@ -368,7 +380,7 @@ impl<'o, C: Codec> Core<'o, C> {
             return;
         };
         let mut result = Ok(());
-        if c.transport.queued() < HIGH_WATER && !c.codec.output().is_empty() {
+        if c.transport.queued() < HIGH_WATER && c.codec.queued() > 0 {
             let out = c.codec.output();
             let n = out.len();
             result = c.transport.send(out, now);
@@ -381,17 +393,17 @@ impl<'o, C: Codec> Core<'o, C> {
             result = c.transport.flush(now);
         }
         if let Err(e) = result {
-            self.doomed
-                .push((key, Ending::new(Closer::Error, Some(describe_io(&e)))));
+            let ending = c.codec.lost(describe_io(&e));
+            self.doomed.push((key, ending));
             return;
         }
-        let written = c.codec.output().is_empty() && !c.transport.pending();
+        let written = c.codec.queued() == 0 && !c.transport.pending();
         match &c.state {
             State::Draining(ending) if written => {
                 let ending = ending.clone();
                 self.doomed.push((key, ending));
             }
-            State::HalfClosed if c.codec.output().is_empty() => {
+            State::HalfClosed if c.codec.queued() == 0 => {
                 let shut = match &mut c.transport {
                     Transport::Plain(conn) => conn.shutdown_write(now).map(|()| conn.write_shut()),
                     Transport::Tls(t) => {
@@ -402,9 +414,10 @@ impl<'o, C: Codec> Core<'o, C> {
                 match shut {
                     Ok(true) => self.doomed.push((key, Ending::new(Closer::Peer, None))),
                     Ok(false) => {}
-                    Err(e) => self
-                        .doomed
-                        .push((key, Ending::new(Closer::Error, Some(describe_io(&e))))),
+                    Err(e) => {
+                        let ending = c.codec.lost(describe_io(&e));
+                        self.doomed.push((key, ending));
+                    }
                 }
             }
             _ => {}
@@ -486,6 +499,9 @@ pub fn run<C: Codec, R: Room<C>>(
         got: Vec::new(),
         exit: None,
     };
+    if let Some(d) = cfg.tick {
+        reactor.timers.add(Instant::now() + d, Timer::Tick);
+    }
     server.core.out.set_buffered(true)?;
     let result = reactor.run(&mut server);
     server.core.out.set_buffered(false)?;
@@ -618,7 +634,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                 return Ok(());
             }
             if self.core.cfg.back_pressure {
-                let backlog = c.backlog(c.codec.output().len());
+                let backlog = c.backlog(c.codec.queued());
                 if backlog + buf.len() > self.core.cfg.max_queue {
                     return Ok(());
                 }
@@ -642,7 +658,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                 Err(e) => {
                     let ending = match crate::http::tls::tls_failure(&e) {
                         Some(f) => Ending::new(Closer::Error, Some(f.0.clone())),
-                        None => Ending::new(Closer::Error, Some(describe_io(&e))),
+                        None => c.codec.lost(describe_io(&e)),
                     };
                     self.core.doomed.push((key, ending));
                     return Ok(());
@@ -658,7 +674,22 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             }
             let mut got = std::mem::take(&mut self.got);
             c.codec.receive(&mut self.core.shared, data, &mut got);
-            let r = self.handle(key, &mut got);
+            // What the protocol owes (pongs) counts against --max-queue.
+            let backlog = c.backlog(c.codec.queued());
+            if c.codec.behind(backlog, 0, self.core.cfg.max_queue) {
+                self.core.fell_behind(key);
+            }
+            let mut r = self.handle(key, &mut got);
+            while r.is_ok() {
+                let Some(c) = self.core.clients.get_mut(key) else {
+                    break;
+                };
+                if !c.codec.more() {
+                    break;
+                }
+                c.codec.receive(&mut self.core.shared, &[], &mut got);
+                r = self.handle(key, &mut got);
+            }
             self.got = got;
             r?;
             self.core.mark_dirty(key);
@@ -799,15 +830,30 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                     "no handshake within --handshake-timeout {}",
                     humantime::format_duration(d)
                 );
-                self.core
-                    .doomed
-                    .push((key, Ending::new(Closer::Idle, Some(reason))));
+                let remote = c.peer;
+                if let Some(c) = self.core.clients.get_mut(key) {
+                    let ending = c.codec.handshake_timeout(&reason);
+                    c.state = State::Draining(ending.clone());
+                    // Best effort: what the codec had to say leaves now or never.
+                    self.core.write_out(key);
+                    self.core.doomed.push((key, ending));
+                }
+                self.bury(cx)?;
+                self.core.out.emit(&Event::Rejected {
+                    remote,
+                    reason: &reason,
+                })?;
             }
             Timer::Idle { .. } => {
                 let Some(d) = self.core.cfg.idle_timeout else {
                     return Ok(());
                 };
-                let deadline = c.last_active() + d;
+                let last = if C::IDLE_ON_READS {
+                    c.last_read
+                } else {
+                    c.last_active()
+                };
+                let deadline = last + d;
                 if cx.now < deadline {
                     cx.timers.add(deadline, Timer::Idle { key, id });
                     return Ok(());
@@ -832,8 +878,8 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             }
             Timer::CloseWait { .. } => {
                 let ending = match &c.state {
-                    State::Draining(e) => e.clone(),
-                    _ => Ending::new(Closer::Error, Some("no answer to the goodbye".into())),
+                    State::Draining(e) => c.codec.expired(Some(e)),
+                    _ => c.codec.expired(None),
                 };
                 self.core.doomed.push((key, ending));
             }
@@ -900,6 +946,19 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
             }
             Timer::Shutdown => {
                 self.exit = Some(Exit::Interrupted);
+                Ok(())
+            }
+            Timer::Tick => {
+                let keys: Vec<usize> = self.core.open_keys().collect();
+                for k in keys {
+                    if let Some(c) = self.core.clients.get_mut(k) {
+                        c.codec.tick(&mut self.core.shared);
+                    }
+                    self.core.mark_dirty(k);
+                }
+                if let Some(d) = self.core.cfg.tick {
+                    cx.timers.add(cx.now + d, Timer::Tick);
+                }
                 Ok(())
             }
             _ => self.client_timer(cx, timer),
