@@ -26,6 +26,11 @@ pub enum Closer {
     Error,
     /// SIGINT.
     Interrupted,
+    /// The connection ended without the protocol's goodbye (a WebSocket
+    /// without its Close frame).
+    Abnormal,
+    /// A handshake was refused (a WebSocket upgrade answered 4xx).
+    Refused,
 }
 
 impl Closer {
@@ -37,6 +42,8 @@ impl Closer {
             Closer::Overflow => "overflow",
             Closer::Error => "error",
             Closer::Interrupted => "interrupted",
+            Closer::Abnormal => "abnormal",
+            Closer::Refused => "refused",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod output;
 pub mod poll;
 pub mod proto;
 pub mod reactor;
+pub mod server;
 pub mod tcp;
 pub mod udp;
 pub mod ws;

@@ -95,6 +95,8 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 Closer::Overflow => "dropped: it stopped reading".to_string(),
                 Closer::Error => "failed".to_string(),
                 Closer::Interrupted => "closed: interrupted".to_string(),
+                Closer::Abnormal => "closed abnormally".to_string(),
+                Closer::Refused => "refused".to_string(),
             };
             let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
             let name = if *id > 0 {
