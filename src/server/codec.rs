@@ -4,10 +4,13 @@
 //! [`Lines`] (newline-framed text) are the codecs of `tcp listen`.
 
 use std::borrow::Cow;
+use std::io;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::error::Result;
 use crate::event::{Closer, ConnId, Event};
+use crate::http::transport::Transport;
 use crate::output::Output;
 use crate::proto::lines::LineSplitter;
 
@@ -170,6 +173,21 @@ pub trait Codec: Sized {
             Some(e) => e.clone(),
             None => Ending::new(Closer::Error, Some("no answer to the goodbye".into())),
         }
+    }
+
+    /// Writes what the codec sends past its output, once that output is
+    /// in the socket queue (an HTTP file body, with `sendfile(2)` on plain
+    /// connections). It counts in [`Codec::queued`] until written.
+    fn write_direct(&mut self, transport: &mut Transport, now: Instant) -> io::Result<()> {
+        let _ = (transport, now);
+        Ok(())
+    }
+
+    /// At every tick, with the time: `Some` ends the client once its
+    /// output is written (HTTP's header timeout: a 408, then close).
+    fn due(&mut self, now: Instant) -> Option<Ending> {
+        let _ = now;
+        None
     }
 
     /// Every `Config::tick` (a WebSocket ping).

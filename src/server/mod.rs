@@ -238,6 +238,7 @@ pub struct Core<'o, C: Codec> {
     now: Instant,
     shutting_down: bool,
     quiet_close: bool,
+    stop: Option<Exit>,
 }
 
 impl<'o, C: Codec> Core<'o, C> {
@@ -270,6 +271,12 @@ impl<'o, C: Codec> Core<'o, C> {
             .take(n)
             .map(|(_, c)| c.name.clone())
             .collect()
+    }
+
+    /// Ends the run with `exit` once every client's output is written
+    /// (`http listen -c N`).
+    pub fn stop_when_written(&mut self, exit: Exit) {
+        self.stop = Some(exit);
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -392,6 +399,9 @@ impl<'o, C: Codec> Core<'o, C> {
         if result.is_ok() {
             result = c.transport.flush(now);
         }
+        if result.is_ok() {
+            result = c.codec.write_direct(&mut c.transport, now);
+        }
         if let Err(e) = result {
             let ending = c.codec.lost(describe_io(&e));
             self.doomed.push((key, ending));
@@ -486,6 +496,7 @@ pub fn run<C: Codec, R: Room<C>>(
             now: Instant::now(),
             shutting_down: false,
             quiet_close: false,
+            stop: None,
         },
         room,
         acceptor: net::Acceptor::new(parts.listener),
@@ -638,6 +649,16 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                 if backlog + buf.len() > self.core.cfg.max_queue {
                     return Ok(());
                 }
+            }
+            if c.codec.more() {
+                // Input held back while an answer went out (HTTP pipelining).
+                let mut got = std::mem::take(&mut self.got);
+                c.codec.receive(&mut self.core.shared, &[], &mut got);
+                let r = self.handle(key, &mut got);
+                self.got = got;
+                r?;
+                self.core.mark_dirty(key);
+                continue;
             }
             let n = match c.transport.read(buf, cx.now) {
                 Ok(Read::Data(n)) => n,
@@ -953,6 +974,11 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                 for k in keys {
                     if let Some(c) = self.core.clients.get_mut(k) {
                         c.codec.tick(&mut self.core.shared);
+                        if c.state == State::Open {
+                            if let Some(ending) = c.codec.due(cx.now) {
+                                c.state = State::Draining(ending);
+                            }
+                        }
                     }
                     self.core.mark_dirty(k);
                 }
@@ -976,6 +1002,13 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                 break;
             }
             self.bury(cx)?;
+        }
+        if let Some(exit) = self.core.stop {
+            let written = (self.core.clients.iter())
+                .all(|(_, c)| c.codec.queued() == 0 && !c.transport.pending());
+            if written {
+                self.exit = Some(exit);
+            }
         }
         self.arm_close_waits(cx);
         self.core.out.flush()?;
