@@ -395,7 +395,8 @@ fn malformed_requests_get_their_status_and_one_line() {
         let response = raw(&server, &request);
         assert!(
             response.starts_with(&format!("HTTP/1.1 {status}\r\n")),
-            "{status}: {response}"
+            "{status} for {:?}: {response}",
+            String::from_utf8_lossy(&request[..request.len().min(60)])
         );
         assert!(response.contains("Connection: close\r\n"), "{response}");
         let line = server.stderr.next_line(TIMEOUT).expect("a line on stderr");

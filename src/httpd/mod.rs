@@ -4,15 +4,14 @@
 //! response (`--status`, `-H`, `--body`), `--echo` the request back as JSON,
 //! or serve files under `--dir`. Requests are decoded by the sans-IO
 //! [`RequestDecoder`](crate::proto::http_request::RequestDecoder); what to
-//! answer is decided in [`respond`] from the request alone, so the
-//! per-connection part ([`server`]) is only sockets, timers and ordering.
+//! answer is decided in [`respond`] from the request alone.
 //!
-//! The loop is its own (in [`server`]); it is written as a codec plus a
-//! thin driver so it can move onto the shared server core (`src/server/`).
+//! It runs on the shared server core (`src/server/`): [`codec::HttpCodec`]
+//! is the per-client protocol, [`codec::HttpRoom`] reports the requests.
 
+pub mod codec;
 pub mod files;
 pub mod respond;
-pub mod server;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,11 +19,19 @@ use std::time::Duration;
 
 use rustls::ServerConfig;
 
+use mio::Interest;
+
 use crate::cli::HttpListenArgs;
 use crate::error::{Error, Exit, Result};
+use crate::event::Event;
 use crate::http::tls;
+use crate::net;
 use crate::output::Output;
 use crate::proto::http_request::Limits;
+use crate::reactor::signal::Signals;
+use crate::reactor::Reactor;
+use crate::server as core;
+use codec::{HttpCodec, HttpRoom, HttpShared};
 
 /// What the server answers.
 #[derive(Debug, Clone)]
@@ -52,7 +59,35 @@ pub struct Config {
 
 pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
     let (config, tls) = configure(&args)?;
-    server::run(&args, config, tls, out)
+    net::raise_fd_limit();
+    let mut listener = net::listen(args.bind, args.port, args.family)?;
+    let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
+    let mut reactor: Reactor<core::Timer> = Reactor::new()?;
+    reactor
+        .registry()
+        .register(&mut listener, core::LISTENER, Interest::READABLE)
+        .map_err(|e| Error::io("listen", &e))?;
+    let signals =
+        Signals::new(reactor.registry(), core::SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    out.emit(&Event::Listening { addr })?;
+    let tick = (config.header_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let cfg = core::Config {
+        max_clients: config.max_clients,
+        // Reading stops while an answer (a file) is going out.
+        max_queue: 2 * codec::HIGH_WATER,
+        back_pressure: true,
+        idle_timeout: Some(config.idle_timeout),
+        tick: Some(tick),
+        ..core::Config::default()
+    };
+    let parts = core::Parts {
+        listener,
+        tls,
+        stdin: None,
+        signals,
+        out,
+    };
+    core::run::<HttpCodec, _>(&mut reactor, cfg, HttpShared::new(config), HttpRoom, parts)
 }
 
 fn configure(args: &HttpListenArgs) -> Result<(Config, Option<Arc<ServerConfig>>)> {
