@@ -507,3 +507,133 @@ impl Room<HttpCodec> for HttpRoom {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::proto::http_request::Limits;
+
+    fn shared(mode: Mode) -> HttpShared {
+        HttpShared::new(Config {
+            mode,
+            headers: Vec::new(),
+            count: None,
+            limits: Limits {
+                max_head: 1024,
+                max_body: 64,
+            },
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_clients: 10,
+        })
+    }
+
+    /// Feeds `input` whole or one byte at a time (then EOF); returns the
+    /// answers (Date lines dropped) and what the room got.
+    fn exchange(mode: Mode, input: &[u8], bytewise: bool) -> (String, Vec<String>) {
+        let mut sh = shared(mode);
+        let mut codec = HttpCodec::new(&mut sh);
+        let mut got = Vec::new();
+        let mut out = Vec::new();
+        let drain = |codec: &mut HttpCodec, out: &mut Vec<u8>| loop {
+            let chunk = codec.output().to_vec();
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+            codec.consume(chunk.len());
+        };
+        if bytewise {
+            for b in input {
+                codec.receive(&mut sh, std::slice::from_ref(b), &mut got);
+                drain(&mut codec, &mut out);
+            }
+        } else {
+            codec.receive(&mut sh, input, &mut got);
+        }
+        while codec.more() {
+            codec.receive(&mut sh, &[], &mut got);
+            drain(&mut codec, &mut out);
+        }
+        let _ = codec.eof(&mut got);
+        drain(&mut codec, &mut out);
+        let text = String::from_utf8_lossy(&out)
+            .split("\r\n")
+            .filter(|l| !l.starts_with("Date: "))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        let items = got
+            .iter()
+            .map(|g| match g {
+                Got::Message(s) => format!(
+                    "{} {} {}",
+                    s.request.request_line(),
+                    s.status,
+                    String::from_utf8_lossy(&s.body)
+                ),
+                Got::End(e) => format!("end {:?}", e.reason),
+                Got::Open(_) => "open".into(),
+            })
+            .collect();
+        (text, items)
+    }
+
+    fn both(mode: Mode, input: &[u8]) -> (String, Vec<String>) {
+        let whole = exchange(mode.clone(), input, false);
+        let bytewise = exchange(mode, input, true);
+        assert_eq!(whole, bytewise, "whole vs byte by byte");
+        whole
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let mode = Mode::Print {
+            status: 200,
+            body: b"ok".to_vec(),
+        };
+        let input = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n\
+            POST /b HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi\
+            GET /c HTTP/1.0\r\n\r\nGET /never HTTP/1.1\r\nHost: h\r\n\r\n";
+        let (out, items) = both(mode, input);
+        let ok = "HTTP/1.1 200 OK\r\nServer: netkit\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(
+            out,
+            format!(
+                "{ok}HTTP/1.1 100 Continue\r\n\r\n{ok}HTTP/1.0 200 OK\r\nServer: netkit\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            )
+        );
+        assert_eq!(
+            items,
+            vec![
+                "GET /a HTTP/1.1 200 ",
+                "POST /b HTTP/1.1 200 hi",
+                "GET /c HTTP/1.0 200 ",
+                "end None"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_request_after_a_good_one_is_refused_and_ends() {
+        let mode = Mode::Echo { status: 200 };
+        let input = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n\
+            POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        let (out, items) = both(mode, input);
+        assert!(out.contains("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert!(
+            items[1].starts_with("end Some(\"400 Bad Request: bad chunk"),
+            "{items:?}"
+        );
+        let (out, _) = both(
+            Mode::Echo { status: 200 },
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n",
+        );
+        assert!(
+            out.starts_with("HTTP/1.1 413 Content Too Large\r\n"),
+            "{out}"
+        );
+    }
+}
