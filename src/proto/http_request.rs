@@ -697,6 +697,31 @@ mod tests {
     }
 
     #[test]
+    fn garbage_never_panics() {
+        // A small xorshift: the same bytes every run.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"GET /HTTP1.0\r\n:;-chunkedTransfer-EncodingContent-Length0123456789abcdefxz \t\x00\xff";
+        let limits = Limits {
+            max_head: 256,
+            max_body: 64,
+        };
+        for _ in 0..2000 {
+            let mut input = b"POST / HTTP/1.1\r\nHost: h\r\n".to_vec();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 300) as usize;
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                input.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let _ = both(&input, limits);
+        }
+    }
+
+    #[test]
     fn response_heads() {
         let mut out = Vec::new();
         encode_response_head(1, 404, &[("Content-Length", "0")], &mut out);
