@@ -13,7 +13,6 @@ pub mod codec;
 pub mod files;
 pub mod respond;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,8 +39,8 @@ pub enum Mode {
     Print { status: u16, body: Vec<u8> },
     /// Answer with the request as JSON.
     Echo { status: u16 },
-    /// Serve files under this (canonical) root.
-    Dir(PathBuf),
+    /// Serve files under this root.
+    Dir(files::Root),
 }
 
 /// `http listen`'s settings, lifted from the command line once.
@@ -101,7 +100,7 @@ fn configure(args: &HttpListenArgs) -> Result<(Config, Option<Arc<ServerConfig>>
                 "not a directory",
             ));
         }
-        Mode::Dir(root)
+        Mode::Dir(files::Root::open(root))
     } else if args.echo {
         Mode::Echo { status }
     } else {

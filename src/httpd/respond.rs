@@ -124,7 +124,7 @@ fn read_into(f: &FileBody, out: &mut Vec<u8>) -> bool {
 }
 
 fn serve(
-    root: &std::path::Path,
+    root: &files::Root,
     req: &Request,
     fields: &mut Vec<(&'static str, String)>,
 ) -> (u16, Vec<u8>, Option<FileBody>) {
