@@ -118,8 +118,10 @@ Examples:
   netkit http -f http://localhost/health || alert     exit 8 on a 4xx/5xx status
 
 Exit status: 2 bad URL, 3 DNS, 4 refused, 5 timeout, 6 malformed response,
-7 TLS, 8 status >= 400 with --fail.")]
-    Http(HttpArgs),
+7 TLS, 8 status >= 400 with --fail.
+
+`netkit http listen PORT` is the HTTP server (see `netkit http listen --help`).")]
+    Http(HttpCommand),
 
     /// Poll a URL: regular, conditional or long polling; TCP probes
     #[command(after_help = "\
@@ -386,6 +388,122 @@ pub struct BodyArgs {
     pub get: bool,
 }
 
+/// `netkit http URL` (a request) or `netkit http listen PORT` (the server).
+#[derive(Debug)]
+pub enum HttpCommand {
+    Request(HttpArgs),
+    Listen(HttpListenArgs),
+}
+
+// By hand: the request's arguments (a required URL) apply only when no
+// subcommand is given, which clap's derive cannot say.
+impl clap::FromArgMatches for HttpCommand {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        if m.subcommand_name().is_some() {
+            let HttpSubcommand::Listen(args) = HttpSubcommand::from_arg_matches(m)?;
+            Ok(HttpCommand::Listen(args))
+        } else {
+            HttpArgs::from_arg_matches(m).map(HttpCommand::Request)
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = HttpCommand::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for HttpCommand {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        HttpSubcommand::augment_subcommands(HttpArgs::augment_args(cmd))
+            .args_conflicts_with_subcommands(true)
+            .subcommand_negates_reqs(true)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        HttpCommand::augment_args(cmd)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HttpSubcommand {
+    /// HTTP/1.1 server: print requests, answer them, --echo them, or serve --dir
+    #[command(after_help = "\
+Examples:
+  netkit http listen 8080                       print each request, answer 200
+  netkit http listen -c 1 8080 > hook.txt       wait for one webhook, then exit 0
+  netkit http listen --echo 8080                answer with the request as JSON
+  netkit http listen --dir ./site 8080          serve files (ranges, ETag, 304)
+  netkit http listen --status 503 --body 'down' 8080")]
+    Listen(HttpListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HttpListenArgs {
+    /// Port to listen on; 0 picks a free one and reports it
+    #[arg(value_parser = parse_listen_port)]
+    pub port: u16,
+
+    /// Address to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Status of the answer (default 200)
+    #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(200..600))]
+    pub status: Option<u16>,
+
+    /// Header `Name: value` added to every answer (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Body of the answer: TEXT, or @FILE
+    #[arg(long, value_name = "TEXT|@FILE", conflicts_with_all = ["echo", "dir"])]
+    pub body: Option<String>,
+
+    /// Answer with the request itself as JSON (method, path, query, headers, body)
+    #[arg(long, conflicts_with = "dir")]
+    pub echo: bool,
+
+    /// Serve the files under DIR (index.html or a listing for directories)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+
+    /// Exit 0 after answering N requests
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Largest request body accepted (413 beyond)
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: usize,
+
+    /// Largest request head accepted (431 beyond)
+    #[arg(long, default_value = "16KiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_head: usize,
+
+    /// A request head must arrive within this long (408, then close)
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub header_timeout: Duration,
+
+    /// Close a keep-alive connection idle this long between requests
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
+    pub idle_timeout: Duration,
+
+    /// Refuse connections beyond this many clients at once
+    #[arg(long, default_value_t = 20000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: u32,
+
+    /// Certificate chain (PEM) for https://
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) for https://
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct HttpArgs {
     /// The URL: http://, https://; `host:port/path` means http://
@@ -551,11 +669,13 @@ pub struct PollArgs {
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub jitter: Option<u8>,
 
-    /// Long polling: the next request leaves as soon as a response arrives
+    /// Long polling: the next request leaves as soon as a response arrives;
+    /// each 2xx body goes to stdout (status lines to stderr)
     #[arg(long)]
     pub long: bool,
 
-    /// With --long: re-issue a request the server has held this long
+    /// With --long: re-issue a request the server has held this long (the
+    /// server is asked for `Prefer: wait=` a second less)
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
     pub hold_timeout: Duration,
 }

@@ -26,6 +26,11 @@ pub enum Closer {
     Error,
     /// SIGINT.
     Interrupted,
+    /// The connection ended without the protocol's goodbye (a WebSocket
+    /// without its Close frame).
+    Abnormal,
+    /// A handshake was refused (a WebSocket upgrade answered 4xx).
+    Refused,
 }
 
 impl Closer {
@@ -37,6 +42,8 @@ impl Closer {
             Closer::Overflow => "overflow",
             Closer::Error => "error",
             Closer::Interrupted => "interrupted",
+            Closer::Abnormal => "abnormal",
+            Closer::Refused => "refused",
         }
     }
 }
@@ -166,9 +173,31 @@ pub struct PollSummary {
     pub sparkline: Option<String>,
 }
 
+/// A request served by `http listen`.
+#[derive(Debug, Clone)]
+pub struct HttpRequestRecord<'a> {
+    pub id: ConnId,
+    pub remote: SocketAddr,
+    pub method: &'a str,
+    /// The request target as sent.
+    pub target: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// The status answered.
+    pub status: u16,
+    /// Human mode: a one-line log on stderr instead of the request on stdout.
+    pub brief: bool,
+}
+
 /// Something worth reporting.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// A request served by `http listen`.
+    HttpRequest(&'a HttpRequestRecord<'a>),
     /// A listener is bound (the port is the real one when 0 was asked for).
     Listening { addr: SocketAddr },
     /// A host name resolved (verbose).
@@ -341,6 +370,7 @@ impl Event<'_> {
             Event::HttpHead { .. } => "http_head",
             Event::HttpResponse(_) => "http_response",
             Event::HttpRetry { .. } => "http_retry",
+            Event::HttpRequest(_) => "request",
         }
     }
 }

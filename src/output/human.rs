@@ -95,6 +95,8 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 Closer::Overflow => "dropped: it stopped reading".to_string(),
                 Closer::Error => "failed".to_string(),
                 Closer::Interrupted => "closed: interrupted".to_string(),
+                Closer::Abnormal => "closed abnormally".to_string(),
+                Closer::Refused => "refused".to_string(),
             };
             let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
             let name = if *id > 0 {
@@ -238,6 +240,24 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                     writeln!(err, "{mark} {line}")
                 };
             }
+            Ok(())
+        }
+        Event::HttpRequest(r) if r.brief => {
+            if normal {
+                status(
+                    err,
+                    style,
+                    format!(
+                        "{} \"{} {} HTTP/1.{}\" {}",
+                        r.remote, r.method, r.target, r.version, r.status
+                    ),
+                )
+            } else {
+                Ok(())
+            }
+        }
+        Event::HttpRequest(r) => {
+            request_text(r, out);
             Ok(())
         }
         Event::HttpResponse(report) if report.show_timing => {
@@ -503,6 +523,35 @@ fn printable(bytes: &[u8]) -> Option<&str> {
 }
 
 /// A `* ...` line; whatever came from a peer in it is escaped.
+/// A request as it came (line endings made `\n`): request line, fields, a
+/// blank line, then the body, as text when it is printable UTF-8 (a newline
+/// added if it lacks one) or as a hex dump.
+fn request_text(r: &crate::event::HttpRequestRecord, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{} {} HTTP/1.{}\n", r.method, r.target, r.version).as_bytes());
+    for (n, v) in r.headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    if r.body.is_empty() {
+        return;
+    }
+    let printable = std::str::from_utf8(r.body).is_ok_and(|t| {
+        !t.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    });
+    if printable {
+        out.extend_from_slice(r.body);
+        if !r.body.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    } else {
+        super::hexdump::rows("", 0, r.body, out);
+    }
+}
+
 fn status(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()> {
     let text = escape(&text);
     if style.color_err {

@@ -12,6 +12,7 @@ pub mod escape;
 mod hexdump;
 mod human;
 mod json;
+pub use json::request_fields;
 pub mod units;
 
 use std::io::{self, IsTerminal, Write};

@@ -435,7 +435,7 @@ fn clamp(left: u64, available: usize) -> usize {
     usize::try_from(left).map_or(available, |l| l.min(available))
 }
 
-fn owned_headers(parsed: &[httparse::Header]) -> Vec<(String, String)> {
+pub(crate) fn owned_headers(parsed: &[httparse::Header]) -> Vec<(String, String)> {
     parsed
         .iter()
         .map(|h| {
@@ -454,7 +454,7 @@ fn first_line(input: &[u8]) -> String {
 }
 
 /// Position of the CRLF ending a line of at most `max` bytes.
-fn find_crlf(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
+pub(crate) fn find_crlf(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
     match input.windows(2).position(|w| w == b"\r\n") {
         Some(i) if i <= max => Ok(Some(i)),
         Some(_) => Err(HttpError::BadChunk("chunk-size line too long".into())),
@@ -467,7 +467,7 @@ fn find_crlf(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
 
 /// `chunk-size [ chunk-ext ]` (RFC 9112, section 7.1): hex digits, then
 /// nothing, or extensions after `;` (spaces and tabs allowed before it).
-fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+pub(crate) fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     let invalid = || {
         let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
         HttpError::BadChunk(format!("invalid size line {shown:?}"))
