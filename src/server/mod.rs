@@ -235,6 +235,8 @@ pub struct Core<'o, C: Codec> {
     names: Names,
     dirty: Vec<usize>,
     doomed: Vec<(usize, Ending)>,
+    /// Clients sent a goodbye whose close-wait is not armed yet.
+    leaving: Vec<usize>,
     now: Instant,
     shutting_down: bool,
     quiet_close: bool,
@@ -367,6 +369,7 @@ impl<'o, C: Codec> Core<'o, C> {
                     ));
                 }
                 c.state = State::Leaving;
+                self.leaving.push(key);
                 self.mark_dirty(key);
             }
         }
@@ -483,6 +486,7 @@ pub fn run<C: Codec, R: Room<C>>(
             names: Names::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
+            leaving: Vec::new(),
             now: Instant::now(),
             shutting_down: false,
             quiet_close: false,
@@ -891,14 +895,16 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
 
     /// Arms close-wait timers for clients that were just sent a goodbye.
     fn arm_close_waits(&mut self, cx: &mut Ctx<Timer>) {
-        for (key, c) in self.core.clients.iter_mut() {
-            if c.state == State::Leaving && !c.mark_wait {
-                c.mark_wait = true;
-                let id = c.id;
-                cx.timers.add(
-                    cx.now + self.core.cfg.close_wait,
-                    Timer::CloseWait { key, id },
-                );
+        for key in std::mem::take(&mut self.core.leaving) {
+            if let Some(c) = self.core.clients.get_mut(key) {
+                if c.state == State::Leaving && !c.mark_wait {
+                    c.mark_wait = true;
+                    let id = c.id;
+                    cx.timers.add(
+                        cx.now + self.core.cfg.close_wait,
+                        Timer::CloseWait { key, id },
+                    );
+                }
             }
         }
     }
