@@ -47,9 +47,15 @@
 //!   `--hex`, as are client bytes).
 //!
 //! A room sees messages, never bytes or sockets: [`Room::joined`],
-//! [`Room::message`], [`Room::left`], [`Room::console`] and
-//! [`Room::end_of_turn`] (where batched notices go out), and acts through
-//! [`Core`] (`send`, `broadcast`, `open_keys`, `client`, `out`).
+//! [`Room::message`], [`Room::left`], [`Room::console`],
+//! [`Room::end_of_turn`] (where batched notices go out) and [`Room::wake`]
+//! (its own timers), and acts through [`Core`] (`send`, `broadcast`,
+//! `end`, `wake_at`, `open_keys`, `client`, `out`).
+//!
+//! To add a protocol (HTTP): write a [`Codec`] (its `Msg` may be an enum
+//! of requests and responses; `done` ends a `Connection: close` exchange)
+//! and a room over its messages, then call [`run`] with a [`Config`] and
+//! [`Parts`]; TLS is `Parts::tls` (the codec never sees it).
 
 pub mod codec;
 pub mod room;
@@ -152,6 +158,8 @@ pub enum Timer {
         id: ConnId,
     },
     Tick,
+    /// A wake-up the room asked for ([`Core::wake_at`]).
+    Room(u64),
     Shutdown,
     RetryAccept,
 }
@@ -237,6 +245,8 @@ pub struct Core<'o, C: Codec> {
     doomed: Vec<(usize, Ending)>,
     /// Clients sent a goodbye whose close-wait is not armed yet.
     leaving: Vec<usize>,
+    /// Wake-ups the room asked for, armed at the end of the turn.
+    wakes: Vec<(Instant, u64)>,
     now: Instant,
     shutting_down: bool,
     quiet_close: bool,
@@ -276,6 +286,27 @@ impl<'o, C: Codec> Core<'o, C> {
 
     pub fn shutting_down(&self) -> bool {
         self.shutting_down
+    }
+
+    /// The time of this loop turn.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Asks for [`Room::wake`] with `token` at `at` (long polls, batches).
+    pub fn wake_at(&mut self, at: Instant, token: u64) {
+        self.wakes.push((at, token));
+    }
+
+    /// Ends a client once what is queued for it is written (a room's
+    /// decision: an HTTP error, a kick).
+    pub fn end(&mut self, key: usize, ending: Ending) {
+        if let Some(c) = self.clients.get_mut(key) {
+            if matches!(c.state, State::Open | State::Leaving) {
+                c.state = State::Draining(ending);
+                self.mark_dirty(key);
+            }
+        }
     }
 
     /// Queues a message for one client (a client behind is let go).
@@ -400,6 +431,11 @@ impl<'o, C: Codec> Core<'o, C> {
             self.doomed.push((key, ending));
             return;
         }
+        if c.state == State::Open {
+            if let Some(ending) = c.codec.done() {
+                c.state = State::Draining(ending);
+            }
+        }
         let written = c.codec.queued() == 0 && !c.transport.pending();
         match &c.state {
             State::Draining(ending) if written => {
@@ -487,6 +523,7 @@ pub fn run<C: Codec, R: Room<C>>(
             dirty: Vec::new(),
             doomed: Vec::new(),
             leaving: Vec::new(),
+            wakes: Vec::new(),
             now: Instant::now(),
             shutting_down: false,
             quiet_close: false,
@@ -954,6 +991,7 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                 self.exit = Some(Exit::Interrupted);
                 Ok(())
             }
+            Timer::Room(token) => self.room.wake(&mut self.core, token),
             Timer::Tick => {
                 let keys: Vec<usize> = self.core.open_keys().collect();
                 for k in keys {
@@ -984,6 +1022,9 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
             self.bury(cx)?;
         }
         self.arm_close_waits(cx);
+        for (at, token) in self.core.wakes.drain(..) {
+            cx.timers.add(at, Timer::Room(token));
+        }
         self.core.out.flush()?;
         if self.core.shutting_down && self.core.clients.is_empty() {
             self.exit = Some(Exit::Interrupted);
