@@ -193,7 +193,7 @@ fuzz_target!(|input: &[u8]| {
     let split = Split::parse(input);
     for head_request in [false, true] {
         let mut reference: Option<Vec<Ev>> = None;
-        for (how, chunks) in feeds(&split, 1024) {
+        for (how, chunks) in feeds(&split, 256) {
             let events = run(&chunks, head_request);
             match &reference {
                 None => {

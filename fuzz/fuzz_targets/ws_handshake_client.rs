@@ -91,7 +91,7 @@ fuzz_target!(|input: &[u8]| {
     let split = Split::parse(input);
     let offered = vec!["chat".to_string(), "superchat".to_string()];
     let mut reference: Option<Outcome> = None;
-    for (how, chunks) in feeds(&split, 1024) {
+    for (how, chunks) in feeds(&split, 256) {
         let o = run(&chunks, &offered);
         match &reference {
             Some(w) => assert_eq!(&o, w, "fed {how}: outcome differs from whole"),

@@ -7,7 +7,7 @@
 //! fuzzer chose, the verdict must be the same: the same `Upgrade` after the
 //! same number of bytes, or the same refusal, or still incomplete.
 //! An accepted request depends only on its head (the head alone parses the
-//! same; one byte fewer is incomplete), its key is 16 bytes of base64, its
+//! same; one byte fewer is incomplete), fits the 16 KiB limit, its key is 16 bytes of base64, its
 //! subprotocols are trimmed non-empty tokens. And the two sides agree: the
 //! 101 the server answers (choosing one of the offered subprotocols), read
 //! by the client's response decoder, passes the client's `verify_response`
@@ -18,7 +18,8 @@
 use libfuzzer_sys::fuzz_target;
 use netkit_fuzz::proto::http::{Head, Item, ResponseDecoder};
 use netkit_fuzz::proto::ws::handshake::{
-    choose_protocol, parse_request, response_101, response_error, verify_response, Refusal, Upgrade,
+    choose_protocol, parse_request, response_101, response_error, verify_response, Refusal,
+    Upgrade, MAX_REQUEST_HEAD,
 };
 use netkit_fuzz::{feeds, Split};
 
@@ -65,7 +66,7 @@ fuzz_target!(|input: &[u8]| {
     let split = Split::parse(input);
     let data = split.data;
     let mut reference: Option<Verdict> = None;
-    for (how, chunks) in feeds(&split, 1024) {
+    for (how, chunks) in feeds(&split, 256) {
         let v = run(&chunks);
         match &reference {
             Some(w) => assert_eq!(&v, w, "fed {how}: verdict differs from whole"),
@@ -75,6 +76,7 @@ fuzz_target!(|input: &[u8]| {
     match reference.flatten() {
         None => {}
         Some(Ok((used, up))) => {
+            assert!(used <= MAX_REQUEST_HEAD, "accepted a head of {used} bytes");
             assert_eq!(parse_request(&data[..used]), Ok(Some((used, up.clone()))));
             assert_eq!(parse_request(&data[..used - 1]), Ok(None));
             let key = up.key.as_bytes();
