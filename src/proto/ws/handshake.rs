@@ -319,4 +319,33 @@ mod tests {
                 && r.contains("Sec-WebSocket-Version: 13")
         );
     }
+
+    /// A head over the limit is refused however it arrives: in one read as
+    /// well as in pieces (it was accepted when it came whole; found writing
+    /// fuzz/ws_handshake_server's rule that the verdict must not depend on
+    /// how the bytes were split, which inputs under 16 KiB cannot reach).
+    #[test]
+    fn oversized_head_refused_whole_and_in_pieces() {
+        let filler = format!("X-Filler: {}\n", "a".repeat(1000));
+        let raw = request(&format!(
+            "GET / HTTP/1.1\nHost: h\nUpgrade: websocket\nConnection: Upgrade\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n{}",
+            filler.repeat(MAX_REQUEST_HEAD / 1000 + 1)
+        ));
+        assert!(raw.len() > MAX_REQUEST_HEAD);
+        let verdict = |r: Result<Option<(usize, Upgrade)>, Refusal>| match r {
+            Ok(None) => "incomplete".to_string(),
+            Ok(Some((used, _))) => format!("accepted {used} bytes"),
+            Err(e) => format!("refused {}", e.status),
+        };
+        let in_pieces = raw
+            .chunks(1000)
+            .scan(Vec::new(), |buf, chunk| {
+                buf.extend_from_slice(chunk);
+                Some(parse_request(buf))
+            })
+            .find(|r| r != &Ok(None));
+        assert_eq!(in_pieces.map(verdict).as_deref(), Some("refused 431"));
+        assert_eq!(verdict(parse_request(&raw)), "refused 431");
+    }
 }
