@@ -762,7 +762,7 @@ impl Exchange {
             let (used, item) = self
                 .decoder
                 .decode(self.buf.data())
-                .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
+                .map_err(|e| self.bad_response(&e.to_string()))?;
             let progressed = used > 0 || item.is_some();
             match item {
                 Some(Item::Interim(h)) => {
@@ -806,11 +806,31 @@ impl Exchange {
             Ok(Read::Eof) => {
                 self.decoder
                     .finish(self.buf.data())
-                    .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
+                    .map_err(|e| self.bad_response(&e.to_string()))?;
                 self.complete(on, false).map(|()| false)
             }
             Err(e) => Err(io_error(&self.origin, &e)),
         }
+    }
+
+    /// A response that is not HTTP: said plainly when it is TLS (a plain
+    /// request to a TLS port gets an alert or a handshake record back).
+    fn bad_response(&self, why: &str) -> Error {
+        if !self.origin.https && looks_like_tls(self.buf.data()) {
+            return Error::new(
+                Exit::Protocol,
+                format!("response from {}", self.origin.authority()),
+                "the server speaks TLS on this port; use https:// (wss:// for WebSocket)",
+            );
+        }
+        if !self.origin.https && !self.got_bytes {
+            // OpenSSL servers close on a plain request without a word.
+            return protocol_error(
+                &self.origin,
+                &format!("{why} (if this port speaks TLS, use https:// or wss://)"),
+            );
+        }
+        protocol_error(&self.origin, why)
     }
 
     fn complete(&mut self, on: OnStep, open: bool) -> Result<()> {
@@ -845,6 +865,12 @@ fn io_error(origin: &Origin, e: &io::Error) -> Error {
     )
 }
 
+/// Whether `data` starts like a TLS record: an alert (0x15) or a
+/// handshake (0x16), version 3.x.
+pub fn looks_like_tls(data: &[u8]) -> bool {
+    matches!(data, [0x15 | 0x16, 0x03, ..])
+}
+
 fn protocol_error(origin: &Origin, why: &str) -> Error {
     Error::new(
         Exit::Protocol,
@@ -856,6 +882,15 @@ fn protocol_error(origin: &Origin, why: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_records_are_recognised() {
+        assert!(looks_like_tls(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]));
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
+        assert!(!looks_like_tls(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!looks_like_tls(&[0x15]));
+        assert!(!looks_like_tls(&[]));
+    }
 
     #[test]
     fn urls_like_curl() {
