@@ -652,6 +652,34 @@ pub struct ConnectArgs {
     /// Hex dump both directions on stderr (data still goes to stdout)
     #[arg(long)]
     pub hex: bool,
+
+    /// Speak TLS over the connection (the certificate is verified)
+    #[arg(long)]
+    pub tls: bool,
+
+    #[command(flatten)]
+    pub tls_opts: TlsOpts,
+}
+
+/// How a TLS client verifies and names the server: `tcp connect --tls`
+/// and `tls check`.
+#[derive(Debug, Clone, Args)]
+pub struct TlsOpts {
+    /// Trust the CA certificates in this PEM file too (a server certificate found in it is trusted as is)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+
+    /// Do not verify the server's certificate (says so on stderr)
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+
+    /// Server name to send (SNI) and to verify (default: HOST)
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+
+    /// Offer this ALPN protocol (repeatable, in order of preference)
+    #[arg(long, value_name = "PROTO")]
+    pub alpn: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -278,6 +278,8 @@ pub enum Event<'a> {
     PollResult(&'a PollRecord),
     /// Totals at the end of `netkit poll`.
     PollSummary(&'a PollSummary),
+    /// A TLS session is up (`tcp connect --tls`, verbose).
+    TlsSession(&'a crate::net::tls::SessionInfo),
     /// Totals at the end of `tcp check`.
     CheckSummary {
         open: usize,
@@ -313,6 +315,7 @@ impl Event<'_> {
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",
             Event::HttpResponse(_) => "http_response",
+            Event::TlsSession(_) => "tls_session",
         }
     }
 }

@@ -25,7 +25,8 @@ use rustls::{
 };
 
 use crate::error::{Error, Exit, Result};
-use crate::reactor::conn::{OutBuf, Read};
+use crate::reactor::conn::{Conn, OutBuf, Read};
+use std::time::Instant;
 
 /// Plaintext handed to rustls at a time (it encrypts as it takes it).
 const RECORD_BATCH: usize = 64 * 1024;
@@ -600,6 +601,276 @@ impl TlsConn {
     pub fn close(&mut self) {
         self.tls.send_close_notify();
         let _ = self.flush();
+    }
+}
+
+/// What `-v` and `tls check` show of a session: protocol, cipher suite,
+/// ALPN, and the server certificate's subject and expiry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub version: String,
+    pub cipher: String,
+    pub alpn: Option<String>,
+    pub subject: Option<String>,
+    /// RFC 3339, UTC.
+    pub not_after: Option<String>,
+}
+
+impl SessionInfo {
+    pub fn of(tls: &Connection) -> SessionInfo {
+        let leaf = tls
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|der| CertInfo::parse(der.as_ref()));
+        SessionInfo {
+            version: tls.protocol_version().map(version_name).unwrap_or_default(),
+            cipher: tls
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default(),
+            alpn: tls
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            subject: leaf.as_ref().map(|c| c.subject.clone()),
+            not_after: leaf.map(|c| rfc3339(c.not_after)),
+        }
+    }
+}
+
+/// `TLSv1_3` as `TLSv1.3`.
+pub fn version_name(v: rustls::ProtocolVersion) -> String {
+    format!("{v:?}").replace('_', ".")
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC); the epoch itself for times
+/// before it.
+pub fn rfc3339(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The parts of a certificate worth showing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    /// Seconds since the epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+    pub self_signed: bool,
+}
+
+impl CertInfo {
+    /// `None` for DER that x509-parser refuses.
+    pub fn parse(der: &[u8]) -> Option<CertInfo> {
+        use x509_parser::extensions::GeneralName;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let mut sans = Vec::new();
+        if let Ok(Some(ext)) = cert.subject_alternative_name() {
+            for name in &ext.value.general_names {
+                match name {
+                    GeneralName::DNSName(d) => sans.push(format!("DNS:{d}")),
+                    GeneralName::IPAddress(ip) => {
+                        let text = match ip.len() {
+                            4 => <[u8; 4]>::try_from(*ip)
+                                .map(|a| std::net::IpAddr::from(a).to_string())
+                                .unwrap_or_default(),
+                            16 => <[u8; 16]>::try_from(*ip)
+                                .map(|a| std::net::IpAddr::from(a).to_string())
+                                .unwrap_or_default(),
+                            _ => continue,
+                        };
+                        sans.push(format!("IP:{text}"));
+                    }
+                    GeneralName::RFC822Name(m) => sans.push(format!("email:{m}")),
+                    GeneralName::URI(u) => sans.push(format!("URI:{u}")),
+                    _ => {}
+                }
+            }
+        }
+        Some(CertInfo {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            sans,
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
+        })
+    }
+}
+
+/// Ciphertext read from the socket at a time.
+const CIPHER_CHUNK: usize = 16 * 1024 + 512;
+
+/// TLS layered over a buffered [`Conn`]: the connection carries the
+/// ciphertext (so its queue, counters, acknowledgement tracking and
+/// half-close work as for plain TCP) and this layer turns it into
+/// plaintext and back. `tcp connect --tls` pipes through it.
+pub struct TlsLayer {
+    tls: Connection,
+    /// Ciphertext read from the connection, not yet taken by rustls.
+    staged: Vec<u8>,
+    staged_at: usize,
+    tcp_eof: bool,
+    /// The end of the plaintext was reported.
+    eof: bool,
+    /// stdin ended: close_notify and shutdown once the handshake is done.
+    close_pending: bool,
+    closed: bool,
+    /// Plaintext counters.
+    pub sent: u64,
+    pub received: u64,
+    /// Whether [`TlsLayer::take_session`] has reported the session yet.
+    reported: bool,
+}
+
+impl TlsLayer {
+    pub fn client(config: Arc<ClientConfig>, name: &str) -> Result<TlsLayer> {
+        let server = ServerName::try_from(name.trim_matches(['[', ']']).to_string())
+            .map_err(|_| Error::usage("--sni", format!("not a valid server name: {name}")))?;
+        let tls = ClientConnection::new(config, server)
+            .map_err(|e| Error::new(Exit::Tls, "tls", describe(&e)))?;
+        let mut tls = Connection::Client(tls);
+        tls.set_buffer_limit(None);
+        Ok(TlsLayer {
+            tls,
+            staged: Vec::new(),
+            staged_at: 0,
+            tcp_eof: false,
+            eof: false,
+            close_pending: false,
+            closed: false,
+            sent: 0,
+            received: 0,
+            reported: false,
+        })
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+
+    /// The session, once, as soon as the handshake is done.
+    pub fn take_session(&mut self) -> Option<SessionInfo> {
+        if self.reported || self.tls.is_handshaking() {
+            return None;
+        }
+        self.reported = true;
+        Some(SessionInfo::of(&self.tls))
+    }
+
+    /// Reads plaintext, feeding rustls ciphertext from `conn` as needed.
+    /// Like [`Conn::read`], the end is reported once, then `WouldBlock`.
+    pub fn read(&mut self, conn: &mut Conn, buf: &mut [u8], now: Instant) -> io::Result<Read> {
+        if self.eof {
+            return Ok(Read::WouldBlock);
+        }
+        let read = self.read_inner(conn, buf, now);
+        if let Ok(Read::Eof) = read {
+            self.eof = true;
+        }
+        read
+    }
+
+    fn read_inner(&mut self, conn: &mut Conn, buf: &mut [u8], now: Instant) -> io::Result<Read> {
+        self.flush(conn, now)?;
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(0) => return Ok(Read::Eof),
+                Ok(n) => {
+                    self.received += n as u64;
+                    return Ok(Read::Data(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // TCP closed without close_notify: the end, as for nc.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Read::Eof),
+                Err(e) => return Err(e),
+            }
+            if self.staged_at < self.staged.len() {
+                let mut rest = &self.staged[self.staged_at..];
+                let n = self.tls.read_tls(&mut rest)?;
+                self.staged_at += n;
+                if self.staged_at == self.staged.len() {
+                    self.staged.clear();
+                    self.staged_at = 0;
+                }
+                self.process(conn, now)?;
+                continue;
+            }
+            if self.tcp_eof {
+                return Ok(Read::Eof);
+            }
+            self.staged.resize(CIPHER_CHUNK, 0);
+            match conn.read(&mut self.staged, now) {
+                Ok(Read::Data(n)) => self.staged.truncate(n),
+                Ok(Read::WouldBlock) => {
+                    self.staged.clear();
+                    return Ok(Read::WouldBlock);
+                }
+                Ok(Read::Eof) => {
+                    self.staged.clear();
+                    self.tcp_eof = true;
+                    // Tell rustls: a read of nothing is the end.
+                    self.tls.read_tls(&mut &[][..])?;
+                    self.process(conn, now)?;
+                }
+                Err(e) => {
+                    self.staged.clear();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn process(&mut self, conn: &mut Conn, now: Instant) -> io::Result<()> {
+        if let Err(e) = self.tls.process_new_packets() {
+            // Tell the server why (an alert), if the socket takes it.
+            let _ = self.flush(conn, now);
+            return Err(failure(&e));
+        }
+        self.flush(conn, now)
+    }
+
+    /// Encrypts `data` (held until the handshake is done) and queues it.
+    pub fn send(&mut self, conn: &mut Conn, data: &[u8], now: Instant) -> io::Result<()> {
+        self.tls.writer().write_all(data)?;
+        self.sent += data.len() as u64;
+        self.flush(conn, now)
+    }
+
+    /// Moves every record rustls has into the connection's queue, then
+    /// performs a pending close (close_notify, then shutdown).
+    pub fn flush(&mut self, conn: &mut Conn, now: Instant) -> io::Result<()> {
+        if self.close_pending && !self.closed && !self.tls.is_handshaking() {
+            self.closed = true;
+            self.tls.send_close_notify();
+        }
+        let mut out = Vec::new();
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut out)?;
+        }
+        conn.send(&out, usize::MAX, now)?;
+        if self.closed {
+            conn.shutdown_write(now)?;
+        }
+        conn.flush(now)
+    }
+
+    /// Plaintext held back by the handshake counts as queued.
+    pub fn queued(&self, conn: &Conn) -> usize {
+        let held = usize::from(self.tls.is_handshaking() && self.sent > 0);
+        conn.queued() + held
+    }
+
+    /// stdin ended: close_notify and a half-close, after the handshake.
+    pub fn shutdown_write(&mut self, conn: &mut Conn, now: Instant) -> io::Result<()> {
+        self.close_pending = true;
+        self.flush(conn, now)
+    }
+
+    pub fn write_closed(&self) -> bool {
+        self.close_pending
     }
 }
 

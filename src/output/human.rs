@@ -331,6 +331,19 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 ),
             )
         }
+        Event::TlsSession(info) if verbose => {
+            let mut text = format!("TLS: {} {}", info.version, info.cipher);
+            if let Some(alpn) = &info.alpn {
+                text.push_str(&format!(", ALPN {alpn}"));
+            }
+            if let Some(subject) = &info.subject {
+                text.push_str(&format!("; certificate {subject}"));
+            }
+            if let Some(until) = &info.not_after {
+                text.push_str(&format!(", expires {until}"));
+            }
+            status(err, style, text)
+        }
         Event::CheckSummary {
             open,
             closed,

@@ -365,6 +365,13 @@ fn fields(event: &Event) -> Map<String, Value> {
             put("timeout", json!(timeout));
             put("elapsed", secs(*elapsed));
         }
+        Event::TlsSession(info) => {
+            put("version", json!(info.version));
+            put("cipher", json!(info.cipher));
+            put("alpn", json!(info.alpn));
+            put("subject", json!(info.subject));
+            put("not_after", json!(info.not_after));
+        }
     }
     m
 }

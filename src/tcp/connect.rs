@@ -3,6 +3,9 @@
 //! connection (see [`Session`]).
 
 use std::io;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
 
 use mio::event::Event as MioEvent;
 use mio::Token;
@@ -13,6 +16,7 @@ use crate::cli::ConnectArgs;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net;
+use crate::net::tls::TlsLayer;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::connector::{Connector, Outcome};
@@ -41,10 +45,13 @@ struct Connect<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     result: Option<Result<Exit>>,
+    /// `--tls`: the client settings.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     let target = host_port(&args.host, args.port);
+    let tls = tls_config(&args, out)?;
     let addrs = net::resolve(&args.host, args.port, args.family)?;
     if !addrs
         .iter()
@@ -72,6 +79,7 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         buf: vec![0; BUF_SIZE],
         out,
         result: None,
+        tls,
     };
     let mut cx = reactor.ctx();
     if let Phase::Connecting(c) = &mut driver.phase {
@@ -79,6 +87,30 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         driver.on_outcome(&mut cx, outcome);
     }
     reactor.run(&mut driver)
+}
+
+/// The TLS settings for `--tls`; the TLS flags without it are a usage
+/// error.
+fn tls_config(args: &ConnectArgs, out: &mut Output) -> Result<Option<Arc<ClientConfig>>> {
+    let o = &args.tls_opts;
+    if !args.tls {
+        let given = [
+            (o.cacert.is_some(), "--cacert"),
+            (o.insecure, "--insecure"),
+            (o.sni.is_some(), "--sni"),
+            (!o.alpn.is_empty(), "--alpn"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+            return Err(Error::usage(*flag, "only means something with --tls"));
+        }
+        return Ok(None);
+    }
+    let alpn: Vec<&[u8]> = o.alpn.iter().map(|p| p.as_bytes()).collect();
+    let config = net::tls::client_config(o.cacert.as_deref(), o.insecure, &alpn)?;
+    if o.insecure {
+        out.warn("--insecure: the server's certificate is not verified");
+    }
+    Ok(Some(config))
 }
 
 impl Connect<'_> {
@@ -114,7 +146,17 @@ impl Connect<'_> {
                     idle_timeout: self.args.idle_timeout,
                     quit_after: self.args.quit_after,
                 };
-                let session = Session::new(conn, 0, opts);
+                let mut session = Session::new(conn, 0, opts);
+                if let Some(config) = &self.tls {
+                    let name = self.args.tls_opts.sni.as_deref().unwrap_or(&self.args.host);
+                    match TlsLayer::client(config.clone(), name) {
+                        Ok(layer) => session.secure(layer),
+                        Err(e) => {
+                            self.result = Some(Err(e));
+                            return;
+                        }
+                    }
+                }
                 if let Some(at) = session.idle_deadline() {
                     cx.timers.add(at, Timer::Idle);
                 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
+use crate::net::tls::TlsLayer;
 use crate::output::{Direction, Output};
 use crate::reactor::conn::{Conn, Read};
 use crate::reactor::stdin::{Kind, Stdin};
@@ -84,6 +85,8 @@ enum Quit {
 
 pub struct Session {
     pub conn: Conn,
+    /// `--tls`: the connection carries ciphertext, this layer the plaintext.
+    tls: Option<Box<TlsLayer>>,
     pub id: ConnId,
     opts: PipeOpts,
     /// Stdin bytes handed to the connection (the `>` offset for --hex).
@@ -109,6 +112,7 @@ impl Session {
         let started = conn.started;
         Session {
             conn,
+            tls: None,
             id,
             opts,
             stdin_bytes: 0,
@@ -121,6 +125,59 @@ impl Session {
             quit: Quit::Waiting,
             end: None,
         }
+    }
+
+    /// Pipes through TLS (`--tls`): the handshake starts at once.
+    pub fn secure(&mut self, tls: TlsLayer) {
+        self.tls = Some(Box::new(tls));
+    }
+
+    fn link_read(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Read> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.read(&mut self.conn, buf, now),
+            None => self.conn.read(buf, now),
+        }
+    }
+
+    fn link_send(&mut self, data: &[u8], now: Instant) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.send(&mut self.conn, data, now),
+            None => self.conn.send(data, usize::MAX, now).map(|_| ()),
+        }
+    }
+
+    fn link_flush(&mut self, now: Instant) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.flush(&mut self.conn, now),
+            None => self.conn.flush(now),
+        }
+    }
+
+    fn link_shutdown(&mut self, now: Instant) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.shutdown_write(&mut self.conn, now),
+            None => self.conn.shutdown_write(now),
+        }
+    }
+
+    fn queued(&self) -> usize {
+        match &self.tls {
+            Some(tls) => tls.queued(&self.conn),
+            None => self.conn.queued(),
+        }
+    }
+
+    fn write_closed(&self) -> bool {
+        self.conn.write_closed() || self.tls.as_ref().is_some_and(|t| t.write_closed())
+    }
+
+    /// Payload bytes sent and received (plaintext under TLS).
+    fn sent(&self) -> u64 {
+        self.tls.as_ref().map_or(self.conn.sent, |t| t.sent)
+    }
+
+    fn received(&self) -> u64 {
+        self.tls.as_ref().map_or(self.conn.received, |t| t.received)
     }
 
     /// The idle deadline implied by the last activity (none when it is
@@ -159,12 +216,18 @@ impl Session {
             let mut progress = false;
 
             // socket -> stdout
-            match self.conn.read(buf, now) {
+            let read = self.link_read(buf, now);
+            if let Some(tls) = self.tls.as_mut() {
+                if let Some(info) = tls.take_session() {
+                    out.emit(&Event::TlsSession(&info))?;
+                }
+            }
+            match read {
                 Ok(Read::Data(n)) => {
                     progress = true;
                     let data = &buf[..n];
                     if self.opts.hex {
-                        out.hex(Direction::Received, self.conn.received - n as u64, data);
+                        out.hex(Direction::Received, self.received() - n as u64, data);
                     }
                     if !self.opts.send_only {
                         out.emit(&Event::Data {
@@ -182,7 +245,7 @@ impl Session {
                     // would be ncat's CLOSE_WAIT hang.
                     self.peer_closed = true;
                     let tty = stdin.as_deref().is_none_or(|s| s.kind() == Kind::Tty);
-                    if self.stdin_done || self.conn.write_closed() || tty {
+                    if self.stdin_done || self.write_closed() || tty {
                         self.settling = Some(Closer::Peer);
                         continue;
                     }
@@ -193,7 +256,7 @@ impl Session {
             }
 
             // stdin -> socket
-            if !self.stdin_done && self.conn.queued() == 0 && !self.conn.write_closed() {
+            if !self.stdin_done && self.queued() == 0 && !self.write_closed() {
                 if let Some(stdin) = stdin.as_deref_mut() {
                     match stdin.read(buf) {
                         Ok(Read::Data(n)) => {
@@ -203,7 +266,7 @@ impl Session {
                                 out.hex(Direction::Sent, self.stdin_bytes, data);
                             }
                             self.stdin_bytes += n as u64;
-                            if let Err(e) = self.conn.send(data, usize::MAX, now) {
+                            if let Err(e) = self.link_send(data, now) {
                                 return Err(self.lost("send to", &e));
                             }
                         }
@@ -216,7 +279,7 @@ impl Session {
                             // would reset a peer that still talks and lose
                             // what it had not read yet.
                             if !self.opts.no_shutdown {
-                                if let Err(e) = self.conn.shutdown_write(now) {
+                                if let Err(e) = self.link_shutdown(now) {
                                     return Err(self.lost("send to", &e));
                                 }
                             }
@@ -227,13 +290,13 @@ impl Session {
                 }
             }
 
-            let queued = self.conn.queued();
-            if let Err(e) = self.conn.flush(now) {
+            let queued = self.queued();
+            if let Err(e) = self.link_flush(now) {
                 return Err(self.lost("send to", &e));
             }
             // Room in the queue means stdin may be read again.
-            progress |= self.conn.queued() < queued;
-            if self.peer_closed && self.stdin_done && self.conn.queued() == 0 {
+            progress |= self.queued() < queued;
+            if self.peer_closed && self.stdin_done && self.queued() == 0 {
                 self.settling = Some(Closer::Peer);
                 continue;
             }
@@ -246,6 +309,13 @@ impl Session {
     /// The error for a connection that died (while trying to `verb` the
     /// peer): names how many stdin bytes the peer never acknowledged.
     fn lost(&self, verb: &str, e: &io::Error) -> Error {
+        if let Some(f) = crate::net::tls::tls_failure(e) {
+            return Error::new(
+                Exit::Tls,
+                format!("TLS with {}", self.conn.peer),
+                f.0.clone(),
+            );
+        }
         // After the peer's FIN the kernel reports its reset as EPIPE.
         let reset = matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET));
         let mut why = if reset {
@@ -271,6 +341,12 @@ impl Session {
 
     /// Stdin bytes read that the peer has not acknowledged.
     fn undelivered(&self) -> u64 {
+        if self.tls.is_some() {
+            // The connection counts ciphertext: at most what is unacknowledged.
+            return self
+                .stdin_bytes
+                .min(self.conn.sent.saturating_sub(self.acked()));
+        }
         self.stdin_bytes.saturating_sub(self.acked())
     }
 
@@ -280,7 +356,7 @@ impl Session {
         let Some(by) = self.settling else {
             return Ok(());
         };
-        if let Err(e) = self.conn.flush(now) {
+        if let Err(e) = self.link_flush(now) {
             return Err(self.lost("send to", &e));
         }
         if let Ok(Some(e)) = self.conn.stream.take_error() {
@@ -305,8 +381,8 @@ impl Session {
             id: self.id,
             remote: self.conn.peer,
             by,
-            sent: self.conn.sent,
-            received: self.conn.received,
+            sent: self.sent(),
+            received: self.received(),
             duration: self.conn.started.elapsed(),
             reason,
             clients: 0,
