@@ -142,6 +142,17 @@ Examples:
     )]
     Ws(WsCommand),
 
+    /// TLS: check certificates (chain, expiry, verification)
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  netkit tls check example.org                      chain, expiry, verification
+  netkit tls check --warn-days 14 a.org b.org:8443  exit 1 if one expires within 14 days
+  netkit --json tls check --cacert ca.pem localhost:4433"
+    )]
+    Tls(TlsCommand),
+
     /// Print a shell completion script
     #[command(after_help = "Example:\n  netkit completions bash > /etc/bash_completion.d/netkit")]
     Completions {
@@ -149,6 +160,37 @@ Examples:
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Handshake with each host and show its certificate chain, expiry and verification
+    #[command(after_help = "\
+Exit status: 0 every host verified (and none expires within --warn-days),
+1 a certificate expires within --warn-days, 3 DNS, 4 refused, 5 timeout,
+7 handshake failed or certificate not trusted (unless -k).")]
+    Check(TlsCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TlsCheckArgs {
+    /// HOST or HOST:PORT ([V6]:PORT); the port defaults to 443
+    #[arg(required = true, value_name = "HOST[:PORT]")]
+    pub targets: Vec<String>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on each address (and on the handshake) after this long
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub connect_timeout: Duration,
+
+    /// Exit 1 when a server's certificate expires within N days
+    #[arg(long, value_name = "N")]
+    pub warn_days: Option<u32>,
+
+    #[command(flatten)]
+    pub tls_opts: TlsOpts,
 }
 
 #[derive(Debug, Subcommand)]

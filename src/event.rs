@@ -166,6 +166,21 @@ pub struct PollSummary {
     pub sparkline: Option<String>,
 }
 
+/// What `tls check` found out about one server.
+#[derive(Debug, Clone)]
+pub struct TlsReport {
+    pub host: String,
+    pub port: u16,
+    pub addr: SocketAddr,
+    pub session: crate::net::tls::SessionInfo,
+    /// The certificates the server sent, its own first.
+    pub chain: Vec<crate::net::tls::CertInfo>,
+    /// Whole days until the server's certificate expires (negative: expired).
+    pub days_left: Option<i64>,
+    /// Why the chain is not trusted; `None` when it verifies.
+    pub error: Option<String>,
+}
+
 /// Something worth reporting.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -278,6 +293,8 @@ pub enum Event<'a> {
     PollResult(&'a PollRecord),
     /// Totals at the end of `netkit poll`.
     PollSummary(&'a PollSummary),
+    /// The result for one server of `tls check`.
+    TlsCert(&'a TlsReport),
     /// A TLS session is up (`tcp connect --tls`, verbose).
     TlsSession(&'a crate::net::tls::SessionInfo),
     /// Totals at the end of `tcp check`.
@@ -316,6 +333,7 @@ impl Event<'_> {
             Event::HttpHead { .. } => "http_head",
             Event::HttpResponse(_) => "http_response",
             Event::TlsSession(_) => "tls_session",
+            Event::TlsCert(_) => "tls_cert",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! * [`cli`]: every clap type.
 //! * [`proto`]: sans-IO protocol code.
 //! * [`reactor`]: the event loop, connections, stdin, timers, signals.
-//! * [`tcp`], [`udp`], [`http`], [`poll`], [`ws`]: the command drivers.
+//! * [`tcp`], [`udp`], [`http`], [`poll`], [`ws`], [`tls`]: the command drivers.
 //! * [`event`] and [`output`]: what drivers report and how it is rendered.
 //! * [`error`]: one-line errors and the documented exit codes.
 
@@ -20,6 +20,7 @@ pub mod poll;
 pub mod proto;
 pub mod reactor;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod ws;
 
@@ -37,6 +38,7 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
         Command::Http(args) => http::run(args, out),
         Command::Poll(args) => poll::run(args, out),
         Command::Ws(cmd) => ws::run(cmd, out),
+        Command::Tls(cmd) => tls::run(cmd, out),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);

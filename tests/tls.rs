@@ -535,3 +535,210 @@ fn tls_flags_without_tls_are_a_usage_error() {
     assert_one_error_line(&err);
     assert!(err.contains("--tls"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// tls check
+
+fn tls_cert_events(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(parse_event)
+        .filter(|v| v["event"] == "tls_cert")
+        .collect()
+}
+
+#[test]
+fn tls_check_reports_expiry_and_warn_days_decides_the_exit() {
+    if !need_openssl() {
+        return;
+    }
+    let dir = TempDir::new("warn_days");
+    let (soon, soon_key) = openssl_cert(&dir, "soon", Key::Rsa, "localhost", 5);
+    let (later, later_key) = openssl_cert(&dir, "later", Key::Ec, "localhost", 400);
+    let both = dir.file("both.pem");
+    let pem = [
+        std::fs::read(&soon).unwrap(),
+        std::fs::read(&later).unwrap(),
+    ]
+    .concat();
+    std::fs::write(&both, pem).unwrap();
+    let (_a, soon_port) = s_server(&soon, &soon_key, &["-www"]);
+    let (_b, later_port) = s_server(&later, &later_key, &["-www"]);
+    let soon_t = format!("localhost:{soon_port}");
+    let later_t = format!("localhost:{later_port}");
+
+    let (code, out, err) = run(
+        &[
+            "--json",
+            "tls",
+            "check",
+            "--cacert",
+            &both,
+            "--warn-days",
+            "30",
+            &soon_t,
+            &later_t,
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 1, "stderr: {err}");
+    let events = tls_cert_events(&out);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["port"], soon_port);
+    // Whole days left: N, or N - 1 once a second has passed since the
+    // certificate was made.
+    let days = |v: &serde_json::Value| v["days_left"].as_i64().unwrap();
+    assert!((4..=5).contains(&days(&events[0])), "{}", events[0]);
+    assert_eq!(events[1]["port"], later_port);
+    assert!((399..=400).contains(&days(&events[1])), "{}", events[1]);
+    for ev in &events {
+        assert_eq!(ev["host"], "localhost");
+        assert_eq!(ev["subject"], "CN=localhost");
+        assert_eq!(ev["issuer"], "CN=localhost");
+        assert_eq!(ev["verified"], true, "{ev}");
+        assert!(ev["not_after"].as_str().unwrap().ends_with('Z'), "{ev}");
+    }
+
+    let (code, out, err) = run(
+        &[
+            "tls",
+            "check",
+            "--cacert",
+            &both,
+            "--warn-days",
+            "30",
+            &later_t,
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("verified"), "{text}");
+    assert!(text.contains("SANs     DNS:localhost"), "{text}");
+    assert!(
+        text.contains("(399 days left)") || text.contains("(400 days left)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tls_check_shows_an_untrusted_chain_and_exits_7_unless_k() {
+    if !need_openssl() {
+        return;
+    }
+    let dir = TempDir::new("untrusted_check");
+    let (cert, key) = openssl_cert(&dir, "server", Key::Ec, "localhost", 30);
+    let (_s, port) = s_server(&cert, &key, &["-www"]);
+    let target = format!("localhost:{port}");
+    let (code, out, err) = run(&["--json", "tls", "check", &target], Stdio::null());
+    assert_eq!(code, 7, "stderr: {err}");
+    let ev = &tls_cert_events(&out)[0];
+    assert_eq!(ev["verified"], false);
+    assert!(
+        ev["error"].as_str().unwrap().contains("self-signed"),
+        "{ev}"
+    );
+    assert_eq!(ev["subject"], "CN=localhost");
+
+    let (code, out, err) = run(&["--json", "tls", "check", "-k", &target], Stdio::null());
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(tls_cert_events(&out)[0]["verified"], false);
+}
+
+#[test]
+fn tls_check_verifies_a_ca_signed_chain() {
+    if !need_openssl() {
+        return;
+    }
+    let dir = TempDir::new("chain");
+    let (ca, ca_key) = openssl_cert(&dir, "ca", Key::Rsa, "netkit-test-ca", 30);
+    let (leaf_key, csr, leaf, ext) = (
+        dir.file("leaf.key"),
+        dir.file("leaf.csr"),
+        dir.file("leaf.pem"),
+        dir.file("ext.cnf"),
+    );
+    std::fs::write(&ext, "subjectAltName=DNS:localhost\n").unwrap();
+    let ok = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    ok(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+    ]
+    .iter()
+    .copied()
+    .chain(["-keyout", &leaf_key, "-out", &csr])
+    .collect::<Vec<_>>());
+    ok(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+    ]
+    .iter()
+    .copied()
+    .chain(["-days", "20", "-extfile", &ext, "-out", &leaf])
+    .collect::<Vec<_>>());
+    let (_s, port) = s_server(&leaf, &leaf_key, &["-www", "-cert_chain", &ca]);
+    let target = format!("localhost:{port}");
+    let (code, out, err) = run(
+        &["--json", "tls", "check", "--cacert", &ca, &target],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let ev = &tls_cert_events(&out)[0];
+    assert_eq!(ev["verified"], true, "{ev}");
+    assert_eq!(ev["subject"], "CN=localhost");
+    assert_eq!(ev["issuer"], "CN=netkit-test-ca");
+    assert_eq!(ev["chain"].as_array().unwrap().len(), 2, "{ev}");
+    assert!(
+        (19..=20).contains(&ev["days_left"].as_i64().unwrap()),
+        "{ev}"
+    );
+}
+
+#[test]
+fn tls_check_failures_are_one_line_each_and_the_first_decides_the_exit() {
+    if !need_openssl() {
+        return;
+    }
+    let dir = TempDir::new("failures");
+    let (cert, key) = openssl_cert(&dir, "server", Key::Rsa, "localhost", 30);
+    let (_s, port) = s_server(&cert, &key, &["-www"]);
+    let closed = format!("127.0.0.1:{}", free_port());
+    let good = format!("localhost:{port}");
+    let (code, out, err) = run(
+        &["tls", "check", "--cacert", &cert, &closed, &good],
+        Stdio::null(),
+    );
+    assert_eq!(code, 4, "stderr: {err}");
+    assert_one_error_line(&err);
+    assert!(err.contains(&closed) && err.contains("refused"), "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("verified"));
+    // A port that does not speak TLS.
+    let (_plain, plain_port, _lines) = nc_listener(&["-k"], Stdio::null(), Stdio::null());
+    let (code, _, err) = run(
+        &[
+            "tls",
+            "check",
+            "--connect-timeout",
+            "2s",
+            &format!("127.0.0.1:{plain_port}"),
+        ],
+        Stdio::null(),
+    );
+    assert!(code == 7 || code == 5, "code {code}, stderr: {err}");
+    assert_one_error_line(&err);
+}

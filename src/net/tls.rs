@@ -186,6 +186,71 @@ impl Verifier {
     }
 }
 
+/// Verifies as [`Verifier`] does but lets the handshake go on either way,
+/// keeping the verdict: `tls check` shows a chain it does not trust. The
+/// handshake signatures are still checked.
+#[derive(Debug)]
+pub struct Recorder {
+    inner: Arc<Verifier>,
+    verdict: std::sync::Mutex<Option<rustls::Error>>,
+}
+
+impl Recorder {
+    pub fn new(inner: Arc<Verifier>) -> Recorder {
+        Recorder {
+            inner,
+            verdict: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Why the certificate was not trusted; `None` if it was (or the
+    /// handshake never got that far).
+    pub fn failure(&self) -> Option<String> {
+        let verdict = self.verdict.lock().unwrap_or_else(|p| p.into_inner());
+        verdict.as_ref().map(describe)
+    }
+}
+
+impl ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .err();
+        *self.verdict.lock().unwrap_or_else(|p| p.into_inner()) = verdict;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// Whether the certificate names itself as its issuer.
 fn self_signed(der: &[u8]) -> bool {
     x509_parser::parse_x509_certificate(der)
@@ -495,6 +560,19 @@ impl TlsConn {
 
     pub fn is_handshaking(&self) -> bool {
         self.tls.is_handshaking()
+    }
+
+    /// The session, once the handshake is done.
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo::of(&self.tls)
+    }
+
+    /// The certificates the server sent, its own first.
+    pub fn peer_chain(&self) -> Vec<CertificateDer<'static>> {
+        self.tls
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+            .unwrap_or_default()
     }
 
     /// The negotiated ALPN protocol and TLS version, for -v.
