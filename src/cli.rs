@@ -142,6 +142,16 @@ Examples:
     )]
     Ws(WsCommand),
 
+    /// Unix domain sockets: connect, listen (PATH, or @name for a Linux abstract name)
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  netkit unix connect /run/app.sock < request      like nc -U
+  netkit unix listen /tmp/app.sock > received      one client, like nc -lU"
+    )]
+    Unix(UnixCommand),
+
     /// TLS: check certificates (chain, expiry, verification)
     #[command(
         subcommand,
@@ -160,6 +170,66 @@ Examples:
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnixCommand {
+    /// Connect to a Unix socket and pipe stdin to it and it to stdout
+    Connect(UnixConnectArgs),
+    /// Wait for one client on a Unix socket and pipe it like `nc -lU`
+    Listen(UnixListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnixConnectArgs {
+    /// Socket path, or @name for a Linux abstract socket
+    pub path: String,
+
+    /// End the session when no byte moves either way for this long (exit 5)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub quit_after: Option<Duration>,
+
+    /// Keep the write side open at stdin EOF (no half-close)
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Only send stdin; discard what the peer sends
+    #[arg(long, conflicts_with = "recv_only")]
+    pub send_only: bool,
+
+    /// Only receive; do not read stdin
+    #[arg(long)]
+    pub recv_only: bool,
+
+    /// Hex dump both directions on stderr (data still goes to stdout)
+    #[arg(long)]
+    pub hex: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnixListenArgs {
+    /// Socket path (a stale file from a listener that is gone is replaced), or @name
+    pub path: String,
+
+    /// End the session when no byte moves either way for this long (exit 5)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub quit_after: Option<Duration>,
+
+    /// Keep the write side open at stdin EOF (no half-close)
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Hex dump both directions on stderr (data still goes to stdout)
+    #[arg(long)]
+    pub hex: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@
 //! in [`tls`].
 
 pub mod tls;
+pub mod unix;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};

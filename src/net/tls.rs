@@ -25,7 +25,7 @@ use rustls::{
 };
 
 use crate::error::{Error, Exit, Result};
-use crate::reactor::conn::{Conn, OutBuf, Read};
+use crate::reactor::conn::{Conn, OutBuf, Read, Stream};
 use std::time::Instant;
 
 /// Plaintext handed to rustls at a time (it encrypts as it takes it).
@@ -840,7 +840,12 @@ impl TlsLayer {
 
     /// Reads plaintext, feeding rustls ciphertext from `conn` as needed.
     /// Like [`Conn::read`], the end is reported once, then `WouldBlock`.
-    pub fn read(&mut self, conn: &mut Conn, buf: &mut [u8], now: Instant) -> io::Result<Read> {
+    pub fn read<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S>,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> io::Result<Read> {
         if self.eof {
             return Ok(Read::WouldBlock);
         }
@@ -851,7 +856,12 @@ impl TlsLayer {
         read
     }
 
-    fn read_inner(&mut self, conn: &mut Conn, buf: &mut [u8], now: Instant) -> io::Result<Read> {
+    fn read_inner<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S>,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> io::Result<Read> {
         self.flush(conn, now)?;
         loop {
             match self.tls.reader().read(buf) {
@@ -901,7 +911,7 @@ impl TlsLayer {
         }
     }
 
-    fn process(&mut self, conn: &mut Conn, now: Instant) -> io::Result<()> {
+    fn process<S: Stream>(&mut self, conn: &mut Conn<S>, now: Instant) -> io::Result<()> {
         if let Err(e) = self.tls.process_new_packets() {
             // Tell the server why (an alert), if the socket takes it.
             let _ = self.flush(conn, now);
@@ -911,7 +921,12 @@ impl TlsLayer {
     }
 
     /// Encrypts `data` (held until the handshake is done) and queues it.
-    pub fn send(&mut self, conn: &mut Conn, data: &[u8], now: Instant) -> io::Result<()> {
+    pub fn send<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S>,
+        data: &[u8],
+        now: Instant,
+    ) -> io::Result<()> {
         self.tls.writer().write_all(data)?;
         self.sent += data.len() as u64;
         self.flush(conn, now)
@@ -919,7 +934,7 @@ impl TlsLayer {
 
     /// Moves every record rustls has into the connection's queue, then
     /// performs a pending close (close_notify, then shutdown).
-    pub fn flush(&mut self, conn: &mut Conn, now: Instant) -> io::Result<()> {
+    pub fn flush<S: Stream>(&mut self, conn: &mut Conn<S>, now: Instant) -> io::Result<()> {
         if self.close_pending && !self.closed && !self.tls.is_handshaking() {
             self.closed = true;
             self.tls.send_close_notify();
@@ -936,13 +951,17 @@ impl TlsLayer {
     }
 
     /// Plaintext held back by the handshake counts as queued.
-    pub fn queued(&self, conn: &Conn) -> usize {
+    pub fn queued<S: Stream>(&self, conn: &Conn<S>) -> usize {
         let held = usize::from(self.tls.is_handshaking() && self.sent > 0);
         conn.queued() + held
     }
 
     /// stdin ended: close_notify and a half-close, after the handshake.
-    pub fn shutdown_write(&mut self, conn: &mut Conn, now: Instant) -> io::Result<()> {
+    pub fn shutdown_write<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S>,
+        now: Instant,
+    ) -> io::Result<()> {
         self.close_pending = true;
         self.flush(conn, now)
     }

@@ -24,9 +24,10 @@ use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::net::tls::TlsLayer;
 use crate::output::{Direction, Output};
-use crate::reactor::conn::{Conn, Read};
+use crate::reactor::conn::{Conn, Read, Stream};
 use crate::reactor::stdin::{Kind, Stdin};
 use crate::reactor::Ctx;
+use mio::net::TcpStream;
 
 /// While settling, how often the acknowledgements are looked at (an ACK
 /// wakes nobody; a reset or the final close does).
@@ -83,10 +84,12 @@ enum Quit {
     Rearmed,
 }
 
-pub struct Session {
-    pub conn: Conn,
+pub struct Session<S = TcpStream> {
+    pub conn: Conn<S>,
     /// `--tls`: the connection carries ciphertext, this layer the plaintext.
     tls: Option<Box<TlsLayer>>,
+    /// The peer's name where it has no IP address (a Unix socket's path).
+    label: Option<String>,
     pub id: ConnId,
     opts: PipeOpts,
     /// Stdin bytes handed to the connection (the `>` offset for --hex).
@@ -106,13 +109,14 @@ pub struct Session {
     end: Option<End>,
 }
 
-impl Session {
-    pub fn new(conn: Conn, id: ConnId, opts: PipeOpts) -> Session {
+impl<S: Stream> Session<S> {
+    pub fn new(conn: Conn<S>, id: ConnId, opts: PipeOpts) -> Session<S> {
         let acked_base = conn.bytes_acked();
         let started = conn.started;
         Session {
             conn,
             tls: None,
+            label: None,
             id,
             opts,
             stdin_bytes: 0,
@@ -124,6 +128,20 @@ impl Session {
             settle_armed: false,
             quit: Quit::Waiting,
             end: None,
+        }
+    }
+
+    /// Names the peer (a Unix socket has no address): errors and the end
+    /// of the session say this name, and the end is a notice (shown with -v)
+    /// rather than a `closed` event.
+    pub fn set_label(&mut self, label: String) {
+        self.label = Some(label);
+    }
+
+    fn peer_name(&self) -> String {
+        match &self.label {
+            Some(l) => l.clone(),
+            None => self.conn.peer.to_string(),
         }
     }
 
@@ -312,7 +330,7 @@ impl Session {
         if let Some(f) = crate::net::tls::tls_failure(e) {
             return Error::new(
                 Exit::Tls,
-                format!("TLS with {}", self.conn.peer),
+                format!("TLS with {}", self.peer_name()),
                 f.0.clone(),
             );
         }
@@ -327,7 +345,7 @@ impl Session {
         if lost > 0 {
             why.push_str(&format!("; {lost} bytes of stdin not delivered"));
         }
-        Error::new(exit_for_io(e), format!("{verb} {}", self.conn.peer), why)
+        Error::new(exit_for_io(e), format!("{verb} {}", self.peer_name()), why)
     }
 
     /// Data bytes the peer's kernel has acknowledged (all sent ones where
@@ -377,6 +395,24 @@ impl Session {
             Closer::Interrupted => Exit::Interrupted,
             _ => Exit::Ok,
         }));
+        if let Some(label) = &self.label {
+            if out.verbose() {
+                let who = match by {
+                    Closer::Peer => "closed by peer",
+                    Closer::Interrupted => "closed: interrupted",
+                    _ => "closed",
+                };
+                out.notice(&format!(
+                    "{label} {who} after {}: sent {} bytes, received {} bytes",
+                    humantime::format_duration(Duration::from_millis(
+                        self.conn.started.elapsed().as_millis() as u64
+                    )),
+                    self.sent(),
+                    self.received()
+                ));
+            }
+            return Ok(());
+        }
         out.emit(&Event::Closed {
             id: self.id,
             remote: self.conn.peer,
@@ -441,7 +477,7 @@ impl Session {
     fn quit_expired(&self) -> Error {
         let dur = self.opts.quit_after.unwrap_or_default();
         Error::timeout(
-            format!("send to {}", self.conn.peer),
+            format!("send to {}", self.peer_name()),
             format!(
                 "{} bytes of stdin not delivered (not acknowledged {} after --quit-after {})",
                 self.undelivered(),
@@ -457,7 +493,7 @@ impl Session {
         let deadline = self.conn.last_active.checked_add(idle)?;
         if now >= deadline {
             self.end = Some(End::Failed(Error::timeout(
-                format!("connection to {}", self.conn.peer),
+                format!("connection to {}", self.peer_name()),
                 format!(
                     "idle timeout: no data either way for {}",
                     humantime::format_duration(idle)
