@@ -208,6 +208,10 @@ pub struct UnixConnectArgs {
     /// Hex dump both directions on stderr (data still goes to stdout)
     #[arg(long)]
     pub hex: bool,
+
+    /// Send each line feed from stdin as CR LF (nc -C)
+    #[arg(short = 'C', long)]
+    pub crlf: bool,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +234,10 @@ pub struct UnixListenArgs {
     /// Hex dump both directions on stderr (data still goes to stdout)
     #[arg(long)]
     pub hex: bool,
+
+    /// Send each line feed from stdin as CR LF (nc -C)
+    #[arg(short = 'C', long)]
+    pub crlf: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -765,6 +773,10 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub hex: bool,
 
+    /// Send each line feed from stdin as CR LF (nc -C)
+    #[arg(short = 'C', long)]
+    pub crlf: bool,
+
     /// Speak TLS over the connection (the certificate is verified)
     #[arg(long)]
     pub tls: bool,
@@ -846,6 +858,10 @@ pub struct ListenArgs {
     /// Hex dump both directions on stderr
     #[arg(long)]
     pub hex: bool,
+
+    /// Send each line feed from stdin as CR LF (nc -C; one client only)
+    #[arg(short = 'C', long, conflicts_with_all = ["keep_open", "broker", "chat", "echo"])]
+    pub crlf: bool,
 }
 
 #[derive(Debug, Args)]

@@ -145,6 +145,7 @@ impl Connect<'_> {
                     hex: self.args.hex,
                     idle_timeout: self.args.idle_timeout,
                     quit_after: self.args.quit_after,
+                    crlf: self.args.crlf,
                 };
                 let mut session = Session::new(conn, 0, opts);
                 if let Some(config) = &self.tls {

@@ -50,6 +50,8 @@ pub struct PipeOpts {
     pub idle_timeout: Option<Duration>,
     /// End the session this long after stdin's EOF (nc's `-q`).
     pub quit_after: Option<Duration>,
+    /// Send each line feed from stdin as CR LF (nc's `-C`).
+    pub crlf: bool,
 }
 
 /// How a session ended.
@@ -88,6 +90,8 @@ pub struct Session<S = TcpStream> {
     pub conn: Conn<S>,
     /// `--tls`: the connection carries ciphertext, this layer the plaintext.
     tls: Option<Box<TlsLayer>>,
+    /// `-C`: stdin's last byte so far was CR.
+    after_cr: bool,
     /// The peer's name where it has no IP address (a Unix socket's path).
     label: Option<String>,
     pub id: ConnId,
@@ -117,6 +121,7 @@ impl<S: Stream> Session<S> {
             conn,
             tls: None,
             label: None,
+            after_cr: false,
             id,
             opts,
             stdin_bytes: 0,
@@ -279,7 +284,13 @@ impl<S: Stream> Session<S> {
                     match stdin.read(buf) {
                         Ok(Read::Data(n)) => {
                             progress = true;
-                            let data = &buf[..n];
+                            let converted;
+                            let data = if self.opts.crlf {
+                                converted = crlf(&buf[..n], &mut self.after_cr);
+                                &converted[..]
+                            } else {
+                                &buf[..n]
+                            };
                             if self.opts.hex {
                                 out.hex(Direction::Sent, self.stdin_bytes, data);
                             }
@@ -511,5 +522,50 @@ impl<S: Stream> Session<S> {
 
     pub fn take_end(&mut self) -> Option<End> {
         self.end.take()
+    }
+}
+
+/// `data` with every bare line feed sent as CR LF, as Debian's `nc -C`
+/// does: a CR LF already there stays as it is. `after_cr` carries whether
+/// the previous chunk ended with CR, so a CR LF split across two reads is
+/// still one line ending.
+pub fn crlf(data: &[u8], after_cr: &mut bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 16);
+    for &b in data {
+        if b == b'\n' && !*after_cr {
+            out.push(b'\r');
+        }
+        out.push(b);
+        *after_cr = b == b'\r';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crlf;
+
+    fn whole(data: &[u8]) -> Vec<u8> {
+        crlf(data, &mut false)
+    }
+
+    fn bytewise(data: &[u8]) -> Vec<u8> {
+        let mut cr = false;
+        data.iter().flat_map(|b| crlf(&[*b], &mut cr)).collect()
+    }
+
+    #[test]
+    fn bare_line_feeds_become_cr_lf() {
+        for (input, want) in [
+            (&b"a\nb\n"[..], &b"a\r\nb\r\n"[..]),
+            (b"\n\n", b"\r\n\r\n"),
+            (b"x\r\ny\n", b"x\r\ny\r\n"),
+            (b"\r\r\n", b"\r\r\n"),
+            (b"no newline", b"no newline"),
+            (b"", b""),
+        ] {
+            assert_eq!(whole(input), want, "{input:?}");
+            assert_eq!(bytewise(input), want, "{input:?} byte by byte");
+        }
     }
 }

@@ -53,6 +53,7 @@ fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
         hex: args.hex,
         idle_timeout: args.idle_timeout,
         quit_after: args.quit_after,
+        crlf: args.crlf,
     };
     let pipe = Pipe::new(reactor, !args.recv_only, out, opts, args.path)?;
     let mut session = Session::new(Conn::new(stream, no_addr(), no_addr(), pipe.now()), 0, opts);
@@ -73,6 +74,7 @@ fn listen(args: UnixListenArgs, out: &mut Output) -> Result<Exit> {
             hex: args.hex,
             idle_timeout: args.idle_timeout,
             quit_after: args.quit_after,
+            crlf: args.crlf,
             ..PipeOpts::default()
         };
         let mut pipe = Pipe::new(reactor, true, out, opts, args.path.clone())?;
