@@ -781,6 +781,10 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub tls: bool,
 
+    /// Connect through this proxy: http://, socks5:// or socks5h:// [user:pass@]host[:port]
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
     #[command(flatten)]
     pub tls_opts: TlsOpts,
 }

@@ -6,6 +6,7 @@
 //! [`crate::reactor::resolver`], on a thread of their own. TLS (rustls) is
 //! in [`tls`].
 
+pub mod proxy;
 pub mod tls;
 pub mod unix;
 

@@ -7,4 +7,5 @@
 pub mod hex;
 pub mod http;
 pub mod lines;
+pub mod proxy;
 pub mod ws;

@@ -115,7 +115,9 @@ pub struct Session<S = TcpStream> {
 
 impl<S: Stream> Session<S> {
     pub fn new(conn: Conn<S>, id: ConnId, opts: PipeOpts) -> Session<S> {
-        let acked_base = conn.bytes_acked();
+        // Bytes sent before the session (a proxy handshake) were all
+        // acknowledged: the proxy's answer carried the acknowledgement.
+        let acked_base = conn.bytes_acked().map(|a| a.saturating_sub(conn.sent));
         let started = conn.started;
         Session {
             conn,
