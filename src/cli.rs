@@ -436,6 +436,14 @@ pub struct DialArgs {
     /// Trust the CA certificates in this PEM file too
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<std::path::PathBuf>,
+
+    /// Go through this proxy: http://, socks5:// or socks5h:// [user:pass@]host[:port] ("" for none; default: http_proxy, HTTPS_PROXY, ALL_PROXY as curl)
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Hosts to reach directly, comma-separated (`*` for all; default: NO_PROXY)
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
 }
 
 /// How a request is made: shared by `http` and `poll` (curl's letters).

@@ -200,3 +200,234 @@ fn a_bad_proxy_url_is_a_usage_error() {
         assert_one_error_line(&err);
     }
 }
+
+// ---------------------------------------------------------------------------
+// http, poll and ws through proxies
+
+/// A one-request HTTP server: returns the request head it got.
+fn http_server() -> (u16, std::thread::JoinHandle<String>) {
+    serve_once(|mut s| {
+        let mut head = String::new();
+        loop {
+            let line = read_line(&mut s);
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        use std::io::Write;
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .unwrap();
+        head
+    })
+}
+
+/// `netkit http URL ARGS` with the proxy variables set as given (and every
+/// other proxy variable removed).
+fn http_with_env(args: &[&str], env: &[(&str, String)]) -> (i32, Vec<u8>, String) {
+    let mut cmd = netkit();
+    for v in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ] {
+        cmd.env_remove(v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut p = Proc::spawn(&mut cmd);
+    let out = p.stdout_bytes();
+    let err = p.stderr_bytes();
+    let status = p.wait(TIMEOUT);
+    (code(status), out.join(), err.text())
+}
+
+#[test]
+fn http_through_tinyproxy_sends_the_absolute_form_and_honours_the_environment() {
+    let Some(tp) = tinyproxy("") else { return };
+    let proxy = format!("http://127.0.0.1:{}", tp.port);
+    // -x: tinyproxy takes the absolute form (it answers 400 to anything
+    // else) and adds its Via header on the way.
+    let (port, server) = http_server();
+    let url = format!("http://127.0.0.1:{port}/path?q=1");
+    let (code, out, err) = http_with_env(&["http", "-x", &proxy, &url], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, b"ok");
+    let head = server.join().unwrap();
+    assert!(head.starts_with("GET /path?q=1 HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains("(tinyproxy/"), "{head}");
+
+    // http_proxy (lower case) is used ...
+    let (port, server) = http_server();
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, _, err) = http_with_env(&["http", &url], &[("http_proxy", proxy.clone())]);
+    assert_eq!(code, 0, "{err}");
+    assert!(server.join().unwrap().to_ascii_lowercase().contains("via:"));
+
+    // ... HTTP_PROXY in upper case is not (curl ignores it too) ...
+    let (port, server) = http_server();
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, _, err) = http_with_env(&["http", &url], &[("HTTP_PROXY", proxy.clone())]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!server.join().unwrap().to_ascii_lowercase().contains("via:"));
+
+    // ... and NO_PROXY or --noproxy go direct.
+    let (port, server) = http_server();
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, _, err) = http_with_env(
+        &["http", &url],
+        &[
+            ("ALL_PROXY", proxy.clone()),
+            ("NO_PROXY", "127.0.0.1".into()),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!server.join().unwrap().to_ascii_lowercase().contains("via:"));
+    let (port, server) = http_server();
+    let url = format!("http://127.0.0.1:{port}/");
+    let (code, _, err) = http_with_env(
+        &["http", "--noproxy", "*", &url],
+        &[("http_proxy", proxy.clone())],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!server.join().unwrap().to_ascii_lowercase().contains("via:"));
+}
+
+/// `openssl s_server -www` with a fresh self-signed localhost certificate:
+/// (server, port, certificate file).
+fn https_server() -> Option<(Proc, u16, TempFile)> {
+    if !require_peer("openssl") {
+        return None;
+    }
+    let key = TempFile::with("key.pem", b"");
+    let cert = TempFile::with("cert.pem", b"");
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "5", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-keyout", key.path.to_str().unwrap()])
+        .args(["-out", cert.path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    let mut server = Proc::spawn(
+        Command::new("openssl")
+            .args(["s_server", "-www", "-accept", "127.0.0.1:0"])
+            .args(["-cert", cert.path.to_str().unwrap()])
+            .args(["-key", key.path.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let mut lines = server.stdout_lines();
+    let line = lines.wait_for(TIMEOUT, "ACCEPT", |l| l.starts_with("ACCEPT"));
+    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    std::mem::forget(lines);
+    std::mem::forget(key);
+    Some((server, port, cert))
+}
+
+#[test]
+fn https_through_tinyproxy_and_microsocks_tunnels_and_verifies() {
+    let Some(tp) = tinyproxy("") else { return };
+    let Some(ms) = microsocks(true) else { return };
+    let Some((_server, port, cert)) = https_server() else {
+        return;
+    };
+    let url = format!("https://localhost:{port}/");
+    let cacert = cert.path.to_str().unwrap();
+    for proxy in [
+        format!("http://127.0.0.1:{}", tp.port),
+        format!("socks5h://user:s3cret@127.0.0.1:{}", ms.port),
+        format!("socks5://user:s3cret@127.0.0.1:{}", ms.port),
+    ] {
+        let (code, out, err) =
+            http_with_env(&["http", "-x", &proxy, "--cacert", cacert, &url], &[]);
+        assert_eq!(code, 0, "{proxy}: {err}");
+        assert!(String::from_utf8_lossy(&out).contains("<HTML>"), "{proxy}");
+        // HTTPS_PROXY too.
+        let (code, _, err) = http_with_env(
+            &["http", "--cacert", cacert, &url],
+            &[("HTTPS_PROXY", proxy.clone())],
+        );
+        assert_eq!(code, 0, "{proxy} from HTTPS_PROXY: {err}");
+    }
+    // A refusal names the proxy.
+    let (code, _, err) = http_with_env(
+        &[
+            "http",
+            "-x",
+            &format!("socks5h://user:nope@127.0.0.1:{}", ms.port),
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(code, 4, "{err}");
+    assert_one_error_line(&err);
+    assert!(err.contains("proxy socks5h://127.0.0.1:"), "{err}");
+}
+
+#[test]
+fn poll_and_ws_connect_go_through_microsocks() {
+    let Some(ms) = microsocks(true) else { return };
+    let proxy = format!("socks5h://user:s3cret@127.0.0.1:{}", ms.port);
+    let (port, server) = http_server();
+    let (code, _, err) = http_with_env(
+        &[
+            "poll",
+            "-c",
+            "1",
+            "-x",
+            &proxy,
+            &format!("http://localhost:{port}/"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    server.join().unwrap();
+
+    let mut cmd = netkit();
+    cmd.args([
+        "--json",
+        "ws",
+        "listen",
+        "--echo",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let (_ws, _events, _err, _, ws_port) = spawn_listening(&mut cmd);
+    let (code, out, err) = run_with_input(
+        &[
+            "ws",
+            "connect",
+            "-x",
+            &proxy,
+            &format!("ws://localhost:{ws_port}/"),
+        ],
+        b"through socks\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, b"through socks\n");
+}

@@ -25,6 +25,7 @@ use super::transport::Transport;
 use crate::cli::{DialArgs, Family, RequestArgs};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::net;
+use crate::net::proxy::{self, Proxy, Tunnel};
 use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
@@ -162,6 +163,23 @@ impl Request {
         out.extend_from_slice(&self.body);
         out
     }
+
+    /// The request as sent to an HTTP proxy for a plain `http://` URL: the
+    /// absolute URL as target (no CONNECT), with the proxy's credentials.
+    pub fn encode_for_proxy(&self, origin: &Origin, auth: Option<&(String, String)>) -> Vec<u8> {
+        let mut url = self.url.clone();
+        url.set_fragment(None);
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let mut headers = self.wire_headers(origin);
+        if let Some((user, pass)) = auth {
+            headers.push(("Proxy-Authorization".to_string(), basic_auth(user, pass)));
+        }
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        encode_request(&self.method, url.as_str(), &headers, &mut out);
+        out.extend_from_slice(&self.body);
+        out
+    }
 }
 
 /// `Basic base64(user:pass)`.
@@ -213,6 +231,10 @@ pub struct Settings {
     pub tls: Option<Arc<ClientConfig>>,
     /// Host names are looked up off the loop thread (clones share its bound).
     pub resolver: Resolver,
+    /// `-x URL` (`Some("")`: none, whatever the environment says).
+    pub proxy: Option<String>,
+    /// `--noproxy LIST`.
+    pub noproxy: Option<String>,
 }
 
 impl Settings {
@@ -222,6 +244,8 @@ impl Settings {
             family: args.family,
             tls: None,
             resolver: Resolver::default(),
+            proxy: args.proxy.clone(),
+            noproxy: args.noproxy.clone(),
         }
     }
 
@@ -335,6 +359,8 @@ enum Phase {
     /// Looking the host name up (bounded by --connect-timeout).
     Resolving(Lookup),
     Connecting(Connector),
+    /// Connected to the proxy: the CONNECT or SOCKS5 handshake.
+    Tunnel,
     Secure,
     Send,
     Receive,
@@ -363,6 +389,12 @@ pub struct Exchange {
     pub remote: Option<SocketAddr>,
     pub bytes_body: u64,
     pub bytes_head: u64,
+    /// The proxy this exchange goes through, if any.
+    proxy: Option<Proxy>,
+    /// A plain request sent whole to an HTTP proxy (no tunnel).
+    absolute: bool,
+    tunnel: Option<Tunnel>,
+    family: Family,
 }
 
 /// Lets a step callback fail the exchange.
@@ -380,8 +412,25 @@ impl Exchange {
         on: OnStep,
     ) -> Result<Exchange> {
         let origin = Origin::of(&request.url)?;
+        let proxy = proxy::choose(
+            settings.proxy.as_deref(),
+            settings.noproxy.as_deref(),
+            origin.https,
+            &origin.host,
+            &proxy::process_env,
+        )?;
+        // An upgrade (WebSocket) goes through a CONNECT tunnel even for
+        // plain http, as curl does: proxies do not relay upgrades.
+        let upgrade = request.has("upgrade");
+        let absolute = proxy
+            .as_ref()
+            .is_some_and(|p| p.kind == proxy::Kind::Http && !origin.https && !upgrade);
+        let wire = match &proxy {
+            Some(p) if absolute => request.encode_for_proxy(&origin, p.auth.as_ref()),
+            _ => request.encode(&origin),
+        };
         let mut ex = Exchange {
-            wire: request.encode(&origin),
+            wire,
             origin,
             wire_queued: false,
             head_only: request.method == "HEAD",
@@ -399,6 +448,10 @@ impl Exchange {
             remote: None,
             bytes_body: 0,
             bytes_head: 0,
+            proxy,
+            absolute,
+            tunnel: None,
+            family: settings.family,
         };
         match reuse {
             Some(t) => {
@@ -432,22 +485,15 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let host = self.origin.host.trim_matches(['[', ']']).to_string();
+        let (host, port) = self.dial();
         if net::is_literal(&host) {
-            let addrs = net::resolve(&host, self.origin.port, settings.family)?;
+            let addrs = net::resolve(&host, port, settings.family)?;
             self.timing.namelookup = self.started.elapsed();
             return self.connect_to(cx, token, key, addrs, settings, on);
         }
         let lookup = settings
             .resolver
-            .start(
-                cx,
-                token,
-                key,
-                &host,
-                self.origin.port,
-                settings.connect_timeout,
-            )
+            .start(cx, token, key, &host, port, settings.connect_timeout)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
                 _ => Error::io(format!("resolve {host}"), &e),
@@ -466,7 +512,7 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let host = self.origin.host.trim_matches(['[', ']']).to_string();
+        let (host, _) = self.dial();
         self.phase = Phase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
         let addrs = net::pick(&host, &addrs, settings.family)?;
@@ -487,6 +533,25 @@ impl Exchange {
         let outcome = connector.start(cx, token, key);
         self.phase = Phase::Connecting(connector);
         self.on_connect(cx, token, key, outcome, settings, on)
+    }
+
+    /// Where to connect: the proxy, or the origin itself.
+    fn dial(&self) -> (String, u16) {
+        match &self.proxy {
+            Some(p) => (p.host.trim_matches(['[', ']']).to_string(), p.port),
+            None => (
+                self.origin.host.trim_matches(['[', ']']).to_string(),
+                self.origin.port,
+            ),
+        }
+    }
+
+    /// What a failed connect names: the proxy, or the origin.
+    fn dial_name(&self) -> String {
+        match &self.proxy {
+            Some(p) => format!("to proxy {}", p.name()),
+            None => self.origin.authority(),
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -568,6 +633,17 @@ impl Exchange {
             let outcome = c.timed_out(cx, token, key);
             return self.on_connect(cx, token, key, outcome, settings, on);
         }
+        if matches!(self.phase, Phase::Tunnel) && self.tls_timer.take().is_some() {
+            let name = self.proxy.as_ref().map(|p| p.name()).unwrap_or_default();
+            return Err(Error::timeout(
+                format!("proxy {name}"),
+                format!(
+                    "no tunnel to {} after {} (--connect-timeout)",
+                    self.origin.authority(),
+                    humantime::format_duration(self.connect_timeout)
+                ),
+            ));
+        }
         if matches!(self.phase, Phase::Secure) && self.tls_timer.take().is_some() {
             return Err(Error::timeout(
                 format!("TLS with {}", self.origin.authority()),
@@ -608,7 +684,7 @@ impl Exchange {
                 }
                 Err(Error::new(
                     exit_for_io(&e),
-                    format!("connect {}", self.origin.authority()),
+                    format!("connect {}", self.dial_name()),
                     why,
                 ))
             }
@@ -621,7 +697,19 @@ impl Exchange {
                     local,
                     reused: false,
                 })?;
-                if self.origin.https {
+                let tunnel = match &self.proxy {
+                    Some(p) if !self.absolute => {
+                        Some(p.handshake(&self.origin.host, self.origin.port, self.family)?)
+                    }
+                    _ => None,
+                };
+                if let Some(tunnel) = tunnel {
+                    self.tunnel = Some(tunnel);
+                    self.transport =
+                        Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
+                    self.phase = Phase::Tunnel;
+                    self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
+                } else if self.origin.https {
                     let config = settings
                         .tls
                         .clone()
@@ -650,8 +738,8 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let result = self.drive_inner(cx.now, on);
-        if !matches!(self.phase, Phase::Secure) {
+        let result = self.drive_inner(cx.now, settings, on);
+        if !matches!(self.phase, Phase::Secure | Phase::Tunnel) {
             if let Some(t) = self.tls_timer.take() {
                 cx.timers.cancel(t);
             }
@@ -678,13 +766,47 @@ impl Exchange {
         self.reused && !self.got_bytes && (e.kind == Exit::Refused || e.why.contains("empty reply"))
     }
 
-    fn drive_inner(&mut self, now: Instant, on: OnStep) -> Result<()> {
+    fn drive_inner(&mut self, now: Instant, settings: &Settings, on: OnStep) -> Result<()> {
         loop {
             let Some(transport) = self.transport.as_mut() else {
                 return Ok(());
             };
             match self.phase {
                 Phase::Resolving(_) | Phase::Connecting(_) | Phase::Done => return Ok(()),
+                Phase::Tunnel => {
+                    let (Transport::Plain(conn), Some(tunnel)) = (transport, self.tunnel.as_mut())
+                    else {
+                        return Ok(());
+                    };
+                    let mut buf = [0u8; 4096];
+                    let Some(early) = tunnel.pump(conn, &mut buf, now)? else {
+                        return Ok(());
+                    };
+                    self.tunnel = None;
+                    if self.origin.https {
+                        if !early.is_empty() {
+                            return Err(protocol_error(
+                                &self.origin,
+                                "the server spoke before the TLS handshake",
+                            ));
+                        }
+                        let Some(Transport::Plain(conn)) = self.transport.take() else {
+                            return Ok(());
+                        };
+                        let config = settings
+                            .tls
+                            .clone()
+                            .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
+                        let tls = TlsConn::new(conn.stream, config, &self.origin.host)?;
+                        self.transport = Some(Transport::Tls(Box::new(tls)));
+                        self.phase = Phase::Secure;
+                    } else {
+                        self.buf.spare()[..early.len()].copy_from_slice(&early);
+                        self.buf.filled(early.len());
+                        self.timing.appconnect = self.started.elapsed();
+                        self.phase = Phase::Send;
+                    }
+                }
                 Phase::Secure => {
                     transport
                         .flush(now)
