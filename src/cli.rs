@@ -267,6 +267,10 @@ pub struct TlsCheckArgs {
     #[arg(long, value_name = "N")]
     pub warn_days: Option<u32>,
 
+    /// Connect through this proxy: http://, socks5:// or socks5h:// [user:pass@]host[:port]
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
     #[command(flatten)]
     pub tls_opts: TlsOpts,
 }

@@ -431,3 +431,51 @@ fn poll_and_ws_connect_go_through_microsocks() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, b"through socks\n");
 }
+
+#[test]
+fn tls_check_and_tcp_connect_tls_go_through_proxies() {
+    let Some(tp) = tinyproxy("") else { return };
+    let Some(ms) = microsocks(true) else { return };
+    let Some((_server, port, cert)) = https_server() else {
+        return;
+    };
+    let cacert = cert.path.to_str().unwrap();
+    let target = format!("localhost:{port}");
+    for proxy in [
+        format!("http://127.0.0.1:{}", tp.port),
+        format!("socks5h://user:s3cret@127.0.0.1:{}", ms.port),
+    ] {
+        let (code, out, err) = run(
+            &[
+                "--json", "tls", "check", "-x", &proxy, "--cacert", cacert, &target,
+            ],
+            Stdio::null(),
+        );
+        assert_eq!(code, 0, "{proxy}: {err}");
+        let ev = parse_event(String::from_utf8_lossy(&out).lines().next().unwrap());
+        assert_eq!(ev["event"], "tls_cert");
+        assert_eq!(ev["verified"], true, "{ev}");
+        assert_eq!(ev["subject"], "CN=localhost");
+
+        let get = TempFile::with("get", b"GET / HTTP/1.0\r\n\r\n");
+        let (code, out, err) = run(
+            &[
+                "tcp",
+                "connect",
+                "--tls",
+                "--cacert",
+                cacert,
+                "-x",
+                &proxy,
+                "localhost",
+                &port.to_string(),
+            ],
+            get.stdio(),
+        );
+        assert_eq!(code, 0, "{proxy}: {err}");
+        assert!(
+            String::from_utf8_lossy(&out).starts_with("HTTP/1.0 200"),
+            "{proxy}"
+        );
+    }
+}

@@ -17,8 +17,10 @@ use crate::cli::TlsCheckArgs;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Event, TlsReport};
 use crate::net;
+use crate::net::proxy::{Proxy, Tunnel};
 use crate::net::tls::{self as ntls, CertInfo, Recorder, TlsConn, Verifier};
 use crate::output::Output;
+use crate::reactor::conn::Conn;
 use crate::reactor::connector::{Connector, Outcome};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor, TimerId};
@@ -36,6 +38,12 @@ enum Timer {
 
 enum Phase {
     Connecting(Connector),
+    /// Connected to the proxy (`-x`): the tunnel handshake.
+    Tunnel {
+        conn: Conn,
+        tunnel: Tunnel,
+        timer: Option<TimerId>,
+    },
     Handshaking {
         tls: Box<TlsConn>,
         addr: SocketAddr,
@@ -56,6 +64,8 @@ struct Check<'o> {
     hosts: Vec<Host>,
     verifier: Arc<Verifier>,
     insecure: bool,
+    proxy: Option<Proxy>,
+    family: crate::cli::Family,
     sni: Option<String>,
     alpn: Vec<Vec<u8>>,
     timeout: Duration,
@@ -119,8 +129,13 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let mut hosts = Vec::with_capacity(targets.len());
+    let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
     for (host, port) in targets {
-        let phase = match net::resolve(&host, port, args.family) {
+        let dial = match &proxy {
+            Some(p) => net::resolve(&p.host, p.port, args.family),
+            None => net::resolve(&host, port, args.family),
+        };
+        let phase = match dial {
             Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, args.connect_timeout)),
             Err(e) if e.kind == Exit::Usage => return Err(e),
             Err(e) => Phase::Done(Err(e)),
@@ -131,6 +146,8 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
         hosts,
         verifier,
         insecure: opts.insecure,
+        proxy,
+        family: args.family,
         sni: opts.sni.clone(),
         alpn: opts.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
         timeout: args.connect_timeout,
@@ -173,29 +190,96 @@ impl Check<'_> {
                 );
                 self.hosts[i].phase = Phase::Done(Err(err));
             }
-            Outcome::Connected(stream, addr, _) => {
-                let recorder = Arc::new(Recorder::new(self.verifier.clone()));
-                let alpn: Vec<&[u8]> = self.alpn.iter().map(|p| p.as_slice()).collect();
-                let name = self
-                    .sni
-                    .clone()
-                    .unwrap_or_else(|| self.hosts[i].host.clone());
-                let tls = ntls::config_with(recorder.clone(), &alpn)
-                    .and_then(|config| TlsConn::new(stream, config, &name));
-                self.hosts[i].phase = match tls {
-                    Ok(tls) => Phase::Handshaking {
-                        tls: Box::new(tls),
-                        addr,
-                        recorder,
-                        timer: cx
-                            .timers
-                            .add_after(cx.now, self.timeout, Timer::Handshake(i)),
-                    },
-                    Err(e) => Phase::Done(Err(e)),
+            Outcome::Connected(stream, addr, _) if self.proxy.is_some() => {
+                let (host, port) = (self.hosts[i].host.clone(), self.hosts[i].port);
+                let tunnel = match self
+                    .proxy
+                    .as_ref()
+                    .map(|p| p.handshake(&host, port, self.family))
+                {
+                    Some(Ok(t)) => t,
+                    Some(Err(e)) => {
+                        self.hosts[i].phase = Phase::Done(Err(e));
+                        return;
+                    }
+                    None => return,
                 };
-                self.drive(cx, i);
+                let local = stream.local_addr().unwrap_or(addr);
+                self.hosts[i].phase = Phase::Tunnel {
+                    conn: Conn::new(stream, addr, local, cx.now),
+                    tunnel,
+                    timer: cx
+                        .timers
+                        .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+                };
+                self.tunnel(cx, i);
+            }
+            Outcome::Connected(stream, addr, _) => self.secure(cx, i, stream, addr),
+        }
+    }
+
+    /// Moves a proxy handshake on; starts TLS once the tunnel is up.
+    fn tunnel(&mut self, cx: &mut Ctx<Timer>, i: usize) {
+        let Phase::Tunnel {
+            conn,
+            tunnel,
+            timer,
+        } = &mut self.hosts[i].phase
+        else {
+            return;
+        };
+        match tunnel.pump(conn, &mut self.buf, cx.now) {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                if let Some(t) = timer.take() {
+                    cx.timers.cancel(t);
+                }
+                let Phase::Tunnel { conn, .. } =
+                    std::mem::replace(&mut self.hosts[i].phase, Phase::Reported)
+                else {
+                    return;
+                };
+                let addr = conn.peer;
+                self.secure(cx, i, conn.stream, addr);
+            }
+            Err(e) => {
+                let _ = cx.registry.deregister(&mut conn.stream);
+                if let Some(t) = timer.take() {
+                    cx.timers.cancel(t);
+                }
+                self.hosts[i].phase = Phase::Done(Err(e));
             }
         }
+    }
+
+    /// Starts the TLS handshake on a connected stream.
+    fn secure(
+        &mut self,
+        cx: &mut Ctx<Timer>,
+        i: usize,
+        stream: mio::net::TcpStream,
+        addr: SocketAddr,
+    ) {
+        let recorder = Arc::new(Recorder::new(self.verifier.clone()));
+        let alpn: Vec<&[u8]> = self.alpn.iter().map(|p| p.as_slice()).collect();
+        let name = self
+            .sni
+            .clone()
+            .unwrap_or_else(|| self.hosts[i].host.clone());
+        let tls = ntls::config_with(recorder.clone(), &alpn)
+            .and_then(|config| TlsConn::new(stream, config, &name));
+        self.hosts[i].phase = match tls {
+            Ok(tls) => Phase::Handshaking {
+                tls: Box::new(tls),
+                addr,
+                recorder,
+                timer: cx
+                    .timers
+                    .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+            },
+            Err(e) => Phase::Done(Err(e)),
+        };
+        self.drive(cx, i);
     }
 
     /// Moves a handshake on; records the result when it is done.
@@ -330,6 +414,10 @@ impl Handler for Check<'_> {
                 let outcome = c.ready(cx, token, Timer::Connect(i));
                 self.on_outcome(cx, i, outcome);
             }
+            Phase::Tunnel { conn, .. } => {
+                conn.ready(event);
+                self.tunnel(cx, i);
+            }
             Phase::Handshaking { tls, .. } => {
                 tls.set_ready(
                     event.is_readable() || event.is_read_closed() || event.is_error(),
@@ -351,6 +439,18 @@ impl Handler for Check<'_> {
                 }
             }
             Timer::Handshake(i) => {
+                if let Phase::Tunnel { conn, tunnel, .. } = &mut self.hosts[i].phase {
+                    let _ = cx.registry.deregister(&mut conn.stream);
+                    let err = Error::timeout(
+                        format!("proxy {}", tunnel.proxy()),
+                        format!(
+                            "no tunnel to {} after {}",
+                            self.target(i),
+                            humantime::format_duration(self.timeout)
+                        ),
+                    );
+                    self.hosts[i].phase = Phase::Done(Err(err));
+                }
                 if let Phase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
                     let _ = cx.registry.deregister(&mut tls.stream);
                     let err = Error::timeout(
