@@ -448,6 +448,10 @@ pub struct DialArgs {
     /// Hosts to reach directly, comma-separated (`*` for all; default: NO_PROXY)
     #[arg(long, value_name = "LIST")]
     pub noproxy: Option<String>,
+
+    /// Connect to this Unix socket instead (the URL still gives Host and path), as curl
+    #[arg(long, value_name = "PATH")]
+    pub unix_socket: Option<String>,
 }
 
 /// How a request is made: shared by `http` and `poll` (curl's letters).

@@ -204,3 +204,133 @@ fn unix_connect_to_nothing_exits_4_with_one_line() {
     assert_eq!(code, 4, "stderr: {err}");
     assert_one_error_line(&err);
 }
+
+// ---------------------------------------------------------------------------
+// --unix-socket for http, poll and ws connect
+
+/// nginx (foreground, one process) listening on a Unix socket and answering
+/// every request with its Host and URI. `None` when nginx is missing.
+fn nginx_on_unix(sock: &SockPath) -> Option<(Proc, PathBuf)> {
+    let bin = ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+        .into_iter()
+        .find(|b| have(b) || Path::new(b).exists());
+    let Some(bin) = bin else {
+        require_peer("nginx");
+        return None;
+    };
+    let dir = sock.0.with_extension("nginx");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log {d}/error.log;\nevents {{}}\nhttp {{\n access_log off;\n\
+         client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;\n\
+         uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;\n\
+         server {{\n  listen unix:{};\n  location / {{ return 200 \"host=$host uri=$request_uri\\n\"; }}\n }}\n}}\n",
+        sock.s()
+    );
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let proc = Proc::spawn(
+        Command::new(bin)
+            .args(["-p", &d.to_string(), "-c", conf_path.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_listening(sock.s());
+    Some((proc, dir))
+}
+
+#[test]
+fn http_and_poll_over_a_unix_socket_to_nginx() {
+    let sock = SockPath::new("nginx");
+    let Some((_nginx, dir)) = nginx_on_unix(&sock) else {
+        return;
+    };
+    let (code, out, err) = run(
+        &[
+            "http",
+            "--unix-socket",
+            sock.s(),
+            "http://example.test/a?b=1",
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, b"host=example.test uri=/a?b=1\n");
+    let (code, out, err) = run(
+        &[
+            "--json",
+            "poll",
+            "-c",
+            "2",
+            "-n",
+            "50ms",
+            "--unix-socket",
+            sock.s(),
+            "http://x/p",
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let text = String::from_utf8_lossy(&out);
+    let results: Vec<_> = text
+        .lines()
+        .map(parse_event)
+        .filter(|v| v["event"] == "poll_result")
+        .collect();
+    assert_eq!(results.len(), 2, "{text}");
+    assert!(results.iter().all(|r| r["status"] == 200), "{text}");
+    // Nothing listening: exit 4, one line.
+    let missing = SockPath::new("missing");
+    let (code, _, err) = run(
+        &["http", "--unix-socket", missing.s(), "http://x/"],
+        Stdio::null(),
+    );
+    assert_eq!(code, 4, "stderr: {err}");
+    assert_one_error_line(&err);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn ws_connect_over_a_unix_socket_to_python_websockets() {
+    if !require_peer("python3") {
+        return;
+    }
+    let sock = SockPath::new("ws");
+    let script = "import asyncio, sys, websockets\n\
+        async def echo(ws):\n    async for m in ws:\n        await ws.send(m)\n\
+        async def main():\n    async with websockets.unix_serve(echo, sys.argv[1]):\n        \
+        print('ready', flush=True)\n        await asyncio.Future()\n\
+        asyncio.run(main())\n";
+    let mut py = Proc::spawn(
+        Command::new("python3")
+            .args(["-c", script, sock.s()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut lines = py.stdout_lines();
+    if lines.next_line(TIMEOUT).as_deref() != Some("ready") {
+        let err = py.stderr_bytes();
+        py.wait_or_kill(Duration::from_secs(5));
+        let err = err.text();
+        assert!(!in_ci(), "python3 websockets did not start: {err}");
+        eprintln!("skipping: python3 websockets did not start: {err}");
+        return;
+    }
+    let (code, out, err) = run_with_input(
+        &[
+            "ws",
+            "connect",
+            "--unix-socket",
+            sock.s(),
+            "ws://localhost/chat",
+        ],
+        b"over a unix socket\n",
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, b"over a unix socket\n");
+}

@@ -235,6 +235,9 @@ pub struct Settings {
     pub proxy: Option<String>,
     /// `--noproxy LIST`.
     pub noproxy: Option<String>,
+    /// `--unix-socket PATH`: connect there instead (the URL still gives
+    /// Host and path).
+    pub unix_socket: Option<String>,
 }
 
 impl Settings {
@@ -246,6 +249,7 @@ impl Settings {
             resolver: Resolver::default(),
             proxy: args.proxy.clone(),
             noproxy: args.noproxy.clone(),
+            unix_socket: args.unix_socket.clone(),
         }
     }
 
@@ -412,13 +416,24 @@ impl Exchange {
         on: OnStep,
     ) -> Result<Exchange> {
         let origin = Origin::of(&request.url)?;
-        let proxy = proxy::choose(
-            settings.proxy.as_deref(),
-            settings.noproxy.as_deref(),
-            origin.https,
-            &origin.host,
-            &proxy::process_env,
-        )?;
+        if settings.unix_socket.is_some() && origin.https {
+            return Err(Error::usage(
+                "--unix-socket",
+                "https:// over a Unix socket is not supported yet",
+            ));
+        }
+        let proxy = if settings.unix_socket.is_some() {
+            // As curl: the socket is the way there, no proxy.
+            Ok(None)
+        } else {
+            proxy::choose(
+                settings.proxy.as_deref(),
+                settings.noproxy.as_deref(),
+                origin.https,
+                &origin.host,
+                &proxy::process_env,
+            )
+        }?;
         // An upgrade (WebSocket) goes through a CONNECT tunnel even for
         // plain http, as curl does: proxies do not relay upgrades.
         let upgrade = request.has("upgrade");
@@ -459,9 +474,7 @@ impl Exchange {
                 ex.transport = Some(t);
                 ex.phase = Phase::Send;
                 if let Some(t) = ex.transport.as_mut() {
-                    let stream = t.stream_mut();
-                    let (remote, local) = (stream.peer_addr(), stream.local_addr());
-                    if let (Ok(remote), Ok(local)) = (remote, local) {
+                    if let Some((remote, local)) = t.addrs() {
                         ex.remote = Some(remote);
                         on(Step::Connected {
                             remote,
@@ -485,6 +498,22 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
+        if let Some(path) = &settings.unix_socket {
+            let mut stream = net::unix::connect(path)?;
+            cx.registry
+                .register(
+                    &mut stream,
+                    token,
+                    mio::Interest::READABLE | mio::Interest::WRITABLE,
+                )
+                .map_err(|e| Error::io(format!("connect {path}"), &e))?;
+            self.timing.connect = self.started.elapsed();
+            self.timing.appconnect = self.timing.connect;
+            let none = SocketAddr::from(([0, 0, 0, 0], 0));
+            self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
+            self.phase = Phase::Send;
+            return self.drive(cx, token, key, settings, on);
+        }
         let (host, port) = self.dial();
         if net::is_literal(&host) {
             let addrs = net::resolve(&host, port, settings.family)?;
