@@ -449,7 +449,7 @@ pub struct DialArgs {
     #[arg(long, value_name = "LIST")]
     pub noproxy: Option<String>,
 
-    /// Connect to this Unix socket instead (the URL still gives Host and path), as curl
+    /// Connect to this Unix socket instead (the URL still gives Host, path and TLS name), as curl
     #[arg(long, value_name = "PATH")]
     pub unix_socket: Option<String>,
 }

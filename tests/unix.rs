@@ -211,6 +211,11 @@ fn unix_connect_to_nothing_exits_4_with_one_line() {
 /// nginx (foreground, one process) listening on a Unix socket and answering
 /// every request with its Host and URI. `None` when nginx is missing.
 fn nginx_on_unix(sock: &SockPath) -> Option<(Proc, PathBuf)> {
+    nginx_on_unix_tls(sock, None)
+}
+
+/// As [`nginx_on_unix`], TLS with `(cert, key)` when given.
+fn nginx_on_unix_tls(sock: &SockPath, tls: Option<(&str, &str)>) -> Option<(Proc, PathBuf)> {
     let bin = ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx"]
         .into_iter()
         .find(|b| have(b) || Path::new(b).exists());
@@ -222,12 +227,19 @@ fn nginx_on_unix(sock: &SockPath) -> Option<(Proc, PathBuf)> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let d = dir.display();
+    let (ssl, certs) = match tls {
+        Some((cert, key)) => (
+            " ssl",
+            format!("  ssl_certificate {cert};\n  ssl_certificate_key {key};\n"),
+        ),
+        None => ("", String::new()),
+    };
     let conf = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
          error_log {d}/error.log;\nevents {{}}\nhttp {{\n access_log off;\n\
          client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;\n\
          uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;\n\
-         server {{\n  listen unix:{};\n  location / {{ return 200 \"host=$host uri=$request_uri\\n\"; }}\n }}\n}}\n",
+         server {{\n  listen unix:{}{ssl};\n{certs}  location / {{ return 200 \"host=$host uri=$request_uri\\n\"; }}\n }}\n}}\n",
         sock.s()
     );
     let conf_path = dir.join("nginx.conf");
@@ -333,4 +345,69 @@ fn ws_connect_over_a_unix_socket_to_python_websockets() {
     );
     assert_eq!(code, 0, "stderr: {err}");
     assert_eq!(out, b"over a unix socket\n");
+}
+
+#[test]
+fn https_over_a_unix_socket_to_nginx_verifies_the_url_host() {
+    if !require_peer("openssl") {
+        return;
+    }
+    let sock = SockPath::new("nginx-tls");
+    let cert = sock.0.with_extension("crt");
+    let key = sock.0.with_extension("key");
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "5",
+        ])
+        .args([
+            "-subj",
+            "/CN=app.test",
+            "-addext",
+            "subjectAltName=DNS:app.test",
+        ])
+        .args([
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let Some((_nginx, dir)) = nginx_on_unix_tls(&sock, Some((c, k))) else {
+        return;
+    };
+    let (code, out, err) = run(
+        &[
+            "http",
+            "--unix-socket",
+            sock.s(),
+            "--cacert",
+            c,
+            "https://app.test/x",
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, b"host=app.test uri=/x\n");
+    // The certificate is checked against the URL's host.
+    let (code, _, err) = run(
+        &[
+            "http",
+            "--unix-socket",
+            sock.s(),
+            "--cacert",
+            c,
+            "https://other.test/x",
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 7, "stderr: {err}");
+    assert_one_error_line(&err);
+    for f in [cert, key] {
+        let _ = std::fs::remove_file(f);
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

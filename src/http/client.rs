@@ -416,12 +416,6 @@ impl Exchange {
         on: OnStep,
     ) -> Result<Exchange> {
         let origin = Origin::of(&request.url)?;
-        if settings.unix_socket.is_some() && origin.https {
-            return Err(Error::usage(
-                "--unix-socket",
-                "https:// over a Unix socket is not supported yet",
-            ));
-        }
         let proxy = if settings.unix_socket.is_some() {
             // As curl: the socket is the way there, no proxy.
             Ok(None)
@@ -509,9 +503,20 @@ impl Exchange {
                 .map_err(|e| Error::io(format!("connect {path}"), &e))?;
             self.timing.connect = self.started.elapsed();
             self.timing.appconnect = self.timing.connect;
-            let none = SocketAddr::from(([0, 0, 0, 0], 0));
-            self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
-            self.phase = Phase::Send;
+            if self.origin.https {
+                let config = settings
+                    .tls
+                    .clone()
+                    .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
+                let tls = TlsConn::new(stream, config, &self.origin.host)?;
+                self.transport = Some(Transport::UnixTls(Box::new(tls)));
+                self.phase = Phase::Secure;
+                self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
+            } else {
+                let none = SocketAddr::from(([0, 0, 0, 0], 0));
+                self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
+                self.phase = Phase::Send;
+            }
             return self.drive(cx, token, key, settings, on);
         }
         let (host, port) = self.dial();
@@ -860,8 +865,10 @@ impl Exchange {
                         continue;
                     }
                     self.timing.appconnect = self.started.elapsed();
-                    if let Transport::Tls(t) = transport {
-                        on(Step::Secured(t.describe_session()))?;
+                    match transport {
+                        Transport::Tls(t) => on(Step::Secured(t.describe_session()))?,
+                        Transport::UnixTls(t) => on(Step::Secured(t.describe_session()))?,
+                        _ => {}
                     }
                     self.phase = Phase::Send;
                 }

@@ -17,6 +17,8 @@ pub enum Transport {
     Tls(Box<TlsConn>),
     /// `--unix-socket PATH`.
     Unix(Conn<UnixStream>),
+    /// `--unix-socket PATH` with https or wss.
+    UnixTls(Box<TlsConn<UnixStream>>),
 }
 
 impl Transport {
@@ -28,6 +30,10 @@ impl Transport {
                 event.is_readable() || event.is_read_closed() || event.is_error(),
                 event.is_writable() || event.is_write_closed() || event.is_error(),
             ),
+            Transport::UnixTls(t) => t.set_ready(
+                event.is_readable() || event.is_read_closed() || event.is_error(),
+                event.is_writable() || event.is_write_closed() || event.is_error(),
+            ),
         }
     }
 
@@ -36,6 +42,7 @@ impl Transport {
             Transport::Plain(c) => c.read(buf, now),
             Transport::Unix(c) => c.read(buf, now),
             Transport::Tls(t) => t.read(buf),
+            Transport::UnixTls(t) => t.read(buf),
         }
     }
 
@@ -45,6 +52,7 @@ impl Transport {
             Transport::Plain(c) => c.send(data, usize::MAX, now).map(|_| ()),
             Transport::Unix(c) => c.send(data, usize::MAX, now).map(|_| ()),
             Transport::Tls(t) => t.send(data),
+            Transport::UnixTls(t) => t.send(data),
         }
     }
 
@@ -53,6 +61,7 @@ impl Transport {
             Transport::Plain(c) => c.flush(now),
             Transport::Unix(c) => c.flush(now),
             Transport::Tls(t) => t.flush(),
+            Transport::UnixTls(t) => t.flush(),
         }
     }
 
@@ -62,6 +71,7 @@ impl Transport {
             Transport::Plain(c) => c.queued() > 0,
             Transport::Unix(c) => c.queued() > 0,
             Transport::Tls(t) => t.pending() || t.is_handshaking(),
+            Transport::UnixTls(t) => t.pending() || t.is_handshaking(),
         }
     }
 
@@ -71,6 +81,7 @@ impl Transport {
             Transport::Plain(c) => c.queued(),
             Transport::Unix(c) => c.queued(),
             Transport::Tls(t) => t.queued(),
+            Transport::UnixTls(t) => t.queued(),
         }
     }
 
@@ -78,6 +89,7 @@ impl Transport {
         match self {
             Transport::Plain(_) | Transport::Unix(_) => false,
             Transport::Tls(t) => t.is_handshaking(),
+            Transport::UnixTls(t) => t.is_handshaking(),
         }
     }
 
@@ -87,6 +99,7 @@ impl Transport {
             Transport::Plain(c) => &mut c.stream,
             Transport::Tls(t) => &mut t.stream,
             Transport::Unix(c) => &mut c.stream,
+            Transport::UnixTls(t) => &mut t.stream,
         }
     }
 
@@ -95,7 +108,7 @@ impl Transport {
         let stream = match self {
             Transport::Plain(c) => &c.stream,
             Transport::Tls(t) => &t.stream,
-            Transport::Unix(_) => return None,
+            Transport::Unix(_) | Transport::UnixTls(_) => return None,
         };
         Some((stream.peer_addr().ok()?, stream.local_addr().ok()?))
     }
@@ -106,13 +119,16 @@ impl Transport {
             Transport::Plain(c) => c.stream.shutdown(std::net::Shutdown::Both),
             Transport::Tls(t) => t.stream.shutdown(std::net::Shutdown::Both),
             Transport::Unix(c) => c.stream.shutdown(std::net::Shutdown::Both),
+            Transport::UnixTls(t) => t.stream.shutdown(std::net::Shutdown::Both),
         };
     }
 
     /// Ends the connection politely (close_notify for TLS).
     pub fn close(&mut self) {
-        if let Transport::Tls(t) = self {
-            t.close();
+        match self {
+            Transport::Tls(t) => t.close(),
+            Transport::UnixTls(t) => t.close(),
+            _ => {}
         }
     }
 }

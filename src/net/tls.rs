@@ -515,8 +515,8 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
 }
 
 /// A TLS connection (either side) over an edge-triggered TCP stream.
-pub struct TlsConn {
-    pub stream: TcpStream,
+pub struct TlsConn<S = TcpStream> {
+    pub stream: S,
     tls: Connection,
     /// Plaintext accepted but not yet given to rustls (bounded by the caller
     /// through [`TlsConn::queued`]).
@@ -526,8 +526,8 @@ pub struct TlsConn {
     tcp_eof: bool,
 }
 
-impl TlsConn {
-    pub fn new(stream: TcpStream, config: Arc<ClientConfig>, host: &str) -> Result<TlsConn> {
+impl<S: io::Read + io::Write> TlsConn<S> {
+    pub fn new(stream: S, config: Arc<ClientConfig>, host: &str) -> Result<TlsConn<S>> {
         let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
             .map_err(|_| Error::usage("tls", format!("not a valid server name: {host}")))?;
         let tls = ClientConnection::new(config, name)
@@ -535,13 +535,13 @@ impl TlsConn {
         Ok(TlsConn::wrap(stream, Connection::Client(tls)))
     }
 
-    pub fn server(stream: TcpStream, config: Arc<ServerConfig>) -> Result<TlsConn> {
+    pub fn server(stream: S, config: Arc<ServerConfig>) -> Result<TlsConn<S>> {
         let tls = ServerConnection::new(config)
             .map_err(|e| Error::new(Exit::Tls, "tls", describe(&e)))?;
         Ok(TlsConn::wrap(stream, Connection::Server(tls)))
     }
 
-    fn wrap(stream: TcpStream, mut tls: Connection) -> TlsConn {
+    fn wrap(stream: S, mut tls: Connection) -> TlsConn<S> {
         tls.set_buffer_limit(None);
         TlsConn {
             stream,
