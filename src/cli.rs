@@ -147,6 +147,27 @@ Examples:
     )]
     Ws(WsCommand),
 
+    /// Unix domain sockets: connect, listen (PATH, or @name for a Linux abstract name)
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  netkit unix connect /run/app.sock < request      like nc -U
+  netkit unix listen /tmp/app.sock > received      one client, like nc -lU"
+    )]
+    Unix(UnixCommand),
+
+    /// TLS: check certificates (chain, expiry, verification)
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  netkit tls check example.org                      chain, expiry, verification
+  netkit tls check --warn-days 14 a.org b.org:8443  exit 1 if one expires within 14 days
+  netkit --json tls check --cacert ca.pem localhost:4433"
+    )]
+    Tls(TlsCommand),
+
     /// Print a shell completion script
     #[command(after_help = "Example:\n  netkit completions bash > /etc/bash_completion.d/netkit")]
     Completions {
@@ -154,6 +175,129 @@ Examples:
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnixCommand {
+    /// Connect to a Unix socket and pipe stdin to it and it to stdout
+    #[command(after_help = "\
+Examples:
+  netkit unix connect /run/app.sock < request      like nc -U
+  netkit unix connect @app                         a Linux abstract socket
+  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netkit unix connect /run/nginx.sock
+
+Exit status: 0 when both directions ended cleanly, 2 bad flag, 4 nothing
+listens there or the peer reset, 5 --idle-timeout.")]
+    Connect(UnixConnectArgs),
+    /// Wait for one client on a Unix socket and pipe it like `nc -lU`
+    #[command(after_help = "\
+Examples:
+  netkit unix listen /tmp/app.sock > received      one client, like nc -lU
+  netkit unix listen @app                          a Linux abstract socket
+
+Exit status: 0 when the client's session ended cleanly, 1 address in use (a
+live listener), 4 the client reset, 5 --idle-timeout.")]
+    Listen(UnixListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnixConnectArgs {
+    /// Socket path, or @name for a Linux abstract socket
+    pub path: String,
+
+    /// End the session when no byte moves either way for this long (exit 5)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub quit_after: Option<Duration>,
+
+    /// Keep the write side open at stdin EOF (no half-close)
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Only send stdin; discard what the peer sends
+    #[arg(long, conflicts_with = "recv_only")]
+    pub send_only: bool,
+
+    /// Only receive; do not read stdin
+    #[arg(long)]
+    pub recv_only: bool,
+
+    /// Hex dump both directions on stderr (data still goes to stdout)
+    #[arg(long)]
+    pub hex: bool,
+
+    /// Send each line feed from stdin as CR LF (nc -C)
+    #[arg(short = 'C', long)]
+    pub crlf: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnixListenArgs {
+    /// Socket path (a stale file from a listener that is gone is replaced), or @name
+    pub path: String,
+
+    /// End the session when no byte moves either way for this long (exit 5)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Option<Duration>,
+
+    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub quit_after: Option<Duration>,
+
+    /// Keep the write side open at stdin EOF (no half-close)
+    #[arg(long)]
+    pub no_shutdown: bool,
+
+    /// Hex dump both directions on stderr (data still goes to stdout)
+    #[arg(long)]
+    pub hex: bool,
+
+    /// Send each line feed from stdin as CR LF (nc -C)
+    #[arg(short = 'C', long)]
+    pub crlf: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Handshake with each host and show its certificate chain, expiry and verification
+    #[command(after_help = "\
+Examples:
+  netkit tls check example.org                      chain, expiry, verification
+  netkit tls check --warn-days 14 a.org b.org:8443  exit 1 if one expires within 14 days
+  netkit tls check -x socks5h://127.0.0.1:1080 example.org   through a proxy
+
+Exit status: 0 every host verified (and none expires within --warn-days),
+1 a certificate expires within --warn-days, 3 DNS, 4 refused, 5 timeout,
+7 handshake failed or certificate not trusted (unless -k).")]
+    Check(TlsCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TlsCheckArgs {
+    /// HOST or HOST:PORT ([V6]:PORT); the port defaults to 443
+    #[arg(required = true, value_name = "HOST[:PORT]")]
+    pub targets: Vec<String>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Give up on each address (and on the handshake) after this long
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub connect_timeout: Duration,
+
+    /// Exit 1 when a server's certificate expires within N days
+    #[arg(long, value_name = "N")]
+    pub warn_days: Option<u32>,
+
+    /// Connect through this proxy: http://, socks5:// or socks5h:// [user:pass@]host[:port]
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    #[command(flatten)]
+    pub tls_opts: TlsOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +471,18 @@ pub struct DialArgs {
     /// Trust the CA certificates in this PEM file too
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<std::path::PathBuf>,
+
+    /// Go through this proxy: http://, socks5:// or socks5h:// [user:pass@]host[:port] ("" for none; default: http_proxy, HTTPS_PROXY, ALL_PROXY as curl)
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Hosts to reach directly, comma-separated (`*` for all; default: NO_PROXY)
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// Connect to this Unix socket instead (the URL still gives Host, path and TLS name), as curl
+    #[arg(long, value_name = "PATH")]
+    pub unix_socket: Option<String>,
 }
 
 /// How a request is made: shared by `http` and `poll` (curl's letters).
@@ -902,6 +1058,42 @@ pub struct ConnectArgs {
     /// Hex dump both directions on stderr (data still goes to stdout)
     #[arg(long)]
     pub hex: bool,
+
+    /// Send each line feed from stdin as CR LF (nc -C)
+    #[arg(short = 'C', long)]
+    pub crlf: bool,
+
+    /// Speak TLS over the connection (the certificate is verified)
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Connect through this proxy: http://, socks5:// or socks5h:// [user:pass@]host[:port]
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    #[command(flatten)]
+    pub tls_opts: TlsOpts,
+}
+
+/// How a TLS client verifies and names the server: `tcp connect --tls`
+/// and `tls check`.
+#[derive(Debug, Clone, Args)]
+pub struct TlsOpts {
+    /// Trust the CA certificates in this PEM file too (a server certificate found in it is trusted as is)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+
+    /// Do not verify the server's certificate (says so on stderr)
+    #[arg(short = 'k', long = "insecure")]
+    pub insecure: bool,
+
+    /// Server name to send (SNI) and to verify (default: HOST)
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+
+    /// Offer this ALPN protocol (repeatable, in order of preference)
+    #[arg(long, value_name = "PROTO")]
+    pub alpn: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -956,6 +1148,10 @@ pub struct ListenArgs {
     /// Hex dump both directions on stderr
     #[arg(long)]
     pub hex: bool,
+
+    /// Send each line feed from stdin as CR LF (nc -C; one client only)
+    #[arg(short = 'C', long, conflicts_with_all = ["keep_open", "broker", "chat", "echo"])]
+    pub crlf: bool,
 }
 
 #[derive(Debug, Args)]

@@ -193,6 +193,21 @@ pub struct HttpRequestRecord<'a> {
     pub brief: bool,
 }
 
+/// What `tls check` found out about one server.
+#[derive(Debug, Clone)]
+pub struct TlsReport {
+    pub host: String,
+    pub port: u16,
+    pub addr: SocketAddr,
+    pub session: crate::net::tls::SessionInfo,
+    /// The certificates the server sent, its own first.
+    pub chain: Vec<crate::net::tls::CertInfo>,
+    /// Whole days until the server's certificate expires (negative: expired).
+    pub days_left: Option<i64>,
+    /// Why the chain is not trusted; `None` when it verifies.
+    pub error: Option<String>,
+}
+
 /// Something worth reporting.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -332,6 +347,10 @@ pub enum Event<'a> {
     PollResult(&'a PollRecord),
     /// Totals at the end of `netkit poll`.
     PollSummary(&'a PollSummary),
+    /// The result for one server of `tls check`.
+    TlsCert(&'a TlsReport),
+    /// A TLS session is up (`tcp connect --tls`, verbose).
+    TlsSession(&'a crate::net::tls::SessionInfo),
     /// Totals at the end of `tcp check`.
     CheckSummary {
         open: usize,
@@ -371,6 +390,8 @@ impl Event<'_> {
             Event::HttpResponse(_) => "http_response",
             Event::HttpRetry { .. } => "http_retry",
             Event::HttpRequest(_) => "request",
+            Event::TlsSession(_) => "tls_session",
+            Event::TlsCert(_) => "tls_cert",
         }
     }
 }

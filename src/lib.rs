@@ -6,7 +6,8 @@
 //! * [`cli`]: every clap type.
 //! * [`proto`]: sans-IO protocol code.
 //! * [`reactor`]: the event loop, connections, stdin, timers, signals.
-//! * [`tcp`], [`udp`], [`http`], [`poll`], [`ws`]: the command drivers.
+//! * [`tcp`], [`udp`], [`http`], [`poll`], [`ws`], [`tls`], [`unix`]: the command
+//!   drivers.
 //! * [`event`] and [`output`]: what drivers report and how it is rendered.
 //! * [`error`]: one-line errors and the documented exit codes.
 
@@ -22,7 +23,9 @@ pub mod proto;
 pub mod reactor;
 pub mod server;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
+pub mod unix;
 pub mod ws;
 
 use clap::CommandFactory;
@@ -40,6 +43,8 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
         Command::Http(cli::HttpCommand::Listen(args)) => httpd::run(*args, out),
         Command::Poll(args) => poll::run(args, out),
         Command::Ws(cmd) => ws::run(cmd, out),
+        Command::Tls(cmd) => tls::run(cmd, out),
+        Command::Unix(cmd) => unix::run(cmd, out),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);

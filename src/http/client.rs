@@ -25,6 +25,7 @@ use super::transport::Transport;
 use crate::cli::{DialArgs, Family, RequestArgs};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::net;
+use crate::net::proxy::{self, Proxy, Tunnel};
 use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
@@ -162,6 +163,23 @@ impl Request {
         out.extend_from_slice(&self.body);
         out
     }
+
+    /// The request as sent to an HTTP proxy for a plain `http://` URL: the
+    /// absolute URL as target (no CONNECT), with the proxy's credentials.
+    pub fn encode_for_proxy(&self, origin: &Origin, auth: Option<&(String, String)>) -> Vec<u8> {
+        let mut url = self.url.clone();
+        url.set_fragment(None);
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let mut headers = self.wire_headers(origin);
+        if let Some((user, pass)) = auth {
+            headers.push(("Proxy-Authorization".to_string(), basic_auth(user, pass)));
+        }
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        encode_request(&self.method, url.as_str(), &headers, &mut out);
+        out.extend_from_slice(&self.body);
+        out
+    }
 }
 
 /// `Basic base64(user:pass)`.
@@ -213,6 +231,13 @@ pub struct Settings {
     pub tls: Option<Arc<ClientConfig>>,
     /// Host names are looked up off the loop thread (clones share its bound).
     pub resolver: Resolver,
+    /// `-x URL` (`Some("")`: none, whatever the environment says).
+    pub proxy: Option<String>,
+    /// `--noproxy LIST`.
+    pub noproxy: Option<String>,
+    /// `--unix-socket PATH`: connect there instead (the URL still gives
+    /// Host and path).
+    pub unix_socket: Option<String>,
     /// `--resolve`: these addresses for HOST:PORT (`*` for any host).
     pub resolve: Vec<ResolveEntry>,
     /// `--connect-to`: connect elsewhere (the Host header and TLS name stay).
@@ -346,6 +371,9 @@ impl Settings {
             resolver: Resolver::default(),
             resolve: Vec::new(),
             connect_to: Vec::new(),
+            proxy: args.proxy.clone(),
+            noproxy: args.noproxy.clone(),
+            unix_socket: args.unix_socket.clone(),
         }
     }
 
@@ -745,6 +773,8 @@ enum Phase {
     /// Looking the host name up (bounded by --connect-timeout).
     Resolving(Lookup),
     Connecting(Connector),
+    /// Connected to the proxy: the CONNECT or SOCKS5 handshake.
+    Tunnel,
     Secure,
     Send,
     Receive,
@@ -775,6 +805,12 @@ pub struct Exchange {
     pub bytes_head: u64,
     /// The name being looked up (the URL's host, or --connect-to's).
     lookup_host: String,
+    /// The proxy this exchange goes through, if any.
+    proxy: Option<Proxy>,
+    /// A plain request sent whole to an HTTP proxy (no tunnel).
+    absolute: bool,
+    tunnel: Option<Tunnel>,
+    family: Family,
 }
 
 /// Lets a step callback fail the exchange.
@@ -792,8 +828,30 @@ impl Exchange {
         on: OnStep,
     ) -> Result<Exchange> {
         let origin = Origin::of(&request.url)?;
+        let proxy = if settings.unix_socket.is_some() {
+            // As curl: the socket is the way there, no proxy.
+            Ok(None)
+        } else {
+            proxy::choose(
+                settings.proxy.as_deref(),
+                settings.noproxy.as_deref(),
+                origin.https,
+                &origin.host,
+                &proxy::process_env,
+            )
+        }?;
+        // An upgrade (WebSocket) goes through a CONNECT tunnel even for
+        // plain http, as curl does: proxies do not relay upgrades.
+        let upgrade = request.has("upgrade");
+        let absolute = proxy
+            .as_ref()
+            .is_some_and(|p| p.kind == proxy::Kind::Http && !origin.https && !upgrade);
+        let wire = match &proxy {
+            Some(p) if absolute => request.encode_for_proxy(&origin, p.auth.as_ref()),
+            _ => request.encode(&origin),
+        };
         let mut ex = Exchange {
-            wire: request.encode(&origin),
+            wire,
             origin,
             wire_queued: false,
             head_only: request.method == "HEAD",
@@ -812,6 +870,10 @@ impl Exchange {
             bytes_body: 0,
             bytes_head: 0,
             lookup_host: String::new(),
+            proxy,
+            absolute,
+            tunnel: None,
+            family: settings.family,
         };
         match reuse {
             Some(t) => {
@@ -819,9 +881,7 @@ impl Exchange {
                 ex.transport = Some(t);
                 ex.phase = Phase::Send;
                 if let Some(t) = ex.transport.as_mut() {
-                    let stream = t.stream_mut();
-                    let (remote, local) = (stream.peer_addr(), stream.local_addr());
-                    if let (Ok(remote), Ok(local)) = (remote, local) {
+                    if let Some((remote, local)) = t.addrs() {
                         ex.remote = Some(remote);
                         on(Step::Connected {
                             remote,
@@ -845,8 +905,35 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let host = self.origin.host.trim_matches(['[', ']']).to_string();
-        let (host, port, fixed) = settings.target(&host, self.origin.port);
+        if let Some(path) = &settings.unix_socket {
+            let mut stream = net::unix::connect(path)?;
+            cx.registry
+                .register(
+                    &mut stream,
+                    token,
+                    mio::Interest::READABLE | mio::Interest::WRITABLE,
+                )
+                .map_err(|e| Error::io(format!("connect {path}"), &e))?;
+            self.timing.connect = self.started.elapsed();
+            self.timing.appconnect = self.timing.connect;
+            if self.origin.https {
+                let config = settings
+                    .tls
+                    .clone()
+                    .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
+                let tls = TlsConn::new(stream, config, &self.origin.host)?;
+                self.transport = Some(Transport::UnixTls(Box::new(tls)));
+                self.phase = Phase::Secure;
+                self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
+            } else {
+                let none = SocketAddr::from(([0, 0, 0, 0], 0));
+                self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
+                self.phase = Phase::Send;
+            }
+            return self.drive(cx, token, key, settings, on);
+        }
+        let (host, port) = self.dial();
+        let (host, port, fixed) = settings.target(&host, port);
         if let Some(addrs) = fixed {
             let addrs = net::pick(&host, &addrs, settings.family)?;
             self.timing.namelookup = self.started.elapsed();
@@ -900,6 +987,25 @@ impl Exchange {
         let outcome = connector.start(cx, token, key);
         self.phase = Phase::Connecting(connector);
         self.on_connect(cx, token, key, outcome, settings, on)
+    }
+
+    /// Where to connect: the proxy, or the origin itself.
+    fn dial(&self) -> (String, u16) {
+        match &self.proxy {
+            Some(p) => (p.host.trim_matches(['[', ']']).to_string(), p.port),
+            None => (
+                self.origin.host.trim_matches(['[', ']']).to_string(),
+                self.origin.port,
+            ),
+        }
+    }
+
+    /// What a failed connect names: the proxy, or the origin.
+    fn dial_name(&self) -> String {
+        match &self.proxy {
+            Some(p) => format!("to proxy {}", p.name()),
+            None => self.origin.authority(),
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -980,6 +1086,17 @@ impl Exchange {
             let outcome = c.timed_out(cx, token, key);
             return self.on_connect(cx, token, key, outcome, settings, on);
         }
+        if matches!(self.phase, Phase::Tunnel) && self.tls_timer.take().is_some() {
+            let name = self.proxy.as_ref().map(|p| p.name()).unwrap_or_default();
+            return Err(Error::timeout(
+                format!("proxy {name}"),
+                format!(
+                    "no tunnel to {} after {} (--connect-timeout)",
+                    self.origin.authority(),
+                    humantime::format_duration(self.connect_timeout)
+                ),
+            ));
+        }
         if matches!(self.phase, Phase::Secure) && self.tls_timer.take().is_some() {
             return Err(Error::timeout(
                 format!("TLS with {}", self.origin.authority()),
@@ -1020,7 +1137,7 @@ impl Exchange {
                 }
                 Err(Error::new(
                     exit_for_io(&e),
-                    format!("connect {}", self.origin.authority()),
+                    format!("connect {}", self.dial_name()),
                     why,
                 ))
             }
@@ -1033,7 +1150,19 @@ impl Exchange {
                     local,
                     reused: false,
                 })?;
-                if self.origin.https {
+                let tunnel = match &self.proxy {
+                    Some(p) if !self.absolute => {
+                        Some(p.handshake(&self.origin.host, self.origin.port, self.family)?)
+                    }
+                    _ => None,
+                };
+                if let Some(tunnel) = tunnel {
+                    self.tunnel = Some(tunnel);
+                    self.transport =
+                        Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
+                    self.phase = Phase::Tunnel;
+                    self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
+                } else if self.origin.https {
                     let config = settings
                         .tls
                         .clone()
@@ -1062,8 +1191,8 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let result = self.drive_inner(cx.now, on);
-        if !matches!(self.phase, Phase::Secure) {
+        let result = self.drive_inner(cx.now, settings, on);
+        if !matches!(self.phase, Phase::Secure | Phase::Tunnel) {
             if let Some(t) = self.tls_timer.take() {
                 cx.timers.cancel(t);
             }
@@ -1090,13 +1219,47 @@ impl Exchange {
         self.reused && !self.got_bytes && (e.kind == Exit::Refused || e.why.contains("empty reply"))
     }
 
-    fn drive_inner(&mut self, now: Instant, on: OnStep) -> Result<()> {
+    fn drive_inner(&mut self, now: Instant, settings: &Settings, on: OnStep) -> Result<()> {
         loop {
             let Some(transport) = self.transport.as_mut() else {
                 return Ok(());
             };
             match self.phase {
                 Phase::Resolving(_) | Phase::Connecting(_) | Phase::Done => return Ok(()),
+                Phase::Tunnel => {
+                    let (Transport::Plain(conn), Some(tunnel)) = (transport, self.tunnel.as_mut())
+                    else {
+                        return Ok(());
+                    };
+                    let mut buf = [0u8; 4096];
+                    let Some(early) = tunnel.pump(conn, &mut buf, now)? else {
+                        return Ok(());
+                    };
+                    self.tunnel = None;
+                    if self.origin.https {
+                        if !early.is_empty() {
+                            return Err(protocol_error(
+                                &self.origin,
+                                "the server spoke before the TLS handshake",
+                            ));
+                        }
+                        let Some(Transport::Plain(conn)) = self.transport.take() else {
+                            return Ok(());
+                        };
+                        let config = settings
+                            .tls
+                            .clone()
+                            .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
+                        let tls = TlsConn::new(conn.stream, config, &self.origin.host)?;
+                        self.transport = Some(Transport::Tls(Box::new(tls)));
+                        self.phase = Phase::Secure;
+                    } else {
+                        self.buf.spare()[..early.len()].copy_from_slice(&early);
+                        self.buf.filled(early.len());
+                        self.timing.appconnect = self.started.elapsed();
+                        self.phase = Phase::Send;
+                    }
+                }
                 Phase::Secure => {
                     transport
                         .flush(now)
@@ -1121,8 +1284,10 @@ impl Exchange {
                         continue;
                     }
                     self.timing.appconnect = self.started.elapsed();
-                    if let Transport::Tls(t) = transport {
-                        on(Step::Secured(t.describe_session()))?;
+                    match transport {
+                        Transport::Tls(t) => on(Step::Secured(t.describe_session()))?,
+                        Transport::UnixTls(t) => on(Step::Secured(t.describe_session()))?,
+                        _ => {}
                     }
                     self.phase = Phase::Send;
                 }
@@ -1174,7 +1339,7 @@ impl Exchange {
             let (used, item) = self
                 .decoder
                 .decode(self.buf.data())
-                .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
+                .map_err(|e| self.bad_response(&e.to_string()))?;
             let progressed = used > 0 || item.is_some();
             match item {
                 Some(Item::Interim(h)) => {
@@ -1218,11 +1383,31 @@ impl Exchange {
             Ok(Read::Eof) => {
                 self.decoder
                     .finish(self.buf.data())
-                    .map_err(|e| protocol_error(&self.origin, &e.to_string()))?;
+                    .map_err(|e| self.bad_response(&e.to_string()))?;
                 self.complete(on, false).map(|()| false)
             }
             Err(e) => Err(io_error(&self.origin, &e)),
         }
+    }
+
+    /// A response that is not HTTP: said plainly when it is TLS (a plain
+    /// request to a TLS port gets an alert or a handshake record back).
+    fn bad_response(&self, why: &str) -> Error {
+        if !self.origin.https && looks_like_tls(self.buf.data()) {
+            return Error::new(
+                Exit::Protocol,
+                format!("response from {}", self.origin.authority()),
+                "the server speaks TLS on this port; use https:// (wss:// for WebSocket)",
+            );
+        }
+        if !self.origin.https && !self.got_bytes {
+            // OpenSSL servers close on a plain request without a word.
+            return protocol_error(
+                &self.origin,
+                &format!("{why} (if this port speaks TLS, use https:// or wss://)"),
+            );
+        }
+        protocol_error(&self.origin, why)
     }
 
     fn complete(&mut self, on: OnStep, open: bool) -> Result<()> {
@@ -1255,6 +1440,12 @@ fn io_error(origin: &Origin, e: &io::Error) -> Error {
         format!("response from {}", origin.authority()),
         describe_io(e),
     )
+}
+
+/// Whether `data` starts like a TLS record: an alert (0x15) or a
+/// handshake (0x16), version 3.x.
+pub fn looks_like_tls(data: &[u8]) -> bool {
+    matches!(data, [0x15 | 0x16, 0x03, ..])
 }
 
 fn protocol_error(origin: &Origin, why: &str) -> Error {
@@ -1318,6 +1509,9 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             insecure: false,
             cacert: None,
+            proxy: None,
+            noproxy: None,
+            unix_socket: None,
         });
         s.connect_to
             .push(ConnectTo::parse("a.test:80:b.test:81").unwrap());
@@ -1327,6 +1521,15 @@ mod tests {
         assert_eq!((h.as_str(), p), ("b.test", 81));
         assert_eq!(fixed, Some(vec!["127.0.0.2:81".parse().unwrap()]));
         assert_eq!(s.target("a.test", 8080), ("a.test".into(), 8080, None));
+    }
+
+    #[test]
+    fn tls_records_are_recognised() {
+        assert!(looks_like_tls(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]));
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
+        assert!(!looks_like_tls(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!looks_like_tls(&[0x15]));
+        assert!(!looks_like_tls(&[]));
     }
 
     #[test]

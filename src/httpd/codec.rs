@@ -30,6 +30,7 @@ use crate::http::transport::Transport;
 use crate::output::Output;
 use crate::proto::http_request::{reason, ReqItem, Request, RequestDecoder, RequestError};
 use crate::proto::lines::LineSplitter;
+use crate::reactor::conn::Conn;
 use crate::server::room::Print;
 use crate::server::{AtEof, Codec, Core, Ending, Goodbye, Got, Info, Room};
 
@@ -446,43 +447,9 @@ impl Codec for HttpCodec {
 /// Sends what the socket takes of a file piece; true when it is all sent.
 fn send_file(f: &mut FileBody, transport: &mut Transport, now: Instant) -> io::Result<bool> {
     match transport {
-        Transport::Plain(conn) => {
-            if conn.queued() > 0 {
-                return Ok(false);
-            }
-            let fd = conn.stream.as_raw_fd();
-            while f.offset < f.end {
-                let mut off = f.offset as libc::off_t;
-                let count = (f.end - f.offset).min(SENDFILE_MAX) as usize;
-                // SAFETY: both descriptors are open for the duration of the
-                // call and `off` is a valid pointer to a local.
-                let n = unsafe { libc::sendfile(fd, f.file.as_raw_fd(), &mut off, count) };
-                if n < 0 {
-                    let e = io::Error::last_os_error();
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => return Ok(false),
-                        io::ErrorKind::Interrupted => continue,
-                        _ => return Err(e),
-                    }
-                }
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file shrank while it was being sent",
-                    ));
-                }
-                f.offset += n as u64;
-                conn.sent += n as u64;
-                conn.last_active = now;
-                if (n as usize) < count {
-                    // The socket buffer is full: the next EPOLLOUT says when
-                    // to go on (asking again now would only get EAGAIN).
-                    return Ok(f.offset == f.end);
-                }
-            }
-            Ok(true)
-        }
-        Transport::Tls(_) => {
+        Transport::Plain(conn) => sendfile(f, conn, now),
+        Transport::Unix(conn) => sendfile(f, conn, now),
+        Transport::Tls(_) | Transport::UnixTls(_) => {
             let mut chunk = vec![0u8; TLS_CHUNK];
             while f.offset < f.end {
                 if transport.queued() >= HIGH_WATER {
@@ -494,6 +461,48 @@ fn send_file(f: &mut FileBody, transport: &mut Transport, now: Instant) -> io::R
             Ok(true)
         }
     }
+}
+
+/// `sendfile(2)` from the file to a plain socket.
+fn sendfile<S: crate::reactor::conn::Stream>(
+    f: &mut FileBody,
+    conn: &mut Conn<S>,
+    now: Instant,
+) -> io::Result<bool> {
+    if conn.queued() > 0 {
+        return Ok(false);
+    }
+    let fd = conn.stream.as_raw_fd();
+    while f.offset < f.end {
+        let mut off = f.offset as libc::off_t;
+        let count = (f.end - f.offset).min(SENDFILE_MAX) as usize;
+        // SAFETY: both descriptors are open for the duration of the
+        // call and `off` is a valid pointer to a local.
+        let n = unsafe { libc::sendfile(fd, f.file.as_raw_fd(), &mut off, count) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => return Ok(false),
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being sent",
+            ));
+        }
+        f.offset += n as u64;
+        conn.sent += n as u64;
+        conn.last_active = now;
+        if (n as usize) < count {
+            // The socket buffer is full: the next EPOLLOUT says when
+            // to go on (asking again now would only get EAGAIN).
+            return Ok(f.offset == f.end);
+        }
+    }
+    Ok(true)
 }
 
 /// The room of `http listen`: reports each request; ends the run after

@@ -386,6 +386,60 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 ),
             )
         }
+        Event::TlsCert(r) => {
+            let verdict = match (&r.error, c) {
+                (None, false) => "verified".to_string(),
+                (None, true) => "verified".green().bold().to_string(),
+                (Some(_), false) => "NOT VERIFIED".to_string(),
+                (Some(_), true) => "NOT VERIFIED".red().bold().to_string(),
+            };
+            let mut text = format!(
+                "{}:{} ({})  {verdict}  {} {}",
+                r.host, r.port, r.addr, r.session.version, r.session.cipher
+            );
+            if let Some(alpn) = &r.session.alpn {
+                text.push_str(&format!(" ALPN {alpn}"));
+            }
+            text.push('\n');
+            if let Some(why) = &r.error {
+                text.push_str(&format!("  {why}\n"));
+            }
+            for (n, cert) in r.chain.iter().enumerate() {
+                text.push_str(&format!("  {n} subject  {}\n", cert.subject));
+                if !cert.sans.is_empty() {
+                    text.push_str(&format!("    SANs     {}\n", cert.sans.join(", ")));
+                }
+                text.push_str(&format!("    issuer   {}\n", cert.issuer));
+                let mut expiry =
+                    format!("    expires  {}", crate::net::tls::rfc3339(cert.not_after));
+                if n == 0 {
+                    if let Some(days) = r.days_left {
+                        if days < 0 {
+                            expiry.push_str(&format!(" (expired {} days ago)", -days));
+                        } else {
+                            expiry.push_str(&format!(" ({days} days left)"));
+                        }
+                    }
+                }
+                text.push_str(&expiry);
+                text.push('\n');
+            }
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+        Event::TlsSession(info) if verbose => {
+            let mut text = format!("TLS: {} {}", info.version, info.cipher);
+            if let Some(alpn) = &info.alpn {
+                text.push_str(&format!(", ALPN {alpn}"));
+            }
+            if let Some(subject) = &info.subject {
+                text.push_str(&format!("; certificate {subject}"));
+            }
+            if let Some(until) = &info.not_after {
+                text.push_str(&format!(", expires {until}"));
+            }
+            status(err, style, text)
+        }
         Event::CheckSummary {
             open,
             closed,

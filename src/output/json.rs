@@ -450,6 +450,46 @@ fn fields(event: &Event) -> Map<String, Value> {
             put("timeout", json!(timeout));
             put("elapsed", secs(*elapsed));
         }
+        Event::TlsCert(r) => {
+            let leaf = r.chain.first();
+            put("host", json!(r.host));
+            put("port", json!(r.port));
+            put("addr", json!(r.addr.to_string()));
+            put("subject", json!(leaf.map(|c| &c.subject)));
+            put("issuer", json!(leaf.map(|c| &c.issuer)));
+            put("sans", json!(leaf.map(|c| &c.sans)));
+            put(
+                "not_after",
+                json!(leaf.map(|c| crate::net::tls::rfc3339(c.not_after))),
+            );
+            put("days_left", json!(r.days_left));
+            put("verified", json!(r.error.is_none()));
+            put("error", json!(r.error));
+            put("version", json!(r.session.version));
+            put("cipher", json!(r.session.cipher));
+            put("alpn", json!(r.session.alpn));
+            let chain: Vec<serde_json::Value> = r
+                .chain
+                .iter()
+                .map(|c| {
+                    json!({
+                        "subject": c.subject,
+                        "issuer": c.issuer,
+                        "sans": c.sans,
+                        "not_before": crate::net::tls::rfc3339(c.not_before),
+                        "not_after": crate::net::tls::rfc3339(c.not_after),
+                    })
+                })
+                .collect();
+            put("chain", json!(chain));
+        }
+        Event::TlsSession(info) => {
+            put("version", json!(info.version));
+            put("cipher", json!(info.cipher));
+            put("alpn", json!(info.alpn));
+            put("subject", json!(info.subject));
+            put("not_after", json!(info.not_after));
+        }
     }
     m
 }

@@ -9,4 +9,5 @@ pub mod hex;
 pub mod http;
 pub mod http_request;
 pub mod lines;
+pub mod proxy;
 pub mod ws;

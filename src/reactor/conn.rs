@@ -7,12 +7,12 @@
 //! not take is kept in a bounded [`OutBuf`] and flushed on the next WRITABLE
 //! edge. A short write is normal, never an error.
 
-use std::io::{self, Read as _, Write as _};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
 
 use mio::event::Event;
-use mio::net::TcpStream;
+use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
 /// The outcome of one read.
@@ -77,9 +77,36 @@ enum WriteSide {
     Shut,
 }
 
-/// A TCP connection with its readiness, its queue and its counters.
-pub struct Conn {
-    pub stream: TcpStream,
+/// A stream socket a [`Conn`] can carry: TCP, or a Unix domain socket.
+pub trait Stream: io::Read + io::Write + mio::event::Source + std::os::fd::AsRawFd {
+    fn shutdown_write(&self) -> io::Result<()>;
+    fn take_error(&self) -> io::Result<Option<io::Error>>;
+}
+
+impl Stream for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        TcpStream::take_error(self)
+    }
+}
+
+impl Stream for UnixStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        UnixStream::take_error(self)
+    }
+}
+
+/// A stream connection (TCP unless said otherwise) with its readiness, its
+/// queue and its counters.
+pub struct Conn<S = TcpStream> {
+    pub stream: S,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     out: OutBuf,
@@ -94,10 +121,11 @@ pub struct Conn {
     pub last_active: Instant,
 }
 
-impl Conn {
+impl<S: Stream> Conn<S> {
     /// Wraps a connected stream. The addresses come from the caller because
-    /// the accept or connect that produced the stream already knows them.
-    pub fn new(stream: TcpStream, peer: SocketAddr, local: SocketAddr, now: Instant) -> Conn {
+    /// the accept or connect that produced the stream already knows them
+    /// (a Unix socket has none: callers pass a placeholder).
+    pub fn new(stream: S, peer: SocketAddr, local: SocketAddr, now: Instant) -> Conn<S> {
         Conn {
             stream,
             peer,
@@ -157,7 +185,6 @@ impl Conn {
     /// (the SYN and FIN count one each); `None` where the kernel does not
     /// say (before Linux 4.1).
     pub fn bytes_acked(&self) -> Option<u64> {
-        use std::os::fd::AsRawFd;
         // SAFETY: getsockopt writes at most `len` bytes into the zeroed struct.
         let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -242,7 +269,7 @@ impl Conn {
         }
         if self.out.is_empty() && self.write_side == WriteSide::ShutdownPending {
             self.write_side = WriteSide::Shut;
-            match self.stream.shutdown(Shutdown::Write) {
+            match self.stream.shutdown_write() {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
                 Err(e) => return Err(e),
@@ -280,7 +307,7 @@ impl Conn {
 }
 
 /// One write; 0 and `writable = false` on WouldBlock.
-fn write_some(stream: &mut TcpStream, data: &[u8], writable: &mut bool) -> io::Result<usize> {
+fn write_some<S: Stream>(stream: &mut S, data: &[u8], writable: &mut bool) -> io::Result<usize> {
     loop {
         match stream.write(data) {
             Ok(n) => return Ok(n),

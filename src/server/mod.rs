@@ -203,7 +203,8 @@ impl<C> Client<C> {
     fn info(&self, now: Instant) -> Info<'_> {
         let sent = match &self.transport {
             Transport::Plain(c) => c.sent,
-            Transport::Tls(_) => self.sent_tls,
+            Transport::Unix(c) => c.sent,
+            Transport::Tls(_) | Transport::UnixTls(_) => self.sent_tls,
         };
         Info {
             id: self.id,
@@ -219,7 +220,8 @@ impl<C> Client<C> {
     fn last_active(&self) -> Instant {
         match &self.transport {
             Transport::Plain(c) => c.last_active,
-            Transport::Tls(_) => self.last_read,
+            Transport::Unix(c) => c.last_active,
+            Transport::Tls(_) | Transport::UnixTls(_) => self.last_read,
         }
     }
 
@@ -455,7 +457,12 @@ impl<'o, C: Codec> Core<'o, C> {
             State::HalfClosed if c.codec.queued() == 0 => {
                 let shut = match &mut c.transport {
                     Transport::Plain(conn) => conn.shutdown_write(now).map(|()| conn.write_shut()),
+                    Transport::Unix(conn) => conn.shutdown_write(now).map(|()| conn.write_shut()),
                     Transport::Tls(t) => {
+                        t.close();
+                        t.flush().map(|()| !t.pending())
+                    }
+                    Transport::UnixTls(t) => {
                         t.close();
                         t.flush().map(|()| !t.pending())
                     }

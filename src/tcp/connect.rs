@@ -3,6 +3,9 @@
 //! connection (see [`Session`]).
 
 use std::io;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
 
 use mio::event::Event as MioEvent;
 use mio::Token;
@@ -13,6 +16,8 @@ use crate::cli::ConnectArgs;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net;
+use crate::net::proxy::{Proxy, Tunnel};
+use crate::net::tls::TlsLayer;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::connector::{Connector, Outcome};
@@ -29,6 +34,10 @@ enum Timer {
 
 enum Phase {
     Connecting(Connector),
+    /// Between phases.
+    Done,
+    /// Connected to the proxy (`-x`): the tunnel handshake.
+    Tunnel(Conn),
     Open(Session),
 }
 
@@ -41,17 +50,32 @@ struct Connect<'o> {
     buf: Vec<u8>,
     out: &'o mut Output,
     result: Option<Result<Exit>>,
+    /// `--tls`: the client settings.
+    tls: Option<Arc<ClientConfig>>,
+    /// `-x`: the handshake to make with the proxy.
+    tunnel: Option<Tunnel>,
 }
 
 pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     let target = host_port(&args.host, args.port);
-    let addrs = net::resolve(&args.host, args.port, args.family)?;
+    let tls = tls_config(&args, out)?;
+    let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
+    let tunnel = match &proxy {
+        Some(p) => Some(p.handshake(&args.host, args.port, args.family)?),
+        None => None,
+    };
+    // Through a proxy, the proxy is what is connected to.
+    let (dial_host, dial_port) = match &proxy {
+        Some(p) => (p.host.clone(), p.port),
+        None => (args.host.clone(), args.port),
+    };
+    let addrs = net::resolve(&dial_host, dial_port, args.family)?;
     if !addrs
         .iter()
-        .any(|a| a.ip().to_string() == args.host.trim_matches(['[', ']']))
+        .any(|a| a.ip().to_string() == dial_host.trim_matches(['[', ']']))
     {
         out.emit(&Event::Resolved {
-            host: &args.host,
+            host: &dial_host,
             addrs: &addrs,
         })?;
     }
@@ -72,6 +96,8 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         buf: vec![0; BUF_SIZE],
         out,
         result: None,
+        tls,
+        tunnel,
     };
     let mut cx = reactor.ctx();
     if let Phase::Connecting(c) = &mut driver.phase {
@@ -79,6 +105,30 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         driver.on_outcome(&mut cx, outcome);
     }
     reactor.run(&mut driver)
+}
+
+/// The TLS settings for `--tls`; the TLS flags without it are a usage
+/// error.
+fn tls_config(args: &ConnectArgs, out: &mut Output) -> Result<Option<Arc<ClientConfig>>> {
+    let o = &args.tls_opts;
+    if !args.tls {
+        let given = [
+            (o.cacert.is_some(), "--cacert"),
+            (o.insecure, "--insecure"),
+            (o.sni.is_some(), "--sni"),
+            (!o.alpn.is_empty(), "--alpn"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+            return Err(Error::usage(*flag, "only means something with --tls"));
+        }
+        return Ok(None);
+    }
+    let alpn: Vec<&[u8]> = o.alpn.iter().map(|p| p.as_bytes()).collect();
+    let config = net::tls::client_config(o.cacert.as_deref(), o.insecure, &alpn)?;
+    if o.insecure {
+        out.warn("--insecure: the server's certificate is not verified");
+    }
+    Ok(Some(config))
 }
 
 impl Connect<'_> {
@@ -106,22 +156,74 @@ impl Connect<'_> {
                     self.result = Some(Err(e));
                     return;
                 }
-                let opts = PipeOpts {
-                    send_only: self.args.send_only,
-                    recv_only: self.args.recv_only,
-                    no_shutdown: self.args.no_shutdown,
-                    hex: self.args.hex,
-                    idle_timeout: self.args.idle_timeout,
-                    quit_after: self.args.quit_after,
-                };
-                let session = Session::new(conn, 0, opts);
-                if let Some(at) = session.idle_deadline() {
-                    cx.timers.add(at, Timer::Idle);
+                if self.tunnel.is_some() {
+                    self.phase = Phase::Tunnel(conn);
+                    self.tunnel_ready(cx);
+                } else {
+                    self.open(cx, conn, Vec::new());
                 }
-                self.phase = Phase::Open(session);
-                self.pump(cx);
             }
         }
+    }
+
+    /// Moves the proxy handshake on; opens the session once the tunnel is up.
+    fn tunnel_ready(&mut self, cx: &mut Ctx<Timer>) {
+        let (Phase::Tunnel(conn), Some(tunnel)) = (&mut self.phase, &mut self.tunnel) else {
+            return;
+        };
+        match tunnel.pump(conn, &mut self.buf, cx.now) {
+            Ok(None) => {}
+            Ok(Some(early)) => {
+                if self.out.verbose() {
+                    let text = format!("tunnel through {} is up", tunnel.proxy());
+                    self.out.notice(&text);
+                }
+                let Phase::Tunnel(conn) = std::mem::replace(&mut self.phase, Phase::Done) else {
+                    return;
+                };
+                self.open(cx, conn, early);
+            }
+            Err(e) => self.result = Some(Err(e)),
+        }
+    }
+
+    /// Starts the session on `conn`; `early` arrived with the proxy's answer.
+    fn open(&mut self, cx: &mut Ctx<Timer>, conn: Conn, early: Vec<u8>) {
+        if !early.is_empty() && self.tls.is_none() && !self.args.send_only {
+            if let Err(e) = self.out.emit(&Event::Data {
+                id: 0,
+                peer: conn.peer,
+                bytes: &early,
+            }) {
+                self.result = Some(Err(e));
+                return;
+            }
+        }
+        let opts = PipeOpts {
+            send_only: self.args.send_only,
+            recv_only: self.args.recv_only,
+            no_shutdown: self.args.no_shutdown,
+            hex: self.args.hex,
+            idle_timeout: self.args.idle_timeout,
+            quit_after: self.args.quit_after,
+            crlf: self.args.crlf,
+        };
+        let mut session = Session::new(conn, 0, opts);
+        if let Some(config) = &self.tls {
+            let name = self.args.tls_opts.sni.as_deref().unwrap_or(&self.args.host);
+            match TlsLayer::client(config.clone(), name) {
+                Ok(layer) => session.secure(layer),
+                Err(e) => {
+                    self.result = Some(Err(e));
+                    return;
+                }
+            }
+        }
+        if let Some(at) = session.idle_deadline() {
+            cx.timers.add(at, Timer::Idle);
+        }
+        self.phase = Phase::Open(session);
+        self.pump(cx);
     }
 
     fn connect_error(&self, e: &io::Error) -> Error {
@@ -145,7 +247,11 @@ impl Connect<'_> {
         } else {
             exit_for_io(e)
         };
-        Error::new(kind, format!("connect {}", self.target), why)
+        let what = match &self.tunnel {
+            Some(t) => format!("connect to proxy {}", t.proxy()),
+            None => format!("connect {}", self.target),
+        };
+        Error::new(kind, what, why)
     }
 
     fn pump(&mut self, cx: &mut Ctx<Timer>) {
@@ -178,10 +284,15 @@ impl Handler for Connect<'_> {
                     let outcome = c.ready(cx, SOCKET, Timer::Connect);
                     self.on_outcome(cx, outcome);
                 }
+                Phase::Tunnel(conn) => {
+                    conn.ready(event);
+                    self.tunnel_ready(cx);
+                }
                 Phase::Open(session) => {
                     session.conn.ready(event);
                     self.pump(cx);
                 }
+                Phase::Done => {}
             },
             _ => {}
         }

@@ -57,6 +57,7 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
                     hex: args.hex,
                     idle_timeout: args.idle_timeout,
                     quit_after: args.quit_after,
+                    crlf: args.crlf,
                     ..PipeOpts::default()
                 },
                 stdin,

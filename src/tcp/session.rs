@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
+use crate::net::tls::TlsLayer;
 use crate::output::{Direction, Output};
-use crate::reactor::conn::{Conn, Read};
+use crate::reactor::conn::{Conn, Read, Stream};
 use crate::reactor::stdin::{Kind, Stdin};
 use crate::reactor::Ctx;
+use mio::net::TcpStream;
 
 /// While settling, how often the acknowledgements are looked at (an ACK
 /// wakes nobody; a reset or the final close does).
@@ -48,6 +50,8 @@ pub struct PipeOpts {
     pub idle_timeout: Option<Duration>,
     /// End the session this long after stdin's EOF (nc's `-q`).
     pub quit_after: Option<Duration>,
+    /// Send each line feed from stdin as CR LF (nc's `-C`).
+    pub crlf: bool,
 }
 
 /// How a session ended.
@@ -82,8 +86,14 @@ enum Quit {
     Rearmed,
 }
 
-pub struct Session {
-    pub conn: Conn,
+pub struct Session<S = TcpStream> {
+    pub conn: Conn<S>,
+    /// `--tls`: the connection carries ciphertext, this layer the plaintext.
+    tls: Option<Box<TlsLayer>>,
+    /// `-C`: stdin's last byte so far was CR.
+    after_cr: bool,
+    /// The peer's name where it has no IP address (a Unix socket's path).
+    label: Option<String>,
     pub id: ConnId,
     opts: PipeOpts,
     /// Stdin bytes handed to the connection (the `>` offset for --hex).
@@ -103,12 +113,17 @@ pub struct Session {
     end: Option<End>,
 }
 
-impl Session {
-    pub fn new(conn: Conn, id: ConnId, opts: PipeOpts) -> Session {
-        let acked_base = conn.bytes_acked();
+impl<S: Stream> Session<S> {
+    pub fn new(conn: Conn<S>, id: ConnId, opts: PipeOpts) -> Session<S> {
+        // Bytes sent before the session (a proxy handshake) were all
+        // acknowledged: the proxy's answer carried the acknowledgement.
+        let acked_base = conn.bytes_acked().map(|a| a.saturating_sub(conn.sent));
         let started = conn.started;
         Session {
             conn,
+            tls: None,
+            label: None,
+            after_cr: false,
             id,
             opts,
             stdin_bytes: 0,
@@ -121,6 +136,73 @@ impl Session {
             quit: Quit::Waiting,
             end: None,
         }
+    }
+
+    /// Names the peer (a Unix socket has no address): errors and the end
+    /// of the session say this name, and the end is a notice (shown with -v)
+    /// rather than a `closed` event.
+    pub fn set_label(&mut self, label: String) {
+        self.label = Some(label);
+    }
+
+    fn peer_name(&self) -> String {
+        match &self.label {
+            Some(l) => l.clone(),
+            None => self.conn.peer.to_string(),
+        }
+    }
+
+    /// Pipes through TLS (`--tls`): the handshake starts at once.
+    pub fn secure(&mut self, tls: TlsLayer) {
+        self.tls = Some(Box::new(tls));
+    }
+
+    fn link_read(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Read> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.read(&mut self.conn, buf, now),
+            None => self.conn.read(buf, now),
+        }
+    }
+
+    fn link_send(&mut self, data: &[u8], now: Instant) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.send(&mut self.conn, data, now),
+            None => self.conn.send(data, usize::MAX, now).map(|_| ()),
+        }
+    }
+
+    fn link_flush(&mut self, now: Instant) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.flush(&mut self.conn, now),
+            None => self.conn.flush(now),
+        }
+    }
+
+    fn link_shutdown(&mut self, now: Instant) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.shutdown_write(&mut self.conn, now),
+            None => self.conn.shutdown_write(now),
+        }
+    }
+
+    fn queued(&self) -> usize {
+        match &self.tls {
+            Some(tls) => tls.queued(&self.conn),
+            None => self.conn.queued(),
+        }
+    }
+
+    fn write_closed(&self) -> bool {
+        self.conn.write_closed() || self.tls.as_ref().is_some_and(|t| t.write_closed())
+    }
+
+    /// Payload bytes sent and received (plaintext under TLS).
+    fn sent(&self) -> u64 {
+        self.tls.as_ref().map_or(self.conn.sent, |t| t.sent)
+    }
+
+    fn received(&self) -> u64 {
+        self.tls.as_ref().map_or(self.conn.received, |t| t.received)
     }
 
     /// The idle deadline implied by the last activity (none when it is
@@ -159,12 +241,18 @@ impl Session {
             let mut progress = false;
 
             // socket -> stdout
-            match self.conn.read(buf, now) {
+            let read = self.link_read(buf, now);
+            if let Some(tls) = self.tls.as_mut() {
+                if let Some(info) = tls.take_session() {
+                    out.emit(&Event::TlsSession(&info))?;
+                }
+            }
+            match read {
                 Ok(Read::Data(n)) => {
                     progress = true;
                     let data = &buf[..n];
                     if self.opts.hex {
-                        out.hex(Direction::Received, self.conn.received - n as u64, data);
+                        out.hex(Direction::Received, self.received() - n as u64, data);
                     }
                     if !self.opts.send_only {
                         out.emit(&Event::Data {
@@ -182,7 +270,7 @@ impl Session {
                     // would be ncat's CLOSE_WAIT hang.
                     self.peer_closed = true;
                     let tty = stdin.as_deref().is_none_or(|s| s.kind() == Kind::Tty);
-                    if self.stdin_done || self.conn.write_closed() || tty {
+                    if self.stdin_done || self.write_closed() || tty {
                         self.settling = Some(Closer::Peer);
                         continue;
                     }
@@ -193,17 +281,23 @@ impl Session {
             }
 
             // stdin -> socket
-            if !self.stdin_done && self.conn.queued() == 0 && !self.conn.write_closed() {
+            if !self.stdin_done && self.queued() == 0 && !self.write_closed() {
                 if let Some(stdin) = stdin.as_deref_mut() {
                     match stdin.read(buf) {
                         Ok(Read::Data(n)) => {
                             progress = true;
-                            let data = &buf[..n];
+                            let converted;
+                            let data = if self.opts.crlf {
+                                converted = crlf(&buf[..n], &mut self.after_cr);
+                                &converted[..]
+                            } else {
+                                &buf[..n]
+                            };
                             if self.opts.hex {
                                 out.hex(Direction::Sent, self.stdin_bytes, data);
                             }
                             self.stdin_bytes += n as u64;
-                            if let Err(e) = self.conn.send(data, usize::MAX, now) {
+                            if let Err(e) = self.link_send(data, now) {
                                 return Err(self.lost("send to", &e));
                             }
                         }
@@ -216,7 +310,7 @@ impl Session {
                             // would reset a peer that still talks and lose
                             // what it had not read yet.
                             if !self.opts.no_shutdown {
-                                if let Err(e) = self.conn.shutdown_write(now) {
+                                if let Err(e) = self.link_shutdown(now) {
                                     return Err(self.lost("send to", &e));
                                 }
                             }
@@ -227,13 +321,13 @@ impl Session {
                 }
             }
 
-            let queued = self.conn.queued();
-            if let Err(e) = self.conn.flush(now) {
+            let queued = self.queued();
+            if let Err(e) = self.link_flush(now) {
                 return Err(self.lost("send to", &e));
             }
             // Room in the queue means stdin may be read again.
-            progress |= self.conn.queued() < queued;
-            if self.peer_closed && self.stdin_done && self.conn.queued() == 0 {
+            progress |= self.queued() < queued;
+            if self.peer_closed && self.stdin_done && self.queued() == 0 {
                 self.settling = Some(Closer::Peer);
                 continue;
             }
@@ -246,6 +340,13 @@ impl Session {
     /// The error for a connection that died (while trying to `verb` the
     /// peer): names how many stdin bytes the peer never acknowledged.
     fn lost(&self, verb: &str, e: &io::Error) -> Error {
+        if let Some(f) = crate::net::tls::tls_failure(e) {
+            return Error::new(
+                Exit::Tls,
+                format!("TLS with {}", self.peer_name()),
+                f.0.clone(),
+            );
+        }
         // After the peer's FIN the kernel reports its reset as EPIPE.
         let reset = matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET));
         let mut why = if reset {
@@ -257,7 +358,7 @@ impl Session {
         if lost > 0 {
             why.push_str(&format!("; {lost} bytes of stdin not delivered"));
         }
-        Error::new(exit_for_io(e), format!("{verb} {}", self.conn.peer), why)
+        Error::new(exit_for_io(e), format!("{verb} {}", self.peer_name()), why)
     }
 
     /// Data bytes the peer's kernel has acknowledged (all sent ones where
@@ -271,6 +372,12 @@ impl Session {
 
     /// Stdin bytes read that the peer has not acknowledged.
     fn undelivered(&self) -> u64 {
+        if self.tls.is_some() {
+            // The connection counts ciphertext: at most what is unacknowledged.
+            return self
+                .stdin_bytes
+                .min(self.conn.sent.saturating_sub(self.acked()));
+        }
         self.stdin_bytes.saturating_sub(self.acked())
     }
 
@@ -280,7 +387,7 @@ impl Session {
         let Some(by) = self.settling else {
             return Ok(());
         };
-        if let Err(e) = self.conn.flush(now) {
+        if let Err(e) = self.link_flush(now) {
             return Err(self.lost("send to", &e));
         }
         if let Ok(Some(e)) = self.conn.stream.take_error() {
@@ -301,12 +408,30 @@ impl Session {
             Closer::Interrupted => Exit::Interrupted,
             _ => Exit::Ok,
         }));
+        if let Some(label) = &self.label {
+            if out.verbose() {
+                let who = match by {
+                    Closer::Peer => "closed by peer",
+                    Closer::Interrupted => "closed: interrupted",
+                    _ => "closed",
+                };
+                out.notice(&format!(
+                    "{label} {who} after {}: sent {} bytes, received {} bytes",
+                    humantime::format_duration(Duration::from_millis(
+                        self.conn.started.elapsed().as_millis() as u64
+                    )),
+                    self.sent(),
+                    self.received()
+                ));
+            }
+            return Ok(());
+        }
         out.emit(&Event::Closed {
             id: self.id,
             remote: self.conn.peer,
             by,
-            sent: self.conn.sent,
-            received: self.conn.received,
+            sent: self.sent(),
+            received: self.received(),
             duration: self.conn.started.elapsed(),
             reason,
             clients: 0,
@@ -365,7 +490,7 @@ impl Session {
     fn quit_expired(&self) -> Error {
         let dur = self.opts.quit_after.unwrap_or_default();
         Error::timeout(
-            format!("send to {}", self.conn.peer),
+            format!("send to {}", self.peer_name()),
             format!(
                 "{} bytes of stdin not delivered (not acknowledged {} after --quit-after {})",
                 self.undelivered(),
@@ -381,7 +506,7 @@ impl Session {
         let deadline = self.conn.last_active.checked_add(idle)?;
         if now >= deadline {
             self.end = Some(End::Failed(Error::timeout(
-                format!("connection to {}", self.conn.peer),
+                format!("connection to {}", self.peer_name()),
                 format!(
                     "idle timeout: no data either way for {}",
                     humantime::format_duration(idle)
@@ -399,5 +524,50 @@ impl Session {
 
     pub fn take_end(&mut self) -> Option<End> {
         self.end.take()
+    }
+}
+
+/// `data` with every bare line feed sent as CR LF, as Debian's `nc -C`
+/// does: a CR LF already there stays as it is. `after_cr` carries whether
+/// the previous chunk ended with CR, so a CR LF split across two reads is
+/// still one line ending.
+pub fn crlf(data: &[u8], after_cr: &mut bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 16);
+    for &b in data {
+        if b == b'\n' && !*after_cr {
+            out.push(b'\r');
+        }
+        out.push(b);
+        *after_cr = b == b'\r';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crlf;
+
+    fn whole(data: &[u8]) -> Vec<u8> {
+        crlf(data, &mut false)
+    }
+
+    fn bytewise(data: &[u8]) -> Vec<u8> {
+        let mut cr = false;
+        data.iter().flat_map(|b| crlf(&[*b], &mut cr)).collect()
+    }
+
+    #[test]
+    fn bare_line_feeds_become_cr_lf() {
+        for (input, want) in [
+            (&b"a\nb\n"[..], &b"a\r\nb\r\n"[..]),
+            (b"\n\n", b"\r\n\r\n"),
+            (b"x\r\ny\n", b"x\r\ny\r\n"),
+            (b"\r\r\n", b"\r\r\n"),
+            (b"no newline", b"no newline"),
+            (b"", b""),
+        ] {
+            assert_eq!(whole(input), want, "{input:?}");
+            assert_eq!(bytewise(input), want, "{input:?} byte by byte");
+        }
     }
 }

@@ -474,7 +474,7 @@ impl Client<'_> {
     /// The server closed TCP (or it broke).
     fn tcp_closed(&mut self, error: Option<&io::Error>) {
         if let Some(mut t) = self.transport.take() {
-            let _ = t.stream_mut().shutdown(std::net::Shutdown::Both);
+            t.shutdown();
         }
         if let Some(ending) = self.ending.take() {
             // The close handshake was done (or a failure is being reported):

@@ -3,7 +3,12 @@
 //!
 //! [`resolve`] uses the system resolver (getaddrinfo) before the loop
 //! starts; lookups made while it runs go through
-//! [`crate::reactor::resolver`], on a thread of their own.
+//! [`crate::reactor::resolver`], on a thread of their own. TLS (rustls) is
+//! in [`tls`].
+
+pub mod proxy;
+pub mod tls;
+pub mod unix;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};

@@ -1,0 +1,511 @@
+//! `netkit tls check HOST[:PORT]...`: a TLS handshake with every host at
+//! once, then each server's chain (subject, SANs, issuer, expiry), the
+//! protocol and cipher, and whether it verifies.
+//!
+//! The verdict is recorded rather than enforced ([`Recorder`]), so an
+//! untrusted chain is still shown; it decides the exit status instead (7,
+//! unless `-k`). Results are reported in the order the hosts were given.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mio::event::Event as MioEvent;
+use mio::Token;
+
+use crate::cli::TlsCheckArgs;
+use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
+use crate::event::{Event, TlsReport};
+use crate::net;
+use crate::net::proxy::{Proxy, Tunnel};
+use crate::net::tls::{self as ntls, CertInfo, Recorder, TlsConn, Verifier};
+use crate::output::Output;
+use crate::reactor::conn::Conn;
+use crate::reactor::connector::{Connector, Outcome};
+use crate::reactor::signal::Signals;
+use crate::reactor::{Ctx, Handler, Reactor, TimerId};
+
+const SIGNAL: Token = Token(1);
+const BASE: usize = 16;
+/// Hosts one run checks at most.
+const MAX_HOSTS: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    Connect(usize),
+    Handshake(usize),
+}
+
+enum Phase {
+    Connecting(Connector),
+    /// Connected to the proxy (`-x`): the tunnel handshake.
+    Tunnel {
+        conn: Conn,
+        tunnel: Tunnel,
+        timer: Option<TimerId>,
+    },
+    Handshaking {
+        tls: Box<TlsConn>,
+        addr: SocketAddr,
+        recorder: Arc<Recorder>,
+        timer: Option<TimerId>,
+    },
+    Done(std::result::Result<TlsReport, Error>),
+    Reported,
+}
+
+struct Host {
+    host: String,
+    port: u16,
+    phase: Phase,
+}
+
+struct Check<'o> {
+    hosts: Vec<Host>,
+    verifier: Arc<Verifier>,
+    insecure: bool,
+    proxy: Option<Proxy>,
+    family: crate::cli::Family,
+    sni: Option<String>,
+    alpn: Vec<Vec<u8>>,
+    timeout: Duration,
+    warn_days: Option<u32>,
+    next_report: usize,
+    exit: Exit,
+    signals: Signals,
+    interrupted: bool,
+    out: &'o mut Output,
+    buf: Vec<u8>,
+}
+
+/// `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
+pub fn parse_target(target: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| Error::usage(format!("target {target}"), why.to_string());
+    if let Some(rest) = target.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']').ok_or_else(|| bad("missing `]`"))?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => parse_port(p).ok_or_else(|| bad("not a port (1-65535)"))?,
+            None if tail.is_empty() => 443,
+            None => return Err(bad("expected [ADDR]:PORT")),
+        };
+        return Ok((host.to_string(), port));
+    }
+    match target.split_once(':') {
+        Some((host, port)) if !port.contains(':') => {
+            let port = parse_port(port).ok_or_else(|| bad("not a port (1-65535)"))?;
+            if host.is_empty() {
+                return Err(bad("empty host name"));
+            }
+            Ok((host.to_string(), port))
+        }
+        // Two colons or more: a bare IPv6 address.
+        Some(_) => Ok((target.to_string(), 443)),
+        None if target.is_empty() => Err(bad("empty host name")),
+        None => Ok((target.to_string(), 443)),
+    }
+}
+
+fn parse_port(text: &str) -> Option<u16> {
+    text.parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
+    if args.targets.len() > MAX_HOSTS {
+        return Err(Error::usage(
+            "hosts",
+            format!("{} hosts; at most {MAX_HOSTS} per run", args.targets.len()),
+        ));
+    }
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| parse_target(t))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = &args.tls_opts;
+    let verifier = Arc::new(Verifier::new(opts.cacert.as_deref())?);
+    if opts.insecure {
+        out.warn("--insecure: untrusted certificates do not fail the check");
+    }
+    let mut reactor = Reactor::new()?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let mut hosts = Vec::with_capacity(targets.len());
+    let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
+    for (host, port) in targets {
+        let dial = match &proxy {
+            Some(p) => net::resolve(&p.host, p.port, args.family),
+            None => net::resolve(&host, port, args.family),
+        };
+        let phase = match dial {
+            Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, args.connect_timeout)),
+            Err(e) if e.kind == Exit::Usage => return Err(e),
+            Err(e) => Phase::Done(Err(e)),
+        };
+        hosts.push(Host { host, port, phase });
+    }
+    let mut check = Check {
+        hosts,
+        verifier,
+        insecure: opts.insecure,
+        proxy,
+        family: args.family,
+        sni: opts.sni.clone(),
+        alpn: opts.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+        timeout: args.connect_timeout,
+        warn_days: args.warn_days,
+        next_report: 0,
+        exit: Exit::Ok,
+        signals,
+        interrupted: false,
+        out,
+        buf: vec![0; 16 * 1024],
+    };
+    let mut cx = reactor.ctx();
+    for i in 0..check.hosts.len() {
+        if let Phase::Connecting(c) = &mut check.hosts[i].phase {
+            let outcome = c.start(&mut cx, Token(BASE + i), Timer::Connect(i));
+            check.on_outcome(&mut cx, i, outcome);
+        }
+    }
+    reactor.run(&mut check)
+}
+
+impl Check<'_> {
+    fn target(&self, i: usize) -> String {
+        let h = &self.hosts[i];
+        crate::tcp::host_port(&h.host, h.port)
+    }
+
+    fn on_outcome(&mut self, cx: &mut Ctx<Timer>, i: usize, outcome: Outcome) {
+        match outcome {
+            Outcome::Pending => {}
+            Outcome::Retrying(addr, e) => {
+                let why = describe_io(&e);
+                let _ = self.out.emit(&Event::ConnectFailed { addr, why: &why });
+            }
+            Outcome::Failed(e) => {
+                let err = Error::new(
+                    exit_for_io(&e),
+                    format!("connect {}", self.target(i)),
+                    describe_io(&e),
+                );
+                self.hosts[i].phase = Phase::Done(Err(err));
+            }
+            Outcome::Connected(stream, addr, _) if self.proxy.is_some() => {
+                let (host, port) = (self.hosts[i].host.clone(), self.hosts[i].port);
+                let tunnel = match self
+                    .proxy
+                    .as_ref()
+                    .map(|p| p.handshake(&host, port, self.family))
+                {
+                    Some(Ok(t)) => t,
+                    Some(Err(e)) => {
+                        self.hosts[i].phase = Phase::Done(Err(e));
+                        return;
+                    }
+                    None => return,
+                };
+                let local = stream.local_addr().unwrap_or(addr);
+                self.hosts[i].phase = Phase::Tunnel {
+                    conn: Conn::new(stream, addr, local, cx.now),
+                    tunnel,
+                    timer: cx
+                        .timers
+                        .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+                };
+                self.tunnel(cx, i);
+            }
+            Outcome::Connected(stream, addr, _) => self.secure(cx, i, stream, addr),
+        }
+    }
+
+    /// Moves a proxy handshake on; starts TLS once the tunnel is up.
+    fn tunnel(&mut self, cx: &mut Ctx<Timer>, i: usize) {
+        let Phase::Tunnel {
+            conn,
+            tunnel,
+            timer,
+        } = &mut self.hosts[i].phase
+        else {
+            return;
+        };
+        match tunnel.pump(conn, &mut self.buf, cx.now) {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                if let Some(t) = timer.take() {
+                    cx.timers.cancel(t);
+                }
+                let Phase::Tunnel { conn, .. } =
+                    std::mem::replace(&mut self.hosts[i].phase, Phase::Reported)
+                else {
+                    return;
+                };
+                let addr = conn.peer;
+                self.secure(cx, i, conn.stream, addr);
+            }
+            Err(e) => {
+                let _ = cx.registry.deregister(&mut conn.stream);
+                if let Some(t) = timer.take() {
+                    cx.timers.cancel(t);
+                }
+                self.hosts[i].phase = Phase::Done(Err(e));
+            }
+        }
+    }
+
+    /// Starts the TLS handshake on a connected stream.
+    fn secure(
+        &mut self,
+        cx: &mut Ctx<Timer>,
+        i: usize,
+        stream: mio::net::TcpStream,
+        addr: SocketAddr,
+    ) {
+        let recorder = Arc::new(Recorder::new(self.verifier.clone()));
+        let alpn: Vec<&[u8]> = self.alpn.iter().map(|p| p.as_slice()).collect();
+        let name = self
+            .sni
+            .clone()
+            .unwrap_or_else(|| self.hosts[i].host.clone());
+        let tls = ntls::config_with(recorder.clone(), &alpn)
+            .and_then(|config| TlsConn::new(stream, config, &name));
+        self.hosts[i].phase = match tls {
+            Ok(tls) => Phase::Handshaking {
+                tls: Box::new(tls),
+                addr,
+                recorder,
+                timer: cx
+                    .timers
+                    .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+            },
+            Err(e) => Phase::Done(Err(e)),
+        };
+        self.drive(cx, i);
+    }
+
+    /// Moves a handshake on; records the result when it is done.
+    fn drive(&mut self, cx: &mut Ctx<Timer>, i: usize) {
+        let what = format!("TLS with {}", self.target(i));
+        let (host, port) = (self.hosts[i].host.clone(), self.hosts[i].port);
+        let Phase::Handshaking {
+            tls,
+            addr,
+            recorder,
+            timer,
+        } = &mut self.hosts[i].phase
+        else {
+            return;
+        };
+        let failed = |e: &std::io::Error| match ntls::tls_failure(e) {
+            Some(f) => Error::new(Exit::Tls, what.clone(), f.0.clone()),
+            None => Error::new(exit_for_io(e), what.clone(), describe_io(e)),
+        };
+        let result = loop {
+            if let Err(e) = tls.flush() {
+                break Some(Err(failed(&e)));
+            }
+            if !tls.is_handshaking() {
+                break Some(Ok(()));
+            }
+            match tls.read(&mut self.buf) {
+                Ok(crate::reactor::conn::Read::WouldBlock) => break None,
+                Ok(crate::reactor::conn::Read::Eof) => {
+                    break Some(Err(Error::new(
+                        Exit::Tls,
+                        what.clone(),
+                        "handshake failed: the server closed the connection",
+                    )))
+                }
+                Ok(crate::reactor::conn::Read::Data(_)) => {}
+                Err(e) => break Some(Err(failed(&e))),
+            }
+        };
+        let Some(result) = result else {
+            return;
+        };
+        if let Some(t) = timer.take() {
+            cx.timers.cancel(t);
+        }
+        let report = result.map(|()| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let chain: Vec<CertInfo> = tls
+                .peer_chain()
+                .iter()
+                .filter_map(|der| CertInfo::parse(der.as_ref()))
+                .collect();
+            let days_left = chain
+                .first()
+                .map(|c| (c.not_after - now).div_euclid(86_400));
+            TlsReport {
+                host,
+                port,
+                addr: *addr,
+                session: tls.info(),
+                chain,
+                days_left,
+                error: recorder.failure(),
+            }
+        });
+        if let Phase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
+            tls.close();
+            let _ = cx.registry.deregister(&mut tls.stream);
+        }
+        self.hosts[i].phase = Phase::Done(report);
+    }
+
+    /// Reports finished hosts in order; the exit status is the first
+    /// failure's.
+    fn report(&mut self) -> Result<()> {
+        while self.next_report < self.hosts.len() {
+            let i = self.next_report;
+            let phase = std::mem::replace(&mut self.hosts[i].phase, Phase::Reported);
+            let result = match phase {
+                Phase::Done(r) => r,
+                other => {
+                    self.hosts[i].phase = other;
+                    return Ok(());
+                }
+            };
+            self.next_report += 1;
+            let exit = match result {
+                Ok(report) => {
+                    self.out.emit(&Event::TlsCert(&report))?;
+                    let expiring = match (self.warn_days, report.days_left) {
+                        (Some(n), Some(left)) => left < i64::from(n),
+                        _ => false,
+                    };
+                    if report.error.is_some() && !self.insecure {
+                        Exit::Tls
+                    } else if expiring {
+                        Exit::Failed
+                    } else {
+                        Exit::Ok
+                    }
+                }
+                Err(e) => {
+                    self.out.error(&e);
+                    e.kind
+                }
+            };
+            if self.exit == Exit::Ok {
+                self.exit = exit;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler for Check<'_> {
+    type Timer = Timer;
+
+    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+        if token == SIGNAL {
+            if self.signals.take() {
+                self.interrupted = true;
+            }
+            return Ok(());
+        }
+        let Some(i) = token.0.checked_sub(BASE).filter(|i| *i < self.hosts.len()) else {
+            return Ok(());
+        };
+        match &mut self.hosts[i].phase {
+            Phase::Connecting(c) => {
+                let outcome = c.ready(cx, token, Timer::Connect(i));
+                self.on_outcome(cx, i, outcome);
+            }
+            Phase::Tunnel { conn, .. } => {
+                conn.ready(event);
+                self.tunnel(cx, i);
+            }
+            Phase::Handshaking { tls, .. } => {
+                tls.set_ready(
+                    event.is_readable() || event.is_read_closed() || event.is_error(),
+                    event.is_writable() || event.is_write_closed() || event.is_error(),
+                );
+                self.drive(cx, i);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+        match timer {
+            Timer::Connect(i) => {
+                if let Phase::Connecting(c) = &mut self.hosts[i].phase {
+                    let outcome = c.timed_out(cx, Token(BASE + i), timer);
+                    self.on_outcome(cx, i, outcome);
+                }
+            }
+            Timer::Handshake(i) => {
+                if let Phase::Tunnel { conn, tunnel, .. } = &mut self.hosts[i].phase {
+                    let _ = cx.registry.deregister(&mut conn.stream);
+                    let err = Error::timeout(
+                        format!("proxy {}", tunnel.proxy()),
+                        format!(
+                            "no tunnel to {} after {}",
+                            self.target(i),
+                            humantime::format_duration(self.timeout)
+                        ),
+                    );
+                    self.hosts[i].phase = Phase::Done(Err(err));
+                }
+                if let Phase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
+                    let _ = cx.registry.deregister(&mut tls.stream);
+                    let err = Error::timeout(
+                        format!("TLS with {}", self.target(i)),
+                        format!(
+                            "handshake timed out after {}",
+                            humantime::format_duration(self.timeout)
+                        ),
+                    );
+                    self.hosts[i].phase = Phase::Done(Err(err));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        self.report()?;
+        if self.interrupted {
+            return Ok(Some(Exit::Interrupted));
+        }
+        if self.next_report == self.hosts.len() {
+            return Ok(Some(self.exit));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_default_port_443() {
+        assert_eq!(
+            parse_target("example.org").unwrap(),
+            ("example.org".into(), 443)
+        );
+        assert_eq!(
+            parse_target("example.org:8443").unwrap(),
+            ("example.org".into(), 8443)
+        );
+        assert_eq!(parse_target("[::1]:4433").unwrap(), ("::1".into(), 4433));
+        assert_eq!(parse_target("[::1]").unwrap(), ("::1".into(), 443));
+        assert_eq!(parse_target("::1").unwrap(), ("::1".into(), 443));
+        for bad in [
+            "",
+            "host:",
+            "host:0",
+            "host:70000",
+            "[::1",
+            "[::1]x",
+            ":443",
+        ] {
+            assert_eq!(parse_target(bad).unwrap_err().kind, Exit::Usage, "{bad}");
+        }
+    }
+}
