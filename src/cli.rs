@@ -390,6 +390,7 @@ pub struct BodyArgs {
 
 /// `netkit http URL` (a request) or `netkit http listen PORT` (the server).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once, never moved around
 pub enum HttpCommand {
     Request(HttpArgs),
     Listen(HttpListenArgs),
@@ -811,9 +812,15 @@ pub struct WsListenArgs {
     #[arg(long, conflicts_with = "chat")]
     pub broker: bool,
 
-    /// A chat room: messages relayed as `<name> text`, join and leave notices
+    /// A chat room: messages relayed as `<name> text`, join and leave
+    /// notices; on the same port the chat page (`GET /`) and the polling
+    /// and long-polling API (`GET|POST /messages`)
     #[arg(long)]
     pub chat: bool,
+
+    /// With --chat: how many messages the log keeps for polling clients
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub history: u64,
 
     /// Only accept handshakes for this path (404 otherwise)
     #[arg(long, value_name = "PATH")]

@@ -10,6 +10,7 @@
 //! * [`event`] and [`output`]: what drivers report and how it is rendered.
 //! * [`error`]: one-line errors and the documented exit codes.
 
+pub mod chat;
 pub mod cli;
 pub mod error;
 pub mod event;
