@@ -56,12 +56,22 @@ fn pages_on_three_transports_and_a_cli_client_see_every_message_once_in_order() 
     let w = heard.next_line(TIMEOUT).expect("a welcome");
     assert!(w.starts_with("*** welcome, cli"), "{w}");
 
+    // A second server that refuses WebSockets on `/`: the page falls back.
+    let mut cmd = netkit();
+    cmd.args(["--json", "ws", "listen", "--chat", "--path", "/elsewhere"])
+        .args(["--bind", "127.0.0.1", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (mut no_ws, _no_ws_events, _no_ws_err, _, no_ws_port) = spawn_listening(&mut cmd);
+
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shots = root.join("target");
     let mut py = Command::new("python3");
     py.arg(root.join("tests/browser/chat.py"))
         .arg(format!("http://127.0.0.1:{port}"))
         .arg(&shots)
+        .arg(format!("http://127.0.0.1:{no_ws_port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -84,7 +94,7 @@ fn pages_on_three_transports_and_a_cli_client_see_every_message_once_in_order() 
     py_out.rest(TIMEOUT);
     let out = py_out.all();
     assert!(
-        status.success() && out.ends_with("DONE\n"),
+        status.success() && out.ends_with("FALLBACK OK\nDONE\n"),
         "the browser script failed ({status}): {out}\n{}",
         py_err.text()
     );
@@ -104,6 +114,8 @@ fn pages_on_three_transports_and_a_cli_client_see_every_message_once_in_order() 
     eprintln!("browser stats: {out}");
     drop(say);
     let _ = cli.wait_or_kill(TIMEOUT);
-    server.signal("INT");
-    let _ = server.wait_or_kill(TIMEOUT);
+    for p in [&mut server, &mut no_ws] {
+        p.signal("INT");
+        let _ = p.wait_or_kill(TIMEOUT);
+    }
 }

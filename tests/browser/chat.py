@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Drives the chat page of `netkit ws listen --chat` in headless Chromium.
 
-Usage: chat.py BASE_URL SCREENSHOT_DIR
+Usage: chat.py BASE_URL SCREENSHOT_DIR [NO_WS_BASE_URL]
 
 Three tabs: one page on WebSocket, one on long polling, one on polling
 (250 ms). Prints READY once all three are connected, then waits for a
 message from the `netkit ws connect` client the caller runs ("from cli"),
 then each page says "from <its name>" in turn, each waiting until every
 page shows it. Checks that every page shows all four messages once, in one
-order, saves screenshots, and prints DONE (exit 0), or fails (exit 1).
+order. Then the transports are switched live (the polling page to
+WebSocket, the WebSocket page to polling) and one more message must reach
+every page once. With NO_WS_BASE_URL (a server refusing WebSockets on /), a
+page asked for WebSocket must fall back to long polling and still chat.
+Saves screenshots and prints DONE (exit 0), or fails (exit 1).
 """
 import json
 import sys
@@ -102,6 +106,36 @@ def main():
             seen.append({"page": name, "transport": transport, **stats})
             driver.save_screenshot(f"{shots}/chat-browser-{transport}.png")
         print(json.dumps(seen), flush=True)
+
+        # Switch live: polling -> WebSocket, WebSocket -> polling.
+        for i, t in ((2, "ws"), (0, "poll")):
+            on(i, f"document.getElementById('transport').value = '{t}';"
+                  "document.getElementById('transport').dispatchEvent(new Event('change'))")
+        wait("the switched pages to connect",
+             lambda: on(2, "return chat.transport === 'ws' && chat.ws && chat.ws.readyState === 1")
+             and on(0, "return chat.transport === 'poll'"))
+        driver.switch_to.window(handles[2])
+        box = driver.find_element(By.ID, "text")
+        box.send_keys("after the switch")
+        box.send_keys(Keys.ENTER)
+        wait("'after the switch' on every page", lambda: everyone_has("after the switch"))
+        for i in range(len(pages)):
+            got = [[m[1], m[2]] for m in texts(i)]
+            if got != expected + [["pp", "after the switch"]]:
+                raise SystemExit(f"page {pages[i][0]} after the switch saw {got}")
+
+        if len(sys.argv) > 3:
+            driver.switch_to.new_window("tab")
+            driver.get(f"{sys.argv[3]}/?transport=ws&name=fb")
+            wait("the fallback to long polling",
+                 lambda: driver.execute_script("return !!(window.chat && chat.transport === 'long' && chat.requests > 0)"))
+            box = driver.find_element(By.ID, "text")
+            box.send_keys("fell back")
+            box.send_keys(Keys.ENTER)
+            wait("'fell back' on the fallback page", lambda: driver.execute_script(
+                "return chat.messages.some(m => m.text === 'fell back')"))
+            driver.save_screenshot(f"{shots}/chat-browser-fallback.png")
+            print("FALLBACK OK", flush=True)
         print("DONE", flush=True)
     finally:
         driver.quit()
