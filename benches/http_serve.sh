@@ -3,7 +3,8 @@
 # worker process, access_log off, sendfile on) and `python3 -m http.server`,
 # in one run:
 #
-#   1. wrk -t1 -c50 -d${DURATION}s on a 1 KiB file: requests/s.
+#   1. wrk -t1 -c50 -d${DURATION}s on a 1 KiB file, $ROUNDS rounds with the
+#      three servers interleaved (the machine may be shared): median requests/s.
 #      Targets: netkit >= 0.8 x nginx, netkit >= 10 x python.
 #   2. curl downloads a 1 GiB file (sparse: the page cache serves both
 #      servers alike), $RUNS times each: median wall time.
@@ -12,14 +13,15 @@
 #      netkit's RSS. Target: under 64 MiB.
 #
 # Run:   bash benches/http_serve.sh            (release build; built if missing)
-# Env:   DURATION (wrk seconds, default 10), RUNS (default 3), IDLE (default
+# Env:   DURATION (wrk seconds, default 10), ROUNDS (default 3), RUNS (default 5), IDLE (default
 #        10000), NETKIT, NGINX, CURL (see benches/http_lib.sh).
 # Needs: wrk, nginx, curl, python3.
 
 source "$(dirname "$0")/http_lib.sh"
 
 DURATION=${DURATION:-10}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
+ROUNDS=${ROUNDS:-3}
 IDLE=${IDLE:-10000}
 
 command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
@@ -52,12 +54,18 @@ rps() { # URL -> requests/s
     wrk -t1 -c50 -d"${DURATION}s" "$1" | tee -a "$WORK/wrk.log" | awk '/^Requests\/sec:/ { print $2 }'
 }
 
-echo "# http_serve: wrk -t1 -c50 -d${DURATION}s on a 1 KiB file"
-nginx_rps=$(rps "http://127.0.0.1:$NGINX_PORT/1k.bin")
-netkit_rps=$(rps "http://127.0.0.1:$NETKIT_PORT/1k.bin")
-python_rps=$(rps "http://127.0.0.1:$PY_PORT/1k.bin")
-if grep -q "Non-2xx\|Socket errors" "$WORK/wrk.log"; then
-    grep "Non-2xx\|Socket errors" "$WORK/wrk.log" >&2
+echo "# http_serve: wrk -t1 -c50 -d${DURATION}s on a 1 KiB file, $ROUNDS interleaved rounds (median req/s)"
+for r in $(seq 1 "$ROUNDS"); do
+    rps "http://127.0.0.1:$NGINX_PORT/1k.bin" >>"$WORK/nginx.rps"
+    rps "http://127.0.0.1:$NETKIT_PORT/1k.bin" >>"$WORK/netkit.rps"
+    rps "http://127.0.0.1:$PY_PORT/1k.bin" >>"$WORK/python.rps"
+done
+nginx_rps=$(median <"$WORK/nginx.rps")
+netkit_rps=$(median <"$WORK/netkit.rps")
+python_rps=$(median <"$WORK/python.rps")
+echo "rounds: nginx $(paste -sd' ' "$WORK/nginx.rps"); netkit $(paste -sd' ' "$WORK/netkit.rps"); python $(paste -sd' ' "$WORK/python.rps")"
+if grep -q "Non-2xx" "$WORK/wrk.log"; then
+    grep "Non-2xx" "$WORK/wrk.log" >&2
 fi
 printf '%-8s %12s req/s\n' nginx "$nginx_rps" netkit "$netkit_rps" python "$python_rps"
 r_nginx=$(ratio "$netkit_rps" "$nginx_rps")

@@ -671,5 +671,45 @@ fn https_with_tls_cert_and_key() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["path"], "/secure");
     assert_eq!(v["body"], "s");
+    // A file larger than a TLS chunk and the socket buffers, range too.
+    let (base, root) = site("tls-dir");
+    let server = Server::start(&[
+        "--dir",
+        root.to_str().unwrap(),
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+    ]);
+    let resolve = format!("localhost:{}:127.0.0.1", server.port);
+    let url = format!("https://localhost:{}/big.bin", server.port);
+    let got = base.join("got.bin");
+    let ca = pki.ca.to_str().unwrap();
+    let (code, _) = curl(&[
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-o",
+        got.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(code, 0);
+    let want = fs::read(root.join("big.bin")).unwrap();
+    assert_same_bytes("big.bin over TLS", &want, &fs::read(&got).unwrap());
+    let (code, _) = curl(&[
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-r",
+        "100-200099",
+        "-o",
+        got.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(fs::read(&got).unwrap(), want[100..200_100]);
+    let _ = fs::remove_dir_all(base);
     let _ = fs::remove_dir_all(dir);
 }

@@ -474,6 +474,11 @@ fn send_file(f: &mut FileBody, transport: &mut Transport, now: Instant) -> io::R
                 f.offset += n as u64;
                 conn.sent += n as u64;
                 conn.last_active = now;
+                if (n as usize) < count {
+                    // The socket buffer is full: the next EPOLLOUT says when
+                    // to go on (asking again now would only get EAGAIN).
+                    return Ok(f.offset == f.end);
+                }
             }
             Ok(true)
         }

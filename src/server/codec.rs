@@ -126,6 +126,13 @@ pub trait Codec: Sized {
         false
     }
 
+    /// Polled after the core writes a client: `Some` when the codec is done
+    /// once its output is written (an HTTP response with `Connection:
+    /// close`), though the client did not end it.
+    fn done(&mut self) -> Option<Ending> {
+        None
+    }
+
     /// The client sent its last byte.
     fn eof(&mut self, got: &mut Vec<Got<Self::Msg>>) -> AtEof;
 

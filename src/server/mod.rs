@@ -47,9 +47,15 @@
 //!   `--hex`, as are client bytes).
 //!
 //! A room sees messages, never bytes or sockets: [`Room::joined`],
-//! [`Room::message`], [`Room::left`], [`Room::console`] and
-//! [`Room::end_of_turn`] (where batched notices go out), and acts through
-//! [`Core`] (`send`, `broadcast`, `open_keys`, `client`, `out`).
+//! [`Room::message`], [`Room::left`], [`Room::console`],
+//! [`Room::end_of_turn`] (where batched notices go out) and [`Room::wake`]
+//! (its own timers), and acts through [`Core`] (`send`, `broadcast`,
+//! `end`, `wake_at`, `open_keys`, `client`, `out`).
+//!
+//! To add a protocol (HTTP): write a [`Codec`] (its `Msg` may be an enum
+//! of requests and responses; `done` ends a `Connection: close` exchange)
+//! and a room over its messages, then call [`run`] with a [`Config`] and
+//! [`Parts`]; TLS is `Parts::tls` (the codec never sees it).
 
 pub mod codec;
 pub mod room;
@@ -152,6 +158,8 @@ pub enum Timer {
         id: ConnId,
     },
     Tick,
+    /// A wake-up the room asked for ([`Core::wake_at`]).
+    Room(u64),
     Shutdown,
     RetryAccept,
 }
@@ -235,6 +243,10 @@ pub struct Core<'o, C: Codec> {
     names: Names,
     dirty: Vec<usize>,
     doomed: Vec<(usize, Ending)>,
+    /// Clients sent a goodbye whose close-wait is not armed yet.
+    leaving: Vec<usize>,
+    /// Wake-ups the room asked for, armed at the end of the turn.
+    wakes: Vec<(Instant, u64)>,
     now: Instant,
     shutting_down: bool,
     quiet_close: bool,
@@ -281,6 +293,27 @@ impl<'o, C: Codec> Core<'o, C> {
 
     pub fn shutting_down(&self) -> bool {
         self.shutting_down
+    }
+
+    /// The time of this loop turn.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Asks for [`Room::wake`] with `token` at `at` (long polls, batches).
+    pub fn wake_at(&mut self, at: Instant, token: u64) {
+        self.wakes.push((at, token));
+    }
+
+    /// Ends a client once what is queued for it is written (a room's
+    /// decision: an HTTP error, a kick).
+    pub fn end(&mut self, key: usize, ending: Ending) {
+        if let Some(c) = self.clients.get_mut(key) {
+            if matches!(c.state, State::Open | State::Leaving) {
+                c.state = State::Draining(ending);
+                self.mark_dirty(key);
+            }
+        }
     }
 
     /// Queues a message for one client (a client behind is let go).
@@ -374,6 +407,7 @@ impl<'o, C: Codec> Core<'o, C> {
                     ));
                 }
                 c.state = State::Leaving;
+                self.leaving.push(key);
                 self.mark_dirty(key);
             }
         }
@@ -406,6 +440,11 @@ impl<'o, C: Codec> Core<'o, C> {
             let ending = c.codec.lost(describe_io(&e));
             self.doomed.push((key, ending));
             return;
+        }
+        if c.state == State::Open {
+            if let Some(ending) = c.codec.done() {
+                c.state = State::Draining(ending);
+            }
         }
         let written = c.codec.queued() == 0 && !c.transport.pending();
         match &c.state {
@@ -493,6 +532,8 @@ pub fn run<C: Codec, R: Room<C>>(
             names: Names::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
+            leaving: Vec::new(),
+            wakes: Vec::new(),
             now: Instant::now(),
             shutting_down: false,
             quiet_close: false,
@@ -912,14 +953,16 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
 
     /// Arms close-wait timers for clients that were just sent a goodbye.
     fn arm_close_waits(&mut self, cx: &mut Ctx<Timer>) {
-        for (key, c) in self.core.clients.iter_mut() {
-            if c.state == State::Leaving && !c.mark_wait {
-                c.mark_wait = true;
-                let id = c.id;
-                cx.timers.add(
-                    cx.now + self.core.cfg.close_wait,
-                    Timer::CloseWait { key, id },
-                );
+        for key in std::mem::take(&mut self.core.leaving) {
+            if let Some(c) = self.core.clients.get_mut(key) {
+                if c.state == State::Leaving && !c.mark_wait {
+                    c.mark_wait = true;
+                    let id = c.id;
+                    cx.timers.add(
+                        cx.now + self.core.cfg.close_wait,
+                        Timer::CloseWait { key, id },
+                    );
+                }
             }
         }
     }
@@ -969,6 +1012,7 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                 self.exit = Some(Exit::Interrupted);
                 Ok(())
             }
+            Timer::Room(token) => self.room.wake(&mut self.core, token),
             Timer::Tick => {
                 let keys: Vec<usize> = self.core.open_keys().collect();
                 for k in keys {
@@ -1011,6 +1055,9 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
             }
         }
         self.arm_close_waits(cx);
+        for (at, token) in self.core.wakes.drain(..) {
+            cx.timers.add(at, Timer::Room(token));
+        }
         self.core.out.flush()?;
         if self.core.shutting_down && self.core.clients.is_empty() {
             self.exit = Some(Exit::Interrupted);

@@ -40,6 +40,12 @@ pub trait Room<C: Codec> {
         Ok(())
     }
 
+    /// A wake-up asked for with [`Core::wake_at`].
+    fn wake(&mut self, core: &mut Core<C>, token: u64) -> Result<()> {
+        let _ = (core, token);
+        Ok(())
+    }
+
     /// The loop is about to wait: send what was batched this turn.
     fn end_of_turn(&mut self, core: &mut Core<C>) -> Result<()> {
         let _ = core;
