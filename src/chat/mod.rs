@@ -9,8 +9,9 @@
 //! (`--history`) and out to WebSocket clients, held long polls and, from
 //! the log, the next polls, in one order.
 //!
-//! A held long poll is a small record ([`Held`]) beside its connection;
-//! the loop's tick (every [`TICK`]) answers those whose wait ran out.
+//! A held long poll is a small record ([`Held`]) beside its connection and
+//! a wake-up ([`Core::wake_at`]) that answers it 304/204 when its wait runs
+//! out.
 
 pub mod api;
 
@@ -32,8 +33,6 @@ use api::{Entry, Log, Query};
 
 /// The chat page, served at `GET /`.
 pub const PAGE: &str = include_str!("page.html");
-/// How often held long polls are checked for their wait running out.
-pub const TICK: Duration = Duration::from_millis(100);
 /// Largest HTTP request head.
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest `POST /messages` body.
@@ -56,7 +55,7 @@ pub enum ChatMsg {
 
 pub struct ChatShared {
     pub ws: WsShared,
-    /// WebSocket pings, at most this often (the loop ticks faster).
+    /// WebSocket pings, at most this often.
     pub ping: Option<Duration>,
 }
 
@@ -352,7 +351,7 @@ impl Codec for ChatCodec {
         }
     }
 
-    fn due(&mut self, _now: Instant) -> Option<Ending> {
+    fn done(&mut self) -> Option<Ending> {
         match &self.kind {
             Kind::Http(h) if h.closing && h.out.is_empty() => {
                 Some(http_end(Closer::Local, "answered"))
@@ -551,10 +550,12 @@ impl ChatRoom {
                     core.send(key, &ChatMsg::Reply(Rc::new(bytes)));
                 } else if let (Some(wait), true) = (q.wait, self.held.len() < MAX_HELD) {
                     let id = core.client(key).map_or(0, |c| c.id);
+                    let until = core.now() + wait;
+                    core.wake_at(until, 0);
                     self.held.push(Held {
                         key,
                         id,
-                        until: Instant::now() + wait,
+                        until,
                         query: q,
                     });
                 } else {
@@ -639,11 +640,15 @@ impl Room<ChatCodec> for ChatRoom {
     }
 
     fn end_of_turn(&mut self, core: &mut Core<ChatCodec>) -> Result<()> {
-        self.notices.end_of_turn(core)?;
+        self.notices.end_of_turn(core)
+    }
+
+    /// A held long poll's wait ran out (maybe more than one).
+    fn wake(&mut self, core: &mut Core<ChatCodec>, _: u64) -> Result<()> {
         if self.held.is_empty() {
             return Ok(());
         }
-        let now = Instant::now();
+        let now = core.now();
         if self.held.iter().all(|h| h.until > now) {
             return Ok(());
         }

@@ -467,15 +467,10 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         out,
     };
     if args.chat {
-        // WebSocket, polling and long polling in one room; held long
-        // polls are checked at each tick (pings keep their own pace).
+        // WebSocket, polling and long polling in one room.
         let shared = crate::chat::ChatShared {
             ws: shared,
             ping: cfg.tick,
-        };
-        let cfg = Config {
-            tick: Some(crate::chat::TICK),
-            ..cfg
         };
         let room = crate::chat::ChatRoom::new(args.history as usize);
         server::run::<crate::chat::ChatCodec, _>(&mut reactor, cfg, shared, room, parts)
