@@ -664,3 +664,79 @@ impl Room<ChatCodec> for ChatRoom {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in pieces of `step` bytes; answers each request as
+    /// the room would (so the next one is decoded): what was decoded.
+    fn decode(input: &[u8], step: usize) -> Vec<String> {
+        let mut h = Http::default();
+        let mut seen = Vec::new();
+        for piece in input.chunks(step) {
+            h.inbuf.extend_from_slice(piece);
+            loop {
+                let mut got = Vec::new();
+                h.decode(&mut got);
+                if got.is_empty() {
+                    break;
+                }
+                for g in got {
+                    match g {
+                        Got::Message(ChatMsg::Http(r)) => {
+                            seen.push(format!(
+                                "{} {} {:?}",
+                                r.0.method,
+                                r.0.target,
+                                String::from_utf8_lossy(&r.1)
+                            ));
+                            h.waiting = false;
+                        }
+                        Got::End(e) => seen.push(format!("end {:?}", e.reason)),
+                        _ => seen.push("other".into()),
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn pipelined_requests_whole_and_byte_by_byte() {
+        let input = b"POST /messages?name=a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+GET /messages?since=0 HTTP/1.1\r\nHost: x\r\n\r\n";
+        let want = [
+            "POST /messages?name=a \"hello\"",
+            "GET /messages?since=0 \"\"",
+        ];
+        assert_eq!(decode(input, input.len()), want);
+        assert_eq!(decode(input, 1), want);
+        assert_eq!(decode(input, 7), want);
+    }
+
+    #[test]
+    fn bad_requests_are_refused_once() {
+        for (input, status) in [
+            (
+                &b"POST /messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+                "411",
+            ),
+            (
+                b"POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+                "413",
+            ),
+            (
+                b"POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
+                "400",
+            ),
+            (b"\x00\x01 nonsense\r\n\r\n", "400"),
+        ] {
+            for step in [input.len(), 1] {
+                let seen = decode(input, step);
+                assert_eq!(seen.len(), 1, "{seen:?}");
+                assert!(seen[0].contains(status), "{seen:?} for {status}");
+            }
+        }
+    }
+}
