@@ -128,6 +128,18 @@ fn messages_endpoint_lines_json_etags_304_and_204() {
 }
 
 #[test]
+fn head_of_the_page_has_its_length_and_no_body() {
+    let s = Server::start(&[]);
+    let get = get(s.port, "/", "");
+    let head = http(
+        s.port,
+        "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(head.ends_with("\r\n\r\n"), "{head}");
+    assert_eq!(head, get[..get.len() - body(&get).len()]);
+}
+
+#[test]
 fn the_history_is_bounded() {
     let s = Server::start(&["--history", "2"]);
     for t in ["a", "b", "c"] {

@@ -530,8 +530,20 @@ impl ChatRoom {
             core.send(key, &ChatMsg::Reply(Rc::new(bytes)));
         };
         match (req.method.as_str(), path) {
-            ("GET" | "HEAD", "/" | "/index.html") => {
+            ("GET", "/" | "/index.html") => {
                 reply(core, 200, "text/html; charset=utf-8", PAGE.as_bytes());
+            }
+            ("HEAD", "/" | "/index.html") => {
+                // The head of the GET: its length, no body.
+                let mut bytes = api::response(
+                    req.version,
+                    200,
+                    &[("Content-Type", "text/html; charset=utf-8")],
+                    PAGE.as_bytes(),
+                    req.keep_alive(),
+                );
+                bytes.truncate(bytes.len() - PAGE.len());
+                core.send(key, &ChatMsg::Reply(Rc::new(bytes)));
             }
             ("GET", "/messages") => {
                 let q = match Query::of(req) {
