@@ -187,6 +187,9 @@ impl Codec for ChatCodec {
     type Msg = ChatMsg;
     type Shared = ChatShared;
     const FULL: &'static [u8] = WsCodec::FULL;
+    /// As `ws listen`: idle means nothing received (a held long poll
+    /// receives nothing: keep --idle-timeout above the longest wait).
+    const IDLE_ON_READS: bool = WsCodec::IDLE_ON_READS;
     const JUDGE_AFTER_WRITE: bool = false;
     const BEHIND_NOTE: &'static str = WsCodec::BEHIND_NOTE;
 
