@@ -136,6 +136,17 @@ Exit status: 0 when an --until condition is met (or the count/time runs out
 without one), 1 when --count or --max-time runs out before the condition.")]
     Poll(PollArgs),
 
+    /// Polling vs long polling vs WebSocket on a chat server, measured
+    #[command(after_help = "\
+Examples:
+  netkit bench --transport all --clients 100 --messages 1000 --rate 50
+  netkit bench http://localhost:8091/ --transport poll --interval 500ms
+  netkit --json bench --svg latency.svg
+
+Without a URL the bench starts its own `ws listen --chat` on 127.0.0.1.
+Exit status: 1 when a message was lost or duplicated.")]
+    Bench(BenchArgs),
+
     /// WebSocket: a client (interactive chat on a terminal) and a server
     #[command(
         subcommand,
@@ -773,6 +784,52 @@ pub struct HttpArgs {
     pub show_error: bool,
 }
 
+/// Which transports `netkit bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTransport {
+    Poll,
+    LongPoll,
+    Ws,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The chat server (`ws listen --chat`); default: one started on 127.0.0.1
+    pub url: Option<String>,
+
+    /// Which transport to measure
+    #[arg(long, value_enum, default_value = "all")]
+    pub transport: BenchTransport,
+
+    /// Receiving clients per transport
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub clients: u32,
+
+    /// Messages published per transport
+    #[arg(long, default_value_t = 100, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub messages: u64,
+
+    /// Messages published per second
+    #[arg(long, default_value_t = 50.0, value_name = "R", value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// The polling clients' interval
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DUR")]
+    pub interval: Duration,
+
+    /// Write a latency chart (SVG) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1e6 => Ok(r),
+        _ => Err("expected a rate above 0 (messages per second)".into()),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PollArgs {
     /// What to poll: http:// or https:// (requests), tcp://HOST:PORT (connects)
@@ -967,9 +1024,15 @@ pub struct WsListenArgs {
     #[arg(long, conflicts_with = "chat")]
     pub broker: bool,
 
-    /// A chat room: messages relayed as `<name> text`, join and leave notices
+    /// A chat room: messages relayed as `<name> text`, join and leave
+    /// notices; on the same port the chat page (`GET /`) and the polling
+    /// and long-polling API (`GET|POST /messages`)
     #[arg(long)]
     pub chat: bool,
+
+    /// With --chat: how many messages the log keeps for polling clients
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub history: u64,
 
     /// Only accept handshakes for this path (404 otherwise)
     #[arg(long, value_name = "PATH")]

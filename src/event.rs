@@ -147,6 +147,27 @@ pub struct PollRecord {
     pub to_stderr: bool,
 }
 
+/// One transport's result of `netkit bench` (latencies in seconds).
+#[derive(Debug, Clone)]
+pub struct BenchRecord {
+    pub transport: &'static str,
+    pub clients: u64,
+    pub messages: u64,
+    pub latency_p50: f64,
+    pub latency_p95: f64,
+    pub latency_p99: f64,
+    pub latency_max: f64,
+    pub requests: u64,
+    pub empty_responses: u64,
+    pub requests_per_message: f64,
+    pub bytes_per_message: f64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub connections: u64,
+    /// The first row: the table's header goes before it.
+    pub header: bool,
+}
+
 /// The end of a polling run.
 #[derive(Debug, Clone)]
 pub struct PollSummary {
@@ -214,14 +235,19 @@ pub enum Event<'a> {
     /// A request served by `http listen`.
     HttpRequest(&'a HttpRequestRecord<'a>),
     /// A listener is bound (the port is the real one when 0 was asked for).
-    Listening { addr: SocketAddr },
+    Listening {
+        addr: SocketAddr,
+    },
     /// A host name resolved (verbose).
     Resolved {
         host: &'a str,
         addrs: &'a [SocketAddr],
     },
     /// An address failed to connect and the next will be tried (verbose).
-    ConnectFailed { addr: SocketAddr, why: &'a str },
+    ConnectFailed {
+        addr: SocketAddr,
+        why: &'a str,
+    },
     /// A connection is up: made by us (`accepted == false`) or accepted.
     Connected {
         id: ConnId,
@@ -234,7 +260,10 @@ pub enum Event<'a> {
         clients: usize,
     },
     /// A connection was refused by policy (e.g. --max-clients).
-    Rejected { remote: SocketAddr, reason: &'a str },
+    Rejected {
+        remote: SocketAddr,
+        reason: &'a str,
+    },
     /// Bytes received from a peer: the payload itself, destined for stdout.
     Data {
         id: ConnId,
@@ -254,7 +283,10 @@ pub enum Event<'a> {
         clients: usize,
     },
     /// A chat line relayed in a `--chat` room (console shows the room).
-    Chat { from: &'a str, text: &'a str },
+    Chat {
+        from: &'a str,
+        text: &'a str,
+    },
     /// Someone entered a chat room.
     Joined {
         name: &'a str,
@@ -276,9 +308,15 @@ pub enum Event<'a> {
         error: Option<&'a str>,
     },
     /// A datagram received (or a reply to one we sent).
-    Datagram { from: SocketAddr, bytes: &'a [u8] },
+    Datagram {
+        from: SocketAddr,
+        bytes: &'a [u8],
+    },
     /// A datagram sent (verbose; JSON).
-    Sent { to: SocketAddr, length: usize },
+    Sent {
+        to: SocketAddr,
+        length: usize,
+    },
     /// Totals at the end of a UDP run.
     UdpSummary {
         sent: u64,
@@ -290,7 +328,10 @@ pub enum Event<'a> {
         drops: Option<u64>,
     },
     /// A request or response head, line by line (`-v`).
-    HttpHead { sent: bool, lines: &'a [String] },
+    HttpHead {
+        sent: bool,
+        lines: &'a [String],
+    },
     /// A finished HTTP request.
     HttpResponse(&'a HttpReport),
     /// `http --retry`: the attempt failed and another one follows after `delay`.
@@ -351,6 +392,7 @@ pub enum Event<'a> {
     TlsCert(&'a TlsReport),
     /// A TLS session is up (`tcp connect --tls`, verbose).
     TlsSession(&'a crate::net::tls::SessionInfo),
+    BenchResult(&'a BenchRecord),
     /// Totals at the end of `tcp check`.
     CheckSummary {
         open: usize,
@@ -375,6 +417,7 @@ impl Event<'_> {
             Event::Joined { .. } => "join",
             Event::Left { .. } => "leave",
             Event::Check { .. } => "check",
+            Event::BenchResult(_) => "bench_result",
             Event::CheckSummary { .. } | Event::UdpSummary { .. } | Event::PollSummary(_) => {
                 "summary"
             }

@@ -11,6 +11,8 @@
 //! * [`event`] and [`output`]: what drivers report and how it is rendered.
 //! * [`error`]: one-line errors and the documented exit codes.
 
+pub mod bench;
+pub mod chat;
 pub mod cli;
 pub mod error;
 pub mod event;
@@ -42,6 +44,7 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
         Command::Http(cli::HttpCommand::Request(args)) => http::run(*args, out),
         Command::Http(cli::HttpCommand::Listen(args)) => httpd::run(*args, out),
         Command::Poll(args) => poll::run(args, out),
+        Command::Bench(args) => bench::run(args, out),
         Command::Ws(cmd) => ws::run(cmd, out),
         Command::Tls(cmd) => tls::run(cmd, out),
         Command::Unix(cmd) => unix::run(cmd, out),

@@ -341,6 +341,44 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             poll_line(r, color, target);
             Ok(())
         }
+        Event::BenchResult(r) => {
+            if r.header {
+                out.extend_from_slice(
+                    format!(
+                        "{:<10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>14} {:>9} {:>5} {:>5} {:>6}\n",
+                        "transport", "clients", "messages", "p50", "p95", "p99", "max",
+                        "req/msg", "empty", "bytes/msg", "lost", "dup", "conns"
+                    )
+                    .as_bytes(),
+                );
+            }
+            let ms = |s: f64| format!("{:.2} ms", s * 1000.0);
+            let share = if r.requests > 0 {
+                r.empty_responses as f64 * 100.0 / r.requests as f64
+            } else {
+                0.0
+            };
+            out.extend_from_slice(
+                format!(
+                    "{:<10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9.2} {:>14} {:>9.0} {:>5} {:>5} {:>6}\n",
+                    r.transport,
+                    r.clients,
+                    r.messages,
+                    ms(r.latency_p50),
+                    ms(r.latency_p95),
+                    ms(r.latency_p99),
+                    ms(r.latency_max),
+                    r.requests_per_message,
+                    format!("{} ({share:.0}%)", r.empty_responses),
+                    r.bytes_per_message,
+                    r.lost,
+                    r.duplicated,
+                    r.connections
+                )
+                .as_bytes(),
+            );
+            Ok(())
+        }
         Event::PollSummary(s) if normal => {
             let _ = status(
                 err,

@@ -421,6 +421,22 @@ fn fields(event: &Event) -> Map<String, Value> {
                 put("retry_in", secs(d));
             }
         }
+        Event::BenchResult(r) => {
+            put("transport", json!(r.transport));
+            put("clients", json!(r.clients));
+            put("messages", json!(r.messages));
+            put("latency_p50", json!(r.latency_p50));
+            put("latency_p95", json!(r.latency_p95));
+            put("latency_p99", json!(r.latency_p99));
+            put("latency_max", json!(r.latency_max));
+            put("requests", json!(r.requests));
+            put("empty_responses", json!(r.empty_responses));
+            put("requests_per_message", json!(r.requests_per_message));
+            put("bytes_per_message", json!(r.bytes_per_message));
+            put("lost", json!(r.lost));
+            put("duplicated", json!(r.duplicated));
+            put("connections", json!(r.connections));
+        }
         Event::PollSummary(s) => {
             put("requests", json!(s.requests));
             put("new", json!(s.new));

@@ -11,8 +11,7 @@
 //! fixed-size histogram: memory stays flat however long the loop runs.
 
 mod stats;
-
-use std::collections::hash_map::DefaultHasher;
+pub use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -32,7 +31,7 @@ use crate::reactor::connector::{Connector, Outcome};
 use crate::reactor::signal::Signals;
 use crate::reactor::timer::deadline;
 use crate::reactor::{Ctx, Handler, Reactor, TimerId};
-use stats::Stats;
+pub use stats::Stats;
 
 const SIGNAL: Token = Token(1);
 const SOCKET: Token = Token(2);

@@ -2,7 +2,7 @@
 //! around the sans-IO protocol in [`crate::proto::ws`].
 
 mod client;
-mod server;
+pub(crate) mod server;
 
 use std::time::Duration;
 

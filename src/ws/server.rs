@@ -32,7 +32,7 @@ use crate::reactor::conn::OutBuf;
 use crate::reactor::signal::Signals;
 use crate::reactor::stdin::Stdin;
 use crate::reactor::Reactor;
-use crate::server::room::{Broker, Chat, Echo, Print};
+use crate::server::room::{Broker, Echo, Print};
 use crate::server::{
     self, AtEof, Codec, Config, Ending, Goodbye, Got, Info, Opened, Parts, Text, Timer, LISTENER,
     SIGNAL, STDIN,
@@ -467,8 +467,13 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         out,
     };
     if args.chat {
-        // The console's lines are not repeated on the console.
-        server::run::<WsCodec, _>(&mut reactor, cfg, shared, Chat::new(false), parts)
+        // WebSocket, polling and long polling in one room.
+        let shared = crate::chat::ChatShared {
+            ws: shared,
+            ping: cfg.tick,
+        };
+        let room = crate::chat::ChatRoom::new(args.history as usize);
+        server::run::<crate::chat::ChatCodec, _>(&mut reactor, cfg, shared, room, parts)
     } else if args.broker {
         server::run::<WsCodec, _>(&mut reactor, cfg, shared, Broker, parts)
     } else if args.echo {
