@@ -41,7 +41,8 @@ storm() {
     track "$spid"
     wait_listening "$port"
     python3 benches/chat_storm.py --port "$port" --proto "$proto" --clients "$CLIENTS" \
-        --batch "$BATCH" --server-pid "$spid" --label "$label" | head -n 1 | sed 's/^/  /'
+        --batch "$BATCH" --server-pid "$spid" --label "$label" >"$BENCH_TMP/storm.out"
+    head -n 1 "$BENCH_TMP/storm.out" | sed "s/^/  /"
     kill -INT "$spid" 2>/dev/null || true
     wait "$spid" 2>/dev/null || true
 }

@@ -90,8 +90,6 @@ pub const LISTENER: Token = Token(3);
 /// Client `k` is `Token(CLIENT_BASE + k)`.
 pub const CLIENT_BASE: usize = 16;
 
-/// Longest console line.
-const MAX_CONSOLE_LINE: usize = 1 << 20;
 /// Codec output moves to the socket queue only while that is shorter.
 const HIGH_WATER: usize = 256 * 1024;
 /// How many closes a shutdown reports one by one.
@@ -116,6 +114,8 @@ pub struct Config {
     pub back_pressure: bool,
     /// `--hex`: dump client and console bytes on stderr.
     pub hex: bool,
+    /// Longest console line, for codecs that split the console in lines.
+    pub console_line: usize,
     /// How often [`Codec::tick`] runs for every open client (pings).
     pub tick: Option<Duration>,
 }
@@ -133,6 +133,7 @@ impl Default for Config {
             read_buf: 64 * 1024,
             back_pressure: false,
             hex: false,
+            console_line: 1 << 20,
             tick: None,
         }
     }
@@ -550,7 +551,7 @@ pub fn run<C: Codec, R: Room<C>>(
         acceptor: net::Acceptor::new(parts.listener),
         tls: parts.tls,
         stdin: parts.stdin,
-        console: LineSplitter::new(MAX_CONSOLE_LINE),
+        console: LineSplitter::new(cfg.console_line),
         stdin_bytes: 0,
         signals: parts.signals,
         buf: vec![0; cfg.read_buf],

@@ -7,6 +7,8 @@
 //! a count), so a storm of N joins costs O(N) notice bytes per turn, not
 //! O(N^2).
 
+use std::time::{Duration, Instant};
+
 use super::{Client, Codec, Core, Ending, Opened, Text};
 use crate::error::Result;
 use crate::event::{Closer, Event};
@@ -15,6 +17,16 @@ use crate::event::{Closer, Event};
 pub const WELCOME_NAMES: usize = 10;
 /// How many names one batched join or leave notice lists.
 pub const NOTICE_NAMES: usize = 10;
+/// Join and leave notices go out at most every `NOTICE_EVERY` per 1000
+/// clients in the room (at least `NOTICE_EVERY`, at most a second; sooner
+/// when someone speaks), so a storm of joins costs a bounded number of
+/// notices per client, not one per join.
+pub const NOTICE_EVERY: Duration = Duration::from_millis(50);
+
+fn notice_interval(clients: usize) -> Duration {
+    let per = (clients / 1000).clamp(1, 20) as u32;
+    NOTICE_EVERY * per
+}
 
 /// A server's behaviour over messages. Every method may act on the clients
 /// through `core`; nothing here sees a socket.
@@ -99,6 +111,10 @@ pub struct Chat {
     /// Notices of this turn not sent yet, all of one kind: (key, name).
     batch: Vec<(usize, String)>,
     kind: Kind,
+    /// When notices last went out.
+    sent_at: Option<Instant>,
+    /// A wake-up is armed for the batch.
+    waking: bool,
 }
 
 impl Chat {
@@ -107,6 +123,8 @@ impl Chat {
             echo_console,
             batch: Vec::new(),
             kind: Kind::Join,
+            sent_at: None,
+            waking: false,
         }
     }
 
@@ -115,6 +133,7 @@ impl Chat {
         if self.batch.is_empty() {
             return;
         }
+        self.sent_at = Some(core.now());
         let batch = std::mem::take(&mut self.batch);
         let verb = match self.kind {
             Kind::Join => "joined",
@@ -173,15 +192,15 @@ impl<C: Text> Room<C> for Chat {
             (_, 0) => format!("{hello}; here: {}", others.join(", ")),
             (_, more) => format!("{hello}; here: {} and {more} more", others.join(", ")),
         };
-        // What was said before this client came is not its business, but
-        // notices of this turn must reach the others in order.
+        // Marked: notices still waiting (leaves before it came) are not
+        // its business, but they must reach the others in order.
+        if let Some(c) = core.client_mut(key) {
+            c.mark = true;
+        }
         if self.kind == Kind::Leave {
             self.flush(core);
         }
         core.send(key, &C::text(welcome));
-        if let Some(c) = core.client_mut(key) {
-            c.mark = true;
-        }
         self.queue(core, Kind::Join, key, name.clone());
         core.out.emit(&Event::Joined {
             name: &name,
@@ -237,6 +256,24 @@ impl<C: Text> Room<C> for Chat {
     }
 
     fn end_of_turn(&mut self, core: &mut Core<C>) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let every = notice_interval(core.open_count());
+        match self.sent_at.map(|at| at + every) {
+            Some(due) if due > core.now() => {
+                if !self.waking {
+                    self.waking = true;
+                    core.wake_at(due, 0);
+                }
+            }
+            _ => self.flush(core),
+        }
+        Ok(())
+    }
+
+    fn wake(&mut self, core: &mut Core<C>, _: u64) -> Result<()> {
+        self.waking = false;
         self.flush(core);
         Ok(())
     }
@@ -245,6 +282,14 @@ impl<C: Text> Room<C> for Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notices_wait_longer_in_bigger_rooms() {
+        assert_eq!(notice_interval(0), NOTICE_EVERY);
+        assert_eq!(notice_interval(1999), NOTICE_EVERY);
+        assert_eq!(notice_interval(10_000), NOTICE_EVERY * 10);
+        assert_eq!(notice_interval(1_000_000), Duration::from_secs(1));
+    }
 
     #[test]
     fn notices_name_ten_and_count_the_rest() {

@@ -54,6 +54,7 @@ pub fn run(
         read_buf: BUF_SIZE / 4,
         back_pressure: mode == Mode::Echo,
         hex: args.hex,
+        console_line: crate::server::codec::MAX_LINE,
         ..Config::default()
     };
     let parts = Parts {
