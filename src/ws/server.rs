@@ -385,7 +385,10 @@ impl Server<'_> {
             }
         };
         let protocol = handshake::choose_protocol(&up.protocols, &self.args.protocols);
-        let response = handshake::response_101(&up.key, protocol.as_deref());
+        let deflate = handshake::accept_deflate(&up, !self.args.limits.no_compress);
+        let extensions = deflate.as_ref().map(|(_, e)| e.as_str());
+        let response = handshake::response_101(&up.key, protocol.as_deref(), extensions);
+        c.session.set_deflate(deflate.map(|(p, _)| p));
         let wanted = query_param(&up.path, "name");
         c.name = self.names.claim(wanted.as_deref(), &c.name);
         c.named = true;
