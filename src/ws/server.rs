@@ -346,6 +346,7 @@ impl Server<'_> {
 
     /// Validates a complete request head and answers it.
     fn handshake(&mut self, cx: &mut Ctx<Timer>, key: usize) -> Result<()> {
+        let clients = self.clients.len();
         let Some(c) = self.clients.get_mut(key) else {
             return Ok(());
         };
@@ -385,7 +386,7 @@ impl Server<'_> {
             }
         };
         let protocol = handshake::choose_protocol(&up.protocols, &self.args.protocols);
-        let deflate = handshake::accept_deflate(&up, !self.args.limits.no_compress);
+        let deflate = handshake::accept_deflate(&up, !self.args.limits.no_compress, clients);
         let extensions = deflate.as_ref().map(|(_, e)| e.as_str());
         let response = handshake::response_101(&up.key, protocol.as_deref(), extensions);
         c.session.set_deflate(deflate.map(|(p, _)| p));

@@ -216,7 +216,8 @@ pub fn choose_protocol(offered: &[String], supported: &[String]) -> Option<Strin
 
 /// Server side: permessage-deflate for this request, unless `compress` is
 /// off: the parameters and the response's extension header value.
-pub fn accept_deflate(up: &Upgrade, compress: bool) -> Option<(Params, String)> {
+/// `clients`: how many are connected (a busy server asks for less memory).
+pub fn accept_deflate(up: &Upgrade, compress: bool, clients: usize) -> Option<(Params, String)> {
     if !compress {
         return None;
     }
@@ -226,7 +227,7 @@ pub fn accept_deflate(up: &Upgrade, compress: bool) -> Option<(Params, String)> 
         .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
         .map(|(_, v)| v.as_str())
         .collect();
-    deflate::accept_offer(&offers)
+    deflate::accept_offer(&offers, clients)
 }
 
 /// `101 Switching Protocols` for `key`, with the chosen subprotocol and
@@ -379,15 +380,15 @@ mod tests {
         let resp = String::from_utf8(response_101(&up.key, Some("chat"), None)).unwrap();
         assert!(resp.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(resp.ends_with("Sec-WebSocket-Protocol: chat\r\n\r\n"));
-        assert_eq!(accept_deflate(&up, true), None);
+        assert_eq!(accept_deflate(&up, true, 0), None);
         let mut up = up;
         up.headers.push((
             "sec-websocket-extensions".into(),
             "permessage-deflate; client_max_window_bits=9".into(),
         ));
-        let (p, ext) = accept_deflate(&up, true).unwrap();
+        let (p, ext) = accept_deflate(&up, true, 0).unwrap();
         assert_eq!(p.client_max_window_bits, 9);
-        assert_eq!(accept_deflate(&up, false), None);
+        assert_eq!(accept_deflate(&up, false, 0), None);
         let resp = String::from_utf8(response_101(&up.key, None, Some(&ext))).unwrap();
         assert!(resp.ends_with(
             "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=9\r\n\r\n"
