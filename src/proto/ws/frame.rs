@@ -10,7 +10,7 @@
 //! text as each slice of payload is unmasked — so an invalid byte fails the
 //! connection at once, mid-frame, not at the end of the message.
 
-use super::deflate::{InflateError, Inflater};
+use super::deflate::{InflateError, Inflater, TRAILER};
 use super::utf8::Utf8Validator;
 
 pub const OP_CONTINUATION: u8 = 0x0;
@@ -313,7 +313,15 @@ impl Decoder {
             if let Some(mask) = p.mask {
                 apply_mask(&mut raw, mask, p.offset);
             }
-            let r = self.inflate(&raw, false);
+            // The message's last bytes: inflate them with the trailer.
+            let last = p.fin && chunk.len() as u64 == p.left;
+            if last {
+                raw.extend_from_slice(&TRAILER);
+            }
+            let r = self.inflate(&raw, last);
+            if last {
+                self.compressed = false;
+            }
             if raw.capacity() <= 64 * 1024 {
                 self.raw = raw;
             }
@@ -345,21 +353,24 @@ impl Decoder {
             return Ok(());
         };
         let start = self.data.len();
-        inflater
-            .inflate(input, last, &mut self.data, self.max_message)
-            .map_err(|e| match e {
-                InflateError::TooBig => WsError::new(
-                    code::TOO_BIG,
-                    format!(
-                        "message over the limit of {} bytes (inflated)",
-                        self.max_message
-                    ),
+        let r = if last && !input.is_empty() {
+            inflater.inflate_last_with_trailer(input, &mut self.data, self.max_message)
+        } else {
+            inflater.inflate(input, last, &mut self.data, self.max_message)
+        };
+        r.map_err(|e| match e {
+            InflateError::TooBig => WsError::new(
+                code::TOO_BIG,
+                format!(
+                    "message over the limit of {} bytes (inflated)",
+                    self.max_message
                 ),
-                InflateError::Corrupt(why) => WsError::new(
-                    code::INVALID_PAYLOAD,
-                    format!("invalid compressed data: {why}"),
-                ),
-            })?;
+            ),
+            InflateError::Corrupt(why) => WsError::new(
+                code::INVALID_PAYLOAD,
+                format!("invalid compressed data: {why}"),
+            ),
+        })?;
         if self.message == Some(OP_TEXT) {
             self.utf8.feed(&self.data[start..]).map_err(|_| {
                 WsError::new(code::INVALID_PAYLOAD, "invalid UTF-8 in a text message")
