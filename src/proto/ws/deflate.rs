@@ -19,7 +19,8 @@
 //! (`windowBits` 8; it silently uses 9, which the peer's 8-bit inflater may
 //! not follow). When the peer limits our window to 8 bits we accept, but
 //! send every message uncompressed (no RSV1), which RFC 7692 always
-//! allows. Our inflater never needs fewer than 9 bits: a larger window
+//! allows (Python `websockets` refuses such an agreement instead: its
+//! client fails the handshake, its server declines the offer). Our inflater never needs fewer than 9 bits: a larger window
 //! inflates whatever a smaller one produced.
 //!
 //! Messages. The compressor ends each message with a sync flush and strips
