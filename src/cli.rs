@@ -391,8 +391,8 @@ pub struct BodyArgs {
 /// `netkit http URL` (a request) or `netkit http listen PORT` (the server).
 #[derive(Debug)]
 pub enum HttpCommand {
-    Request(HttpArgs),
-    Listen(HttpListenArgs),
+    Request(Box<HttpArgs>),
+    Listen(Box<HttpListenArgs>),
 }
 
 // By hand: the request's arguments (a required URL) apply only when no
@@ -401,9 +401,9 @@ impl clap::FromArgMatches for HttpCommand {
     fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
         if m.subcommand_name().is_some() {
             let HttpSubcommand::Listen(args) = HttpSubcommand::from_arg_matches(m)?;
-            Ok(HttpCommand::Listen(args))
+            Ok(HttpCommand::Listen(Box::new(args)))
         } else {
-            HttpArgs::from_arg_matches(m).map(HttpCommand::Request)
+            HttpArgs::from_arg_matches(m).map(|a| HttpCommand::Request(Box::new(a)))
         }
     }
 
@@ -435,7 +435,7 @@ Examples:
   netkit http listen --echo 8080                answer with the request as JSON
   netkit http listen --dir ./site 8080          serve files (ranges, ETag, 304)
   netkit http listen --status 503 --body 'down' 8080")]
-    Listen(HttpListenArgs),
+    Listen(Box<HttpListenArgs>),
 }
 
 #[derive(Debug, Args)]

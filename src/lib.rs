@@ -36,8 +36,8 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
     match cli.command {
         Command::Tcp(cmd) => tcp::run(cmd, out),
         Command::Udp(cmd) => udp::run(cmd, out),
-        Command::Http(cli::HttpCommand::Request(args)) => http::run(args, out),
-        Command::Http(cli::HttpCommand::Listen(args)) => httpd::run(args, out),
+        Command::Http(cli::HttpCommand::Request(args)) => http::run(*args, out),
+        Command::Http(cli::HttpCommand::Listen(args)) => httpd::run(*args, out),
         Command::Poll(args) => poll::run(args, out),
         Command::Ws(cmd) => ws::run(cmd, out),
         Command::Completions { shell } => {
