@@ -2,7 +2,10 @@
 //!
 //! Man pages (`man/`) and shell completions are generated from these
 //! definitions, so help text written here is the documentation. Value parsers
-//! only validate syntax; they never touch the network.
+//! only validate syntax; they never touch the network, with one exception: a
+//! host name given to `--bind` or `--source` is resolved by its parser
+//! ([`parse_bind`], [`parse_source`]), so that every command taking an
+//! address takes a name without a second type for it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -115,8 +118,10 @@ Examples:
   netkit http -f http://localhost/health || alert     exit 8 on a 4xx/5xx status
 
 Exit status: 2 bad URL, 3 DNS, 4 refused, 5 timeout, 6 malformed response,
-7 TLS, 8 status >= 400 with --fail.")]
-    Http(HttpArgs),
+7 TLS, 8 status >= 400 with --fail.
+
+`netkit http listen PORT` is the HTTP server (see `netkit http listen --help`).")]
+    Http(HttpCommand),
 
     /// Poll a URL: regular, conditional or long polling; TCP probes
     #[command(after_help = "\
@@ -177,8 +182,9 @@ Examples:
   netkit tcp check db 5432 || exit 1
   netkit tcp check --open 127.0.0.1 1-1024
   netkit --json tcp check localhost 22 80 443
+  netkit tcp check --any host ssh,80,443,8000-8100   is anything there? (nc -z)
 
-Exit status: 0 when every port is open, 1 otherwise.")]
+Exit status: 0 when every port is open (--any: at least one), 1 otherwise.")]
     Check(CheckArgs),
 }
 
@@ -240,9 +246,14 @@ pub struct UdpSendArgs {
     #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
     pub source: Option<SocketAddr>,
 
-    /// IP time-to-live (hop limit) of the datagrams
+    /// IP time-to-live (hop limit) of the datagrams, multicast ones included
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255), value_name = "HOPS")]
     pub ttl: Option<u32>,
+
+    /// Send multicast out of this interface: an IPv4 address, or (IPv6) an
+    /// interface name or index (IP_MULTICAST_IF / IPV6_MULTICAST_IF)
+    #[arg(long, value_name = "ADDR|IFACE")]
+    pub multicast_if: Option<String>,
 
     /// Send stdin as it comes, in chunks up to the datagram limit, not by line
     #[arg(long, conflicts_with_all = ["messages", "hex"])]
@@ -267,8 +278,8 @@ pub struct UdpRecvArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -334,9 +345,8 @@ pub struct RequestArgs {
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
-    /// Request body: STRING, @FILE, or @- for stdin
-    #[arg(short = 'd', long = "data", value_name = "DATA")]
-    pub data: Option<String>,
+    #[command(flatten)]
+    pub body: BodyArgs,
 
     /// Basic authentication `user:password`
     #[arg(short = 'u', long = "user", value_name = "USER:PASS")]
@@ -344,6 +354,154 @@ pub struct RequestArgs {
 
     #[command(flatten)]
     pub dial: DialArgs,
+}
+
+/// What a request sends: the `-d` family, `-G` (curl's letters).
+#[derive(Debug, Clone, Default, Args)]
+pub struct BodyArgs {
+    /// Request body: STRING, @FILE, or @- for stdin (CR and LF of a file
+    /// are dropped, as curl); repeated: joined with `&`
+    #[arg(short = 'd', long = "data", visible_alias = "data-ascii", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data: Vec<DataArg>,
+
+    /// Request body sent exactly as given: STRING, @FILE, or @- for stdin
+    #[arg(long = "data-binary", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_binary: Vec<DataArg>,
+
+    /// Request body STRING, with no special meaning for a leading @
+    #[arg(long = "data-raw", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_raw: Vec<DataArg>,
+
+    /// Form field, URL-encoded: `content`, `=content`, `name=content`,
+    /// `@file`, `name@file` (as curl)
+    #[arg(long = "data-urlencode", value_name = "DATA", value_parser = parse_data_arg)]
+    pub data_urlencode: Vec<DataArg>,
+
+    /// multipart/form-data field (repeatable): `name=value`, `name=@file`
+    /// (an upload), `name=<file` (a field read from a file); `;type=` and
+    /// `;filename=` after it
+    #[arg(short = 'F', long = "form", value_name = "NAME=VALUE")]
+    pub form: Vec<String>,
+
+    /// Send the data in the URL's query string with GET (as curl's -G)
+    #[arg(short = 'G', long = "get")]
+    pub get: bool,
+}
+
+/// `netkit http URL` (a request) or `netkit http listen PORT` (the server).
+#[derive(Debug)]
+pub enum HttpCommand {
+    Request(Box<HttpArgs>),
+    Listen(Box<HttpListenArgs>),
+}
+
+// By hand: the request's arguments (a required URL) apply only when no
+// subcommand is given, which clap's derive cannot say.
+impl clap::FromArgMatches for HttpCommand {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        if m.subcommand_name().is_some() {
+            let HttpSubcommand::Listen(args) = HttpSubcommand::from_arg_matches(m)?;
+            Ok(HttpCommand::Listen(args))
+        } else {
+            HttpArgs::from_arg_matches(m).map(|a| HttpCommand::Request(Box::new(a)))
+        }
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = HttpCommand::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for HttpCommand {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        HttpSubcommand::augment_subcommands(HttpArgs::augment_args(cmd))
+            .args_conflicts_with_subcommands(true)
+            .subcommand_negates_reqs(true)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        HttpCommand::augment_args(cmd)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HttpSubcommand {
+    /// HTTP/1.1 server: print requests, answer them, --echo them, or serve --dir
+    #[command(after_help = "\
+Examples:
+  netkit http listen 8080                       print each request, answer 200
+  netkit http listen -c 1 8080 > hook.txt       wait for one webhook, then exit 0
+  netkit http listen --echo 8080                answer with the request as JSON
+  netkit http listen --dir ./site 8080          serve files (ranges, ETag, 304)
+  netkit http listen --status 503 --body 'down' 8080")]
+    Listen(Box<HttpListenArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct HttpListenArgs {
+    /// Port to listen on; 0 picks a free one and reports it
+    #[arg(value_parser = parse_listen_port)]
+    pub port: u16,
+
+    /// Address to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+
+    #[command(flatten)]
+    pub family: Family,
+
+    /// Status of the answer (default 200)
+    #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(200..600))]
+    pub status: Option<u16>,
+
+    /// Header `Name: value` added to every answer (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// Body of the answer: TEXT, or @FILE
+    #[arg(long, value_name = "TEXT|@FILE", conflicts_with_all = ["echo", "dir"])]
+    pub body: Option<String>,
+
+    /// Answer with the request itself as JSON (method, path, query, headers, body)
+    #[arg(long, conflicts_with = "dir")]
+    pub echo: bool,
+
+    /// Serve the files under DIR (index.html or a listing for directories)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+
+    /// Exit 0 after answering N requests
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Largest request body accepted (413 beyond)
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: usize,
+
+    /// Largest request head accepted (431 beyond)
+    #[arg(long, default_value = "16KiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_head: usize,
+
+    /// A request head must arrive within this long (408, then close)
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
+    pub header_timeout: Duration,
+
+    /// Close a keep-alive connection idle this long between requests
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
+    pub idle_timeout: Duration,
+
+    /// Refuse connections beyond this many clients at once
+    #[arg(long, default_value_t = 20000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: u32,
+
+    /// Certificate chain (PEM) for https://
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// Private key (PEM) for https://
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -366,9 +524,17 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_redirs: u32,
 
-    /// Write the body to FILE instead of stdout
+    /// Write the body to FILE instead of stdout (`-` is stdout)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+
+    /// Write the body to a file named as the URL's last path segment
+    #[arg(short = 'O', long = "remote-name", conflicts_with = "output")]
+    pub remote_name: bool,
+
+    /// Write every response head received to FILE (`-` is stdout)
+    #[arg(short = 'D', long = "dump-header", value_name = "FILE")]
+    pub dump_header: Option<std::path::PathBuf>,
 
     /// Print the status line and headers before the body (on stdout)
     #[arg(short = 'i', long = "include")]
@@ -382,9 +548,73 @@ pub struct HttpArgs {
     #[arg(long)]
     pub timing: bool,
 
-    /// Give up on the whole request (redirects included) after this long
+    /// Give up on the whole request (redirects included) after this long (0: no limit)
     #[arg(short = 'm', long = "max-time", value_parser = parse_duration, value_name = "DUR")]
     pub max_time: Option<Duration>,
+
+    /// After the body, write FORMAT to stdout with curl's variables:
+    /// `%{http_code}`, `%{time_total}`, `%header{name}`, `%{json}`, `\n`...;
+    /// `@FILE` reads it from a file, `@-` from stdin
+    #[arg(short = 'w', long = "write-out", value_name = "FORMAT")]
+    pub write_out: Option<String>,
+
+    /// Send cookies: `name=value; n2=v2`, or read a Netscape cookie FILE
+    /// (as curl; a missing file is an empty jar); turns the cookie engine on
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE")]
+    pub cookie: Vec<String>,
+
+    /// Keep cookies across redirects and write them all to FILE at the end
+    /// (Netscape format, as curl; `-` for stdout)
+    #[arg(short = 'c', long = "cookie-jar", value_name = "FILE")]
+    pub cookie_jar: Option<std::path::PathBuf>,
+
+    /// Use these addresses for HOST:PORT instead of looking HOST up
+    /// (repeatable; `*` as HOST matches any)
+    #[arg(long, value_name = "HOST:PORT:ADDR[,ADDR]")]
+    pub resolve: Vec<String>,
+
+    /// Connect to HOST2:PORT2 for requests to HOST1:PORT1 (repeatable; an
+    /// empty part matches any, or keeps the original); Host and TLS name stay
+    #[arg(long, value_name = "HOST1:PORT1:HOST2:PORT2")]
+    pub connect_to: Vec<String>,
+
+    /// Ask for a compressed body (gzip, deflate, br, zstd) and decode it
+    #[arg(long)]
+    pub compressed: bool,
+
+    /// Fail (exit 1) when the body, decoded, would pass SIZE (e.g. 10M)
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub max_filesize: Option<usize>,
+
+    /// Retry up to N times on a transient failure: a timeout or a 408, 429,
+    /// 500, 502, 503 or 504 response (as curl), after 1 s doubling, or after
+    /// the server's Retry-After
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
+
+    /// Wait this long between retries instead of the doubling back-off
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub retry_delay: Option<Duration>,
+
+    /// Start no retry that would begin later than this after the first try
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub retry_max_time: Option<Duration>,
+
+    /// With --retry, retry on every failure (with -f, any status >= 400 too)
+    #[arg(long)]
+    pub retry_all_errors: bool,
+
+    /// With --retry, retry when the connection is refused too
+    #[arg(long)]
+    pub retry_connrefused: bool,
+
+    /// Silent, as curl: no progress, no notices, no error line (see -S)
+    #[arg(short = 's', long = "silent")]
+    pub silent: bool,
+
+    /// With -s, still print the error line (curl's -sS)
+    #[arg(short = 'S', long = "show-error")]
+    pub show_error: bool,
 }
 
 #[derive(Debug, Args)]
@@ -439,11 +669,13 @@ pub struct PollArgs {
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub jitter: Option<u8>,
 
-    /// Long polling: the next request leaves as soon as a response arrives
+    /// Long polling: the next request leaves as soon as a response arrives;
+    /// each 2xx body goes to stdout (status lines to stderr)
     #[arg(long)]
     pub long: bool,
 
-    /// With --long: re-issue a request the server has held this long
+    /// With --long: re-issue a request the server has held this long (the
+    /// server is asked for `Prefer: wait=` a second less)
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DUR")]
     pub hold_timeout: Duration,
 }
@@ -458,6 +690,8 @@ Examples:
   netkit ws connect --send hello -c 1 ws://localhost:8080/   one request, one reply
   netkit --json ws connect wss://host/feed                    NDJSON message events
   netkit ws connect --echo ws://localhost:9001/           echo what the server sends
+  netkit ws connect --autoreconnect -H 'Authorization: Bearer T' wss://host/feed
+  netkit ws connect --base64 ws://localhost:8080/bin      binary messages as base64 lines
 
 Exit status: 0 clean close (the server's Close 1000 or 1001); 1 the server
 closed with 1008, 1011-1014 or 3000-4999; 4 the connection dropped without a
@@ -517,6 +751,14 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub binary: bool,
 
+    /// Binary messages as base64 lines: incoming ones printed so, stdin lines decoded and sent as binary (websocat --base64)
+    #[arg(long, conflicts_with = "binary")]
+    pub base64: bool,
+
+    /// Show pings and pongs received (human lines on stderr, `ping`/`pong` events) (wscat -P)
+    #[arg(short = 'P', long)]
+    pub show_ping_pong: bool,
+
     /// Send this text message (repeatable), then wait for as many replies (or -c)
     #[arg(long = "send", value_name = "MSG")]
     pub send: Vec<String>,
@@ -537,6 +779,10 @@ pub struct WsConnectArgs {
     #[arg(long)]
     pub no_close: bool,
 
+    /// When the connection drops or the server closes, connect again (0.5s back-off doubling to 10s); stdin's end ends it (websocat's autoreconnect:)
+    #[arg(long)]
+    pub autoreconnect: bool,
+
     /// After stdin ends, send Close once the server has been quiet this long (0: at once)
     #[arg(long, value_parser = parse_duration, default_value = "300ms", value_name = "DUR")]
     pub linger: Duration,
@@ -554,8 +800,8 @@ pub struct WsListenArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -668,8 +914,8 @@ pub struct ListenArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<IpAddr>,
 
     #[command(flatten)]
@@ -721,9 +967,9 @@ pub struct CheckArgs {
     /// Host name or address to check
     pub host: String,
 
-    /// Ports and ranges: 22 80 8000-8100
-    #[arg(required = true, value_parser = parse_port_range, value_name = "PORT|A-B")]
-    pub ports: Vec<PortRange>,
+    /// Ports, ranges, service names and comma lists of them: 22 80 8000-8100 22,80-90 ssh,https
+    #[arg(required = true, value_parser = parse_port_list, value_name = "PORT|A-B|NAME,...")]
+    pub ports: Vec<PortList>,
 
     #[command(flatten)]
     pub family: Family,
@@ -739,6 +985,39 @@ pub struct CheckArgs {
     /// List only the open ports
     #[arg(long)]
     pub open: bool,
+
+    /// Exit 0 when at least one port is open, as `nc -z` does (default: only when all are)
+    #[arg(long)]
+    pub any: bool,
+}
+
+/// One item of a port list: a port or range, or a service name (`ssh`)
+/// looked up when the command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortItem {
+    Range(PortRange),
+    Service(String),
+}
+
+/// One PORT argument of `tcp check`: `22`, `8000-8100`, `ssh` or a comma
+/// list of them (`22,80-90,https`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortList(pub Vec<PortItem>);
+
+/// `22,80-90,https`: an item starting with a digit is a port or range, any
+/// other is a service name.
+pub fn parse_port_list(s: &str) -> Result<PortList, String> {
+    s.split(',')
+        .map(|item| {
+            let item = item.trim();
+            match item.bytes().next() {
+                None => Err(format!("empty item in port list {s:?}")),
+                Some(b) if b.is_ascii_digit() => parse_port_range(item).map(PortItem::Range),
+                Some(_) => Ok(PortItem::Service(item.to_string())),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(PortList)
 }
 
 /// An inclusive port range; a single port is `first == last`.
@@ -828,6 +1107,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A `-d`-family value and its place among them on the command line (curl
+/// joins the data of every `-d`, `--data-*` flag with `&` in that order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataArg {
+    pub seq: usize,
+    pub text: String,
+}
+
+/// clap parses values in command-line order, so a counter records it.
+fn parse_data_arg(s: &str) -> Result<DataArg, String> {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    Ok(DataArg {
+        seq: SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        text: s.to_string(),
+    })
+}
+
 /// `1MiB`, `64KiB`, `512k`, `1000`.
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
@@ -847,21 +1143,63 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `ADDR`, `ADDR:PORT` or `[V6]:PORT`; the port defaults to 0 (any).
-pub fn parse_source(s: &str) -> Result<SocketAddr, String> {
+/// `ADDR`, `ADDR:PORT` or `[V6]:PORT`, where ADDR may be a host name
+/// (resolved at once); the port defaults to 0 (any).
+pub fn parse_source(s: &str) -> Result<SocketAddr, crate::error::Error> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
     let bare = s.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 0))
-        .map_err(|_| format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"))
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    // `name:port`, or a bare name.
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p.parse::<u16>().ok()),
+        _ => (s, Some(0)),
+    };
+    let Some(port) = port else {
+        return Err(crate::error::Error::usage(
+            "--source",
+            format!("not an address: {s:?} (expected ADDR or ADDR:PORT)"),
+        ));
+    };
+    if !is_host_name(host) {
+        return Err(crate::error::Error::usage(
+            "--source",
+            format!("not an address or host name: {s:?}"),
+        ));
+    }
+    crate::net::bind_name(host).map(|ip| SocketAddr::new(ip, port))
+}
+
+/// Whether `s` is spelled like a host name (letters, digits, `-`, `_`, `.`;
+/// at most 253 characters): only those are looked up.
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A `--bind` address: an IP address, or a host name resolved at once (its
+/// first IPv4 address, else its first IPv6 one).
+pub fn parse_bind(s: &str) -> Result<IpAddr, crate::error::Error> {
+    match crate::net::bare_host(s).parse::<IpAddr>() {
+        Ok(ip) => Ok(ip),
+        Err(_) if !is_host_name(s) => Err(crate::error::Error::usage(
+            "--bind",
+            format!("not an address or host name: {s:?}"),
+        )),
+        Err(_) => crate::net::bind_name(s),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn clap_definition_is_consistent() {
@@ -885,6 +1223,22 @@ mod tests {
         );
         assert!(parse_port_range("9-8").is_err());
         assert_eq!(parse_port_range("22").map(|r| r.len()), Ok(1));
+        let range = |first, last| PortItem::Range(PortRange { first, last });
+        assert_eq!(
+            parse_port_list("22,80-90,ssh"),
+            Ok(PortList(vec![
+                range(22, 22),
+                range(80, 90),
+                PortItem::Service("ssh".into())
+            ]))
+        );
+        assert_eq!(
+            parse_port_list("http-alt"),
+            Ok(PortList(vec![PortItem::Service("http-alt".into())]))
+        );
+        for bad in ["", "22,", ",22", "22,,80", "90-80,22", "22,0", "1-70000"] {
+            assert!(parse_port_list(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -912,16 +1266,27 @@ mod tests {
 
     #[test]
     fn sources() {
+        let source = |s: &str| parse_source(s).map_err(|e| e.to_string());
+        assert_eq!(source("127.0.0.1"), Ok("127.0.0.1:0".parse().unwrap()));
         assert_eq!(
-            parse_source("127.0.0.1"),
-            Ok("127.0.0.1:0".parse().unwrap())
-        );
-        assert_eq!(
-            parse_source("127.0.0.1:4000"),
+            source("127.0.0.1:4000"),
             Ok("127.0.0.1:4000".parse().unwrap())
         );
-        assert_eq!(parse_source("[::1]:5"), Ok("[::1]:5".parse().unwrap()));
-        assert_eq!(parse_source("::1"), Ok("[::1]:0".parse().unwrap()));
-        assert!(parse_source("host").is_err());
+        assert_eq!(source("[::1]:5"), Ok("[::1]:5".parse().unwrap()));
+        assert_eq!(source("::1"), Ok("[::1]:0".parse().unwrap()));
+        assert!(source("no-such-host.invalid").is_err());
+        assert!(source("localhost:x").is_err());
+        assert_eq!(source("localhost:7").map(|a| a.port()), Ok(7));
+        assert_eq!(parse_bind("127.0.0.1").unwrap(), Ipv4Addr::LOCALHOST);
+        assert_eq!(parse_bind("[::1]").unwrap(), Ipv6Addr::LOCALHOST);
+        assert_eq!(parse_bind("localhost").unwrap(), Ipv4Addr::LOCALHOST);
+        for bad in ["", "not an ip", "a/b", "x:y:z"] {
+            let e = parse_bind(bad).unwrap_err();
+            assert_eq!(e.kind, crate::error::Exit::Usage, "{bad}");
+        }
+        assert_eq!(
+            parse_source("a b").unwrap_err().kind,
+            crate::error::Exit::Usage
+        );
     }
 }

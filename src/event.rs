@@ -26,6 +26,11 @@ pub enum Closer {
     Error,
     /// SIGINT.
     Interrupted,
+    /// The connection ended without the protocol's goodbye (a WebSocket
+    /// without its Close frame).
+    Abnormal,
+    /// A handshake was refused (a WebSocket upgrade answered 4xx).
+    Refused,
 }
 
 impl Closer {
@@ -37,6 +42,8 @@ impl Closer {
             Closer::Overflow => "overflow",
             Closer::Error => "error",
             Closer::Interrupted => "interrupted",
+            Closer::Abnormal => "abnormal",
+            Closer::Refused => "refused",
         }
     }
 }
@@ -166,9 +173,31 @@ pub struct PollSummary {
     pub sparkline: Option<String>,
 }
 
+/// A request served by `http listen`.
+#[derive(Debug, Clone)]
+pub struct HttpRequestRecord<'a> {
+    pub id: ConnId,
+    pub remote: SocketAddr,
+    pub method: &'a str,
+    /// The request target as sent.
+    pub target: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// The status answered.
+    pub status: u16,
+    /// Human mode: a one-line log on stderr instead of the request on stdout.
+    pub brief: bool,
+}
+
 /// Something worth reporting.
 #[derive(Debug)]
 pub enum Event<'a> {
+    /// A request served by `http listen`.
+    HttpRequest(&'a HttpRequestRecord<'a>),
     /// A listener is bound (the port is the real one when 0 was asked for).
     Listening { addr: SocketAddr },
     /// A host name resolved (verbose).
@@ -249,6 +278,16 @@ pub enum Event<'a> {
     HttpHead { sent: bool, lines: &'a [String] },
     /// A finished HTTP request.
     HttpResponse(&'a HttpReport),
+    /// `http --retry`: the attempt failed and another one follows after `delay`.
+    HttpRetry {
+        url: &'a str,
+        /// The retry about to be made: 1, 2, ...
+        attempt: u32,
+        retries_left: u32,
+        delay: Duration,
+        /// The status (`503`) or the error.
+        reason: &'a str,
+    },
     /// A WebSocket handshake completed.
     WsOpen {
         id: ConnId,
@@ -273,6 +312,21 @@ pub enum Event<'a> {
         /// `peer`, `local`, `error` (protocol violation), `abnormal` (no Close)...
         by: &'a str,
         clients: usize,
+    },
+    /// A WebSocket ping or pong received (`ws connect -P`).
+    WsControl {
+        id: ConnId,
+        /// `ping` or `pong`: also the JSON event name.
+        kind: &'static str,
+        data: &'a [u8],
+    },
+    /// `ws connect --autoreconnect`: the connection ended; attempt number
+    /// `attempt` starts after `delay`.
+    Reconnect {
+        attempt: u64,
+        delay: Duration,
+        url: &'a str,
+        reason: &'a str,
     },
     /// One poll of `netkit poll`.
     PollResult(&'a PollRecord),
@@ -309,10 +363,14 @@ impl Event<'_> {
             Event::WsOpen { .. } => "open",
             Event::Message { .. } => "message",
             Event::WsClose { .. } => "close",
+            Event::WsControl { kind, .. } => kind,
+            Event::Reconnect { .. } => "reconnect",
             Event::Datagram { .. } => "datagram",
             Event::Sent { .. } => "sent",
             Event::HttpHead { .. } => "http_head",
             Event::HttpResponse(_) => "http_response",
+            Event::HttpRetry { .. } => "http_retry",
+            Event::HttpRequest(_) => "request",
         }
     }
 }

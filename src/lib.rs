@@ -14,11 +14,13 @@ pub mod cli;
 pub mod error;
 pub mod event;
 pub mod http;
+pub mod httpd;
 pub mod net;
 pub mod output;
 pub mod poll;
 pub mod proto;
 pub mod reactor;
+pub mod server;
 pub mod tcp;
 pub mod udp;
 pub mod ws;
@@ -34,7 +36,8 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
     match cli.command {
         Command::Tcp(cmd) => tcp::run(cmd, out),
         Command::Udp(cmd) => udp::run(cmd, out),
-        Command::Http(args) => http::run(args, out),
+        Command::Http(cli::HttpCommand::Request(args)) => http::run(*args, out),
+        Command::Http(cli::HttpCommand::Listen(args)) => httpd::run(*args, out),
         Command::Poll(args) => poll::run(args, out),
         Command::Ws(cmd) => ws::run(cmd, out),
         Command::Completions { shell } => {
@@ -60,6 +63,17 @@ pub fn usage_error(err: clap::Error) -> Exit {
             Exit::Usage
         }
         _ => {
+            // A value parser that resolves a name (`--bind HOST`) fails with
+            // netkit's own error and its exit code (3 when the name is unknown).
+            let own = std::error::Error::source(&err).and_then(|e| e.downcast_ref::<Error>());
+            if let Some(e) = own.filter(|e| e.kind != Exit::Usage) {
+                let color = output::want_color(
+                    cli::ColorChoice::Auto,
+                    std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                );
+                output::report_error(e, color);
+                return e.kind;
+            }
             let text = err.render().to_string();
             let mut parts = Vec::new();
             for line in text.lines() {

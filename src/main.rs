@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if let Some(e) = netkit::http::curl_json_misuse(std::env::args_os().skip(1)) {
+        netkit::output::report_error(&e, false);
+        return ExitCode::from(e.kind.code());
+    }
     let cli = match netkit::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(netkit::usage_error(e).code()),

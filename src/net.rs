@@ -51,6 +51,19 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>>
     pick(bare, &addrs, family)
 }
 
+/// The address a host name given to `--bind` or `--source` stands for: its
+/// first IPv4 address, else its first IPv6 one (so `localhost` is
+/// 127.0.0.1, as with nc). Resolved once, before the loop starts.
+pub fn bind_name(name: &str) -> Result<IpAddr> {
+    let addrs: Vec<SocketAddr> = (bare_host(name), 0)
+        .to_socket_addrs()
+        .map_err(|e| resolve_error(name, &e))?
+        .collect();
+    let ip = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
+    ip.map(|a| a.ip())
+        .ok_or_else(|| Error::new(Exit::Resolve, format!("resolve {name}"), "no address"))
+}
+
 /// `host` without the brackets of an IPv6 literal.
 pub fn bare_host(host: &str) -> &str {
     host.strip_prefix('[')

@@ -3,7 +3,7 @@
 //! connections), nginx (plain and TLS, with certificates made by rcgen at
 //! test time) and `python3 -m http.server`.
 //!
-//! Covered: methods, headers, bodies (-d STRING|@FILE|@-), Basic auth, IPv6
+//! Covered: methods, headers, bodies (-d STRING|@FILE|@-, --data-binary), Basic auth, IPv6
 //! literals; every body framing; keep-alive reuse across same-origin
 //! redirects; -L with each redirect status and --max-redirs; byte-exact
 //! bodies to stdout and -o; -i, -I, -v, -f, --timing, --json; timeouts; TLS
@@ -651,7 +651,7 @@ fn data_from_a_file_is_byte_exact() {
     let file = TempFile::with("body.bin", &body);
     let srv = Raw::reply(ok_response(b"got it"));
     let arg = format!("@{}", file.path.display());
-    let out = http(&["-d", &arg, &srv.url("/upload")]);
+    let out = http(&["--data-binary", &arg, &srv.url("/upload")]);
     out.ok();
     assert_eq!(out.stdout, b"got it");
     let req = srv.only();
@@ -664,7 +664,7 @@ fn data_from_a_file_is_byte_exact() {
 fn data_from_stdin() {
     let body = b"line one\nline two\n\x00\xff binary too".to_vec();
     let srv = Raw::reply(ok_response(b"ok"));
-    let out = http_input(&["-d", "@-", &srv.url("/in")], &body);
+    let out = http_input(&["--data-binary", "@-", &srv.url("/in")], &body);
     out.ok();
     assert_eq!(out.stdout, b"ok");
     let req = srv.only();

@@ -613,22 +613,16 @@ fn a_bind_address_of_the_other_family_is_a_usage_error() {
 fn a_huge_idle_timeout_or_quit_after_is_no_deadline_not_a_panic() {
     for flag in ["--idle-timeout", "--quit-after"] {
         let mut cmd = netkit();
-        cmd.args(["tcp", "listen", flag, "18446744073709551615s", "0"])
+        cmd.args(["tcp", "listen", flag, "100years", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut p = Proc::spawn(&mut cmd);
         let out = p.stdout_bytes();
         let mut err = p.stderr_lines();
-        // 0, or 2 if the duration parser refuses so long a time.
+        // The longest duration the parser takes: no Instant overflow.
         let first = err.next_line(TIMEOUT).unwrap_or_default();
-        if !first.starts_with("* listening on ") {
-            let status = p.wait(TIMEOUT);
-            let rest = first + &err.rest(TIMEOUT).concat();
-            assert_eq!(code(status), 2, "{flag}: {rest}");
-            assert_one_error_line(&rest);
-            continue;
-        }
+        assert!(first.starts_with("* listening on "), "{flag}: {first}");
         let port = listening_port(&first);
         let mut c = client(SocketAddr::from(([127, 0, 0, 1], port)));
         c.write_all(b"x").unwrap();

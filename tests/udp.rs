@@ -1473,7 +1473,7 @@ fn recv_bad_port_and_flags_are_usage_errors() {
         &["udp", "recv", "-c", "0", "0"],
         &["udp", "recv", "--timeout", "forever", "0"],
         &["udp", "recv", "--interface", "lo", "0"],
-        &["udp", "recv", "--bind", "not-an-ip", "0"],
+        &["udp", "recv", "--bind", "not an ip", "0"],
     ] {
         let (code, _out, err) = run(args, Stdio::null());
         assert_eq!(code, 2, "{args:?}: stderr: {err}");
@@ -2189,4 +2189,20 @@ fn send_crlf_stdin_line_at_the_limit_is_sent() {
     let (p, _) = recv_one(&rx);
     assert_eq!(p.len(), MAX_V4);
     assert!(p.iter().all(|&b| b == b'c'), "no CR in the datagram");
+}
+
+#[test]
+fn recv_human_datagram_with_line_breaks_is_one_line() {
+    let nk = HumanRecv::start(&["-c", "2"]);
+    let tx = tx_v4();
+    let from = tx.local_addr().unwrap();
+    tx.send_to(b"one\ntwo\n", nk.addr()).unwrap();
+    tx.send_to(b"cr\rlf", nk.addr()).unwrap();
+    let (code, out, err) = nk.finish();
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{from}  8 B  one\\ntwo\n{from}  5 B  cr\\rlf\n"),
+        "one line per datagram"
+    );
 }

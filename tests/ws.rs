@@ -2074,10 +2074,13 @@ fn server_closes_a_slow_client_with_1008_and_keeps_serving_the_others() {
     let mut fresh_reader = raw_ws(srv.port, "/");
     srv.opened();
     send(&mut flooder, &client_frame(OP_TEXT, b"after 2"));
-    assert_eq!(
-        expect_server_text(&mut fresh_reader, "a later message"),
-        "after 2"
-    );
+    // "after" may reach the fresh reader too: the server can accept it
+    // before it reads that message, on a loaded machine.
+    let mut text = expect_server_text(&mut fresh_reader, "a later message");
+    if text == "after" {
+        text = expect_server_text(&mut fresh_reader, "a later message");
+    }
+    assert_eq!(text, "after 2");
 }
 
 // ===========================================================================

@@ -625,6 +625,28 @@ fn ws_chat_names_are_unique_and_cannot_pose_as_markup() {
     assert!(welcome.starts_with("*** welcome, ann; "), "{welcome}");
 }
 
+#[test]
+fn ws_chat_welcome_lists_ten_names_and_counts_the_rest() {
+    // It listed everyone: 10,000 joins sent 10,000 welcomes of up to
+    // 10,000 names each (quadratic bytes, 475 MiB held).
+    let server = Server::start(&["--chat"]);
+    let port = server.port;
+    let mut here = Vec::new();
+    for i in 1..=12 {
+        let (s, welcome) = chat_join(port, &format!("p{i}"));
+        assert!(
+            welcome.starts_with(&format!("*** welcome, p{i}; ")),
+            "{welcome}"
+        );
+        here.push(s);
+    }
+    let (_late, welcome) = chat_join(port, "late");
+    assert_eq!(
+        welcome,
+        "*** welcome, late; here: p1, p2, p3, p4, p5, p6, p7, p8, p9, p10 and 2 more"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 5. Peer text that reaches a terminal
 

@@ -213,6 +213,128 @@ pub struct Settings {
     pub tls: Option<Arc<ClientConfig>>,
     /// Host names are looked up off the loop thread (clones share its bound).
     pub resolver: Resolver,
+    /// `--resolve`: these addresses for HOST:PORT (`*` for any host).
+    pub resolve: Vec<ResolveEntry>,
+    /// `--connect-to`: connect elsewhere (the Host header and TLS name stay).
+    pub connect_to: Vec<ConnectTo>,
+}
+
+/// `--resolve HOST:PORT:ADDR[,ADDR]...`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveEntry {
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<std::net::IpAddr>,
+}
+
+/// `--connect-to HOST1:PORT1:HOST2:PORT2`; an empty part matches any (1)
+/// or keeps the original (2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub from_host: Option<String>,
+    pub from_port: Option<u16>,
+    pub to_host: Option<String>,
+    pub to_port: Option<u16>,
+}
+
+/// Splits `a:b:[v6]:d` on colons outside brackets.
+fn colon_fields(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ':' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn unbracket(h: &str) -> &str {
+    h.strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(h)
+}
+
+impl ResolveEntry {
+    pub fn parse(s: &str) -> Result<ResolveEntry> {
+        let bad = |why: &str| Error::usage(format!("--resolve {s}"), why.to_string());
+        let f = colon_fields(s);
+        if f.len() != 3 {
+            return Err(bad("expected HOST:PORT:ADDR[,ADDR]..."));
+        }
+        let port = f[1].parse().map_err(|_| bad("bad port"))?;
+        let addrs = f[2]
+            .split(',')
+            .map(|a| unbracket(a.trim()).parse::<std::net::IpAddr>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| bad("ADDR must be IP addresses"))?;
+        if f[0].is_empty() || addrs.is_empty() {
+            return Err(bad("expected HOST:PORT:ADDR[,ADDR]..."));
+        }
+        Ok(ResolveEntry {
+            host: unbracket(f[0]).to_ascii_lowercase(),
+            port,
+            addrs,
+        })
+    }
+}
+
+impl ConnectTo {
+    pub fn parse(s: &str) -> Result<ConnectTo> {
+        let bad = |why: &str| Error::usage(format!("--connect-to {s}"), why.to_string());
+        let f = colon_fields(s);
+        if f.len() != 4 {
+            return Err(bad("expected HOST1:PORT1:HOST2:PORT2 (parts may be empty)"));
+        }
+        let port = |p: &str| -> Result<Option<u16>> {
+            if p.is_empty() {
+                Ok(None)
+            } else {
+                p.parse().map(Some).map_err(|_| bad("bad port"))
+            }
+        };
+        let host = |h: &str| (!h.is_empty()).then(|| unbracket(h).to_ascii_lowercase());
+        Ok(ConnectTo {
+            from_host: host(f[0]),
+            from_port: port(f[1])?,
+            to_host: host(f[2]),
+            to_port: port(f[3])?,
+        })
+    }
+}
+
+impl Settings {
+    /// Where to connect for `host:port`: `--connect-to` (the first that
+    /// matches), then `--resolve` for that name (addresses, or `None` to
+    /// look it up).
+    fn target(&self, host: &str, port: u16) -> (String, u16, Option<Vec<SocketAddr>>) {
+        let lower = host.to_ascii_lowercase();
+        let (mut h, mut p) = (lower.clone(), port);
+        if let Some(c) = self.connect_to.iter().find(|c| {
+            c.from_host.as_ref().is_none_or(|x| *x == lower)
+                && c.from_port.is_none_or(|x| x == port)
+        }) {
+            if let Some(t) = &c.to_host {
+                h = t.clone();
+            }
+            if let Some(t) = c.to_port {
+                p = t;
+            }
+        }
+        let fixed = self
+            .resolve
+            .iter()
+            .find(|r| (r.host == h || r.host == "*") && r.port == p)
+            .map(|r| r.addrs.iter().map(|a| SocketAddr::new(*a, p)).collect());
+        (h, p, fixed)
+    }
 }
 
 impl Settings {
@@ -222,6 +344,8 @@ impl Settings {
             family: args.family,
             tls: None,
             resolver: Resolver::default(),
+            resolve: Vec::new(),
+            connect_to: Vec::new(),
         }
     }
 
@@ -244,32 +368,318 @@ const MAX_DATA: u64 = 1 << 30;
 
 /// The request the shared flags describe: method, headers, body, URL.
 pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Request> {
-    let url = parse_url(url)?;
-    let body = read_body(args.data.as_deref())?;
+    let mut url = parse_url(url)?;
+    let data = join_data(args)?;
+    let mut body = Vec::new();
+    let mut form = false;
+    let mut multipart = None;
+    if !args.body.form.is_empty() {
+        if data.is_some() || args.body.get {
+            return Err(Error::usage(
+                "-F",
+                "cannot be combined with -d, --data-* or -G (as in curl)",
+            ));
+        }
+        let boundary = format!(
+            "------------------------{}",
+            crate::ws::os_random::<8>()?
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        body = multipart_body(&args.body.form, &boundary)?;
+        multipart = Some(boundary);
+    }
+    if let Some(data) = data {
+        if args.body.get {
+            // -G: the data goes to the query string, as curl appends it.
+            let text = String::from_utf8_lossy(&data);
+            let query = match url.query() {
+                Some(q) if !q.is_empty() => format!("{q}&{text}"),
+                _ => text.into_owned(),
+            };
+            url.set_query(Some(&query));
+        } else {
+            body = data;
+            form = true;
+        }
+    }
     let method = match &args.method {
         Some(m) => m.to_ascii_uppercase(),
         None if head => "HEAD".into(),
-        None if args.data.is_some() => "POST".into(),
+        None if form || multipart.is_some() => "POST".into(),
         None => "GET".into(),
     };
+    let mut headers = request_headers(args, form)?;
+    if let Some(boundary) = multipart {
+        // Before the -H fields, so a -H Content-Type replaces it.
+        let at = headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("accept"))
+            .map_or(0, |i| i + 1);
+        if !args.headers.iter().any(|h| {
+            h.split(':')
+                .next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("content-type"))
+        }) {
+            headers.insert(
+                at,
+                (
+                    "Content-Type".into(),
+                    format!("multipart/form-data; boundary={boundary}"),
+                ),
+            );
+        }
+    }
     Ok(Request {
         method,
         url,
-        headers: request_headers(args)?,
+        headers,
         body: Arc::new(body),
     })
 }
 
-/// `-d`: the string itself, `@FILE`, or `@-` for stdin.
-fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
-    let Some(data) = data else {
-        return Ok(Vec::new());
+/// One `-F` part, parsed.
+#[derive(Debug, PartialEq, Eq)]
+struct FormPart {
+    name: String,
+    /// `@file`: uploaded as a file; `<file`: its content as a field.
+    content: FormContent,
+    content_type: Option<String>,
+    filename: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum FormContent {
+    Text(String),
+    Upload(String),
+    FromFile(String),
+}
+
+/// `name=value;type=T;filename=F`, as curl reads `-F`.
+fn parse_form(arg: &str) -> Result<FormPart> {
+    let Some((name, rest)) = arg.split_once('=') else {
+        return Err(Error::usage(
+            format!("-F {arg}"),
+            "expected name=value, name=@file or name=<file",
+        ));
     };
+    // The value ends at the first `;` (unless double-quoted, with `\`
+    // escapes); `;type=` and `;filename=` follow, other parameters are
+    // skipped (as curl).
+    let (value, params) = match rest.strip_prefix('"') {
+        Some(quoted) => {
+            let mut v = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            v.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => v.push(c),
+                }
+            }
+            (v, &quoted[end..])
+        }
+        None => match rest.find(';') {
+            Some(i) => (rest[..i].to_string(), &rest[i..]),
+            None => (rest.to_string(), ""),
+        },
+    };
+    let value = value.as_str();
+    let params: Vec<&str> = params
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut part = FormPart {
+        name: name.to_string(),
+        content: match (value.strip_prefix('@'), value.strip_prefix('<')) {
+            (Some(path), _) => FormContent::Upload(path.to_string()),
+            (_, Some(path)) => FormContent::FromFile(path.to_string()),
+            _ => FormContent::Text(value.to_string()),
+        },
+        content_type: None,
+        filename: None,
+    };
+    for p in params {
+        if let Some((k, v)) = p.split_once('=') {
+            let v = v.trim_matches('"').to_string();
+            match k.to_ascii_lowercase().as_str() {
+                "type" => part.content_type = Some(v),
+                "filename" => part.filename = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Ok(part)
+}
+
+/// curl's guess from a file name's extension.
+fn content_type_for(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "gif" => "image/gif",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        "txt" => "text/plain",
+        "htm" | "html" => "text/html",
+        "pdf" => "application/pdf",
+        "xml" => "application/xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A quoted-string value for Content-Disposition, escaped as curl does.
+fn disposition_escape(s: &str) -> String {
+    s.replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// The multipart/form-data body of the `-F` parts (RFC 7578), laid out
+/// byte for byte as curl lays it out.
+fn multipart_body(args: &[String], boundary: &str) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    for arg in args {
+        let part = parse_form(arg)?;
+        let (content, filename) = match &part.content {
+            FormContent::Text(t) => (t.as_bytes().to_vec(), part.filename.clone()),
+            FormContent::FromFile(path) => {
+                (read_data("-F", &format!("@{path}"))?, part.filename.clone())
+            }
+            FormContent::Upload(path) => {
+                let base = std::path::Path::new(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.clone());
+                (
+                    read_data("-F", &format!("@{path}"))?,
+                    Some(part.filename.clone().unwrap_or(base)),
+                )
+            }
+        };
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disp = format!(
+            "Content-Disposition: form-data; name=\"{}\"",
+            disposition_escape(&part.name)
+        );
+        if let Some(f) = &filename {
+            disp.push_str(&format!("; filename=\"{}\"", disposition_escape(f)));
+        }
+        body.extend_from_slice(disp.as_bytes());
+        body.extend_from_slice(b"\r\n");
+        let ctype = match (&part.content_type, &part.content, &filename) {
+            (Some(t), _, _) => Some(t.clone()),
+            (None, FormContent::Upload(_), Some(f)) => Some(content_type_for(f).to_string()),
+            _ => None,
+        };
+        if let Some(t) = ctype {
+            if t.contains(['\r', '\n']) {
+                return Err(Error::usage(format!("-F {arg}"), "line break in type="));
+            }
+            body.extend_from_slice(format!("Content-Type: {t}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(&content);
+        body.extend_from_slice(b"\r\n");
+        if body.len() as u64 > MAX_DATA {
+            return Err(Error::usage("-F", "over 1 GiB"));
+        }
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok(body)
+}
+
+/// Every `-d`, `--data-binary`, `--data-raw`, `--data-urlencode` in
+/// command-line order, joined with `&` (as curl); `None` when there is none.
+fn join_data(args: &RequestArgs) -> Result<Option<Vec<u8>>> {
+    let mut parts: Vec<(usize, Vec<u8>)> = Vec::new();
+    for d in &args.body.data {
+        let mut bytes = read_data("--data", &d.text)?;
+        if d.text.starts_with('@') {
+            // curl drops carriage returns and newlines from -d @FILE.
+            bytes.retain(|b| !matches!(b, b'\r' | b'\n'));
+        }
+        parts.push((d.seq, bytes));
+    }
+    for d in &args.body.data_binary {
+        parts.push((d.seq, read_data("--data-binary", &d.text)?));
+    }
+    for d in &args.body.data_raw {
+        parts.push((d.seq, d.text.as_bytes().to_vec()));
+    }
+    for d in &args.body.data_urlencode {
+        parts.push((d.seq, urlencode_arg(&d.text)?));
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    parts.sort_by_key(|(seq, _)| *seq);
+    let mut body = Vec::new();
+    for (i, (_, p)) in parts.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b'&');
+        }
+        body.extend_from_slice(&p);
+        if body.len() as u64 > MAX_DATA {
+            return Err(Error::usage("--data", "over 1 GiB"));
+        }
+    }
+    Ok(Some(body))
+}
+
+/// curl's `--data-urlencode` forms: `content`, `=content`, `name=content`,
+/// `@file`, `name@file`.
+fn urlencode_arg(arg: &str) -> Result<Vec<u8>> {
+    let eq = arg.find('=');
+    let at = arg.find('@');
+    let (name, content) = match (eq, at) {
+        (Some(e), Some(a)) if a < e => (&arg[..a], read_data("--data-urlencode", &arg[a..])?),
+        (None, Some(a)) => (&arg[..a], read_data("--data-urlencode", &arg[a..])?),
+        (Some(e), _) => (&arg[..e], arg.as_bytes()[e + 1..].to_vec()),
+        (None, None) => ("", arg.as_bytes().to_vec()),
+    };
+    let mut out = Vec::with_capacity(name.len() + 1 + content.len());
+    if !name.is_empty() {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+    }
+    out.extend(urlencode(&content).bytes());
+    Ok(out)
+}
+
+/// Percent-encodes all but ASCII letters, digits and `-._~`, a space as
+/// `+` (as curl does since 7.86 for form data).
+fn urlencode(bytes: &[u8]) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::percent_encode(bytes, KEEP)
+        .to_string()
+        .replace("%20", "+")
+}
+
+/// The string itself, or `@FILE`, or `@-` for stdin.
+fn read_data(flag: &str, data: &str) -> Result<Vec<u8>> {
     let Some(path) = data.strip_prefix('@') else {
         return Ok(data.as_bytes().to_vec());
     };
     let mut body = Vec::new();
-    let what = format!("--data @{path}");
+    let what = format!("{flag} @{path}");
     let result = if path == "-" {
         io::stdin().lock().take(MAX_DATA + 1).read_to_end(&mut body)
     } else {
@@ -284,7 +694,7 @@ fn read_body(data: Option<&str>) -> Result<Vec<u8>> {
 
 /// Default headers (with `-u`), then every `-H` in order. A `-H` replaces a
 /// default of the same name, and `Name:` with no value removes it.
-fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
+fn request_headers(args: &RequestArgs, form: bool) -> Result<Vec<(String, String)>> {
     let mut headers: Vec<(String, String)> = vec![
         (
             "User-Agent".into(),
@@ -292,7 +702,7 @@ fn request_headers(args: &RequestArgs) -> Result<Vec<(String, String)>> {
         ),
         ("Accept".into(), "*/*".into()),
     ];
-    if args.data.is_some() {
+    if form {
         headers.push((
             "Content-Type".into(),
             "application/x-www-form-urlencoded".into(),
@@ -363,6 +773,8 @@ pub struct Exchange {
     pub remote: Option<SocketAddr>,
     pub bytes_body: u64,
     pub bytes_head: u64,
+    /// The name being looked up (the URL's host, or --connect-to's).
+    lookup_host: String,
 }
 
 /// Lets a step callback fail the exchange.
@@ -399,6 +811,7 @@ impl Exchange {
             remote: None,
             bytes_body: 0,
             bytes_head: 0,
+            lookup_host: String::new(),
         };
         match reuse {
             Some(t) => {
@@ -433,21 +846,21 @@ impl Exchange {
         on: OnStep,
     ) -> Result<()> {
         let host = self.origin.host.trim_matches(['[', ']']).to_string();
-        if net::is_literal(&host) {
-            let addrs = net::resolve(&host, self.origin.port, settings.family)?;
+        let (host, port, fixed) = settings.target(&host, self.origin.port);
+        if let Some(addrs) = fixed {
+            let addrs = net::pick(&host, &addrs, settings.family)?;
             self.timing.namelookup = self.started.elapsed();
             return self.connect_to(cx, token, key, addrs, settings, on);
         }
+        if net::is_literal(&host) {
+            let addrs = net::resolve(&host, port, settings.family)?;
+            self.timing.namelookup = self.started.elapsed();
+            return self.connect_to(cx, token, key, addrs, settings, on);
+        }
+        self.lookup_host = host.clone();
         let lookup = settings
             .resolver
-            .start(
-                cx,
-                token,
-                key,
-                &host,
-                self.origin.port,
-                settings.connect_timeout,
-            )
+            .start(cx, token, key, &host, port, settings.connect_timeout)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
                 _ => Error::io(format!("resolve {host}"), &e),
@@ -466,7 +879,7 @@ impl Exchange {
         settings: &Settings,
         on: OnStep,
     ) -> Result<()> {
-        let host = self.origin.host.trim_matches(['[', ']']).to_string();
+        let host = self.lookup_host.clone();
         self.phase = Phase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
         let addrs = net::pick(&host, &addrs, settings.family)?;
@@ -561,8 +974,7 @@ impl Exchange {
         if let Phase::Resolving(l) = &mut self.phase {
             let e = l.timed_out(cx);
             self.phase = Phase::Done;
-            let host = self.origin.host.trim_matches(['[', ']']);
-            return Err(net::resolve_error(host, &e));
+            return Err(net::resolve_error(&self.lookup_host, &e));
         }
         if let Phase::Connecting(c) = &mut self.phase {
             let outcome = c.timed_out(cx, token, key);
@@ -856,6 +1268,66 @@ fn protocol_error(origin: &Origin, why: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_urlencode_forms_as_curl() {
+        let enc = |a: &str| String::from_utf8(urlencode_arg(a).unwrap()).unwrap();
+        assert_eq!(enc("a b&c"), "a+b%26c");
+        assert_eq!(enc("=a b"), "a+b");
+        assert_eq!(enc("n=a b/~-._"), "n=a+b%2F~-._");
+        assert_eq!(enc("name=x=y"), "name=x%3Dy");
+        assert_eq!(enc(""), "");
+        assert!(urlencode_arg("n@/nonexistent/netkit").is_err());
+    }
+
+    #[test]
+    fn form_parts_as_curl_reads_them() {
+        let p = parse_form("f=@/tmp/a.txt;type=text/x;filename=b.txt").unwrap();
+        assert_eq!(p.name, "f");
+        assert_eq!(p.content, FormContent::Upload("/tmp/a.txt".into()));
+        assert_eq!(p.content_type.as_deref(), Some("text/x"));
+        assert_eq!(p.filename.as_deref(), Some("b.txt"));
+        let p = parse_form("t=<file").unwrap();
+        assert_eq!(p.content, FormContent::FromFile("file".into()));
+        let p = parse_form("a=one; two").unwrap();
+        assert_eq!(p.content, FormContent::Text("one".into()));
+        let p = parse_form(r#"q="x; \"y\"";type=a/b"#).unwrap();
+        assert_eq!(p.content, FormContent::Text(r#"x; "y""#.into()));
+        assert_eq!(p.content_type.as_deref(), Some("a/b"));
+        assert!(parse_form("novalue").is_err());
+        for junk in ["=", "a=\"", "a=\"\\", "a=;;;", "a=;type", "é=\"ü"] {
+            let _ = parse_form(junk);
+        }
+        assert_eq!(content_type_for("X.PNG"), "image/png");
+        assert_eq!(content_type_for("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn resolve_and_connect_to_arguments() {
+        let r = ResolveEntry::parse("Host.example:443:[::1],127.0.0.1").unwrap();
+        assert_eq!(r.host, "host.example");
+        assert_eq!(r.port, 443);
+        assert_eq!(r.addrs.len(), 2);
+        assert!(ResolveEntry::parse("h:80").is_err());
+        assert!(ResolveEntry::parse("h:x:1.2.3.4").is_err());
+        let c = ConnectTo::parse("::[::1]:8080").unwrap();
+        assert_eq!((c.from_host, c.from_port), (None, None));
+        assert_eq!((c.to_host.as_deref(), c.to_port), (Some("::1"), Some(8080)));
+        let mut s = Settings::new(&crate::cli::DialArgs {
+            family: Default::default(),
+            connect_timeout: Duration::from_secs(1),
+            insecure: false,
+            cacert: None,
+        });
+        s.connect_to
+            .push(ConnectTo::parse("a.test:80:b.test:81").unwrap());
+        s.resolve
+            .push(ResolveEntry::parse("b.test:81:127.0.0.2").unwrap());
+        let (h, p, fixed) = s.target("A.test", 80);
+        assert_eq!((h.as_str(), p), ("b.test", 81));
+        assert_eq!(fixed, Some(vec!["127.0.0.2:81".parse().unwrap()]));
+        assert_eq!(s.target("a.test", 8080), ("a.test".into(), 8080, None));
+    }
 
     #[test]
     fn urls_like_curl() {

@@ -8,8 +8,11 @@
 //! `--timing` report.
 
 pub mod client;
+pub mod cookies;
+pub mod decode;
 pub mod tls;
 pub mod transport;
+pub mod writeout;
 
 use std::fs::File;
 use std::io::Write as _;
@@ -41,8 +44,16 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, Copy)]
 enum Timer {
     Connect,
-    MaxTime,
+    /// `-m`, for the attempt with this number (each retry gets its own, as curl).
+    MaxTime(u32),
+    /// `--retry`: the next attempt starts.
+    Retry,
 }
+
+/// Statuses curl's `--retry` treats as transient.
+const TRANSIENT: [u16; 6] = [408, 429, 500, 502, 503, 504];
+/// curl's longest back-off between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
 /// Where the body of the final response goes.
 enum Sink {
@@ -51,12 +62,66 @@ enum Sink {
     Json(Vec<u8>),
 }
 
+/// Where `-D/--dump-header` writes the heads.
+enum Dump {
+    Stdout,
+    File(std::path::PathBuf, Option<File>),
+}
+
+/// `-O`: the URL's last path segment, as curl takes it (not decoded).
+fn remote_name(url: &Url) -> Result<std::path::PathBuf> {
+    let name = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or("");
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(Error::usage(
+            format!("-O {url}"),
+            "the URL has no file name to save as (use -o FILE)",
+        ));
+    }
+    Ok(std::path::PathBuf::from(name))
+}
+
+/// Opens (creates) an output file on first use.
+fn open_file<'f>(
+    path: &std::path::Path,
+    file: &'f mut Option<File>,
+    flag: &str,
+) -> Result<&'f mut File> {
+    if let Some(f) = file {
+        return Ok(f);
+    }
+    let f = File::create(path).map_err(|e| {
+        Error::failed(
+            format!("{flag} {}", path.display()),
+            crate::error::describe_io(&e),
+        )
+    })?;
+    Ok(file.insert(f))
+}
+
+fn write_to(file: &mut File, path: &std::path::Path, data: &[u8]) -> Result<()> {
+    file.write_all(data).map_err(|e| {
+        Error::failed(
+            format!("write {}", path.display()),
+            crate::error::describe_io(&e),
+        )
+    })
+}
+
 /// The response being received.
 #[derive(Default)]
 struct Current {
     head: Option<Head>,
     /// Set when this response is a redirect being followed.
     redirect: Option<Url>,
+    /// Set when this response will be retried (`--retry`): why, and after how long.
+    retry: Option<(String, Duration)>,
+    /// `--compressed`: the body's decoder.
+    decoder: Option<decode::Decoder>,
+    /// Body bytes delivered (decoded), for `--max-filesize`.
+    delivered: u64,
     done: Option<bool>,
 }
 
@@ -70,6 +135,12 @@ struct Progress {
 struct HttpCmd<'o> {
     args: HttpArgs,
     request: Request,
+    /// The request as first made, for `--retry`.
+    original: Request,
+    /// Retries made so far.
+    attempt: u32,
+    /// When the first attempt began (`--retry-max-time`).
+    first_started: Instant,
     settings: Settings,
     exchange: Option<Exchange>,
     pool: Option<(Origin, Transport)>,
@@ -80,6 +151,15 @@ struct HttpCmd<'o> {
     redirect_phases: client::Timing,
     current: Current,
     sink: Sink,
+    /// The cookie engine (`-b FILE`, `-c`), and `-b` strings.
+    jar: Option<cookies::Jar>,
+    cookie_strings: Vec<String>,
+    /// The last response head received (for `-w`).
+    last_head: Option<Head>,
+    /// The finished request's report (for `-w`).
+    report: Option<HttpReport>,
+    /// `-D`: where response heads are copied.
+    dump: Option<Dump>,
     progress: Option<Progress>,
     out: &'o mut Output,
     signals: Signals,
@@ -87,23 +167,63 @@ struct HttpCmd<'o> {
 }
 
 pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
-    let request = client::build_request(&args.url, &args.req, args.head)?;
+    if args.silent {
+        out.silence(args.show_error);
+    }
+    let mut request = client::build_request(&args.url, &args.req, args.head)?;
+    if args.compressed
+        && !request
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+    {
+        let at = request
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("accept"))
+            .map_or(request.headers.len(), |i| i + 1);
+        request.headers.insert(
+            at,
+            ("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()),
+        );
+    }
     if args.req.dial.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
-    let sink = match (&args.output, out.is_json()) {
-        (Some(path), _) => Sink::File(path.clone(), None),
+    let output = match &args.output {
+        Some(p) if p.as_os_str() == "-" => None,
+        Some(p) => Some(p.clone()),
+        None if args.remote_name => Some(remote_name(&request.url)?),
+        None => None,
+    };
+    let sink = match (output, out.is_json()) {
+        (Some(path), _) => Sink::File(path, None),
         (None, true) => Sink::Json(Vec::new()),
         (None, false) => Sink::Stdout,
     };
+    let dump = args.dump_header.as_ref().map(|p| {
+        if p.as_os_str() == "-" {
+            Dump::Stdout
+        } else {
+            Dump::File(p.clone(), None)
+        }
+    });
+    let write_out = args.write_out.as_deref().map(read_write_out).transpose()?;
+    let (jar, cookie_strings) = load_cookies(&args)?;
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
-    if let Some(max) = args.max_time {
-        reactor.timers.add_after(started, max, Timer::MaxTime);
+    let mut settings = Settings::new(&args.req.dial);
+    for r in &args.resolve {
+        settings.resolve.push(client::ResolveEntry::parse(r)?);
     }
-    let settings = Settings::new(&args.req.dial);
+    for c in &args.connect_to {
+        settings.connect_to.push(client::ConnectTo::parse(c)?);
+    }
     let mut cmd = HttpCmd {
+        original: request.clone(),
+        attempt: 0,
+        first_started: started,
         request,
         args,
         settings,
@@ -115,26 +235,250 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         redirect_phases: client::Timing::default(),
         current: Current::default(),
         sink,
+        jar,
+        cookie_strings,
+        last_head: None,
+        report: None,
+        dump,
         progress: None,
         out,
         signals,
         result: None,
     };
     let mut cx = reactor.ctx();
-    if let Err(e) = cmd.begin(&mut cx) {
-        cmd.result = Some(Err(e));
-    }
+    cmd.start_attempt(&mut cx);
     let result = reactor.run(&mut cmd);
     if cmd.progress.is_some() {
         cmd.out.progress(None);
     }
+    let saved = cmd.save_cookies();
+    let result = match (result, saved) {
+        (Ok(_), Err(e)) => Err(e),
+        (r, _) => r,
+    };
+    if let Some(pieces) = write_out {
+        let (code, errormsg) = match &result {
+            Ok(exit) => (exit.code(), String::new()),
+            Err(e) => (e.kind.code(), format!("{}: {}", e.what, e.why)),
+        };
+        let rendered = writeout::render(&pieces, &cmd.write_out_vars(code, errormsg));
+        for name in &rendered.unknown {
+            cmd.out.warn(&format!(
+                "-w: unknown variable %{{{name}}}, printed as nothing"
+            ));
+        }
+        if !rendered.stderr.is_empty() {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(rendered.stderr.as_bytes());
+        }
+        if !rendered.stdout.is_empty() {
+            if let Err(e) = crate::output::write_stdout(rendered.stdout.as_bytes()) {
+                return result.and(Err(e));
+            }
+        }
+    }
     result
 }
 
+/// curl's `--json DATA` (send a JSON body) on `http`/`poll`, where `--json`
+/// means JSON output: a usage error that says how to send JSON instead of
+/// clap's "unexpected argument". DATA is recognised by its first character
+/// (`{`, `[` or `@`), which no URL or subcommand has.
+pub fn curl_json_misuse(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Error> {
+    let args: Vec<String> = args
+        .map(|a| a.to_string_lossy().into_owned())
+        .take(256)
+        .collect();
+    if !args.iter().any(|a| a == "http" || a == "poll") {
+        return None;
+    }
+    let i = args.iter().position(|a| a == "--json")?;
+    let data = args.get(i + 1)?;
+    if !data.starts_with(['{', '[', '@']) {
+        return None;
+    }
+    Some(Error::usage(
+        format!("--json {data}"),
+        "here --json means JSON output; to send a JSON body use \
+         -d DATA -H 'Content-Type: application/json'",
+    ))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `-b` (strings and files) and `-c`: the jar (when the engine is on) and
+/// the literal cookie strings.
+fn load_cookies(args: &HttpArgs) -> Result<(Option<cookies::Jar>, Vec<String>)> {
+    let mut jar = args.cookie_jar.as_ref().map(|_| cookies::Jar::default());
+    let mut strings = Vec::new();
+    for b in &args.cookie {
+        if b.contains('=') {
+            strings.push(b.trim().to_string());
+            continue;
+        }
+        let j = jar.get_or_insert_with(cookies::Jar::default);
+        let text = if b == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(std::io::stdin().lock(), MAX_COOKIE_FILE),
+                &mut t,
+            )
+            .map(|_| t)
+        } else {
+            File::open(b).and_then(|f| {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_COOKIE_FILE), &mut t)
+                    .map(|_| t)
+            })
+        };
+        match text {
+            Ok(t) => j.load(&t, unix_now()),
+            // As curl: a cookie file that is not there yet is an empty jar.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::usage(
+                    format!("-b {b}"),
+                    crate::error::describe_io(&e),
+                ))
+            }
+        }
+    }
+    Ok((jar, strings))
+}
+
+/// Largest cookie file read.
+const MAX_COOKIE_FILE: u64 = 16 << 20;
+
+/// `-w FORMAT`, `-w @FILE`, `-w @-` (stdin).
+fn read_write_out(arg: &str) -> Result<Vec<writeout::Piece>> {
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(writeout::parse(arg));
+    };
+    const MAX_FORMAT: u64 = 1 << 20;
+    let mut text = String::new();
+    let what = format!("-w @{path}");
+    let r = if path == "-" {
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin().lock(), MAX_FORMAT),
+            &mut text,
+        )
+    } else {
+        File::open(path).and_then(|f| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_FORMAT), &mut text)
+        })
+    };
+    r.map_err(|e| Error::usage(what, crate::error::describe_io(&e)))?;
+    Ok(writeout::parse(&text))
+}
+
 impl HttpCmd<'_> {
+    /// Starts an attempt (the first, or a retry): its `-m` timer, then the
+    /// exchange.
+    fn start_attempt(&mut self, cx: &mut Ctx<Timer>) {
+        if self.attempt > 0 {
+            // -w and --timing describe the last attempt, as curl's do.
+            self.started = Instant::now();
+        }
+        if let Some(max) = self.args.max_time.filter(|m| !m.is_zero()) {
+            cx.timers
+                .add_after(cx.now, max, Timer::MaxTime(self.attempt));
+        }
+        if let Err(e) = self.begin(cx) {
+            self.fail(cx, e);
+        }
+    }
+
+    /// The delay before the next retry, or `None` when none is left (count
+    /// or `--retry-max-time`).
+    fn retry_delay(&self, retry_after: Option<Duration>) -> Option<Duration> {
+        if self.attempt >= self.args.retry {
+            return None;
+        }
+        let backoff = Duration::from_secs(1)
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(MAX_BACKOFF);
+        let delay = retry_after.or(self.args.retry_delay).unwrap_or(backoff);
+        if let Some(max) = self.args.retry_max_time.filter(|m| !m.is_zero()) {
+            if self.first_started.elapsed().saturating_add(delay) > max {
+                return None;
+            }
+        }
+        Some(delay)
+    }
+
+    /// An attempt failed with `e`: retry it when `--retry` says so, else
+    /// this is the result.
+    fn fail(&mut self, cx: &mut Ctx<Timer>, e: Error) {
+        let retryable = match e.kind {
+            Exit::Usage | Exit::Interrupted | Exit::Ok => false,
+            _ if self.args.retry_all_errors => true,
+            Exit::Timeout => true,
+            Exit::Refused => self.args.retry_connrefused,
+            _ => false,
+        };
+        if retryable && self.result.is_none() {
+            if let Some(delay) = self.retry_delay(None) {
+                let why = e.why.clone();
+                self.retry(cx, &why, delay);
+                return;
+            }
+        }
+        self.result = Some(Err(e));
+    }
+
+    /// Drops the current attempt and schedules the next one.
+    fn retry(&mut self, cx: &mut Ctx<Timer>, why: &str, delay: Duration) {
+        if let Some(mut ex) = self.exchange.take() {
+            ex.abandon(cx);
+        }
+        if let Some((_, mut t)) = self.pool.take() {
+            let _ = cx.registry.deregister(t.stream_mut());
+        }
+        self.attempt += 1;
+        let left = self.args.retry.saturating_sub(self.attempt);
+        self.out.notice(&format!(
+            "retrying in {} ({why}); {left} {} left",
+            humantime::format_duration(delay),
+            if left == 1 { "retry" } else { "retries" }
+        ));
+        if self.out.is_json() {
+            let url = self.original.url.to_string();
+            if let Err(e) = self.out.emit(&Event::HttpRetry {
+                url: &url,
+                attempt: self.attempt,
+                retries_left: left,
+                delay,
+                reason: why,
+            }) {
+                self.result = Some(Err(e));
+                return;
+            }
+        }
+        if self.progress.take().is_some() {
+            self.out.progress(None);
+        }
+        self.request = self.original.clone();
+        self.redirects = 0;
+        self.redirect_time = Duration::ZERO;
+        self.redirect_phases = client::Timing::default();
+        self.current = Current::default();
+        match &mut self.sink {
+            // Created anew (truncated) by the next attempt.
+            Sink::File(_, f) => *f = None,
+            Sink::Json(b) => b.clear(),
+            Sink::Stdout => {}
+        }
+        cx.timers.add_after(cx.now, delay, Timer::Retry);
+    }
+
     /// Starts the exchange for `self.request`, reusing a pooled connection.
     fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         let origin = Origin::of(&self.request.url)?;
+        self.set_cookie_header(&origin);
         if origin.https {
             self.settings.load_tls(&self.args.req.dial)?;
         }
@@ -226,7 +570,12 @@ impl HttpCmd<'_> {
                     lines: &lines,
                 })?;
             }
-            Step::Done { reusable } => self.current.done = Some(reusable),
+            Step::Done { reusable } => {
+                if self.current.redirect.is_none() && self.current.retry.is_none() {
+                    self.end_body()?;
+                }
+                self.current.done = Some(reusable);
+            }
         }
         Ok(())
     }
@@ -243,8 +592,113 @@ impl HttpCmd<'_> {
         })
     }
 
+    /// The `Cookie` field for this request: the jar's cookies for its URL,
+    /// then the `-b` strings (a `-H Cookie:` of the user's stays as given).
+    fn set_cookie_header(&mut self, origin: &Origin) {
+        if self.jar.is_none() && self.cookie_strings.is_empty() {
+            return;
+        }
+        let user_set = self.args.req.headers.iter().any(|h| {
+            h.split(':')
+                .next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("cookie"))
+        });
+        if user_set {
+            return;
+        }
+        self.request
+            .headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("cookie"));
+        let mut parts = Vec::new();
+        if let Some(jar) = &self.jar {
+            if let Some(h) = jar.header(
+                &origin.host,
+                self.request.url.path(),
+                origin.https,
+                unix_now(),
+            ) {
+                parts.push(h);
+            }
+        }
+        if !self.cookie_strings.is_empty() {
+            // curl joins its -b strings with a bare `;`.
+            parts.push(self.cookie_strings.join(";"));
+        }
+        if !parts.is_empty() {
+            self.request
+                .headers
+                .push(("Cookie".into(), parts.join("; ")));
+        }
+    }
+
+    /// `Set-Cookie` fields of any response (redirects too) into the jar.
+    fn take_cookies(&mut self, head: &Head) {
+        let Some(jar) = &mut self.jar else {
+            return;
+        };
+        let host = self.request.url.host_str().unwrap_or("").to_string();
+        let path = self.request.url.path().to_string();
+        let now = unix_now();
+        for (n, v) in &head.headers {
+            if n.eq_ignore_ascii_case("set-cookie") {
+                jar.set(v, &host, &path, now);
+            }
+        }
+    }
+
+    /// `-c FILE`: the jar, written at the end (as curl, whatever the outcome).
+    fn save_cookies(&self) -> Result<()> {
+        let (Some(path), Some(jar)) = (&self.args.cookie_jar, &self.jar) else {
+            return Ok(());
+        };
+        let text = jar.save();
+        if path.as_os_str() == "-" {
+            return crate::output::write_stdout(text.as_bytes());
+        }
+        std::fs::write(path, text).map_err(|e| {
+            Error::failed(
+                format!("-c {}", path.display()),
+                crate::error::describe_io(&e),
+            )
+        })
+    }
+
+    /// The head as received, for `-i`, `-I` and `-D`.
+    fn write_head(&mut self, head: &Head) -> Result<()> {
+        let include = !self.out.is_json() && (self.args.include || self.args.head);
+        if !include && self.dump.is_none() {
+            return Ok(());
+        }
+        let mut text = head.status_line();
+        text.push_str("\r\n");
+        for (n, v) in &head.headers {
+            text.push_str(&format!("{n}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        match &mut self.dump {
+            Some(Dump::Stdout) => crate::output::write_stdout(text.as_bytes())?,
+            Some(Dump::File(path, file)) => {
+                let f = open_file(path, file, "-D")?;
+                write_to(f, path, text.as_bytes())?;
+            }
+            None => {}
+        }
+        if include {
+            match &mut self.sink {
+                Sink::File(path, file) => {
+                    let f = open_file(path, file, "-o")?;
+                    write_to(f, path, text.as_bytes())?;
+                }
+                _ => crate::output::write_stdout(text.as_bytes())?,
+            }
+        }
+        Ok(())
+    }
+
     fn on_head(&mut self, head: Head) -> Result<()> {
         self.show_head(&head)?;
+        self.take_cookies(&head);
+        self.last_head = Some(head.clone());
         let redirect = [301, 302, 303, 307, 308].contains(&head.status);
         if self.args.location && redirect {
             if let Some(location) = head.header("location") {
@@ -266,7 +720,21 @@ impl HttpCmd<'_> {
                     )
                 })?;
                 Origin::of(&next).map_err(|e| Error::new(Exit::Protocol, e.what, e.why))?;
+                self.write_head(&head)?;
                 self.current.redirect = Some(next);
+                self.current.head = Some(head);
+                return Ok(());
+            }
+        }
+        if TRANSIENT.contains(&head.status) && self.args.retry > 0 {
+            let now_unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let after = head
+                .header("retry-after")
+                .and_then(|v| crate::proto::http::retry_after(v, now_unix));
+            if let Some(delay) = self.retry_delay(after) {
+                self.current.retry = Some((format!("{} {}", head.status, head.reason), delay));
                 self.current.head = Some(head);
                 return Ok(());
             }
@@ -278,23 +746,32 @@ impl HttpCmd<'_> {
                 format!("server returned {} {}", head.status, head.reason),
             ));
         }
-        if !self.out.is_json() && (self.args.include || self.args.head) {
-            let mut text = head.status_line();
-            text.push_str("\r\n");
-            for (n, v) in &head.headers {
-                text.push_str(&format!("{n}: {v}\r\n"));
+        self.write_head(&head)?;
+        if let Some(max) = self.args.max_filesize {
+            let length = head
+                .header("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if length.is_some_and(|l| l > max as u64) && head.header("content-encoding").is_none() {
+                return Err(self.too_large());
             }
-            text.push_str("\r\n");
-            crate::output::write_stdout(text.as_bytes())?;
+        }
+        if self.args.compressed {
+            if let Some(value) = head.header("content-encoding") {
+                match decode::Coding::of(value) {
+                    Ok(Some(coding)) => {
+                        let limit = self.args.max_filesize.map_or(u64::MAX, |m| m as u64);
+                        let d = decode::Decoder::new(coding, limit).map_err(|e| self.decode_error(e))?;
+                        self.current.decoder = Some(d);
+                    }
+                    Ok(None) => {}
+                    Err(name) => self.out.warn(&format!(
+                        "Content-Encoding {name:?} is not one netkit decodes; the body is passed on as received"
+                    )),
+                }
+            }
         }
         if let Sink::File(path, file) = &mut self.sink {
-            let f = File::create(&*path).map_err(|e| {
-                Error::failed(
-                    format!("-o {}", path.display()),
-                    crate::error::describe_io(&e),
-                )
-            })?;
-            *file = Some(f);
+            open_file(path, file, "-o")?;
             if self.out.can_draw_progress() {
                 let now = Instant::now();
                 self.progress = Some(Progress {
@@ -311,9 +788,55 @@ impl HttpCmd<'_> {
         Ok(())
     }
 
+    fn too_large(&self) -> Error {
+        Error::failed(
+            self.request.url.as_str(),
+            format!(
+                "the body is larger than --max-filesize {}",
+                units::bytes(self.args.max_filesize.unwrap_or(0) as u64)
+            ),
+        )
+    }
+
+    fn decode_error(&self, e: decode::DecodeError) -> Error {
+        match e {
+            decode::DecodeError::TooLarge(_) => self.too_large(),
+            decode::DecodeError::Corrupt(why) => Error::new(
+                Exit::Protocol,
+                self.request.url.as_str(),
+                format!("cannot decode the body: {why}"),
+            ),
+        }
+    }
+
     fn on_body(&mut self, data: &[u8]) -> Result<()> {
-        if self.current.redirect.is_some() {
+        if self.current.redirect.is_some() || self.current.retry.is_some() {
             return Ok(());
+        }
+        let Some(mut d) = self.current.decoder.take() else {
+            return self.deliver(data);
+        };
+        let r = d.feed(data, &mut |b| self.deliver(b));
+        self.current.decoder = Some(d);
+        r.map_err(|e| e.map_or_else(|sink| sink, |d| self.decode_error(d)))
+    }
+
+    /// The body's end: the decoder's last bytes.
+    fn end_body(&mut self) -> Result<()> {
+        let Some(mut d) = self.current.decoder.take() else {
+            return Ok(());
+        };
+        d.finish(&mut |b| self.deliver(b))
+            .map_err(|e| e.map_or_else(|sink| sink, |d| self.decode_error(d)))
+    }
+
+    /// Body bytes (decoded) to their sink.
+    fn deliver(&mut self, data: &[u8]) -> Result<()> {
+        self.current.delivered += data.len() as u64;
+        if let Some(max) = self.args.max_filesize {
+            if self.current.delivered > max as u64 {
+                return Err(self.too_large());
+            }
         }
         match &mut self.sink {
             Sink::Stdout => self.out.emit(&Event::Data {
@@ -369,6 +892,11 @@ impl HttpCmd<'_> {
         let Some(mut ex) = self.exchange.take() else {
             return Ok(());
         };
+        if let Some((why, delay)) = self.current.retry.take() {
+            ex.abandon(cx);
+            self.retry(cx, &why, delay);
+            return Ok(());
+        }
         if let Some(next) = self.current.redirect.take() {
             self.redirect_phases = add_phases(&self.redirect_phases, &ex.timing);
             let origin = ex.origin().clone();
@@ -416,6 +944,14 @@ impl HttpCmd<'_> {
         if self.progress.take().is_some() {
             self.out.progress(None);
         }
+        if let Some(Dump::File(path, Some(file))) = &mut self.dump {
+            file.flush().map_err(|e| {
+                Error::failed(
+                    format!("write {}", path.display()),
+                    crate::error::describe_io(&e),
+                )
+            })?;
+        }
         if let Sink::File(path, Some(file)) = &mut self.sink {
             file.flush().map_err(|e| {
                 Error::failed(
@@ -455,6 +991,12 @@ impl HttpCmd<'_> {
         if self.out.is_json() || self.args.timing {
             self.out.emit(&Event::HttpResponse(&report))?;
         }
+        if self.args.write_out.is_some() {
+            self.report = Some(HttpReport {
+                body: None,
+                ..report
+            });
+        }
         self.result = Some(Ok(Exit::Ok));
         Ok(())
     }
@@ -475,6 +1017,94 @@ fn add_phases(a: &client::Timing, b: &client::Timing) -> client::Timing {
 }
 
 impl HttpCmd<'_> {
+    /// curl's `-w` variables, after the run ended with exit `code`.
+    fn write_out_vars(&self, code: u8, errormsg: String) -> writeout::Vars {
+        use writeout::Value::{Code, Int, Str, Time};
+        let (timing, remote, size_download, size_header, time_redirect) = match &self.report {
+            Some(r) => (
+                r.timing,
+                r.remote,
+                r.size_download,
+                r.size_header,
+                r.time_redirect,
+            ),
+            None => match &self.exchange {
+                Some(ex) => (
+                    self.timing(ex),
+                    ex.remote,
+                    ex.bytes_body,
+                    ex.bytes_head,
+                    self.redirect_time,
+                ),
+                None => (
+                    client::Timing {
+                        total: self.started.elapsed(),
+                        ..self.redirect_phases
+                    },
+                    None,
+                    0,
+                    0,
+                    self.redirect_time,
+                ),
+            },
+        };
+        let status = self.last_head.as_ref().map_or(0, |h| h.status);
+        let headers = self
+            .last_head
+            .as_ref()
+            .map(|h| h.headers.clone())
+            .unwrap_or_default();
+        let content_type = self
+            .last_head
+            .as_ref()
+            .and_then(|h| h.header("content-type"))
+            .unwrap_or("")
+            .to_string();
+        let secs = timing.total.as_secs_f64();
+        let speed = if secs > 0.0 {
+            (size_download as f64 / secs) as u64
+        } else {
+            0
+        };
+        let version = self
+            .last_head
+            .as_ref()
+            .map_or(String::new(), |h| format!("1.{}", h.version));
+        writeout::Vars {
+            values: vec![
+                ("content_type", Str(content_type)),
+                ("errormsg", Str(errormsg)),
+                ("exitcode", Int(u64::from(code))),
+                ("http_code", Code(status)),
+                ("http_version", Str(version)),
+                ("method", Str(self.request.method.clone())),
+                ("num_redirects", Int(u64::from(self.redirects))),
+                (
+                    "remote_ip",
+                    Str(remote.map_or(String::new(), |a| a.ip().to_string())),
+                ),
+                (
+                    "remote_port",
+                    Int(remote.map_or(0, |a| u64::from(a.port()))),
+                ),
+                ("response_code", Code(status)),
+                ("size_download", Int(size_download)),
+                ("size_header", Int(size_header)),
+                ("size_upload", Int(self.request.body.len() as u64)),
+                ("speed_download", Int(speed)),
+                ("time_appconnect", Time(timing.appconnect)),
+                ("time_connect", Time(timing.connect)),
+                ("time_namelookup", Time(timing.namelookup)),
+                ("time_pretransfer", Time(timing.pretransfer)),
+                ("time_redirect", Time(time_redirect)),
+                ("time_starttransfer", Time(timing.starttransfer)),
+                ("time_total", Time(timing.total)),
+                ("url_effective", Str(self.request.url.to_string())),
+            ],
+            headers,
+        }
+    }
+
     fn timing(&self, last: &Exchange) -> client::Timing {
         let mut t = add_phases(&self.redirect_phases, &last.timing);
         t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
@@ -524,7 +1154,7 @@ impl Handler for HttpCmd<'_> {
                 });
                 self.exchange = Some(ex);
                 if let Err(e) = r.and_then(|()| self.after_step(cx)) {
-                    self.result = Some(Err(e));
+                    self.fail(cx, e);
                 }
                 Ok(())
             }
@@ -546,16 +1176,19 @@ impl Handler for HttpCmd<'_> {
                 let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| self.step(s));
                 self.exchange = Some(ex);
                 if let Err(e) = r {
-                    self.result = Some(Err(e));
+                    self.fail(cx, e);
                 }
             }
-            Timer::MaxTime => {
+            Timer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {
                 let max = self.args.max_time.unwrap_or_default();
-                self.result = Some(Err(Error::timeout(
+                let e = Error::timeout(
                     self.request.url.as_str(),
                     format!("--max-time {} reached", humantime::format_duration(max)),
-                )));
+                );
+                self.fail(cx, e);
             }
+            Timer::MaxTime(_) => {}
+            Timer::Retry => self.start_attempt(cx),
         }
         Ok(())
     }

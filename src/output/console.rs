@@ -29,21 +29,41 @@ enum Escape {
     None,
     /// Saw ESC.
     Start,
-    /// Inside `ESC [ ...` until a final byte.
+    /// Inside `ESC [ ...` (or `ESC O`) until a final byte.
     Csi,
 }
 
-/// A minimal line editor: typing, backspace, Ctrl-U, Ctrl-W, Enter, Ctrl-D.
+/// Most lines the history keeps (the oldest go first).
+const HISTORY: usize = 200;
+/// Most parameter bytes of one escape sequence that are kept.
+const MAX_PARAMS: usize = 8;
+
+/// A minimal line editor: typing, backspace, Delete, Ctrl-U, Ctrl-W, left
+/// and right arrows, Home/End (Ctrl-A, Ctrl-E), a history of submitted
+/// lines (up and down arrows), Enter, Ctrl-D.
 #[derive(Debug, Default)]
 pub struct LineEditor {
-    line: String,
+    /// The line being typed, as characters (the cursor is an index).
+    line: Vec<char>,
+    cursor: usize,
     utf8: Vec<u8>,
     escape: Escape,
+    params: Vec<u8>,
+    history: std::collections::VecDeque<String>,
+    /// Where up/down has moved in the history (`history.len()`: the draft).
+    browsing: usize,
+    /// What was typed before browsing the history.
+    draft: Vec<char>,
 }
 
 impl LineEditor {
-    pub fn line(&self) -> &str {
-        &self.line
+    pub fn line(&self) -> String {
+        self.line.iter().collect()
+    }
+
+    /// The cursor, in characters from the start of the line.
+    pub fn cursor(&self) -> usize {
+        self.cursor
     }
 
     /// Feeds raw terminal bytes.
@@ -52,6 +72,7 @@ impl LineEditor {
         for &b in bytes {
             match self.escape {
                 Escape::Start => {
+                    self.params.clear();
                     self.escape = if b == b'[' || b == b'O' {
                         Escape::Csi
                     } else {
@@ -62,6 +83,9 @@ impl LineEditor {
                 Escape::Csi => {
                     if (0x40..=0x7E).contains(&b) {
                         self.escape = Escape::None;
+                        self.key(b);
+                    } else if self.params.len() < MAX_PARAMS {
+                        self.params.push(b);
                     }
                     continue;
                 }
@@ -69,24 +93,48 @@ impl LineEditor {
             }
             match b {
                 0x1B => self.escape = Escape::Start,
-                b'\r' | b'\n' => actions.push(Action::Submit(std::mem::take(&mut self.line))),
-                0x04 if self.line.is_empty() => actions.push(Action::Eof),
-                0x7F | 0x08 => {
-                    self.line.pop();
+                b'\r' | b'\n' => {
+                    let line: String = std::mem::take(&mut self.line).into_iter().collect();
+                    self.cursor = 0;
+                    self.remember(&line);
+                    actions.push(Action::Submit(line));
                 }
-                0x15 => self.line.clear(),
+                0x04 if self.line.is_empty() => actions.push(Action::Eof),
+                0x04 => self.delete(),
+                0x7F | 0x08 => {
+                    if self.cursor > 0 {
+                        self.cursor -= 1;
+                        self.line.remove(self.cursor);
+                    }
+                }
+                0x01 => self.cursor = 0,
+                0x05 => self.cursor = self.line.len(),
+                0x02 => self.cursor = self.cursor.saturating_sub(1),
+                0x06 => self.cursor = (self.cursor + 1).min(self.line.len()),
+                0x15 => {
+                    self.line.drain(..self.cursor);
+                    self.cursor = 0;
+                }
                 0x17 => {
-                    let trimmed = self.line.trim_end().len();
-                    self.line.truncate(trimmed);
-                    let cut = self.line.rfind(' ').map_or(0, |i| i + 1);
-                    self.line.truncate(cut);
+                    let mut start = self.cursor;
+                    while start > 0 && self.line[start - 1] == ' ' {
+                        start -= 1;
+                    }
+                    while start > 0 && self.line[start - 1] != ' ' {
+                        start -= 1;
+                    }
+                    self.line.drain(start..self.cursor);
+                    self.cursor = start;
                 }
                 b if b < 0x20 => {}
                 b => {
                     self.utf8.push(b);
                     match std::str::from_utf8(&self.utf8) {
                         Ok(s) => {
-                            self.line.push_str(s);
+                            for c in s.chars() {
+                                self.line.insert(self.cursor, c);
+                                self.cursor += 1;
+                            }
                             self.utf8.clear();
                         }
                         Err(e) if e.error_len().is_some() || self.utf8.len() >= 4 => {
@@ -98,6 +146,118 @@ impl LineEditor {
             }
         }
         actions
+    }
+
+    /// The final byte of an escape sequence: arrows, Home, End, Delete.
+    fn key(&mut self, last: u8) {
+        match (last, self.params.as_slice()) {
+            (b'A', _) => self.browse_back(),
+            (b'B', _) => self.browse_forward(),
+            (b'C', _) => self.cursor = (self.cursor + 1).min(self.line.len()),
+            (b'D', _) => self.cursor = self.cursor.saturating_sub(1),
+            (b'H', _) | (b'~', b"1") | (b'~', b"7") => self.cursor = 0,
+            (b'F', _) | (b'~', b"4") | (b'~', b"8") => self.cursor = self.line.len(),
+            (b'~', b"3") => self.delete(),
+            _ => {}
+        }
+    }
+
+    /// Deletes the character under the cursor.
+    fn delete(&mut self) {
+        if self.cursor < self.line.len() {
+            self.line.remove(self.cursor);
+        }
+    }
+
+    fn remember(&mut self, line: &str) {
+        if !line.is_empty() && self.history.back().map(String::as_str) != Some(line) {
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(line.to_string());
+        }
+        self.browsing = self.history.len();
+        self.draft.clear();
+    }
+
+    fn browse_back(&mut self) {
+        if self.browsing == 0 || self.history.is_empty() {
+            return;
+        }
+        if self.browsing >= self.history.len() {
+            self.draft = std::mem::take(&mut self.line);
+            self.browsing = self.history.len();
+        }
+        self.browsing -= 1;
+        self.show(self.history[self.browsing].chars().collect());
+    }
+
+    fn browse_forward(&mut self) {
+        if self.browsing >= self.history.len() {
+            return;
+        }
+        self.browsing += 1;
+        let line = match self.history.get(self.browsing) {
+            Some(l) => l.chars().collect(),
+            None => std::mem::take(&mut self.draft),
+        };
+        self.show(line);
+    }
+
+    fn show(&mut self, line: Vec<char>) {
+        self.line = line;
+        self.cursor = self.line.len();
+    }
+}
+
+/// What a submitted chat line asks for: wscat's slash commands, or text
+/// (`//x` sends `/x`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Send(String),
+    /// `/ping [text]`
+    Ping(String),
+    /// `/close [code] [reason]`
+    Close(u16, String),
+    /// `/binary HEX`
+    Binary(Vec<u8>),
+    /// A command that cannot be done, and why.
+    Invalid(String),
+}
+
+/// Parses a submitted line.
+pub fn command(line: &str) -> Command {
+    let Some(rest) = line.strip_prefix('/') else {
+        return Command::Send(line.to_string());
+    };
+    if rest.starts_with('/') {
+        return Command::Send(rest.to_string());
+    }
+    let (name, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+    match name {
+        "ping" => Command::Ping(arg.to_string()),
+        "close" => {
+            let arg = arg.trim_start();
+            let (code, reason) = arg.split_once(' ').unwrap_or((arg, ""));
+            if code.is_empty() {
+                return Command::Close(1000, String::new());
+            }
+            match code.parse::<u16>() {
+                Ok(c) if crate::proto::ws::frame::valid_close_code(c) => {
+                    Command::Close(c, reason.to_string())
+                }
+                _ => Command::Invalid(format!(
+                    "/close {code}: not a close code one may send (1000, 1001, 3000-4999, ...)"
+                )),
+            }
+        }
+        "binary" => match crate::proto::hex::parse(arg) {
+            Ok(bytes) => Command::Binary(bytes),
+            Err(e) => Command::Invalid(format!("/binary: {e}")),
+        },
+        _ => Command::Invalid(format!(
+            "unknown command /{name}: try /ping [text], /close [code] [reason], /binary HEX (// sends a line starting with /)"
+        )),
     }
 }
 
@@ -220,13 +380,26 @@ impl Console {
         let _ = self.above(&line, false);
     }
 
-    fn redraw(&self) {
+    /// Clears the prompt line (before a line that is not the console's).
+    pub fn clear(&self) {
+        write_stderr(b"\r\x1b[K");
+    }
+
+    /// Draws the prompt and the line being typed, the cursor in place.
+    pub fn redraw(&self) {
         let prompt = if self.color {
             PROMPT.green().bold().to_string()
         } else {
             PROMPT.into()
         };
-        write_stderr(format!("\r\x1b[K{prompt}{}", self.editor.line()).as_bytes());
+        let line = self.editor.line();
+        let back = line.chars().count() - self.editor.cursor();
+        let left = if back > 0 {
+            format!("\x1b[{back}D")
+        } else {
+            String::new()
+        };
+        write_stderr(format!("\r\x1b[K{prompt}{line}{left}").as_bytes());
     }
 }
 
@@ -255,9 +428,9 @@ mod tests {
     }
 
     #[test]
-    fn arrows_are_ignored_and_utf8_is_assembled() {
+    fn unknown_escapes_are_ignored_and_utf8_is_assembled() {
         let mut e = LineEditor::default();
-        e.feed(b"a\x1b[Ab\x1b[1;5C");
+        e.feed(b"a\x1b[1;5Pb\x1b[Z");
         assert_eq!(e.line(), "ab");
         for b in "☃".as_bytes() {
             e.feed(std::slice::from_ref(b));
@@ -269,5 +442,123 @@ mod tests {
             e.feed(b"x\x04").is_empty(),
             "Ctrl-D only ends an empty line"
         );
+    }
+
+    /// Feeds `input` whole and one byte at a time; both give `line`,
+    /// `cursor` and `actions`.
+    fn check(input: &[u8], line: &str, cursor: usize, actions: &[Action]) {
+        let mut whole = LineEditor::default();
+        let got = whole.feed(input);
+        assert_eq!(
+            (whole.line(), whole.cursor(), got.as_slice()),
+            (line.to_string(), cursor, actions),
+            "{input:?} whole"
+        );
+        let mut bytes = LineEditor::default();
+        let mut got = Vec::new();
+        for b in input {
+            got.extend(bytes.feed(std::slice::from_ref(b)));
+        }
+        assert_eq!(
+            (bytes.line(), bytes.cursor(), got.as_slice()),
+            (line.to_string(), cursor, actions),
+            "{input:?} by bytes"
+        );
+    }
+
+    #[test]
+    fn left_and_right_arrows_move_the_cursor() {
+        check(b"ac\x1b[Db", "abc", 2, &[]);
+        check(b"ac\x1bODb", "abc", 2, &[]);
+        check(b"abc\x1b[D\x1b[D\x1b[D\x1b[Dx", "xabc", 1, &[]);
+        check(b"ab\x1b[C\x1b[Cc", "abc", 3, &[]);
+        check(b"abc\x1b[H>\x1b[F<", ">abc<", 5, &[]);
+        check(b"abc\x01>\x05<", ">abc<", 5, &[]);
+        check(b"abc\x1b[D\x7f", "ac", 1, &[]);
+        check(b"abc\x1b[D\x1b[D\x1b[3~", "ac", 1, &[]);
+        check(b"one two\x1b[D\x1b[D\x1b[D\x17", "two", 0, &[]);
+        check(b"one two\x1b[D\x1b[D\x1b[D\x15", "two", 0, &[]);
+        check(
+            b"he\x1b[Dy\x1b[Cllo\r",
+            "",
+            0,
+            &[Action::Submit("hyello".into())],
+        );
+        check("☃x\x1b[D\x1b[D!".as_bytes(), "!☃x", 1, &[]);
+    }
+
+    #[test]
+    fn up_and_down_walk_the_history() {
+        let submit = |s: &str| Action::Submit(s.into());
+        check(
+            b"one\rtwo\r\x1b[A",
+            "two",
+            3,
+            &[submit("one"), submit("two")],
+        );
+        check(
+            b"one\rtwo\r\x1b[A\x1b[A\x1b[A",
+            "one",
+            3,
+            &[submit("one"), submit("two")],
+        );
+        check(
+            b"one\rtwo\rdra\x1b[A\x1b[A\x1b[B\x1b[B",
+            "dra",
+            3,
+            &[submit("one"), submit("two")],
+        );
+        check(
+            b"one\rtwo\r\x1b[A\x1b[A\r",
+            "",
+            0,
+            &[submit("one"), submit("two"), submit("one")],
+        );
+        // Repeats and empty lines are not kept twice.
+        let mut e = LineEditor::default();
+        e.feed(b"a\ra\r\r\x1b[A\x1b[A");
+        assert_eq!(e.line(), "a");
+        assert_eq!(e.history.len(), 1);
+        // The history is bounded.
+        let mut e = LineEditor::default();
+        for i in 0..HISTORY + 10 {
+            e.feed(format!("{i}\r").as_bytes());
+        }
+        assert_eq!(e.history.len(), HISTORY);
+        assert_eq!(e.history[0], "10");
+    }
+
+    #[test]
+    fn slash_commands() {
+        assert_eq!(command("hello"), Command::Send("hello".into()));
+        assert_eq!(command("//close"), Command::Send("/close".into()));
+        assert_eq!(command("/ping"), Command::Ping("".into()));
+        assert_eq!(
+            command("/ping are you there"),
+            Command::Ping("are you there".into())
+        );
+        assert_eq!(command("/close"), Command::Close(1000, "".into()));
+        assert_eq!(
+            command("/close 4001 see you"),
+            Command::Close(4001, "see you".into())
+        );
+        assert_eq!(command("/close 1001"), Command::Close(1001, "".into()));
+        assert_eq!(
+            command("/binary de ad 00"),
+            Command::Binary(vec![0xde, 0xad, 0])
+        );
+        assert_eq!(
+            command("/binary dead00"),
+            Command::Binary(vec![0xde, 0xad, 0])
+        );
+        for bad in [
+            "/close 1006",
+            "/close x",
+            "/close 99999",
+            "/binary zz",
+            "/nope",
+        ] {
+            assert!(matches!(command(bad), Command::Invalid(_)), "{bad}");
+        }
     }
 }

@@ -95,6 +95,8 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 Closer::Overflow => "dropped: it stopped reading".to_string(),
                 Closer::Error => "failed".to_string(),
                 Closer::Interrupted => "closed: interrupted".to_string(),
+                Closer::Abnormal => "closed abnormally".to_string(),
+                Closer::Refused => "refused".to_string(),
             };
             let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
             let name = if *id > 0 {
@@ -166,7 +168,19 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             let head = if c { head.cyan().to_string() } else { head };
             match printable(bytes) {
                 Some("") => writeln!(out, "{head}"),
-                Some(text) => writeln!(out, "{head}  {}", text.strip_suffix('\n').unwrap_or(text)),
+                // One datagram, one line: its one trailing line end goes;
+                // another line break or CR shows it escaped (tabs stay).
+                Some(text) => {
+                    let body = text
+                        .strip_suffix("\r\n")
+                        .or_else(|| text.strip_suffix('\n'))
+                        .unwrap_or(text);
+                    if body.contains(['\n', '\r']) {
+                        writeln!(out, "{head}  {}", escape(body))
+                    } else {
+                        writeln!(out, "{head}  {body}")
+                    }
+                }
                 None => {
                     let r = writeln!(out, "{head}  (binary)");
                     super::hexdump::rows(" ", 0, bytes, out);
@@ -228,6 +242,24 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             }
             Ok(())
         }
+        Event::HttpRequest(r) if r.brief => {
+            if normal {
+                status(
+                    err,
+                    style,
+                    format!(
+                        "{} \"{} {} HTTP/1.{}\" {}",
+                        r.remote, r.method, r.target, r.version, r.status
+                    ),
+                )
+            } else {
+                Ok(())
+            }
+        }
+        Event::HttpRequest(r) => {
+            request_text(r, out);
+            Ok(())
+        }
         Event::HttpResponse(report) if report.show_timing => {
             timing_breakdown(report, style.color_err, err);
             Ok(())
@@ -282,6 +314,27 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 warn(err, style, line)
             }
         }
+        Event::WsControl { kind, data, .. } if normal => {
+            let data = String::from_utf8_lossy(data);
+            if data.is_empty() {
+                status(err, style, format!("received {kind}"))
+            } else {
+                status(err, style, format!("received {kind}: {data}"))
+            }
+        }
+        Event::Reconnect {
+            attempt,
+            delay,
+            url,
+            reason,
+        } if normal => status(
+            err,
+            style,
+            format!(
+                "{reason}; reconnecting to {url} in {} (attempt {attempt})",
+                humantime::format_duration(*delay)
+            ),
+        ),
         Event::PollResult(r) => {
             let target = if r.to_stderr { &mut *err } else { &mut *out };
             let color = if r.to_stderr { style.color_err } else { c };
@@ -470,6 +523,35 @@ fn printable(bytes: &[u8]) -> Option<&str> {
 }
 
 /// A `* ...` line; whatever came from a peer in it is escaped.
+/// A request as it came (line endings made `\n`): request line, fields, a
+/// blank line, then the body, as text when it is printable UTF-8 (a newline
+/// added if it lacks one) or as a hex dump.
+fn request_text(r: &crate::event::HttpRequestRecord, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{} {} HTTP/1.{}\n", r.method, r.target, r.version).as_bytes());
+    for (n, v) in r.headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    if r.body.is_empty() {
+        return;
+    }
+    let printable = std::str::from_utf8(r.body).is_ok_and(|t| {
+        !t.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    });
+    if printable {
+        out.extend_from_slice(r.body);
+        if !r.body.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    } else {
+        super::hexdump::rows("", 0, r.body, out);
+    }
+}
+
 fn status(err: &mut Vec<u8>, style: &Style, text: String) -> std::io::Result<()> {
     let text = escape(&text);
     if style.color_err {
@@ -642,6 +724,15 @@ mod tests {
         assert_eq!(
             render_plain(&ev, Level::Quiet).0,
             "127.0.0.1:4000  6 B  hello\n"
+        );
+        let ev = Event::Datagram {
+            from,
+            bytes: b"a\nb\r\n",
+        };
+        assert_eq!(
+            render_plain(&ev, Level::Quiet).0,
+            "127.0.0.1:4000  5 B  a\\nb\n",
+            "a datagram holding a line break is still one line"
         );
         let ev = Event::Datagram {
             from,

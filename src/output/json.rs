@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
-use crate::event::{ConnId, Event};
+use crate::event::{ConnId, Event, HttpRequestRecord};
 
 #[derive(Default)]
 pub struct JsonSink {
@@ -99,6 +99,51 @@ impl JsonSink {
         put_payload(&mut m, now);
         finish(m, out);
     }
+}
+
+/// A request as httpbin shows it: `method`, `path`, `query` (the raw string
+/// or null), `args` (the query decoded), `http_version`, `headers` (repeated
+/// names joined with ", "), and `body` (UTF-8) or `body_base64`.
+pub fn request_fields(r: &HttpRequestRecord, m: &mut Map<String, Value>) {
+    m.insert("method".into(), json!(r.method));
+    m.insert("target".into(), json!(r.target));
+    m.insert("path".into(), json!(r.path));
+    m.insert("query".into(), json!(r.query));
+    let mut args = Map::new();
+    for (k, v) in url::form_urlencoded::parse(r.query.unwrap_or("").as_bytes()) {
+        match args.get_mut(k.as_ref()) {
+            Some(Value::Array(list)) => list.push(json!(v)),
+            Some(prev) => *prev = json!([prev.clone(), v]),
+            None => {
+                args.insert(k.into_owned(), json!(v));
+            }
+        }
+    }
+    m.insert("args".into(), Value::Object(args));
+    m.insert(
+        "http_version".into(),
+        json!(format!("HTTP/1.{}", r.version)),
+    );
+    let mut headers = Map::new();
+    for (n, v) in r.headers {
+        match headers.get_mut(n.as_str()) {
+            Some(Value::String(prev)) => {
+                prev.push_str(", ");
+                prev.push_str(v);
+            }
+            _ => {
+                headers.insert(n.clone(), json!(v));
+            }
+        }
+    }
+    m.insert("headers".into(), Value::Object(headers));
+    match std::str::from_utf8(r.body) {
+        Ok(text) => m.insert("body".into(), json!(text)),
+        Err(_) => m.insert(
+            "body_base64".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(r.body)),
+        ),
+    };
 }
 
 fn fields(event: &Event) -> Map<String, Value> {
@@ -242,6 +287,25 @@ fn fields(event: &Event) -> Map<String, Value> {
             put("sent", json!(sent));
             put("lines", json!(lines));
         }
+        Event::HttpRetry {
+            url,
+            attempt,
+            retries_left,
+            delay,
+            reason,
+        } => {
+            put("url", json!(url));
+            put("attempt", json!(attempt));
+            put("retries_left", json!(retries_left));
+            put("delay", secs(*delay));
+            put("reason", json!(reason));
+        }
+        Event::HttpRequest(r) => {
+            put("id", json!(r.id));
+            put("remote", json!(r.remote.to_string()));
+            put("status", json!(r.status));
+            request_fields(r, &mut m);
+        }
         Event::HttpResponse(r) => {
             put("url", json!(r.url));
             put("method", json!(r.method));
@@ -302,6 +366,27 @@ fn fields(event: &Event) -> Map<String, Value> {
                     json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
                 ),
             }
+        }
+        Event::WsControl { id, data, .. } => {
+            put("id", json!(id));
+            match std::str::from_utf8(data) {
+                Ok(t) => put("text", json!(t)),
+                Err(_) => put(
+                    "bytes",
+                    json!(base64::engine::general_purpose::STANDARD.encode(data)),
+                ),
+            }
+        }
+        Event::Reconnect {
+            attempt,
+            delay,
+            url,
+            reason,
+        } => {
+            put("attempt", json!(attempt));
+            put("delay", secs(*delay));
+            put("url", json!(url));
+            put("reason", json!(reason));
         }
         Event::WsClose {
             id,

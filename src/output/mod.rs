@@ -12,6 +12,7 @@ pub mod escape;
 mod hexdump;
 mod human;
 mod json;
+pub use json::request_fields;
 pub mod units;
 
 use std::io::{self, IsTerminal, Write};
@@ -49,6 +50,8 @@ pub struct Output {
     /// With [`Output::set_buffered`], stdout bytes gather here.
     stdout_buf: Vec<u8>,
     buffered: bool,
+    /// `-s` without `-S`: the error line is not printed (the exit code says it).
+    hide_errors: bool,
 }
 
 /// Buffered stdout is written out past this size.
@@ -77,7 +80,17 @@ impl Output {
             line: Vec::with_capacity(256),
             stdout_buf: Vec::new(),
             buffered: false,
+            hide_errors: false,
         }
+    }
+
+    /// curl's `-s`: nothing on stderr but verbose output (with `-v`) and,
+    /// when `show_errors` (`-sS`), the error line.
+    pub fn silence(&mut self, show_errors: bool) {
+        if self.level < Level::Verbose {
+            self.level = Level::Quiet;
+        }
+        self.hide_errors = !show_errors;
     }
 
     pub fn is_json(&self) -> bool {
@@ -213,7 +226,9 @@ impl Output {
             json::render_error(err, &mut self.line);
             let _ = write_stdout(&self.line);
         }
-        report_error(err, self.color_err);
+        if !self.hide_errors {
+            report_error(err, self.color_err);
+        }
     }
 }
 

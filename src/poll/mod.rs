@@ -188,6 +188,17 @@ impl Poller<'_> {
             }
             Target::Http(req) => {
                 let mut req = req.clone();
+                if self.args.long
+                    && !req
+                        .headers
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case("prefer"))
+                {
+                    // RFC 7240: ask the server to answer a little before
+                    // our own --hold-timeout gives up on the request.
+                    let wait = self.args.hold_timeout.as_secs().saturating_sub(1).max(1);
+                    req.headers.push(("Prefer".into(), format!("wait={wait}")));
+                }
                 if !self.args.no_conditional {
                     if let Some(etag) = &self.etag {
                         req.headers.push(("If-None-Match".into(), etag.clone()));
@@ -239,7 +250,7 @@ impl Poller<'_> {
                     hasher.write(b);
                 }
                 seen.size += b.len() as u64;
-                if args.changes && seen.body.len() + b.len() <= MAX_CHANGES_BODY {
+                if (args.changes || args.long) && seen.body.len() + b.len() <= MAX_CHANGES_BODY {
                     seen.body.extend_from_slice(b);
                 }
                 if let Some(needle) = &args.until_contains {
@@ -290,7 +301,24 @@ impl Poller<'_> {
         // A long poll's 204 is the server's "nothing new in the hold time",
         // like a 304.
         let outcome = if status == 304 || (status == 204 && self.args.long) {
+            if status == 204 {
+                // A cursor on an empty answer is still the cursor.
+                if let Some(etag) = self.seen.etag.take() {
+                    self.etag = Some(etag);
+                }
+            }
             PollOutcome::NotModified
+        } else if self.args.long && (200..300).contains(&status) {
+            // In long polling every 2xx response is news, even one whose
+            // body equals the last.
+            self.last_hash = hash;
+            self.etag = self.seen.etag.take();
+            self.last_modified = self.seen.last_modified.take();
+            if self.stats.new == 0 && self.stats.changed == 0 {
+                PollOutcome::New
+            } else {
+                PollOutcome::Changed
+            }
         } else {
             let previous = self.last_hash;
             self.last_hash = hash;
@@ -372,14 +400,15 @@ impl Poller<'_> {
             outcome,
             error,
             retry_in: (outcome == PollOutcome::Failed).then_some(delay),
-            to_stderr: self.args.changes,
+            to_stderr: self.args.changes || self.args.long,
         };
         if let Err(e) = self.out.emit(&Event::PollResult(&record)) {
             self.exit = Some(Err(e));
             return;
         }
         let fresh = matches!(outcome, PollOutcome::New | PollOutcome::Changed);
-        if self.args.changes && fresh && !self.out.is_json() {
+        let ok = self.seen.status.is_some_and(|s| (200..300).contains(&s));
+        if (self.args.changes || (self.args.long && ok)) && fresh && !self.out.is_json() {
             let body = std::mem::take(&mut self.seen.body);
             if let Err(e) = crate::output::write_stdout(&body) {
                 self.exit = Some(Err(e));

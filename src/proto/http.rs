@@ -435,7 +435,7 @@ fn clamp(left: u64, available: usize) -> usize {
     usize::try_from(left).map_or(available, |l| l.min(available))
 }
 
-fn owned_headers(parsed: &[httparse::Header]) -> Vec<(String, String)> {
+pub(crate) fn owned_headers(parsed: &[httparse::Header]) -> Vec<(String, String)> {
     parsed
         .iter()
         .map(|h| {
@@ -454,7 +454,7 @@ fn first_line(input: &[u8]) -> String {
 }
 
 /// Position of the CRLF ending a line of at most `max` bytes.
-fn find_crlf(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
+pub(crate) fn find_crlf(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
     match input.windows(2).position(|w| w == b"\r\n") {
         Some(i) if i <= max => Ok(Some(i)),
         Some(_) => Err(HttpError::BadChunk("chunk-size line too long".into())),
@@ -467,7 +467,7 @@ fn find_crlf(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
 
 /// `chunk-size [ chunk-ext ]` (RFC 9112, section 7.1): hex digits, then
 /// nothing, or extensions after `;` (spaces and tabs allowed before it).
-fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+pub(crate) fn parse_chunk_size(line: &[u8]) -> Result<u64, HttpError> {
     let invalid = || {
         let shown = String::from_utf8_lossy(&line[..line.len().min(40)]).into_owned();
         HttpError::BadChunk(format!("invalid size line {shown:?}"))
@@ -522,6 +522,118 @@ pub fn encode_request(method: &str, target: &str, headers: &[(String, String)], 
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// A `Retry-After` value (RFC 9110, section 10.2.3): delay-seconds, or an
+/// HTTP-date turned into a delay from `now_unix` (seconds since 1970; a
+/// date in the past is no delay). `None` when it is neither.
+pub fn retry_after(value: &str, now_unix: u64) -> Option<std::time::Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(std::time::Duration::from_secs(
+            v.parse::<u64>().unwrap_or(u64::MAX).min(1 << 40),
+        ));
+    }
+    let at = http_date(v)?;
+    Some(std::time::Duration::from_secs(at.saturating_sub(now_unix)))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as seconds since 1970.
+pub fn http_date(s: &str) -> Option<u64> {
+    let rest = s.split_once(", ")?.1;
+    let mut it = rest.split(' ');
+    let day: u64 = it.next()?.parse().ok()?;
+    let month = match it.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: u64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let (h, m, sec): (u64, u64, u64) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    if it.next()? != "GMT" || it.next().is_some() || hms.next().is_some() {
+        return None;
+    }
+    if !(1970..=9999).contains(&year) || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm), for years >= 1970.
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_and_dates() {
+        assert_eq!(retry_after("3", 0), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(" 0 ", 0), Some(Duration::ZERO));
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
+            Some(951_825_600)
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_770),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_999),
+            Some(Duration::ZERO)
+        );
+        assert!(retry_after("99999999999999999999999", 0).is_some());
+    }
+
+    #[test]
+    fn garbage_is_none_and_never_panics() {
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 99 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+        ] {
+            assert_eq!(retry_after(bad, 0), None, "{bad:?}");
+        }
+        let s = "Sun, 06 Nov 1994 08:49:37 GMT";
+        for i in 0..s.len() {
+            let _ = retry_after(&s[..i], 0);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,5 +7,6 @@
 pub mod chat;
 pub mod hex;
 pub mod http;
+pub mod http_request;
 pub mod lines;
 pub mod ws;

@@ -15,7 +15,7 @@ use mio::{Interest, Token};
 use slab::Slab;
 
 use super::{CLIENT_BASE, SIGNAL};
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, PortItem, PortList, PortRange};
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Event, PortState};
 use crate::net;
@@ -64,6 +64,8 @@ struct Check<'o> {
     concurrency: usize,
     timeout: Duration,
     open_only: bool,
+    /// Success when one port is open (`--any`), not only when all are.
+    any: bool,
     started: Instant,
     signals: Signals,
     out: &'o mut Output,
@@ -71,14 +73,15 @@ struct Check<'o> {
 }
 
 pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
-    let total: usize = args.ports.iter().map(|r| r.len()).sum();
+    let ranges = port_ranges(&args.ports)?;
+    let total: usize = ranges.iter().map(|r| r.len()).sum();
     if total > MAX_PORTS {
         return Err(Error::usage(
             "ports",
             format!("{total} ports to check; at most {MAX_PORTS} per run"),
         ));
     }
-    let ports: Vec<u16> = args.ports.iter().flat_map(|r| r.iter()).collect();
+    let ports: Vec<u16> = ranges.iter().flat_map(|r| r.iter()).collect();
     let addrs = net::resolve(&args.host, ports[0], args.family)?;
     let ip = addrs[0].ip();
     if addrs.len() > 1 || addrs[0].ip().to_string() != args.host {
@@ -105,6 +108,7 @@ pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
         concurrency,
         timeout: args.timeout,
         open_only: args.open,
+        any: args.any,
         started: Instant::now(),
         signals,
         out,
@@ -245,6 +249,85 @@ impl Check<'_> {
     }
 }
 
+/// Where service names are looked up, as getservbyname does.
+const SERVICES: &str = "/etc/services";
+
+/// The services known without /etc/services (a minimal container).
+const BUILTIN_SERVICES: &[(&str, u16)] = &[
+    ("ftp", 21),
+    ("ssh", 22),
+    ("telnet", 23),
+    ("smtp", 25),
+    ("domain", 53),
+    ("http", 80),
+    ("pop3", 110),
+    ("imap", 143),
+    ("ldap", 389),
+    ("https", 443),
+    ("submission", 587),
+    ("imaps", 993),
+    ("pop3s", 995),
+    ("mysql", 3306),
+    ("postgresql", 5432),
+    ("redis", 6379),
+];
+
+/// The port ranges of the PORT arguments, service names looked up in
+/// /etc/services (or, if it cannot be read, a small built-in table).
+fn port_ranges(lists: &[PortList]) -> Result<Vec<PortRange>> {
+    let mut services: Option<Option<String>> = None;
+    let mut ranges = Vec::new();
+    for item in lists.iter().flat_map(|l| &l.0) {
+        match item {
+            PortItem::Range(r) => ranges.push(*r),
+            PortItem::Service(name) => {
+                let table = services.get_or_insert_with(|| std::fs::read_to_string(SERVICES).ok());
+                let port = service_port(name, table.as_deref()).ok_or_else(|| {
+                    let place = if table.is_some() {
+                        SERVICES
+                    } else {
+                        "the built-in table (no /etc/services)"
+                    };
+                    Error::usage(
+                        format!("port {name}"),
+                        format!("unknown TCP service name (not in {place})"),
+                    )
+                })?;
+                ranges.push(PortRange {
+                    first: port,
+                    last: port,
+                });
+            }
+        }
+    }
+    Ok(ranges)
+}
+
+/// The TCP port of service `name` (or one of its aliases, any case) in
+/// the text of an /etc/services file, or in the built-in table without one.
+fn service_port(name: &str, services: Option<&str>) -> Option<u16> {
+    let Some(text) = services else {
+        return BUILTIN_SERVICES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, p)| p);
+    };
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        let first = words.next()?;
+        let (port, proto) = words.next()?.split_once('/')?;
+        if proto != "tcp" {
+            return None;
+        }
+        let port = port.parse::<u16>().ok().filter(|&p| p > 0)?;
+        std::iter::once(first)
+            .chain(words)
+            .any(|n| n.eq_ignore_ascii_case(name))
+            .then_some(port)
+    })
+}
+
 fn outcome_of(e: &io::Error) -> Outcome {
     let (state, error) = match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => (PortState::Closed, "refused".to_string()),
@@ -299,10 +382,68 @@ impl Handler for Check<'_> {
                 elapsed: self.started.elapsed(),
             })?;
         }
-        Ok(Some(if open == self.ports.len() {
+        Ok(Some(if open == self.ports.len() || self.any && open > 0 {
             Exit::Ok
         } else {
             Exit::Failed
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "# comment\n\
+        ssh\t\t22/tcp\t\t\t\t# SSH Remote Login Protocol\n\
+        domain\t\t53/udp\n\
+        domain\t\t53/tcp\n\
+        http\t\t80/tcp\t\twww\t# WorldWideWeb HTTP\n\
+        bad\t\tx/tcp\n\
+        zero\t\t0/tcp\n\
+        \n\
+        https\t\t443/udp\n\
+        https\t\t443/tcp\n";
+
+    #[test]
+    fn services_come_from_the_file() {
+        assert_eq!(service_port("ssh", Some(SAMPLE)), Some(22));
+        assert_eq!(service_port("SSH", Some(SAMPLE)), Some(22));
+        assert_eq!(service_port("www", Some(SAMPLE)), Some(80));
+        assert_eq!(service_port("domain", Some(SAMPLE)), Some(53));
+        assert_eq!(service_port("https", Some(SAMPLE)), Some(443));
+        for unknown in ["bad", "zero", "mysql", "comment", "#", "tcp"] {
+            assert_eq!(service_port(unknown, Some(SAMPLE)), None, "{unknown}");
+        }
+        assert_eq!(service_port("ssh", Some("")), None);
+    }
+
+    #[test]
+    fn without_the_file_a_small_table_answers() {
+        assert_eq!(service_port("ssh", None), Some(22));
+        assert_eq!(service_port("https", None), Some(443));
+        assert_eq!(service_port("postgresql", None), Some(5432));
+        assert_eq!(service_port("gopher", None), None);
+    }
+
+    #[test]
+    fn lists_flatten_in_order() {
+        let lists = [
+            crate::cli::parse_port_list("22,80-81").unwrap(),
+            crate::cli::parse_port_list("7").unwrap(),
+        ];
+        let ports: Vec<u16> = port_ranges(&lists)
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.iter())
+            .collect();
+        assert_eq!(ports, vec![22, 80, 81, 7]);
+        let unknown = [crate::cli::parse_port_list("no-such-service").unwrap()];
+        let e = port_ranges(&unknown).unwrap_err();
+        assert_eq!(e.kind, Exit::Usage);
+        assert!(
+            e.to_string().starts_with("port no-such-service: unknown"),
+            "{e}"
+        );
     }
 }

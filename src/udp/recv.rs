@@ -133,17 +133,19 @@ fn multicast_socket(group: IpAddr, args: &UdpRecvArgs) -> Result<Socket> {
 
 /// An interface given by index (`2`) or name (`eth0`).
 fn interface_index(text: &str) -> Result<u32> {
+    interface_index_for("--interface", text)
+}
+
+/// The same, with `flag` named in the error.
+pub(super) fn interface_index_for(flag: &str, text: &str) -> Result<u32> {
     if let Ok(n) = text.parse::<u32>() {
         return Ok(n);
     }
     let name = std::ffi::CString::new(text)
-        .map_err(|_| Error::usage("--interface", format!("not an interface: {text:?}")))?;
+        .map_err(|_| Error::usage(flag, format!("not an interface: {text:?}")))?;
     // SAFETY: a valid NUL-terminated string.
     match unsafe { libc::if_nametoindex(name.as_ptr()) } {
-        0 => Err(Error::usage(
-            "--interface",
-            format!("no such interface: {text}"),
-        )),
+        0 => Err(Error::usage(flag, format!("no such interface: {text}"))),
         n => Ok(n),
     }
 }

@@ -185,6 +185,27 @@ fn open_socket(dest: SocketAddr, args: &UdpSendArgs) -> Result<Socket> {
             socket.set_multicast_hops_v6(ttl).map_err(io)?;
         }
     }
+    if let Some(iface) = &args.multicast_if {
+        let flag = "--multicast-if";
+        if dest.is_ipv4() {
+            let addr: std::net::Ipv4Addr = iface.parse().map_err(|_| {
+                Error::usage(
+                    flag,
+                    format!(
+                        "{iface:?}: for an IPv4 destination, give the interface's IPv4 address"
+                    ),
+                )
+            })?;
+            socket
+                .set_multicast_if_v4(&addr)
+                .map_err(|e| Error::io(format!("{flag} {addr}"), &e))?;
+        } else {
+            let index = super::recv::interface_index_for(flag, iface)?;
+            socket
+                .set_multicast_if_v6(index)
+                .map_err(|e| Error::io(format!("{flag} {iface}"), &e))?;
+        }
+    }
     if let Some(src) = args.source {
         if src.is_ipv4() != dest.is_ipv4() {
             return Err(Error::usage(

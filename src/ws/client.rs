@@ -24,7 +24,7 @@ use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
 use crate::http::client::{Exchange, Request, Settings, Step};
 use crate::http::transport::Transport;
-use crate::output::console::{Action, Console};
+use crate::output::console::{self, Action, Command, Console};
 use crate::output::Output;
 use crate::proto::http::Head;
 use crate::proto::lines::LineSplitter;
@@ -41,22 +41,61 @@ const STDIN: Token = Token(0);
 const SIGNAL: Token = Token(1);
 const SOCKET: Token = Token(2);
 
+/// Longest payload of a ping (and of a Close: code and reason).
+const MAX_CONTROL: usize = 125;
 /// Longest stdin line sent as one message (longer lines are split).
 const MAX_LINE: usize = 16 << 20;
 /// How much of a refused upgrade's body is shown.
 const REFUSAL_BODY: usize = 300;
 
+/// Timers; those of one connection carry its number, so that a timer
+/// left over from a connection before a reconnect does nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
     Connect,
-    Ping,
-    Idle,
+    Ping(u32),
+    Idle(u32),
     /// Our Close went unanswered for too long.
-    CloseWait,
+    CloseWait(u32),
     /// After the close handshake, the server did not close TCP.
-    Linger,
+    Linger(u32),
     /// Stdin ended: has the server been quiet for `--linger`?
-    Quiet,
+    Quiet(u32),
+    /// `--autoreconnect`: time to connect again.
+    Reconnect,
+}
+
+/// `--autoreconnect` delays: 0.5s, doubling up to 10s; back to the start
+/// after a connection that stayed up for [`Backoff::STEADY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Backoff {
+    attempt: u64,
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(10);
+    const STEADY: Duration = Duration::from_secs(10);
+
+    fn new() -> Backoff {
+        Backoff {
+            attempt: 0,
+            next: Backoff::FIRST,
+        }
+    }
+
+    /// The next attempt's number and delay; `lasted` is how long the
+    /// connection that just ended was open (`None`: it never opened).
+    fn next(&mut self, lasted: Option<Duration>) -> (u64, Duration) {
+        if lasted.is_some_and(|d| d >= Backoff::STEADY) {
+            *self = Backoff::new();
+        }
+        self.attempt += 1;
+        let delay = self.next;
+        self.next = (self.next * 2).min(Backoff::MAX);
+        (self.attempt, delay)
+    }
 }
 
 enum Phase {
@@ -96,7 +135,11 @@ struct Client<'o> {
     line_no: u64,
     not_utf8: Option<u64>,
     warned_not_utf8: bool,
+    /// `--base64` stdin lines not yet warned about: they were not base64.
+    not_base64: Vec<u64>,
     console: Option<Console>,
+    /// Pings sent from the console (`/ping`) whose pongs are to be shown.
+    pings_asked: u32,
     received: u64,
     want: Option<u64>,
     last_active: Instant,
@@ -115,6 +158,16 @@ struct Client<'o> {
     out: &'o mut Output,
     signals: Signals,
     exit: Option<Result<Exit>>,
+    /// The connection's number (1 at first; one more per reconnect).
+    gen: u32,
+    backoff: Backoff,
+    /// When the current connection opened.
+    opened_at: Option<Instant>,
+    /// We decided to end (a Close of ours, stdin's end): no reconnect.
+    local_end: bool,
+    /// Stdin reached its end.
+    stdin_done: bool,
+    stdin_opened: bool,
 }
 
 /// `ws://` → `http://`, `wss://` → `https://`.
@@ -139,7 +192,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
     let req_args = RequestArgs {
         method: None,
         headers: args.headers.clone(),
-        data: None,
+        body: Default::default(),
         user: None,
         dial: args.dial.clone(),
     };
@@ -199,7 +252,9 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         line_no: 0,
         not_utf8: None,
         warned_not_utf8: false,
+        not_base64: Vec::new(),
         console: None,
+        pings_asked: 0,
         received: 0,
         want,
         last_active: Instant::now(),
@@ -212,6 +267,12 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         out,
         signals,
         exit: None,
+        gen: 1,
+        backoff: Backoff::new(),
+        opened_at: None,
+        local_end: false,
+        stdin_done: false,
+        stdin_opened: false,
     };
     let mut cx = reactor.ctx();
     let request = client.request.clone();
@@ -305,6 +366,11 @@ impl Client<'_> {
     /// The connection is upgraded: announce it, start timers, send --send.
     fn open(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         self.last_active = cx.now;
+        self.opened_at = Some(cx.now);
+        if self.session.is_closing() {
+            // Stdin ended while reconnecting: its Close waits for an answer now.
+            arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+        }
         let path = self.request.target();
         self.out.emit(&Event::WsOpen {
             id: 0,
@@ -313,21 +379,28 @@ impl Client<'_> {
             protocol: self.protocol.as_deref(),
             clients: 0,
         })?;
+        if let Some(warning) = protocol_warning(&self.args.protocols, self.protocol.as_deref()) {
+            self.out.warn(&warning);
+        }
         if let Some(d) = self.args.limits.ping_interval {
-            arm(cx, d, Timer::Ping);
+            arm(cx, d, Timer::Ping(self.gen));
         }
         if let Some(d) = self.args.limits.idle_timeout {
-            arm(cx, d, Timer::Idle);
+            arm(cx, d, Timer::Idle(self.gen));
         }
-        if self.input != Input::Ignored {
+        if self.input != Input::Ignored && !self.stdin_opened {
+            // Once: stdin stays open across reconnects.
+            self.stdin_opened = true;
             let stdin = Stdin::open(cx.registry, STDIN).map_err(|e| Error::io("stdin", &e))?;
             self.stdin = Some(stdin);
         }
-        if self.input == Input::Chat {
+        if let Some(c) = &self.console {
+            c.notice(&format!("reconnected to {}", self.url));
+        } else if self.input == Input::Chat {
             let console = Console::open(self.out.color_err(), self.out.verbose())
                 .map_err(|e| Error::io("terminal", &e))?;
             console.notice(&format!(
-                "connected to {}{}; Ctrl-D closes, Ctrl-C leaves",
+                "connected to {}{}; Ctrl-D closes, Ctrl-C leaves; /ping [text], /close [code] [reason], /binary HEX",
                 self.url,
                 self.protocol
                     .as_deref()
@@ -424,7 +497,7 @@ impl Client<'_> {
             Some(e) => format!("connection lost: {}", describe_io(e)),
             None => "the server closed the connection without a Close frame".into(),
         };
-        let _ = self.out.emit(&Event::WsClose {
+        let _ = self.report_close(&Event::WsClose {
             id: 0,
             remote: self.remote,
             code: Some(code::ABNORMAL),
@@ -480,15 +553,23 @@ impl Client<'_> {
                     Message::Text(t) => (Some(t.as_str()), t.as_bytes()),
                     Message::Binary(b) => (None, b.as_slice()),
                 };
+                let b64 = (self.args.base64 && text.is_none()).then(|| {
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+                });
                 match (&self.console, text) {
                     (Some(c), Some(t)) => c.incoming(t)?,
+                    (Some(c), None) if b64.is_some() => {
+                        c.incoming(b64.as_deref().unwrap_or_default())?
+                    }
                     (Some(c), None) => c.incoming(&format!(
                         "[{} of binary]",
                         crate::output::units::bytes(bytes.len() as u64)
                     ))?,
                     (None, None) if !self.args.binary && !self.out.is_json() => {
                         // One line per incoming message, binary ones too
-                        // (--binary prints them raw, a byte stream).
+                        // (--binary prints them raw, a byte stream; --base64
+                        // as base64).
+                        let bytes = b64.as_ref().map_or(bytes, |b| b.as_bytes());
                         let mut line = Vec::with_capacity(bytes.len() + 1);
                         line.extend_from_slice(bytes);
                         line.push(b'\n');
@@ -504,14 +585,15 @@ impl Client<'_> {
                     self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
                 }
             }
-            WsEvent::Ping(_) | WsEvent::Pong(_) => {}
+            WsEvent::Ping(data) => self.control("ping", &data)?,
+            WsEvent::Pong(data) => self.control("pong", &data)?,
             WsEvent::Closed {
                 code,
                 reason,
                 by_peer,
             } => {
                 let by = if by_peer { "peer" } else { "local" };
-                self.out.emit(&Event::WsClose {
+                self.report_close(&Event::WsClose {
                     id: 0,
                     remote: self.remote,
                     code,
@@ -519,10 +601,6 @@ impl Client<'_> {
                     by,
                     clients: 0,
                 })?;
-                if let Some(c) = &self.console {
-                    let what = code.map_or("no code".to_string(), |c| c.to_string());
-                    c.notice(&format!("closed by {by}: {what} {reason}"));
-                }
                 let status = if self.interrupted {
                     Ok(Exit::Interrupted)
                 } else if by_peer {
@@ -533,10 +611,10 @@ impl Client<'_> {
                 let result = self.ending.take().unwrap_or(status);
                 self.ending = Some(result);
                 // The server closes TCP first; give it a moment.
-                arm(cx, LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger(self.gen));
             }
             WsEvent::Failed(e) => {
-                let _ = self.out.emit(&Event::WsClose {
+                let _ = self.report_close(&Event::WsClose {
                     id: 0,
                     remote: self.remote,
                     code: Some(e.code),
@@ -549,22 +627,197 @@ impl Client<'_> {
                     self.url.clone(),
                     format!("the server broke the protocol: {e}"),
                 )));
-                arm(cx, LINGER, Timer::Linger);
+                arm(cx, LINGER, Timer::Linger(self.gen));
             }
+        }
+        Ok(())
+    }
+
+    /// Whether the end `r` of a connection calls for another one: with
+    /// `--autoreconnect`, unless we ended it (our Close, stdin's end, -c,
+    /// Ctrl-C) or the command line is at fault.
+    fn reconnects(&self, r: &Result<Exit>) -> bool {
+        self.args.autoreconnect
+            && !self.local_end
+            && !self.stdin_done
+            && !self.interrupted
+            && !matches!(r, Err(e) if e.kind == Exit::Usage)
+    }
+
+    /// Drops what is left of the connection, says why and when the next
+    /// attempt comes, and arms it. Stdin stays open: what it brings
+    /// meanwhile is queued (up to the usual bound) for the next connection.
+    fn schedule_reconnect(&mut self, cx: &mut Ctx<Timer>, r: &Result<Exit>) -> Result<()> {
+        if let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Over) {
+            ex.abandon(cx);
+        }
+        if let Some(mut t) = self.transport.take() {
+            let _ = cx.registry.deregister(t.stream_mut());
+        }
+        let lasted = self
+            .opened_at
+            .take()
+            .map(|t| cx.now.saturating_duration_since(t));
+        let (attempt, delay) = self.backoff.next(lasted);
+        let reason = match r {
+            Ok(_) => "the server closed the connection".to_string(),
+            Err(e) => e.why.clone(),
+        };
+        if let Some(c) = &self.console {
+            c.clear();
+        }
+        self.out.emit(&Event::Reconnect {
+            attempt,
+            delay,
+            url: &self.url,
+            reason: &reason,
+        })?;
+        if let Some(c) = &self.console {
+            c.redraw();
+        }
+        self.gen = self.gen.wrapping_add(1);
+        self.session = Session::new(Role::Client, self.args.limits.max_message);
+        self.inbuf = ReadBuf::new(READ_BUF);
+        self.refused = None;
+        self.protocol = None;
+        self.upgraded = false;
+        self.ending = None;
+        self.close_pending = false;
+        self.quiet_from = None;
+        self.quiet_armed = false;
+        arm(cx, delay, Timer::Reconnect);
+        Ok(())
+    }
+
+    /// Starts the next connection: a fresh key, the same request.
+    fn reconnect(&mut self, cx: &mut Ctx<Timer>) {
+        let key = match super::os_random() {
+            Ok(r) => handshake::client_key(r),
+            Err(e) => {
+                self.exit = Some(Err(e));
+                return;
+            }
+        };
+        for (n, v) in handshake::client_headers(
+            &key,
+            self.args.origin.as_deref(),
+            &self.args.protocols,
+            !self.args.limits.no_compress,
+        ) {
+            self.request
+                .headers
+                .retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
+            self.request.headers.push((n, v));
+        }
+        self.key = key;
+        let request = self.request.clone();
+        let settings = self.settings.clone();
+        match Exchange::start(
+            cx,
+            SOCKET,
+            Timer::Connect,
+            &request,
+            None,
+            &settings,
+            &mut |s| self.step(s),
+        ) {
+            Ok(ex) => {
+                self.phase = Phase::Handshake(Box::new(ex));
+                self.after_handshake_step(cx);
+            }
+            Err(e) => self.exit = Some(Err(e)),
+        }
+    }
+
+    /// A ping or pong received: shown with `-P`, and a pong answering the
+    /// console's `/ping` always.
+    fn control(&mut self, kind: &'static str, data: &[u8]) -> Result<()> {
+        let asked = kind == "pong" && self.pings_asked > 0;
+        if asked {
+            self.pings_asked -= 1;
+        }
+        if !self.args.show_ping_pong && !asked {
+            return Ok(());
+        }
+        match &self.console {
+            Some(c) if data.is_empty() => c.notice(&format!("received {kind}")),
+            Some(c) => c.notice(&format!(
+                "received {kind}: {}",
+                String::from_utf8_lossy(data)
+            )),
+            None => self.out.emit(&Event::WsControl { id: 0, kind, data })?,
         }
         Ok(())
     }
 
     /// Starts the close handshake; `then` is the exit status once it is done.
     fn close(&mut self, cx: &mut Ctx<Timer>, c: u16, reason: &str, then: Result<Exit>) {
+        self.local_end = true;
         if self.session.is_open() {
             self.session.close(c, reason, &mut self.entropy);
             self.ending = Some(then);
-            arm(cx, CLOSE_WAIT, Timer::CloseWait);
+            // Between connections (--autoreconnect) the wait starts once
+            // the next one is open.
+            if matches!(self.phase, Phase::Open) {
+                arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+            }
         }
         if let Some(mut s) = self.stdin.take() {
             s.close();
         }
+    }
+
+    /// A line typed on the console: text to send, or a slash command.
+    /// Returns whether it closed the connection.
+    fn chat_line(&mut self, cx: &mut Ctx<Timer>, line: &str) -> Result<bool> {
+        let Some(c) = &self.console else {
+            return Ok(false);
+        };
+        match console::command(line) {
+            Command::Send(text) if text.is_empty() => {}
+            Command::Send(text) => {
+                self.session.send_text(&text, &mut self.entropy);
+                c.outgoing(&text)?;
+            }
+            Command::Ping(text) if text.len() > MAX_CONTROL => {
+                c.notice(&format!("/ping: at most {MAX_CONTROL} bytes"))
+            }
+            Command::Ping(text) => {
+                self.session.ping(text.as_bytes(), &mut self.entropy);
+                self.pings_asked = self.pings_asked.saturating_add(1);
+                if text.is_empty() {
+                    c.notice("sent ping");
+                } else {
+                    c.notice(&format!("sent ping: {text}"));
+                }
+            }
+            Command::Close(_, reason) if reason.len() > MAX_CONTROL - 2 => c.notice(&format!(
+                "/close: a reason of at most {} bytes",
+                MAX_CONTROL - 2
+            )),
+            Command::Close(code, reason) => {
+                self.close(cx, code, &reason, Ok(Exit::Ok));
+                return Ok(true);
+            }
+            Command::Binary(bytes) => {
+                self.session.send_binary(&bytes, &mut self.entropy);
+                c.outgoing(&format!(
+                    "[{} of binary]",
+                    crate::output::units::bytes(bytes.len() as u64)
+                ))?;
+            }
+            Command::Invalid(why) => c.notice(&why),
+        }
+        Ok(false)
+    }
+
+    /// Reports the end of the connection; on the console, the prompt line
+    /// is cleared first (and not drawn again: the session is over).
+    fn report_close(&mut self, ev: &Event) -> Result<()> {
+        if let Some(c) = &self.console {
+            c.clear();
+        }
+        self.out.emit(ev)
     }
 
     /// Reads stdin while the send queue has room.
@@ -585,8 +838,11 @@ impl Client<'_> {
                         Input::Lines => {
                             let (session, entropy) = (&mut self.session, &mut self.entropy);
                             let (line_no, not_utf8) = (&mut self.line_no, &mut self.not_utf8);
-                            self.lines.push(data, |line| {
-                                send_line(session, entropy, line, line_no, not_utf8)
+                            let base64 = self.args.base64.then_some(&mut self.not_base64);
+                            let mut base64 = base64;
+                            self.lines.push(data, |line| match base64.as_deref_mut() {
+                                Some(bad) => send_base64(session, entropy, line, line_no, bad),
+                                None => send_line(session, entropy, line, line_no, not_utf8),
                             });
                             self.warn_not_utf8();
                         }
@@ -597,11 +853,9 @@ impl Client<'_> {
                             };
                             for a in actions {
                                 match a {
-                                    Action::Submit(line) if line.is_empty() => {}
                                     Action::Submit(line) => {
-                                        self.session.send_text(&line, &mut self.entropy);
-                                        if let Some(c) = &self.console {
-                                            c.outgoing(&line)?;
+                                        if self.chat_line(cx, &line)? {
+                                            return Ok(true);
                                         }
                                     }
                                     Action::Eof => {
@@ -616,14 +870,25 @@ impl Client<'_> {
                 }
                 Ok(Read::WouldBlock) => return Ok(progress),
                 Ok(Read::Eof) => {
+                    self.stdin_done = true;
                     if let Some(rest) = self.lines.finish() {
-                        send_line(
-                            &mut self.session,
-                            &mut self.entropy,
-                            &rest,
-                            &mut self.line_no,
-                            &mut self.not_utf8,
-                        );
+                        if self.args.base64 {
+                            send_base64(
+                                &mut self.session,
+                                &mut self.entropy,
+                                &rest,
+                                &mut self.line_no,
+                                &mut self.not_base64,
+                            );
+                        } else {
+                            send_line(
+                                &mut self.session,
+                                &mut self.entropy,
+                                &rest,
+                                &mut self.line_no,
+                                &mut self.not_utf8,
+                            );
+                        }
                         self.warn_not_utf8();
                     }
                     if let Some(mut s) = self.stdin.take() {
@@ -665,13 +930,18 @@ impl Client<'_> {
         }
         if !self.quiet_armed {
             self.quiet_armed = true;
-            cx.timers.add(deadline, Timer::Quiet);
+            cx.timers.add(deadline, Timer::Quiet(self.gen));
         }
         false
     }
 
-    /// Says once that stdin lines that are not UTF-8 go out as binary.
+    /// Says once that stdin lines that are not UTF-8 go out as binary, and
+    /// names every line that was not base64 (`--base64`).
     fn warn_not_utf8(&mut self) {
+        for n in std::mem::take(&mut self.not_base64) {
+            self.out
+                .warn(&format!("stdin line {n} is not base64 (skipped)"));
+        }
         if let (Some(n), false) = (self.not_utf8, self.warned_not_utf8) {
             self.warned_not_utf8 = true;
             self.out.warn(&format!(
@@ -706,6 +976,23 @@ impl Client<'_> {
     }
 }
 
+/// What to say when the subprotocol chosen is not the first one asked for
+/// (none chosen, or a later choice); a choice never offered is refused
+/// earlier, in the handshake.
+fn protocol_warning(asked: &[String], chosen: Option<&str>) -> Option<String> {
+    let first = asked.first()?;
+    match chosen {
+        None => Some(format!(
+            "the server chose no subprotocol (asked for {})",
+            asked.join(", ")
+        )),
+        Some(p) if p != first => Some(format!(
+            "the server chose subprotocol {p}, not {first} (the first asked for)"
+        )),
+        Some(_) => None,
+    }
+}
+
 /// Arms `timer` to fire `d` from now; a `d` too long to represent (a huge
 /// `--idle-timeout` or `--ping-interval`) means no deadline at all.
 fn arm(cx: &mut Ctx<Timer>, d: Duration, timer: Timer) {
@@ -731,6 +1018,34 @@ fn send_line(
             not_utf8.get_or_insert(*line_no);
             session.send_binary(line, entropy);
         }
+    }
+}
+
+/// How `--base64` lines are read: the standard alphabet, padding optional.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Most `--base64` lines that were not base64 remembered between warnings.
+const MAX_BAD_LINES: usize = 64;
+
+/// Sends stdin line number `line_no + 1`, base64, as the binary message
+/// it decodes to; a line that is not base64 is skipped and its number
+/// noted in `bad` (for a warning).
+fn send_base64(
+    session: &mut Session,
+    entropy: &mut Entropy,
+    line: &[u8],
+    line_no: &mut u64,
+    bad: &mut Vec<u64>,
+) {
+    *line_no += 1;
+    match base64::Engine::decode(&BASE64, line.trim_ascii()) {
+        Ok(bytes) => session.send_binary(&bytes, entropy),
+        Err(_) if bad.len() < MAX_BAD_LINES => bad.push(*line_no),
+        Err(_) => {}
     }
 }
 
@@ -785,6 +1100,7 @@ impl Handler for Client<'_> {
             }
             SIGNAL if self.signals.take() => {
                 if self.interrupted || !matches!(self.phase, Phase::Open) {
+                    self.interrupted = true;
                     self.exit = Some(Ok(Exit::Interrupted));
                 } else {
                     self.interrupted = true;
@@ -811,16 +1127,23 @@ impl Handler for Client<'_> {
                 }
             }
             Timer::Connect => {}
-            Timer::Ping => {
+            Timer::Ping(g)
+            | Timer::Idle(g)
+            | Timer::CloseWait(g)
+            | Timer::Linger(g)
+            | Timer::Quiet(g)
+                if g != self.gen => {}
+            Timer::Reconnect => self.reconnect(cx),
+            Timer::Ping(_) => {
                 if self.session.is_open() {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
                     if let Some(d) = self.args.limits.ping_interval {
-                        arm(cx, d, Timer::Ping);
+                        arm(cx, d, Timer::Ping(self.gen));
                     }
                 }
             }
-            Timer::Idle => {
+            Timer::Idle(_) => {
                 if let Some(d) = self.args.limits.idle_timeout {
                     // A deadline too far to represent never comes.
                     let Some(deadline) = self.last_active.checked_add(d) else {
@@ -839,11 +1162,11 @@ impl Handler for Client<'_> {
                         );
                         self.flush(cx)?;
                     } else {
-                        cx.timers.add(deadline, Timer::Idle);
+                        cx.timers.add(deadline, Timer::Idle(self.gen));
                     }
                 }
             }
-            Timer::CloseWait => {
+            Timer::CloseWait(_) => {
                 if self.session.is_closing() {
                     self.session.abort();
                     self.exit = Some(Err(Error::timeout(
@@ -855,12 +1178,12 @@ impl Handler for Client<'_> {
                     )));
                 }
             }
-            Timer::Linger => {
+            Timer::Linger(_) => {
                 if let Some(ending) = self.ending.take() {
                     self.exit = Some(ending);
                 }
             }
-            Timer::Quiet => {
+            Timer::Quiet(_) => {
                 self.quiet_armed = false;
                 if self.close_when_quiet(cx) {
                     self.pump(cx)?;
@@ -870,8 +1193,12 @@ impl Handler for Client<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
         match self.exit.take() {
+            Some(r) if self.reconnects(&r) => {
+                self.schedule_reconnect(cx, &r)?;
+                Ok(None)
+            }
             Some(r) => {
                 self.phase = Phase::Over;
                 drop(self.console.take());
@@ -885,6 +1212,43 @@ impl Handler for Client<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_to_ten_seconds_and_resets_after_a_steady_connection() {
+        let mut b = Backoff::new();
+        let ms = Duration::from_millis;
+        let got: Vec<(u64, Duration)> = (0..7).map(|_| b.next(None)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, ms(500)),
+                (2, ms(1000)),
+                (3, ms(2000)),
+                (4, ms(4000)),
+                (5, ms(8000)),
+                (6, ms(10000)),
+                (7, ms(10000)),
+            ]
+        );
+        assert_eq!(b.next(Some(ms(9_999))), (8, ms(10000)));
+        assert_eq!(b.next(Some(Backoff::STEADY)), (1, ms(500)));
+        assert_eq!(b.next(Some(ms(100))), (2, ms(1000)));
+    }
+
+    #[test]
+    fn subprotocol_warnings() {
+        let asked = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(protocol_warning(&[], None), None);
+        assert_eq!(protocol_warning(&asked(&["a"]), Some("a")), None);
+        assert_eq!(
+            protocol_warning(&asked(&["a", "b"]), None).as_deref(),
+            Some("the server chose no subprotocol (asked for a, b)")
+        );
+        assert_eq!(
+            protocol_warning(&asked(&["a", "b"]), Some("b")).as_deref(),
+            Some("the server chose subprotocol b, not a (the first asked for)")
+        );
+    }
 
     #[test]
     fn close_codes_map_to_exit_statuses() {

@@ -9,6 +9,7 @@ use sha1::{Digest, Sha1};
 
 use super::deflate::{self, Params};
 use crate::proto::http::Head;
+use crate::proto::http_request;
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -132,42 +133,23 @@ pub struct Refusal {
     pub reason: String,
 }
 
-/// Parses a request head from `input`: `Ok(None)` until it is complete.
+/// Parses a request head from `input` (with the HTTP server's head parser):
+/// `Ok(None)` until it is complete.
 pub fn parse_request(input: &[u8]) -> Result<Option<(usize, Upgrade)>, Refusal> {
     let refuse = |status: u16, reason: &str| Refusal {
         status,
         reason: reason.to_string(),
     };
-    let mut fields = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut fields);
-    let used = match req.parse(input) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if input.len() > MAX_REQUEST_HEAD => {
-            return Err(refuse(431, "request head too large"))
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(refuse(400, &format!("malformed request: {e}"))),
+    let (used, req) = match http_request::parse_head(input, MAX_REQUEST_HEAD) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(refuse(e.status, &e.reason)),
     };
-    let headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_string(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    if req.method != Some("GET") {
+    let get = |name: &str| req.header(name);
+    if req.method != "GET" {
         return Err(refuse(405, "a WebSocket handshake is a GET"));
     }
-    if req.version != Some(1) {
+    if req.version != 1 {
         return Err(refuse(400, "a WebSocket handshake needs HTTP/1.1"));
     }
     if !has_token(get("upgrade"), "websocket") {
@@ -176,35 +158,33 @@ pub fn parse_request(input: &[u8]) -> Result<Option<(usize, Upgrade)>, Refusal> 
             "this is a WebSocket endpoint: `Upgrade: websocket` required",
         ));
     }
-    if !headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .any(|(_, v)| has_token(Some(v), "upgrade"))
-    {
+    if !req.connection_has("upgrade") {
         return Err(refuse(400, "`Connection: Upgrade` required"));
     }
     if get("sec-websocket-version").map(str::trim) != Some("13") {
         return Err(refuse(426, "unsupported Sec-WebSocket-Version (13 is)"));
     }
-    let key = get("sec-websocket-key").map(str::trim).unwrap_or("");
-    let decoded = base64::engine::general_purpose::STANDARD.decode(key);
+    let key = get("sec-websocket-key")
+        .map(str::trim)
+        .unwrap_or("")
+        .to_string();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(&key);
     if !decoded.is_ok_and(|k| k.len() == 16) {
         return Err(refuse(400, "missing or malformed Sec-WebSocket-Key"));
     }
-    let protocols = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-protocol"))
-        .flat_map(|(_, v)| v.split(','))
+    let protocols = req
+        .all("sec-websocket-protocol")
+        .flat_map(|v| v.split(','))
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty())
         .collect();
     Ok(Some((
         used,
         Upgrade {
-            path: req.path.unwrap_or("/").to_string(),
-            key: key.to_string(),
+            path: req.target,
+            key,
             protocols,
-            headers,
+            headers: req.headers,
         },
     )))
 }

@@ -1,0 +1,260 @@
+//! What a server does with messages, written once for every codec: print
+//! (`-k`, the default of `ws listen`), echo, broker, chat.
+//!
+//! The chat's notices scale: a joiner's welcome lists at most
+//! [`WELCOME_NAMES`] names and a count, and join and leave notices are
+//! batched per loop turn (one notice naming up to [`NOTICE_NAMES`] people and
+//! a count), so a storm of N joins costs O(N) notice bytes per turn, not
+//! O(N^2).
+
+use super::{Client, Codec, Core, Ending, Opened, Text};
+use crate::error::Result;
+use crate::event::{Closer, Event};
+
+/// How many names a chat welcome lists.
+pub const WELCOME_NAMES: usize = 10;
+/// How many names one batched join or leave notice lists.
+pub const NOTICE_NAMES: usize = 10;
+
+/// A server's behaviour over messages. Every method may act on the clients
+/// through `core`; nothing here sees a socket.
+pub trait Room<C: Codec> {
+    /// A client is past its handshake (it has its name).
+    fn joined(&mut self, core: &mut Core<C>, key: usize, opened: &Opened) -> Result<()> {
+        let _ = (core, key, opened);
+        Ok(())
+    }
+
+    /// A message from an open client.
+    fn message(&mut self, core: &mut Core<C>, key: usize, m: C::Msg) -> Result<()>;
+
+    /// An open client is gone (already out of the core).
+    fn left(&mut self, core: &mut Core<C>, client: &Client<C>, ending: &Ending) -> Result<()> {
+        let _ = (core, client, ending);
+        Ok(())
+    }
+
+    /// A message from the console (stdin): to every open client.
+    fn console(&mut self, core: &mut Core<C>, m: C::Msg) -> Result<()> {
+        core.broadcast(None, |_| true, &m);
+        Ok(())
+    }
+
+    /// A wake-up asked for with [`Core::wake_at`].
+    fn wake(&mut self, core: &mut Core<C>, token: u64) -> Result<()> {
+        let _ = (core, token);
+        Ok(())
+    }
+
+    /// The loop is about to wait: send what was batched this turn.
+    fn end_of_turn(&mut self, core: &mut Core<C>) -> Result<()> {
+        let _ = core;
+        Ok(())
+    }
+}
+
+/// Messages to the console; console lines to every client (`-k`).
+pub struct Print;
+
+impl<C: Codec> Room<C> for Print {
+    fn message(&mut self, core: &mut Core<C>, key: usize, m: C::Msg) -> Result<()> {
+        let now = core.now;
+        match core.clients.get(key) {
+            Some(c) => C::report_message(&c.info(now), &m, core.out),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Each message back to its sender.
+pub struct Echo;
+
+impl<C: Codec> Room<C> for Echo {
+    fn message(&mut self, core: &mut Core<C>, key: usize, m: C::Msg) -> Result<()> {
+        core.send(key, &m);
+        Ok(())
+    }
+}
+
+/// Each message to every other client, and to the console.
+pub struct Broker;
+
+impl<C: Codec> Room<C> for Broker {
+    fn message(&mut self, core: &mut Core<C>, key: usize, m: C::Msg) -> Result<()> {
+        core.broadcast(Some(key), |_| true, &m);
+        Print.message(core, key, m)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Join,
+    Leave,
+}
+
+/// Lines as `<name> text`, a welcome, join and leave notices.
+pub struct Chat {
+    /// Show console lines on the console too (stdin is not a terminal).
+    pub echo_console: bool,
+    /// Notices of this turn not sent yet, all of one kind: (key, name).
+    batch: Vec<(usize, String)>,
+    kind: Kind,
+}
+
+impl Chat {
+    pub fn new(echo_console: bool) -> Chat {
+        Chat {
+            echo_console,
+            batch: Vec::new(),
+            kind: Kind::Join,
+        }
+    }
+
+    /// Sends the batched notices.
+    fn flush<C: Text>(&mut self, core: &mut Core<C>) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let verb = match self.kind {
+            Kind::Join => "joined",
+            Kind::Leave => "left",
+        };
+        let names: Vec<&str> = batch.iter().map(|(_, n)| n.as_str()).collect();
+        let all = C::text(notice(&names, verb));
+        // Those who joined in this batch know who was there from their
+        // welcome; each hears of those who came after it.
+        core.broadcast(None, |c| !c.mark, &all);
+        if self.kind == Kind::Join {
+            for (i, (key, name)) in batch.iter().enumerate() {
+                let later = &names[i + 1..];
+                let member = core.client(*key).is_some_and(|c| c.mark && c.name == *name);
+                if member && !later.is_empty() {
+                    core.send(*key, &C::text(notice(later, verb)));
+                }
+            }
+            for (key, _) in &batch {
+                if let Some(c) = core.client_mut(*key) {
+                    c.mark = false;
+                }
+            }
+        }
+    }
+
+    fn queue<C: Text>(&mut self, core: &mut Core<C>, kind: Kind, key: usize, name: String) {
+        if self.kind != kind {
+            self.flush(core);
+            self.kind = kind;
+        }
+        self.batch.push((key, name));
+    }
+}
+
+/// `*** ann joined`, `*** ann, bob and 3 others left`.
+fn notice(names: &[&str], verb: &str) -> String {
+    let shown = names[..names.len().min(NOTICE_NAMES)].join(", ");
+    match names.len().saturating_sub(NOTICE_NAMES) {
+        0 => format!("*** {shown} {verb}"),
+        more => format!("*** {shown} and {more} others {verb}"),
+    }
+}
+
+impl<C: Text> Room<C> for Chat {
+    fn joined(&mut self, core: &mut Core<C>, key: usize, _: &Opened) -> Result<()> {
+        let Some(c) = core.client(key) else {
+            return Ok(());
+        };
+        let (name, remote) = (c.name.clone(), c.peer);
+        let others = core.names_but(key, WELCOME_NAMES);
+        let more = core.open_count().saturating_sub(1 + others.len());
+        let hello = C::welcome(&name);
+        let welcome = match (others.len(), more) {
+            (0, _) => format!("{hello}; nobody else is here yet"),
+            (_, 0) => format!("{hello}; here: {}", others.join(", ")),
+            (_, more) => format!("{hello}; here: {} and {more} more", others.join(", ")),
+        };
+        // What was said before this client came is not its business, but
+        // notices of this turn must reach the others in order.
+        if self.kind == Kind::Leave {
+            self.flush(core);
+        }
+        core.send(key, &C::text(welcome));
+        if let Some(c) = core.client_mut(key) {
+            c.mark = true;
+        }
+        self.queue(core, Kind::Join, key, name.clone());
+        core.out.emit(&Event::Joined {
+            name: &name,
+            remote,
+            clients: core.open_count(),
+        })
+    }
+
+    fn message(&mut self, core: &mut Core<C>, key: usize, m: C::Msg) -> Result<()> {
+        self.flush(core);
+        let Some(c) = core.client(key) else {
+            return Ok(());
+        };
+        let name = c.name.clone();
+        let text = C::text_of(&m).into_owned();
+        core.broadcast(Some(key), |_| true, &C::text(format!("<{name}> {text}")));
+        core.out.emit(&Event::Chat {
+            from: &name,
+            text: &text,
+        })
+    }
+
+    fn left(&mut self, core: &mut Core<C>, client: &Client<C>, ending: &Ending) -> Result<()> {
+        let why = match ending.by {
+            Closer::Overflow => Some("too slow"),
+            Closer::Idle => Some("idle"),
+            Closer::Error => Some("connection lost"),
+            _ => None,
+        };
+        let shown = match why {
+            Some(w) => format!("{} ({w})", client.name),
+            None => client.name.clone(),
+        };
+        self.queue(core, Kind::Leave, usize::MAX, shown);
+        core.out.emit(&Event::Left {
+            name: &client.name,
+            clients: core.open_count(),
+            reason: why,
+        })
+    }
+
+    fn console(&mut self, core: &mut Core<C>, m: C::Msg) -> Result<()> {
+        self.flush(core);
+        let text = C::text_of(&m).into_owned();
+        core.broadcast(None, |_| true, &C::text(format!("<server> {text}")));
+        if self.echo_console {
+            core.out.emit(&Event::Chat {
+                from: crate::proto::chat::CONSOLE,
+                text: &text,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn end_of_turn(&mut self, core: &mut Core<C>) -> Result<()> {
+        self.flush(core);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_name_ten_and_count_the_rest() {
+        assert_eq!(notice(&["ann"], "joined"), "*** ann joined");
+        assert_eq!(notice(&["ann", "bob"], "left"), "*** ann, bob left");
+        let many: Vec<String> = (1..=25).map(|i| format!("u{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            notice(&refs, "joined"),
+            "*** u1, u2, u3, u4, u5, u6, u7, u8, u9, u10 and 15 others joined"
+        );
+    }
+}
