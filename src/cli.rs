@@ -937,6 +937,10 @@ pub struct WsLimits {
     /// Largest incoming message (close 1009 beyond)
     #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_message: usize,
+
+    /// No permessage-deflate compression (the client does not offer it, the server refuses it)
+    #[arg(long)]
+    pub no_compress: bool,
 }
 
 #[derive(Debug, Args)]

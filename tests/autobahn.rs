@@ -3,6 +3,12 @@
 //! fuzzing server driving `netkit ws connect --echo` (client). Every case
 //! must end OK, NON-STRICT or INFORMATIONAL; fail-fast UTF-8 (6.4.x) must
 //! be strict OK.
+//!
+//! Sections 12 and 13 (permessage-deflate: 216 cases of 1,000 echoed
+//! messages each) take minutes, so the `*_compression` tests run a
+//! representative subset (every data set and every parameter set, small,
+//! large and fragmented messages); `NETKIT_AUTOBAHN_FULL=1` runs all of
+//! them (see benches/ws_autobahn_deflate.sh).
 
 mod common;
 
@@ -20,6 +26,38 @@ const SECTIONS: [&str; 9] = [
 ];
 /// Cases in those sections.
 const CASES: usize = 301;
+
+/// The permessage-deflate sections, whole.
+const DEFLATE_FULL: [&str; 2] = ["12.*", "13.*"];
+const DEFLATE_FULL_CASES: usize = 216;
+
+/// A subset: each of the 5 data sets (12.x) and 7 parameter sets (13.x)
+/// with 16-byte messages, 4 KiB ones, and 8 KiB ones fragmented by 256.
+fn deflate_subset() -> Vec<String> {
+    let mut cases = Vec::new();
+    for (section, sets) in [(12, 5), (13, 7)] {
+        for set in 1..=sets {
+            for size in [1, 5, 11] {
+                cases.push(format!("{section}.{set}.{size}"));
+            }
+        }
+    }
+    cases
+}
+
+/// The sections and case count to run for compression.
+fn deflate_selection() -> (Vec<String>, usize) {
+    if std::env::var_os("NETKIT_AUTOBAHN_FULL").is_some() {
+        (
+            DEFLATE_FULL.iter().map(|s| s.to_string()).collect(),
+            DEFLATE_FULL_CASES,
+        )
+    } else {
+        let subset = deflate_subset();
+        let n = subset.len();
+        (subset, n)
+    }
+}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("netkit-autobahn-{name}-{}", std::process::id()));
@@ -44,7 +82,7 @@ fn find_index(dir: &Path) -> Option<PathBuf> {
 
 /// Checks a kosoku index: every case acceptable, 6.4.x strict. Returns
 /// (strict OK, non-strict, informational).
-fn check_report(dir: &Path, side: &str) -> (usize, usize, usize) {
+fn check_report(dir: &Path, side: &str, expected: usize) -> (usize, usize, usize) {
     let index = find_index(dir).unwrap_or_else(|| panic!("no index.json under {}", dir.display()));
     let report: Value = serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
     let agents = report.as_object().unwrap();
@@ -79,31 +117,30 @@ fn check_report(dir: &Path, side: &str) -> (usize, usize, usize) {
         }
     }
     assert!(bad.is_empty(), "{side}: failing Autobahn cases: {bad:?}");
-    assert_eq!(cases.len(), CASES, "{side}: expected {CASES} cases");
+    assert_eq!(cases.len(), expected, "{side}: expected {expected} cases");
     eprintln!("autobahn {side}: {ok} strict OK, {non_strict} non-strict, {info} informational");
     (ok, non_strict, info)
 }
 
-fn kosoku(mode: &str, addr: &str, outdir: &Path) -> Command {
+fn kosoku(mode: &str, addr: &str, outdir: &Path, sections: &[String]) -> Command {
     let mut cmd = Command::new("kosoku");
     cmd.arg("-m")
         .arg(mode)
         .arg("-o")
         .arg(outdir)
         .current_dir(outdir);
-    for s in SECTIONS {
+    for s in sections {
         cmd.arg("-i").arg(s);
     }
     cmd.arg(addr).stdout(Stdio::null()).stderr(Stdio::piped());
     cmd
 }
 
-#[test]
-fn server_passes_autobahn() {
+fn run_server(name: &str, sections: &[String], expected: usize) {
     if !require_peer("kosoku") {
         return;
     }
-    let dir = temp_dir("server");
+    let dir = temp_dir(name);
     let mut server = Proc::spawn(
         netkit()
             .args([
@@ -124,30 +161,34 @@ fn server_passes_autobahn() {
         .next_line(common::TIMEOUT)
         .expect("no listening event");
     let port = parse_event(&first)["port"].as_u64().unwrap();
-    let mut cmd = kosoku("fuzzingclient", &format!("127.0.0.1:{port}"), &dir);
+    let mut cmd = kosoku(
+        "fuzzingclient",
+        &format!("127.0.0.1:{port}"),
+        &dir,
+        sections,
+    );
     cmd.arg("-p").arg("2");
     let mut run = Proc::spawn(&mut cmd);
     let status = run.wait(Duration::from_secs(900));
     let err = run.stderr_bytes().text();
     assert!(status.success(), "kosoku failed: {err}");
     assert!(server.running(), "the server died during the suite");
-    check_report(&dir, "server");
+    check_report(&dir, name, expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn client_passes_autobahn() {
+fn run_client(name: &str, sections: &[String], expected: usize) {
     if !require_peer("kosoku") {
         return;
     }
-    let dir = temp_dir("client");
+    let dir = temp_dir(name);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let _fuzzer = Proc::spawn(&mut kosoku("fuzzingserver", &addr, &dir));
+    let _fuzzer = Proc::spawn(&mut kosoku("fuzzingserver", &addr, &dir, sections));
     let start = Instant::now();
     while TcpStream::connect(&addr).is_err() {
         assert!(
@@ -177,7 +218,7 @@ fn client_passes_autobahn() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(n, CASES);
+    assert_eq!(n, expected);
     for case in 1..=n {
         let url = format!("ws://{addr}/runCase?case={case}&agent=netkit");
         let mut p = Proc::spawn(
@@ -213,6 +254,32 @@ fn client_passes_autobahn() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
-    check_report(&dir, "client");
+    check_report(&dir, name, expected);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn sections() -> Vec<String> {
+    SECTIONS.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn server_passes_autobahn() {
+    run_server("server", &sections(), CASES);
+}
+
+#[test]
+fn client_passes_autobahn() {
+    run_client("client", &sections(), CASES);
+}
+
+#[test]
+fn server_passes_autobahn_compression() {
+    let (sections, n) = deflate_selection();
+    run_server("server-deflate", &sections, n);
+}
+
+#[test]
+fn client_passes_autobahn_compression() {
+    let (sections, n) = deflate_selection();
+    run_client("client-deflate", &sections, n);
 }

@@ -1068,13 +1068,25 @@ fn server_answers_101_with_the_accept_value() {
     assert_eq!(open["protocol"], Value::Null);
     assert_eq!(open["clients"], 1);
     assert_eq!(open["remote"], s.local_addr().unwrap().to_string());
-    // A client offering permessage-deflate gets no extension either.
+    // A client offering permessage-deflate gets it (issue 16), unless the
+    // server runs with --no-compress.
     let (_s2, head2) = raw_ws_with(
         srv.port,
         "/",
         "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
     );
-    assert_eq!(header(&head2, "sec-websocket-extensions"), None, "{head2}");
+    assert_eq!(
+        header(&head2, "sec-websocket-extensions"),
+        Some("permessage-deflate; server_no_context_takeover"),
+        "{head2}"
+    );
+    let plain = Server::start(&["--no-compress"]);
+    let (_s3, head3) = raw_ws_with(
+        plain.port,
+        "/",
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+    );
+    assert_eq!(header(&head3, "sec-websocket-extensions"), None, "{head3}");
 }
 
 #[test]

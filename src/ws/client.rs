@@ -199,7 +199,12 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
     let mut request = crate::http::client::build_request(&http, &req_args, false)?;
     let entropy = Entropy::new()?;
     let key = handshake::client_key(super::os_random()?);
-    for (n, v) in handshake::client_headers(&key, args.origin.as_deref(), &args.protocols) {
+    for (n, v) in handshake::client_headers(
+        &key,
+        args.origin.as_deref(),
+        &args.protocols,
+        !args.limits.no_compress,
+    ) {
         request.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
         request.headers.push((n, v));
     }
@@ -300,15 +305,17 @@ impl Client<'_> {
             Step::Connected { remote, .. } => self.remote = remote,
             Step::Head(head) => {
                 if head.status == 101 {
-                    self.protocol =
-                        handshake::verify_response(&head, &self.key, &self.args.protocols)
-                            .map_err(|why| {
-                                Error::new(
-                                    Exit::Protocol,
-                                    format!("handshake with {}", self.url),
-                                    why,
-                                )
-                            })?;
+                    let agreed = handshake::verify_response(
+                        &head,
+                        &self.key,
+                        &self.args.protocols,
+                        !self.args.limits.no_compress,
+                    )
+                    .map_err(|why| {
+                        Error::new(Exit::Protocol, format!("handshake with {}", self.url), why)
+                    })?;
+                    self.protocol = agreed.protocol;
+                    self.session.set_deflate(agreed.deflate);
                     self.upgraded = true;
                 } else {
                     self.refused = Some((head, Vec::new()));
@@ -691,9 +698,12 @@ impl Client<'_> {
                 return;
             }
         };
-        for (n, v) in
-            handshake::client_headers(&key, self.args.origin.as_deref(), &self.args.protocols)
-        {
+        for (n, v) in handshake::client_headers(
+            &key,
+            self.args.origin.as_deref(),
+            &self.args.protocols,
+            !self.args.limits.no_compress,
+        ) {
             self.request
                 .headers
                 .retain(|(h, _)| !h.eq_ignore_ascii_case(&n));

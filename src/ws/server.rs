@@ -47,6 +47,19 @@ pub struct WsShared {
     max_message: usize,
     path: Option<String>,
     protocols: Vec<String>,
+    /// `--no-compress`: refuse permessage-deflate.
+    no_compress: bool,
+    /// Clients connected now (a busy server asks for less compression memory).
+    clients: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+/// Counts a client in `WsShared::clients` while it lives.
+struct Counted(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// The WebSocket server side of one client: the upgrade, then frames.
@@ -66,6 +79,7 @@ pub struct WsCodec {
     stopped: bool,
     /// The handshake's answer, written before any frame.
     reply: OutBuf,
+    _counted: Counted,
 }
 
 impl WsCodec {
@@ -107,8 +121,15 @@ impl WsCodec {
             Err(refusal) => return self.refuse(&refusal, got),
         };
         let protocol = handshake::choose_protocol(&up.protocols, &shared.protocols);
-        self.reply
-            .push(&handshake::response_101(&up.key, protocol.as_deref()));
+        let clients = shared.clients.get();
+        let deflate = handshake::accept_deflate(&up, !shared.no_compress, clients);
+        let extensions = deflate.as_ref().map(|(_, e)| e.as_str());
+        self.reply.push(&handshake::response_101(
+            &up.key,
+            protocol.as_deref(),
+            extensions,
+        ));
+        self.session.set_deflate(deflate.map(|(p, _)| p));
         self.open = true;
         got.push(Got::Open(Opened {
             name: query_param(&up.path, "name"),
@@ -217,6 +238,10 @@ impl Codec for WsCodec {
             at: 0,
             stopped: false,
             reply: OutBuf::default(),
+            _counted: {
+                shared.clients.set(shared.clients.get() + 1);
+                Counted(shared.clients.clone())
+            },
         }
     }
 
@@ -458,6 +483,8 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         max_message: args.limits.max_message,
         path: args.path.clone(),
         protocols: args.protocols.clone(),
+        no_compress: args.limits.no_compress,
+        clients: Default::default(),
     };
     let parts = Parts {
         listener,

@@ -10,6 +10,7 @@
 //! text as each slice of payload is unmasked — so an invalid byte fails the
 //! connection at once, mid-frame, not at the end of the message.
 
+use super::deflate::{InflateError, Inflater, TRAILER};
 use super::utf8::Utf8Validator;
 
 pub const OP_CONTINUATION: u8 = 0x0;
@@ -18,6 +19,10 @@ pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
+
+/// The first header bit of permessage-deflate (RFC 7692): or'ed into the
+/// opcode given to [`encode`], it marks a compressed message.
+pub const RSV1: u8 = 0x40;
 
 /// Close codes (RFC 6455, section 7.4.1).
 pub mod code {
@@ -98,6 +103,12 @@ pub struct Decoder {
     data: Vec<u8>,
     utf8: Utf8Validator,
     control: Vec<u8>,
+    /// permessage-deflate, once negotiated.
+    inflater: Option<Inflater>,
+    /// The message being assembled is compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// Unmasked compressed bytes on their way to the inflater.
+    raw: Vec<u8>,
 }
 
 impl Decoder {
@@ -110,7 +121,20 @@ impl Decoder {
             data: Vec::new(),
             utf8: Utf8Validator::new(),
             control: Vec::with_capacity(125),
+            inflater: None,
+            compressed: false,
+            raw: Vec::new(),
         }
+    }
+
+    /// Accepts compressed messages (RSV1) from now on, inflated by `inflater`.
+    pub fn set_inflater(&mut self, inflater: Option<Inflater>) {
+        self.inflater = inflater;
+    }
+
+    /// Whether an inflate context is held now (for memory accounting).
+    pub fn holds_context(&self) -> bool {
+        self.inflater.as_ref().is_some_and(Inflater::holds_context)
     }
 
     /// Bytes of the message being assembled.
@@ -166,13 +190,22 @@ impl Decoder {
         let opcode = b[0] & 0x0F;
         let masked = b[1] & 0x80 != 0;
         let len7 = b[1] & 0x7F;
-        if rsv != 0 {
+        let control = opcode & 0x8 != 0;
+        // RSV1 marks a compressed message, on its first frame only.
+        let compressed = rsv == RSV1
+            && self.inflater.is_some()
+            && matches!(opcode, OP_TEXT | OP_BINARY)
+            && self.message.is_none();
+        if rsv != 0 && !compressed {
             return Err(WsError::new(
                 code::PROTOCOL,
-                "reserved bits set without an extension",
+                match (rsv, self.inflater.is_some()) {
+                    (RSV1, true) if control => "RSV1 set on a control frame",
+                    (RSV1, true) if opcode == OP_CONTINUATION => "RSV1 set on a continuation frame",
+                    _ => "reserved bits set without an extension",
+                },
             ));
         }
-        let control = opcode & 0x8 != 0;
         match opcode {
             OP_CONTINUATION | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG => {}
             other => {
@@ -240,7 +273,11 @@ impl Decoder {
             }
             n => u64::from(n),
         };
-        if !control && len > (self.max_message - self.data.len()) as u64 {
+        // A compressed message is limited by its inflated size (checked as
+        // it inflates); its compressed bytes are never buffered whole.
+        let inflating = compressed || (self.compressed && self.message.is_some());
+        let limit_wire = !control && !inflating;
+        if limit_wire && len > (self.max_message - self.data.len()) as u64 {
             return Err(WsError::new(
                 code::TOO_BIG,
                 format!("message over the limit of {} bytes", self.max_message),
@@ -250,6 +287,7 @@ impl Decoder {
         if !control && self.message.is_none() {
             self.message = Some(opcode);
             self.utf8 = Utf8Validator::new();
+            self.compressed = compressed;
         }
         if control {
             self.control.clear();
@@ -268,6 +306,27 @@ impl Decoder {
 
     /// Unmasks and stores a slice of payload, validating text as it goes.
     fn absorb(&mut self, p: Payload, chunk: &[u8]) -> Result<(), WsError> {
+        if self.compressed && p.opcode & 0x8 == 0 {
+            let mut raw = std::mem::take(&mut self.raw);
+            raw.clear();
+            raw.extend_from_slice(chunk);
+            if let Some(mask) = p.mask {
+                apply_mask(&mut raw, mask, p.offset);
+            }
+            // The message's last bytes: inflate them with the trailer.
+            let last = p.fin && chunk.len() as u64 == p.left;
+            if last {
+                raw.extend_from_slice(&TRAILER);
+            }
+            let r = self.inflate(&raw, last);
+            if last {
+                self.compressed = false;
+            }
+            if raw.capacity() <= 64 * 1024 {
+                self.raw = raw;
+            }
+            return r;
+        }
         let target = if p.opcode & 0x8 != 0 {
             &mut self.control
         } else {
@@ -280,6 +339,39 @@ impl Decoder {
             apply_mask(&mut target[start..], mask, p.offset);
         }
         if p.opcode & 0x8 == 0 && self.message == Some(OP_TEXT) {
+            self.utf8.feed(&self.data[start..]).map_err(|_| {
+                WsError::new(code::INVALID_PAYLOAD, "invalid UTF-8 in a text message")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Inflates a piece of a compressed message into `data`, validating
+    /// text as it comes out.
+    fn inflate(&mut self, input: &[u8], last: bool) -> Result<(), WsError> {
+        let Some(inflater) = self.inflater.as_mut() else {
+            return Ok(());
+        };
+        let start = self.data.len();
+        let r = if last && !input.is_empty() {
+            inflater.inflate_last_with_trailer(input, &mut self.data, self.max_message)
+        } else {
+            inflater.inflate(input, last, &mut self.data, self.max_message)
+        };
+        r.map_err(|e| match e {
+            InflateError::TooBig => WsError::new(
+                code::TOO_BIG,
+                format!(
+                    "message over the limit of {} bytes (inflated)",
+                    self.max_message
+                ),
+            ),
+            InflateError::Corrupt(why) => WsError::new(
+                code::INVALID_PAYLOAD,
+                format!("invalid compressed data: {why}"),
+            ),
+        })?;
+        if self.message == Some(OP_TEXT) {
             self.utf8.feed(&self.data[start..]).map_err(|_| {
                 WsError::new(code::INVALID_PAYLOAD, "invalid UTF-8 in a text message")
             })?;
@@ -320,6 +412,10 @@ impl Decoder {
             OP_CLOSE => parse_close(&self.control).map(Some),
             _ if !p.fin => Ok(None),
             _ => {
+                if self.compressed {
+                    self.inflate(&[], true)?;
+                    self.compressed = false;
+                }
                 let kind = self.message.take().unwrap_or(OP_BINARY);
                 let data = std::mem::take(&mut self.data);
                 if kind == OP_TEXT {
@@ -383,7 +479,8 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
     }
 }
 
-/// Appends one frame. `mask` is required from clients, forbidden from servers.
+/// Appends one frame. `mask` is required from clients, forbidden from
+/// servers. `opcode` may carry [`RSV1`] (a compressed message).
 pub fn encode(opcode: u8, fin: bool, payload: &[u8], mask: Option<[u8; 4]>, out: &mut Vec<u8>) {
     out.push(if fin { 0x80 } else { 0 } | opcode);
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
@@ -681,5 +778,129 @@ mod tests {
                 assert!(cap <= 1_000_000, "{frames:?} by {step}: capacity {cap}");
             }
         }
+    }
+
+    /// Decodes with permessage-deflate on, fed whole and byte by byte.
+    fn decode_deflated(input: &[u8], limit: usize) -> (Vec<Incoming>, Option<WsError>) {
+        let run = |step: usize| {
+            let mut d = Decoder::new(Role::Client, limit);
+            d.set_inflater(Some(Inflater::new(15, false)));
+            let mut items = Vec::new();
+            let mut buf: Vec<u8> = Vec::new();
+            for piece in input.chunks(step) {
+                buf.extend_from_slice(piece);
+                loop {
+                    match d.decode(&buf) {
+                        Err(e) => return (items, Some(e)),
+                        Ok((used, item)) => {
+                            buf.drain(..used);
+                            let progressed = used > 0 || item.is_some();
+                            items.extend(item);
+                            if !progressed || buf.is_empty() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            (items, None)
+        };
+        let whole = run(input.len().max(1));
+        assert_eq!(whole, run(1), "whole and byte-by-byte disagree");
+        whole
+    }
+
+    #[test]
+    fn compressed_messages_rfc_7692() {
+        // §7.2.3.1, then §7.2.3.2's second message (context takeover), a
+        // ping between fragments of a compressed message (§7.2.3.5 splits
+        // "Hello" over two frames), and an uncompressed message.
+        let mut input = frame(
+            OP_TEXT | RSV1,
+            true,
+            &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+            false,
+        );
+        input.extend(frame(
+            OP_TEXT | RSV1,
+            true,
+            &[0xf2, 0x00, 0x11, 0x00, 0x00],
+            false,
+        ));
+        input.extend(frame(OP_TEXT | RSV1, false, &[0xf2, 0x48, 0xcd], false));
+        input.extend(frame(OP_PING, true, b"p", false));
+        input.extend(frame(
+            OP_CONTINUATION,
+            true,
+            &[0xc9, 0xc9, 0x07, 0x00],
+            false,
+        ));
+        input.extend(frame(OP_BINARY, true, b"plain", false));
+        let (items, err) = decode_deflated(&input, 1000);
+        assert_eq!(err, None);
+        assert_eq!(
+            items,
+            vec![
+                Incoming::Text("Hello".into()),
+                Incoming::Text("Hello".into()),
+                Incoming::Ping(b"p".to_vec()),
+                Incoming::Text("Hello".into()),
+                Incoming::Binary(b"plain".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn compressed_rule_breaking() {
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        let cases: Vec<(Vec<u8>, u16)> = vec![
+            // RSV1 on a continuation frame.
+            (
+                [
+                    frame(OP_TEXT | RSV1, false, &hello[..3], false),
+                    frame(OP_CONTINUATION | RSV1, true, &hello[3..], false),
+                ]
+                .concat(),
+                code::PROTOCOL,
+            ),
+            // RSV1 on a control frame.
+            (frame(OP_PING | RSV1, true, b"", false), code::PROTOCOL),
+            // RSV2, RSV3.
+            (frame(OP_TEXT | 0x20, true, b"", false), code::PROTOCOL),
+            (frame(OP_TEXT | 0x10, true, b"", false), code::PROTOCOL),
+            // Not deflate.
+            (
+                frame(OP_BINARY | RSV1, true, &[0xff; 8], false),
+                code::INVALID_PAYLOAD,
+            ),
+            // Compressed invalid UTF-8.
+            (
+                frame(OP_TEXT | RSV1, true, &[0xfa, 0x0f, 0x00], false),
+                code::INVALID_PAYLOAD,
+            ),
+        ];
+        for (i, (input, want)) in cases.iter().enumerate() {
+            let (_, err) = decode_deflated(input, 1000);
+            assert_eq!(err.map(|e| e.code), Some(*want), "case {i}");
+        }
+        // Without the extension, RSV1 is a protocol error as before.
+        let (_, err) = decode_all(Role::Client, &frame(OP_TEXT | RSV1, true, &hello, false));
+        assert_eq!(err.map(|e| e.code), Some(code::PROTOCOL));
+    }
+
+    #[test]
+    fn a_decompression_bomb_fails_at_the_limit_while_inflating() {
+        let mut z = Vec::new();
+        crate::proto::ws::deflate::Deflater::new(15, true).compress(&vec![b'a'; 10 << 20], &mut z);
+        assert!(z.len() < 200_000);
+        // Only the first fifth of the frame: 2 MiB inflated already breaks 1 MiB.
+        let whole = frame(OP_TEXT | RSV1, true, &z, true);
+        let part = &whole[..whole.len() / 5];
+        let mut d = Decoder::new(Role::Server, 1 << 20);
+        d.set_inflater(Some(Inflater::new(15, false)));
+        let err = d.decode(part).unwrap_err();
+        assert_eq!(err.code, code::TOO_BIG);
+        assert!(d.buffered() <= 1 << 20);
+        assert!(d.data.capacity() <= 1 << 20);
     }
 }

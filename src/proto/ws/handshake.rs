@@ -7,6 +7,7 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use super::deflate::{self, Params};
 use crate::proto::http::Head;
 use crate::proto::http_request;
 
@@ -28,11 +29,13 @@ pub fn client_key(random: [u8; 16]) -> String {
     base64::engine::general_purpose::STANDARD.encode(random)
 }
 
-/// The fields of the client's Upgrade request (Host is added by the HTTP layer).
+/// The fields of the client's Upgrade request (Host is added by the HTTP
+/// layer); `compress` offers permessage-deflate.
 pub fn client_headers(
     key: &str,
     origin: Option<&str>,
     protocols: &[String],
+    compress: bool,
 ) -> Vec<(String, String)> {
     let mut h = vec![
         ("Upgrade".to_string(), "websocket".to_string()),
@@ -46,19 +49,35 @@ pub fn client_headers(
     if !protocols.is_empty() {
         h.push(("Sec-WebSocket-Protocol".to_string(), protocols.join(", ")));
     }
+    if compress {
+        h.push((
+            "Sec-WebSocket-Extensions".to_string(),
+            deflate::CLIENT_OFFER.to_string(),
+        ));
+    }
     h
+}
+
+/// What the server's 101 agreed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agreed {
+    pub protocol: Option<String>,
+    /// permessage-deflate, if the server accepted it.
+    pub deflate: Option<Params>,
 }
 
 fn has_token(value: Option<&str>, token: &str) -> bool {
     value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
-/// Checks the server's answer; returns the subprotocol it chose.
+/// Checks the server's answer (`compress`: we offered permessage-deflate);
+/// returns the subprotocol and compression it chose.
 pub fn verify_response(
     head: &Head,
     key: &str,
     protocols: &[String],
-) -> Result<Option<String>, String> {
+    compress: bool,
+) -> Result<Agreed, String> {
     if head.status != 101 {
         return Err(format!("upgrade refused: {} {}", head.status, head.reason));
     }
@@ -78,19 +97,23 @@ pub fn verify_response(
         }
         None => return Err("101 without Sec-WebSocket-Accept".into()),
     }
-    if head
-        .header("sec-websocket-extensions")
-        .is_some_and(|e| !e.trim().is_empty())
-    {
-        return Err("the server chose an extension netkit did not offer".into());
-    }
-    match head.header("sec-websocket-protocol").map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(p) if protocols.iter().any(|o| o == p) => Ok(Some(p.to_string())),
-        Some(p) => Err(format!(
-            "the server chose subprotocol {p:?}, which was not offered"
-        )),
-    }
+    let extensions: Vec<&str> = head
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let deflate = deflate::accept_response(Some(&extensions.join(", ")), compress)?;
+    let protocol = match head.header("sec-websocket-protocol").map(str::trim) {
+        None | Some("") => None,
+        Some(p) if protocols.iter().any(|o| o == p) => Some(p.to_string()),
+        Some(p) => {
+            return Err(format!(
+                "the server chose subprotocol {p:?}, which was not offered"
+            ))
+        }
+    };
+    Ok(Agreed { protocol, deflate })
 }
 
 /// A valid Upgrade request, as the server sees it.
@@ -171,14 +194,34 @@ pub fn choose_protocol(offered: &[String], supported: &[String]) -> Option<Strin
     offered.iter().find(|p| supported.contains(p)).cloned()
 }
 
-/// `101 Switching Protocols` for `key`.
-pub fn response_101(key: &str, protocol: Option<&str>) -> Vec<u8> {
+/// Server side: permessage-deflate for this request, unless `compress` is
+/// off: the parameters and the response's extension header value.
+/// `clients`: how many are connected (a busy server asks for less memory).
+pub fn accept_deflate(up: &Upgrade, compress: bool, clients: usize) -> Option<(Params, String)> {
+    if !compress {
+        return None;
+    }
+    let offers: Vec<&str> = up
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    deflate::accept_offer(&offers, clients)
+}
+
+/// `101 Switching Protocols` for `key`, with the chosen subprotocol and
+/// extensions.
+pub fn response_101(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
     let mut r = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
         accept_key(key)
     );
     if let Some(p) = protocol {
         r.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    }
+    if let Some(e) = extensions {
+        r.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
     }
     r.push_str("\r\n");
     r.into_bytes()
@@ -240,25 +283,53 @@ mod tests {
             ("Connection", "Upgrade"),
             ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
         ];
-        assert_eq!(verify_response(&head(101, &good), key, &[]), Ok(None));
+        let plain = Agreed {
+            protocol: None,
+            deflate: None,
+        };
+        assert_eq!(
+            verify_response(&head(101, &good), key, &[], true),
+            Ok(plain.clone())
+        );
+        assert_eq!(
+            verify_response(&head(101, &good), key, &[], false),
+            Ok(plain)
+        );
+        let mut deflated = good.to_vec();
+        deflated.push((
+            "Sec-WebSocket-Extensions",
+            "permessage-deflate; server_no_context_takeover",
+        ));
+        assert_eq!(
+            verify_response(&head(101, &deflated), key, &[], true).map(|a| a.deflate),
+            Ok(Some(Params {
+                server_no_context_takeover: true,
+                ..Params::default()
+            }))
+        );
+        // Not offered, or not acceptable: the handshake fails.
+        assert!(verify_response(&head(101, &deflated), key, &[], false).is_err());
+        deflated.push(("Sec-WebSocket-Extensions", "permessage-deflate"));
+        assert!(verify_response(&head(101, &deflated), key, &[], true).is_err());
         let wrong = [
             ("Upgrade", "websocket"),
             ("Connection", "Upgrade"),
             ("Sec-WebSocket-Accept", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         ];
-        assert!(verify_response(&head(101, &wrong), key, &[])
+        assert!(verify_response(&head(101, &wrong), key, &[], true)
             .unwrap_err()
             .contains("wrong Sec-WebSocket-Accept"));
-        assert!(verify_response(&head(403, &[]), key, &[])
+        assert!(verify_response(&head(403, &[]), key, &[], true)
             .unwrap_err()
             .contains("403"));
         let mut with_proto = good.to_vec();
         with_proto.push(("Sec-WebSocket-Protocol", "chat"));
         assert_eq!(
-            verify_response(&head(101, &with_proto), key, &["chat".to_string()]),
+            verify_response(&head(101, &with_proto), key, &["chat".to_string()], true)
+                .map(|a| a.protocol),
             Ok(Some("chat".into()))
         );
-        assert!(verify_response(&head(101, &with_proto), key, &[]).is_err());
+        assert!(verify_response(&head(101, &with_proto), key, &[], true).is_err());
     }
 
     fn request(lines: &str) -> Vec<u8> {
@@ -286,9 +357,22 @@ mod tests {
             choose_protocol(&up.protocols, &["superchat".into()]),
             Some("superchat".into())
         );
-        let resp = String::from_utf8(response_101(&up.key, Some("chat"))).unwrap();
+        let resp = String::from_utf8(response_101(&up.key, Some("chat"), None)).unwrap();
         assert!(resp.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(resp.ends_with("Sec-WebSocket-Protocol: chat\r\n\r\n"));
+        assert_eq!(accept_deflate(&up, true, 0), None);
+        let mut up = up;
+        up.headers.push((
+            "sec-websocket-extensions".into(),
+            "permessage-deflate; client_max_window_bits=9".into(),
+        ));
+        let (p, ext) = accept_deflate(&up, true, 0).unwrap();
+        assert_eq!(p.client_max_window_bits, 9);
+        assert_eq!(accept_deflate(&up, false, 0), None);
+        let resp = String::from_utf8(response_101(&up.key, None, Some(&ext))).unwrap();
+        assert!(resp.ends_with(
+            "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=9\r\n\r\n"
+        ));
     }
 
     #[test]

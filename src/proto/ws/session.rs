@@ -12,6 +12,7 @@
 //! caller (clients must mask with unpredictable keys), and there is no clock:
 //! the driver times the wait for the peer's Close.
 
+use super::deflate::{Deflater, Inflater, Params};
 use super::frame::{self, close_body, code, Decoder, Incoming, Role, WsError};
 
 /// Pongs that may wait in the output before a newer ping replaces the
@@ -68,6 +69,10 @@ pub struct Session {
     /// asks for output or another frame is queued.
     pong: Option<(Option<[u8; 4]>, Vec<u8>)>,
     state: State,
+    /// permessage-deflate for what we send, once negotiated.
+    deflater: Option<Deflater>,
+    /// A compressed message on its way into a frame.
+    zbuf: Vec<u8>,
 }
 
 impl Session {
@@ -80,7 +85,38 @@ impl Session {
             unsent_pongs: 0,
             pong: None,
             state: State::Open,
+            deflater: None,
+            zbuf: Vec::new(),
         }
+    }
+
+    /// Uses permessage-deflate with the parameters the handshake agreed
+    /// (RFC 7692): data messages we send are compressed, compressed ones
+    /// from the peer are inflated. `None`: neither.
+    pub fn set_deflate(&mut self, params: Option<Params>) {
+        let Some(p) = params else {
+            self.deflater = None;
+            self.decoder.set_inflater(None);
+            return;
+        };
+        let (ours, theirs) = match self.role {
+            Role::Client => (
+                (p.client_max_window_bits, p.client_no_context_takeover),
+                (p.server_max_window_bits, p.server_no_context_takeover),
+            ),
+            Role::Server => (
+                (p.server_max_window_bits, p.server_no_context_takeover),
+                (p.client_max_window_bits, p.client_no_context_takeover),
+            ),
+        };
+        self.deflater = Some(Deflater::new(ours.0, ours.1));
+        self.decoder
+            .set_inflater(Some(Inflater::new(theirs.0, theirs.1)));
+    }
+
+    /// Whether a compression or inflation context is held now.
+    pub fn holds_deflate_context(&self) -> bool {
+        self.deflater.as_ref().is_some_and(Deflater::holds_context) || self.decoder.holds_context()
     }
 
     pub fn is_open(&self) -> bool {
@@ -149,15 +185,31 @@ impl Session {
         frame::encode(opcode, true, payload, mask, &mut self.out);
     }
 
+    /// Queues a data message, compressed if permessage-deflate is on.
+    fn push_data(&mut self, opcode: u8, data: &[u8], masks: &mut dyn MaskSource) {
+        match self.deflater.as_mut().filter(|d| d.active()) {
+            Some(d) => {
+                let mut z = std::mem::take(&mut self.zbuf);
+                z.clear();
+                d.compress(data, &mut z);
+                self.push(opcode | frame::RSV1, &z, masks);
+                if z.capacity() <= 256 * 1024 {
+                    self.zbuf = z;
+                }
+            }
+            None => self.push(opcode, data, masks),
+        }
+    }
+
     pub fn send_text(&mut self, text: &str, masks: &mut dyn MaskSource) {
         if self.state == State::Open {
-            self.push(frame::OP_TEXT, text.as_bytes(), masks);
+            self.push_data(frame::OP_TEXT, text.as_bytes(), masks);
         }
     }
 
     pub fn send_binary(&mut self, data: &[u8], masks: &mut dyn MaskSource) {
         if self.state == State::Open {
-            self.push(frame::OP_BINARY, data, masks);
+            self.push_data(frame::OP_BINARY, data, masks);
         }
     }
 
@@ -512,5 +564,63 @@ mod tests {
             &mut expected,
         );
         assert_eq!(server.output(), &expected[..]);
+    }
+
+    #[test]
+    fn permessage_deflate_both_ways_controls_plain() {
+        for params in [
+            Params::default(),
+            Params {
+                server_no_context_takeover: true,
+                client_no_context_takeover: true,
+                server_max_window_bits: 9,
+                client_max_window_bits: 8,
+            },
+        ] {
+            let mut client = Session::new(Role::Client, 1 << 20);
+            let mut server = Session::new(Role::Server, 1 << 20);
+            client.set_deflate(Some(params));
+            server.set_deflate(Some(params));
+            let text = "compress me ".repeat(1000);
+            client.send_text(&text, &mut Fixed);
+            client.ping(b"p", &mut Fixed);
+            let out = client.output().to_vec();
+            // RSV1 on the message unless our window would be 8 bits; the
+            // ping is never compressed.
+            let rsv1 = params.client_max_window_bits > 8;
+            assert_eq!(out[0], 0x81 | if rsv1 { 0x40 } else { 0 });
+            if rsv1 {
+                assert!(out.len() < 200, "{}", out.len());
+            }
+            assert_eq!(
+                pump(&mut client, &mut server),
+                vec![
+                    WsEvent::Message(Message::Text(text.clone())),
+                    WsEvent::Ping(b"p".to_vec())
+                ]
+            );
+            // The pong for the client's ping, plain; then two compressed
+            // messages (the second uses the first's context, if kept).
+            let mut pong = Vec::new();
+            frame::encode(frame::OP_PONG, true, b"p", None, &mut pong);
+            assert_eq!(&server.output()[..pong.len()], &pong[..]);
+            assert_eq!(
+                pump(&mut server, &mut client),
+                vec![WsEvent::Pong(b"p".to_vec())]
+            );
+            for _ in 0..2 {
+                server.send_binary(text.as_bytes(), &mut Fixed);
+                assert_eq!(server.output()[0], 0xC2);
+                assert_eq!(
+                    pump(&mut server, &mut client),
+                    vec![WsEvent::Message(Message::Binary(text.clone().into_bytes()))]
+                );
+            }
+            // Without context takeover nothing is held between messages.
+            let nct = params.server_no_context_takeover && params.client_no_context_takeover;
+            assert_eq!(server.holds_deflate_context(), !nct);
+            client.close(1000, "", &mut Fixed);
+            assert_eq!(client.output()[0], 0x88);
+        }
     }
 }
