@@ -61,8 +61,11 @@ fn run(chunks: &[&[u8]], offered: &[String]) -> Outcome {
                     }
                     Some(Item::Head(head)) => {
                         assert_eq!(head.size, used);
-                        let verdict =
-                            (head.status == 101).then(|| verify_response(&head, KEY, offered));
+                        // We offered permessage-deflate too, so the
+                        // extension answer is parsed as well.
+                        let verdict = (head.status == 101).then(|| {
+                            verify_response(&head, KEY, offered, true).map(|a| a.protocol)
+                        });
                         return Outcome::Head {
                             interim,
                             head,

@@ -92,10 +92,23 @@ fuzz_target!(|input: &[u8]| {
             let supported: Vec<String> = up.protocols.last().cloned().into_iter().collect();
             let chosen = choose_protocol(&up.protocols, &supported);
             assert_eq!(chosen, supported.first().cloned());
-            let (head, body) = read_response(&response_101(&up.key, chosen.as_deref()));
+            // permessage-deflate as the server answers the client's
+            // offers, if it made any: the client must accept that answer.
+            let offers: Vec<&str> = up
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let deflate = netkit_fuzz::proto::ws::deflate::accept_offer(&offers, 0);
+            let answer = deflate.as_ref().map(|(_, line)| line.as_str());
+            let (head, body) = read_response(&response_101(&up.key, chosen.as_deref(), answer));
             assert_eq!(head.status, 101);
             assert!(body.is_empty());
-            assert_eq!(verify_response(&head, &up.key, &up.protocols), Ok(chosen));
+            let agreed = verify_response(&head, &up.key, &up.protocols, true)
+                .unwrap_or_else(|e| panic!("our own 101 refused: {e}"));
+            assert_eq!(agreed.protocol, chosen);
+            assert_eq!(agreed.deflate.is_some(), deflate.is_some());
         }
         Some(Err(refusal)) => {
             assert!(
@@ -105,7 +118,7 @@ fuzz_target!(|input: &[u8]| {
             let (head, body) = read_response(&response_error(&refusal));
             assert_eq!(head.status, refusal.status);
             assert_eq!(body, format!("{}\n", refusal.reason).into_bytes());
-            let refused = verify_response(&head, "dGhlIHNhbXBsZSBub25jZQ==", &[]);
+            let refused = verify_response(&head, "dGhlIHNhbXBsZSBub25jZQ==", &[], false);
             assert!(refused.is_err_and(|e| e.contains(&refusal.status.to_string())));
         }
     }

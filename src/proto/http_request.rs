@@ -155,10 +155,13 @@ pub fn parse_head(input: &[u8], max_head: usize) -> Result<Option<(usize, Reques
             ))
         }
         Err(e) => {
+            // Quote the line as far as the byte that broke it, so the
+            // reason is the same however the head arrived.
+            let upto = error_prefix(input);
             return Err(RequestError::new(
                 400,
-                format!("malformed request ({e}): {:?}", first_line(input)),
-            ))
+                format!("malformed request ({e}): {:?}", first_line(&input[..upto])),
+            ));
         }
     };
     if used > max_head {
@@ -175,6 +178,25 @@ pub fn parse_head(input: &[u8], max_head: usize) -> Result<Option<(usize, Reques
         size: used,
     };
     Ok(Some((used, request)))
+}
+
+/// The shortest prefix of `input` that httparse already refuses (`input`
+/// itself is refused): where the request went wrong. Only on the error path.
+fn error_prefix(input: &[u8]) -> usize {
+    let refused = |n: usize| {
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        httparse::Request::new(&mut fields).parse(&input[..n]).is_err()
+    };
+    let (mut lo, mut hi) = (0, input.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if refused(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    hi
 }
 
 fn first_line(input: &[u8]) -> String {
@@ -726,5 +748,32 @@ mod tests {
         let mut out = Vec::new();
         encode_response_head(1, 404, &[("Content-Length", "0")], &mut out);
         assert_eq!(out, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    }
+}
+
+#[cfg(test)]
+mod error_reason {
+    use super::parse_head;
+
+    #[test]
+    fn a_malformed_head_gets_the_same_reason_whole_and_byte_by_byte() {
+        // Found by the ws_handshake_server fuzz target: the reason quoted
+        // as much of the line as had arrived.
+        let head: &[u8] = b"GET /in\xffex.html HTTP/1.1\r\nHost: x\r\n\r\n";
+        let whole = parse_head(head, 16 * 1024).unwrap_err();
+        let mut piecewise = None;
+        for n in 1..=head.len() {
+            match parse_head(&head[..n], 16 * 1024) {
+                Ok(None) => continue,
+                other => {
+                    piecewise = Some(other.unwrap_err());
+                    break;
+                }
+            }
+        }
+        let piecewise = piecewise.expect("refused");
+        assert_eq!(whole.status, 400);
+        assert_eq!(whole.reason, piecewise.reason);
+        assert!(whole.reason.contains("GET /in"), "{}", whole.reason);
     }
 }
