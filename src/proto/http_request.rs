@@ -185,7 +185,9 @@ pub fn parse_head(input: &[u8], max_head: usize) -> Result<Option<(usize, Reques
 fn error_prefix(input: &[u8]) -> usize {
     let refused = |n: usize| {
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        httparse::Request::new(&mut fields).parse(&input[..n]).is_err()
+        httparse::Request::new(&mut fields)
+            .parse(&input[..n])
+            .is_err()
     };
     let (mut lo, mut hi) = (0, input.len());
     while lo < hi {
