@@ -1109,7 +1109,7 @@ fn upload(up: Fault, body: &[u8]) -> (i32, Vec<u8>, String, Option<Vec<u8>>) {
     let file = TempFile::with("upload", body);
     let data = format!("@{}", file.path.to_str().unwrap());
     let url = format!("http://127.0.0.1:{}/up", proxy.port);
-    let (code, out, err) = run(&["http", "-d", &data, &url], Stdio::null());
+    let (code, out, err) = run(&["http", "--data-binary", &data, &url], Stdio::null());
     (code, out, err, server.join().unwrap())
 }
 

@@ -325,7 +325,7 @@ fn ws_connect_over_a_unix_socket_to_python_websockets() {
             .stderr(Stdio::piped()),
     );
     let mut lines = py.stdout_lines();
-    if lines.next_line(TIMEOUT).as_deref() != Some("ready") {
+    if lines.next_line(TIMEOUT).as_deref().map(str::trim_end) != Some("ready") {
         let err = py.stderr_bytes();
         py.wait_or_kill(Duration::from_secs(5));
         let err = err.text();

@@ -566,7 +566,7 @@ impl ChatRoom {
                 } else if let (Some(wait), true) = (q.wait, self.held.len() < MAX_HELD) {
                     let id = core.client(key).map_or(0, |c| c.id);
                     let until = core.now() + wait;
-                    core.wake_at(until, 0);
+                    core.wake_at(until, HELD_WAKE);
                     self.held.push(Held {
                         key,
                         id,
@@ -612,6 +612,9 @@ impl ChatRoom {
     }
 }
 
+/// The wake-up token of held long polls (the notices' own is 0).
+const HELD_WAKE: u64 = 1;
+
 impl Room<ChatCodec> for ChatRoom {
     fn joined(&mut self, core: &mut Core<ChatCodec>, key: usize, opened: &Opened) -> Result<()> {
         match core.client(key) {
@@ -627,7 +630,8 @@ impl Room<ChatCodec> for ChatRoom {
                     return Ok(());
                 };
                 let text = WsCodec::text_of(&m).into_owned();
-                self.notices.end_of_turn(core)?;
+                // Notices of this turn go before the line, in order.
+                self.notices.flush(core);
                 self.publish(core, Some(key), &name, &text, true)
             }
             ChatMsg::Http(r) => self.http(core, key, &r.0, &r.1),
@@ -650,7 +654,7 @@ impl Room<ChatCodec> for ChatRoom {
 
     fn console(&mut self, core: &mut Core<ChatCodec>, m: ChatMsg) -> Result<()> {
         let text = ChatCodec::text_of(&m).into_owned();
-        self.notices.end_of_turn(core)?;
+        self.notices.flush(core);
         self.publish(core, None, crate::proto::chat::CONSOLE, &text, false)
     }
 
@@ -658,8 +662,12 @@ impl Room<ChatCodec> for ChatRoom {
         self.notices.end_of_turn(core)
     }
 
-    /// A held long poll's wait ran out (maybe more than one).
-    fn wake(&mut self, core: &mut Core<ChatCodec>, _: u64) -> Result<()> {
+    /// The batched notices are due, or a held long poll's wait ran out
+    /// (maybe more than one).
+    fn wake(&mut self, core: &mut Core<ChatCodec>, token: u64) -> Result<()> {
+        if token != HELD_WAKE {
+            return self.notices.wake(core, token);
+        }
         if self.held.is_empty() {
             return Ok(());
         }

@@ -128,8 +128,8 @@ impl Chat {
         }
     }
 
-    /// Sends the batched notices.
-    fn flush<C: Text>(&mut self, core: &mut Core<C>) {
+    /// Sends the batched notices now (before a line, so order holds).
+    pub fn flush<C: Text>(&mut self, core: &mut Core<C>) {
         if self.batch.is_empty() {
             return;
         }
