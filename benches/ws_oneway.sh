@@ -42,6 +42,7 @@
 #
 # Run:   bash benches/ws_oneway.sh
 # Knobs: LINES (1000000), VERIFY_LINES (100000), REPS (3), TIMEOUT (60),
+#        COMPRESS (0: netkit's client offers no permessage-deflate),
 #        NETKIT, WEBSOCAT (binary paths).
 
 source "$(dirname "$0")/ws_lib.sh"
@@ -61,7 +62,14 @@ GNU_TIME=/usr/bin/time
 # name | server (PORT = the port; "netkit" servers are stopped with SIGINT) | client
 SERVE_NETKIT="$NETKIT -q ws listen --bind 127.0.0.1 PORT"
 SERVE_WEBSOCAT="$WEBSOCAT -t -u --oneshot ws-l:127.0.0.1:PORT -"
-SEND_NETKIT="$NETKIT -q ws connect ws://127.0.0.1:PORT/"
+# websocat compresses nothing, so netkit's client does not offer
+# permessage-deflate here (like for like); COMPRESS=1 lets it (default on in
+# netkit; benches/ws_deflate.sh measures what compression costs).
+if [[ ${COMPRESS:-0} == 1 ]]; then NO_COMPRESS=""; else NO_COMPRESS="--no-compress"; fi
+# One way: the server answers nothing, so the client waits for no answers at
+# stdin EOF (--linger 0; the default 300ms quiet time is for request/reply
+# servers), as websocat -u does not either.
+SEND_NETKIT="$NETKIT -q ws connect $NO_COMPRESS --linger 0 ws://127.0.0.1:PORT/"
 SEND_WEBSOCAT="$WEBSOCAT -t -u ws://127.0.0.1:PORT/"
 # The 4th field: "nonempty" when the far end's output has an empty line after
 # each line (websocat sends "line\n", netkit's server prints it plus "\n"), so
