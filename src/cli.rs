@@ -435,7 +435,7 @@ pub struct UdpRecvArgs {
 
     /// Address or host name to bind (default: every interface, IPv6 and IPv4)
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
-    pub bind: Option<IpAddr>,
+    pub bind: Option<crate::net::BindAddr>,
 
     #[command(flatten)]
     pub family: Family,
@@ -611,9 +611,9 @@ pub struct HttpListenArgs {
     #[arg(value_parser = parse_listen_port)]
     pub port: u16,
 
-    /// Address to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR")]
-    pub bind: Option<IpAddr>,
+    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
+    pub bind: Option<crate::net::BindAddr>,
 
     #[command(flatten)]
     pub family: Family,
@@ -1015,7 +1015,7 @@ pub struct WsListenArgs {
 
     /// Address or host name to bind (default: every interface, IPv6 and IPv4)
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
-    pub bind: Option<IpAddr>,
+    pub bind: Option<crate::net::BindAddr>,
 
     #[command(flatten)]
     pub family: Family,
@@ -1171,7 +1171,7 @@ pub struct ListenArgs {
 
     /// Address or host name to bind (default: every interface, IPv6 and IPv4)
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
-    pub bind: Option<IpAddr>,
+    pub bind: Option<crate::net::BindAddr>,
 
     #[command(flatten)]
     pub family: Family,
@@ -1443,14 +1443,14 @@ fn is_host_name(s: &str) -> bool {
 
 /// A `--bind` address: an IP address, or a host name resolved at once (its
 /// first IPv4 address, else its first IPv6 one).
-pub fn parse_bind(s: &str) -> Result<IpAddr, crate::error::Error> {
+pub fn parse_bind(s: &str) -> Result<crate::net::BindAddr, crate::error::Error> {
     match crate::net::bare_host(s).parse::<IpAddr>() {
-        Ok(ip) => Ok(ip),
+        Ok(ip) => Ok(crate::net::BindAddr::Ip(ip)),
         Err(_) if !is_host_name(s) => Err(crate::error::Error::usage(
             "--bind",
             format!("not an address or host name: {s:?}"),
         )),
-        Err(_) => crate::net::bind_name(s),
+        Err(_) => crate::net::BindAddr::name(s),
     }
 }
 
@@ -1536,9 +1536,17 @@ mod tests {
         assert!(source("no-such-host.invalid").is_err());
         assert!(source("localhost:x").is_err());
         assert_eq!(source("localhost:7").map(|a| a.port()), Ok(7));
-        assert_eq!(parse_bind("127.0.0.1").unwrap(), Ipv4Addr::LOCALHOST);
-        assert_eq!(parse_bind("[::1]").unwrap(), Ipv6Addr::LOCALHOST);
-        assert_eq!(parse_bind("localhost").unwrap(), Ipv4Addr::LOCALHOST);
+        let any = Family::default();
+        let v6 = Family {
+            ipv4: false,
+            ipv6: true,
+        };
+        assert_eq!(parse_bind("127.0.0.1").unwrap().ip(v6), Ipv4Addr::LOCALHOST);
+        assert_eq!(parse_bind("[::1]").unwrap().ip(any), Ipv6Addr::LOCALHOST);
+        assert_eq!(
+            parse_bind("localhost").unwrap().ip(any),
+            Ipv4Addr::LOCALHOST
+        );
         for bad in ["", "not an ip", "a/b", "x:y:z"] {
             let e = parse_bind(bad).unwrap_err();
             assert_eq!(e.kind, crate::error::Exit::Usage, "{bad}");

@@ -241,3 +241,42 @@ fn a_bind_that_is_no_host_name_is_a_usage_error() {
         assert_one_error_line(&err);
     }
 }
+
+#[test]
+fn bind_name_follows_minus_6_and_reaches_http_listen() {
+    use std::net::ToSocketAddrs;
+    let has_v6 = ("localhost", 0)
+        .to_socket_addrs()
+        .is_ok_and(|mut a| a.any(|a| a.is_ipv6()));
+    for (args, want) in [
+        (
+            &["http", "listen", "--bind", "localhost", "0"][..],
+            "127.0.0.1:",
+        ),
+        (
+            &["tcp", "listen", "-6", "--bind", "localhost", "0"][..],
+            "[::1]:",
+        ),
+        (
+            &["udp", "recv", "-6", "--bind", "localhost", "0"][..],
+            "[::1]:",
+        ),
+        (
+            &["ws", "listen", "-6", "--bind", "localhost", "0"][..],
+            "[::1]:",
+        ),
+    ] {
+        if want.starts_with('[') && !has_v6 {
+            eprintln!("skipping {args:?}: localhost has no IPv6 address here");
+            continue;
+        }
+        let mut cmd = netkit();
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let line = first_line(&mut proc);
+        assert!(line.contains(want), "{args:?}: {line}");
+    }
+}

@@ -59,7 +59,7 @@ pub struct Config {
 pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
     let (config, tls) = configure(&args)?;
     net::raise_fd_limit();
-    let mut listener = net::listen(args.bind, args.port, args.family)?;
+    let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
     let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
     let mut reactor: Reactor<core::Timer> = Reactor::new()?;
     reactor

@@ -60,13 +60,55 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>>
 /// first IPv4 address, else its first IPv6 one (so `localhost` is
 /// 127.0.0.1, as with nc). Resolved once, before the loop starts.
 pub fn bind_name(name: &str) -> Result<IpAddr> {
-    let addrs: Vec<SocketAddr> = (bare_host(name), 0)
-        .to_socket_addrs()
-        .map_err(|e| resolve_error(name, &e))?
-        .collect();
-    let ip = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
-    ip.map(|a| a.ip())
-        .ok_or_else(|| Error::new(Exit::Resolve, format!("resolve {name}"), "no address"))
+    let bind = BindAddr::name(name)?;
+    Ok(bind.ip(Family::default()))
+}
+
+/// What `--bind` names: an address, or a host name's first IPv4 and first
+/// IPv6 address (looked up once, before the loop), so that `-6 --bind
+/// localhost` binds ::1 and a plain `--bind localhost` 127.0.0.1, as nc does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindAddr {
+    Ip(IpAddr),
+    Name {
+        v4: Option<IpAddr>,
+        v6: Option<IpAddr>,
+    },
+}
+
+impl BindAddr {
+    /// Looks `name` up (exit 3 when it has no address).
+    pub fn name(name: &str) -> Result<BindAddr> {
+        let addrs: Vec<SocketAddr> = (bare_host(name), 0)
+            .to_socket_addrs()
+            .map_err(|e| resolve_error(name, &e))?
+            .collect();
+        let v4 = addrs.iter().find(|a| a.is_ipv4()).map(SocketAddr::ip);
+        let v6 = addrs.iter().find(|a| a.is_ipv6()).map(SocketAddr::ip);
+        if v4.is_none() && v6.is_none() {
+            return Err(Error::new(
+                Exit::Resolve,
+                format!("resolve {name}"),
+                "no address",
+            ));
+        }
+        Ok(BindAddr::Name { v4, v6 })
+    }
+
+    /// The address to bind under `-4`/`-6`: a name's IPv4 address unless
+    /// `-6` asks for its IPv6 one (a name without one of the wanted family
+    /// gives the other, which the family check then refuses).
+    pub fn ip(&self, family: Family) -> IpAddr {
+        match *self {
+            BindAddr::Ip(ip) => ip,
+            BindAddr::Name { v4, v6 } => {
+                let (first, second) = if family.ipv6 { (v6, v4) } else { (v4, v6) };
+                first
+                    .or(second)
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+            }
+        }
+    }
 }
 
 /// `host` without the brackets of an IPv6 literal.
@@ -407,6 +449,35 @@ pub fn raise_fd_limit() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bind_name_gives_the_address_of_the_family_asked_for() {
+        let name = BindAddr::Name {
+            v4: Some("127.0.0.1".parse().unwrap()),
+            v6: Some("::1".parse().unwrap()),
+        };
+        let v6 = Family {
+            ipv4: false,
+            ipv6: true,
+        };
+        let v4 = Family {
+            ipv4: true,
+            ipv6: false,
+        };
+        assert_eq!(name.ip(Family::default()).to_string(), "127.0.0.1");
+        assert_eq!(name.ip(v4).to_string(), "127.0.0.1");
+        assert_eq!(name.ip(v6).to_string(), "::1");
+        // Only IPv4: -6 gets it, and the family check refuses it (exit 2).
+        let only4 = BindAddr::Name {
+            v4: Some("127.0.0.1".parse().unwrap()),
+            v6: None,
+        };
+        let ip = only4.ip(v6);
+        assert_eq!(
+            check_family(ip, v6, "--bind").unwrap_err().kind,
+            Exit::Usage
+        );
+    }
 
     #[test]
     fn literals_do_not_touch_the_resolver() {

@@ -36,7 +36,7 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     if mode.is_some() {
         net::raise_fd_limit();
     }
-    let mut listener = net::listen(args.bind, args.port, args.family)?;
+    let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
     let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
 
     match mode {

@@ -51,7 +51,12 @@ struct Recv<'o> {
 pub fn run(args: UdpRecvArgs, out: &mut Output) -> Result<Exit> {
     let socket = match args.multicast {
         Some(group) => multicast_socket(group, &args)?,
-        None => net::bind_udp(args.bind, args.port, args.family, false)?,
+        None => net::bind_udp(
+            args.bind.map(|b| b.ip(args.family)),
+            args.port,
+            args.family,
+            false,
+        )?,
     };
     let _ = socket.set_recv_buffer_size(RCVBUF);
     // Kernels without SO_RXQ_OVFL simply report no drop count.
@@ -103,7 +108,7 @@ fn multicast_socket(group: IpAddr, args: &UdpRecvArgs) -> Result<Socket> {
         ipv4: group.is_ipv4(),
         ipv6: group.is_ipv6(),
     };
-    let socket = net::bind_udp(args.bind, args.port, family, true)?;
+    let socket = net::bind_udp(args.bind.map(|b| b.ip(family)), args.port, family, true)?;
     let what = format!("join multicast group {group}");
     match group {
         IpAddr::V4(g) => {

@@ -453,7 +453,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         _ => None,
     };
     net::raise_fd_limit();
-    let mut listener = net::listen(args.bind, args.port, args.family)?;
+    let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
     let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
     let mut reactor: Reactor<Timer> = Reactor::new()?;
     reactor
