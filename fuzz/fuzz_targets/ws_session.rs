@@ -10,14 +10,15 @@
 //! Failed event comes at most once and last, after it the session is closed
 //! and swallows everything, and the state flags agree with the events. What
 //! the session queued, decoded by the peer's decoder, must be exactly: our
-//! Close if we started, a Pong for each Ping received while open, then the
+//! Close if we started, a Pong for each Ping received while open (past
+//! `MAX_UNSENT_PONGS` unsent, only the newest one's), then the
 //! echo of the peer's Close or, on failure, a Close with the error's code
 //! (and its reason, cut to fit) unless our Close had gone out already.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use netkit_fuzz::proto::ws::frame::{Decoder, Incoming, Role};
-use netkit_fuzz::proto::ws::session::{Session, WsEvent};
+use netkit_fuzz::proto::ws::session::{Session, WsEvent, MAX_UNSENT_PONGS};
 use netkit_fuzz::{feeds, Masks, Split};
 
 const LIMITS: [usize; 4] = [1 << 20, 16, 125, 1000];
@@ -75,22 +76,41 @@ fn run(role: Role, max: usize, close_first: bool, chunks: &[&[u8]]) -> Run {
     Run { events, output }
 }
 
-/// The frames the session must have queued, given what it reported.
+/// The frames the session must have queued, given what it reported. The
+/// output is never drained here, so the first `MAX_UNSENT_PONGS` pings each
+/// get a pong at once; after that only the newest ping's pong waits, and it
+/// goes out before the next frame the session queues (or at the end).
 fn expected_output(events: &[WsEvent], close_first: bool) -> Vec<Incoming> {
     let mut out = Vec::new();
     if close_first {
         out.push(Incoming::Close(Some(1000), "bye".into()));
     }
+    let mut unsent = 0;
+    let mut pending: Option<Vec<u8>> = None;
+    let flush = |pending: &mut Option<Vec<u8>>, out: &mut Vec<Incoming>| {
+        if let Some(p) = pending.take() {
+            out.push(Incoming::Pong(p));
+        }
+    };
     for ev in events {
         match ev {
-            WsEvent::Ping(p) if !close_first => out.push(Incoming::Pong(p.clone())),
+            WsEvent::Ping(p) if !close_first => {
+                if pending.is_none() && unsent < MAX_UNSENT_PONGS {
+                    out.push(Incoming::Pong(p.clone()));
+                    unsent += 1;
+                } else {
+                    pending = Some(p.clone());
+                }
+            }
             WsEvent::Closed { code, by_peer, .. } => {
                 assert_eq!(*by_peer, !close_first);
                 if *by_peer {
+                    flush(&mut pending, &mut out);
                     out.push(Incoming::Close(*code, String::new()));
                 }
             }
             WsEvent::Failed(e) if !close_first => {
+                flush(&mut pending, &mut out);
                 let mut end = e.reason.len().min(123);
                 while !e.reason.is_char_boundary(end) {
                     end -= 1;
@@ -100,6 +120,7 @@ fn expected_output(events: &[WsEvent], close_first: bool) -> Vec<Incoming> {
             _ => {}
         }
     }
+    flush(&mut pending, &mut out);
     out
 }
 
