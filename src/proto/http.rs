@@ -89,34 +89,22 @@ pub struct Head {
 impl Head {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        fields::first(&self.headers, name)
     }
 
     /// Every value of header `name`.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        fields::all(&self.headers, name)
     }
 
     /// Whether a `Connection` header lists `token`.
     pub fn connection_has(&self, token: &str) -> bool {
-        self.all("connection")
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        fields::connection_has(&self.headers, token)
     }
 
     /// Whether the server lets the connection be reused.
     pub fn keep_alive(&self) -> bool {
-        if self.version >= 1 {
-            !self.connection_has("close")
-        } else {
-            self.connection_has("keep-alive")
-        }
+        fields::keep_alive(self.version, &self.headers)
     }
 
     /// `HTTP/1.1 200 OK`.
@@ -433,6 +421,45 @@ fn bad_status_line(input: &[u8]) -> bool {
 
 fn clamp(left: u64, available: usize) -> usize {
     usize::try_from(left).map_or(available, |l| l.min(available))
+}
+
+/// Header-field lookups shared by requests and responses.
+pub(crate) mod fields {
+    /// The first value of `name` (case-insensitive).
+    pub fn first<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`.
+    pub fn all<'a>(
+        headers: &'a [(String, String)],
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether a `Connection` field lists `token`.
+    pub fn connection_has(headers: &[(String, String)], token: &str) -> bool {
+        all(headers, "connection")
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// Whether the connection stays open after this message: HTTP/1.1
+    /// unless `Connection: close`, HTTP/1.0 only with `keep-alive`.
+    pub fn keep_alive(version: u8, headers: &[(String, String)]) -> bool {
+        if version >= 1 {
+            !connection_has(headers, "close")
+        } else {
+            connection_has(headers, "keep-alive")
+        }
+    }
 }
 
 pub(crate) fn owned_headers(parsed: &[httparse::Header]) -> Vec<(String, String)> {

@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use super::http::{find_crlf, owned_headers, parse_chunk_size};
+use super::http::{fields, find_crlf, owned_headers, parse_chunk_size};
 
 /// Default largest request head (request line and fields).
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -69,34 +69,22 @@ pub struct Request {
 impl Request {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        fields::first(&self.headers, name)
     }
 
     /// Every value of header `name`.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        fields::all(&self.headers, name)
     }
 
     /// Whether a `Connection` header lists `token`.
     pub fn connection_has(&self, token: &str) -> bool {
-        self.all("connection")
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        fields::connection_has(&self.headers, token)
     }
 
     /// Whether the client wants the connection kept open after this request.
     pub fn keep_alive(&self) -> bool {
-        if self.version >= 1 {
-            !self.connection_has("close")
-        } else {
-            self.connection_has("keep-alive")
-        }
+        fields::keep_alive(self.version, &self.headers)
     }
 
     /// Whether the client waits for `100 Continue` before sending its body.
