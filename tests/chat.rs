@@ -232,6 +232,12 @@ fn the_page_is_served_self_contained() {
 
 /// A `netkit ws connect` reading stdin lines and printing messages.
 fn ws_client(port: u16, name: &str) -> (Proc, std::process::ChildStdin, Lines) {
+    let (p, stdin, out, _) = ws_client_welcomed(port, name);
+    (p, stdin, out)
+}
+
+/// [`ws_client`], and its welcome line.
+fn ws_client_welcomed(port: u16, name: &str) -> (Proc, std::process::ChildStdin, Lines, String) {
     let mut cmd = netkit();
     cmd.args([
         "ws",
@@ -246,7 +252,31 @@ fn ws_client(port: u16, name: &str) -> (Proc, std::process::ChildStdin, Lines) {
     let mut out = p.stdout_lines();
     let w = out.next_line(TIMEOUT).expect("a welcome");
     assert!(w.starts_with(&format!("*** welcome, {name}")), "{w}");
-    (p, stdin, out)
+    (p, stdin, out, w)
+}
+
+#[test]
+fn pollers_are_not_members_of_the_room() {
+    let s = Server::start(&[]);
+    // A poller on a kept-alive connection, answered (so open on the
+    // server) and still there while people join.
+    let mut poller = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    poller.set_read_timeout(Some(TIMEOUT)).unwrap();
+    poller
+        .write_all(b"GET /messages?since=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        assert_eq!(poller.read(&mut byte).unwrap(), 1, "{answer:?}");
+        answer.push(byte[0]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 204 "), "{answer:?}");
+    let (_ann, _ann_in, _ann_out, w) = ws_client_welcomed(s.port, "ann");
+    assert_eq!(w.trim_end(), "*** welcome, ann; nobody else is here yet");
+    let (_bob, _bob_in, _bob_out, w) = ws_client_welcomed(s.port, "bob");
+    assert_eq!(w.trim_end(), "*** welcome, bob; here: ann");
+    drop(poller);
 }
 
 fn chat_lines(lines: &mut Lines, n: usize, what: &str) -> Vec<String> {

@@ -193,6 +193,11 @@ impl Codec for ChatCodec {
     const JUDGE_AFTER_WRITE: bool = false;
     const BEHIND_NOTE: &'static str = WsCodec::BEHIND_NOTE;
 
+    /// A poller is no chat member: the welcome and counts leave it out.
+    fn member(&self) -> bool {
+        !self.is_http()
+    }
+
     fn new(_: &mut ChatShared) -> ChatCodec {
         ChatCodec {
             kind: Kind::Sniff(Vec::new()),
@@ -279,7 +284,7 @@ impl Codec for ChatCodec {
             (Kind::Ws { codec, .. }, ChatMsg::Ws(msg)) => codec.send(&mut shared.ws, msg),
             (Kind::Ws { codec, json, .. }, ChatMsg::Chat(e)) => {
                 let text = if *json { &e.json } else { &e.line };
-                codec.send(&mut shared.ws, &Message::Text(text.clone()));
+                codec.send_text(&mut shared.ws, text);
             }
             (Kind::Http(h), ChatMsg::Reply(bytes)) if h.waiting => {
                 h.out.push(bytes);

@@ -114,6 +114,12 @@ pub trait Codec: Sized {
     /// Past the handshake (codecs without one are open from the start).
     fn is_open(&self) -> bool;
 
+    /// Once open: a member of the room (named, in the chat's welcome and
+    /// counts). An HTTP request on the chat's port is open but no member.
+    fn member(&self) -> bool {
+        true
+    }
+
     /// Feeds bytes read from the client. An incomplete frame stays inside
     /// (bounded by the codec). Replies the protocol owes (a handshake
     /// answer, a pong) go to the output.

@@ -243,6 +243,8 @@ pub struct Core<'o, C: Codec> {
     pub shared: C::Shared,
     clients: Slab<Client<C>>,
     open: usize,
+    /// Open clients that are [`Codec::member`]s.
+    members: usize,
     names: Names,
     dirty: Vec<usize>,
     doomed: Vec<(usize, Ending)>,
@@ -262,6 +264,11 @@ impl<'o, C: Codec> Core<'o, C> {
         self.open
     }
 
+    /// Open clients that are members of the room ([`Codec::member`]).
+    pub fn member_count(&self) -> usize {
+        self.members
+    }
+
     pub fn client(&self, key: usize) -> Option<&Client<C>> {
         self.clients.get(key)
     }
@@ -278,11 +285,11 @@ impl<'o, C: Codec> Core<'o, C> {
             .map(|(k, _)| k)
     }
 
-    /// Names of the open clients but `except`, at most `n` of them.
+    /// Names of the members but `except`, at most `n` of them.
     pub fn names_but(&self, except: usize, n: usize) -> Vec<String> {
         self.clients
             .iter()
-            .filter(|&(k, c)| k != except && c.listening())
+            .filter(|&(k, c)| k != except && c.listening() && c.codec.member())
             .take(n)
             .map(|(_, c)| c.name.clone())
             .collect()
@@ -537,6 +544,7 @@ pub fn run<C: Codec, R: Room<C>>(
             shared,
             clients: Slab::new(),
             open: 0,
+            members: 0,
             names: Names::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
@@ -666,6 +674,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
         c.name = self.core.names.claim(o.name.as_deref(), &c.name);
         c.opened = true;
         self.core.open += 1;
+        self.core.members += usize::from(c.codec.member());
         let info = c.info(self.core.now);
         C::report_open(&info, &o, self.core.open, self.core.out)?;
         self.room.joined(&mut self.core, key, &o)
@@ -802,6 +811,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             if c.opened {
                 self.core.names.release(&c.name);
                 self.core.open -= 1;
+                self.core.members -= usize::from(c.codec.member());
             }
             c.transport.close();
             let _ = c.transport.flush(cx.now);

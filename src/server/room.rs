@@ -185,7 +185,7 @@ impl<C: Text> Room<C> for Chat {
         };
         let (name, remote) = (c.name.clone(), c.peer);
         let others = core.names_but(key, WELCOME_NAMES);
-        let more = core.open_count().saturating_sub(1 + others.len());
+        let more = core.member_count().saturating_sub(1 + others.len());
         let hello = C::welcome(&name);
         let welcome = match (others.len(), more) {
             (0, _) => format!("{hello}; nobody else is here yet"),
@@ -205,7 +205,7 @@ impl<C: Text> Room<C> for Chat {
         core.out.emit(&Event::Joined {
             name: &name,
             remote,
-            clients: core.open_count(),
+            clients: core.member_count(),
         })
     }
 
@@ -237,7 +237,7 @@ impl<C: Text> Room<C> for Chat {
         self.queue(core, Kind::Leave, usize::MAX, shown);
         core.out.emit(&Event::Left {
             name: &client.name,
-            clients: core.open_count(),
+            clients: core.member_count(),
             reason: why,
         })
     }
@@ -259,7 +259,7 @@ impl<C: Text> Room<C> for Chat {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let every = notice_interval(core.open_count());
+        let every = notice_interval(core.member_count());
         match self.sent_at.map(|at| at + every) {
             Some(due) if due > core.now() => {
                 if !self.waking {
