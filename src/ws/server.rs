@@ -83,6 +83,14 @@ pub struct WsCodec {
 }
 
 impl WsCodec {
+    /// Queues a text message without building a [`Message`] (the chat's
+    /// fan-out: one shared text, no copy per client).
+    pub fn send_text(&mut self, shared: &mut WsShared, text: &str) {
+        if self.open && self.session.is_open() {
+            self.session.send_text(text, &mut shared.entropy);
+        }
+    }
+
     fn refuse(&mut self, refusal: &Refusal, got: &mut Vec<Got<Message>>) {
         self.reply.push(&handshake::response_error(refusal));
         self.over = true;
