@@ -803,7 +803,7 @@ pub struct BenchArgs {
     pub transport: BenchTransport,
 
     /// Receiving clients per transport
-    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_BENCH_CLIENTS as i64))]
     pub clients: u32,
 
     /// Messages published per transport
@@ -818,9 +818,54 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DUR")]
     pub interval: Duration,
 
+    /// Run several transports at once, clients per transport (e.g.
+    /// ws=10000,long-poll=1000: one message reaches both groups together);
+    /// replaces --transport and --clients
+    #[arg(long, value_name = "T=N,...", value_parser = parse_mix, conflicts_with_all = ["transport", "clients"])]
+    pub mix: Option<Mix>,
+
     /// Write a latency chart (SVG) to FILE
     #[arg(long, value_name = "FILE")]
     pub svg: Option<std::path::PathBuf>,
+}
+
+/// `--mix ws=10000,long-poll=1000`: clients per transport, run together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mix(pub Vec<(BenchTransport, u32)>);
+
+/// Most receiving clients one bench run opens (`--clients`, `--mix`).
+pub const MAX_BENCH_CLIENTS: u32 = 50_000;
+
+fn parse_mix(s: &str) -> Result<Mix, String> {
+    let mut groups: Vec<(BenchTransport, u32)> = Vec::new();
+    for part in s.split(',') {
+        let (name, n) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected TRANSPORT=CLIENTS, got {part:?}"))?;
+        let t = match name.trim() {
+            "ws" => BenchTransport::Ws,
+            "long-poll" => BenchTransport::LongPoll,
+            "poll" => BenchTransport::Poll,
+            other => return Err(format!("unknown transport {other:?} (ws, long-poll, poll)")),
+        };
+        let n: u32 = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("expected a number of clients above 0, got {n:?}"))?;
+        if groups.iter().any(|&(g, _)| g == t) {
+            return Err(format!("{name} is given twice"));
+        }
+        groups.push((t, n));
+    }
+    let total: u64 = groups.iter().map(|&(_, n)| u64::from(n)).sum();
+    if total > u64::from(MAX_BENCH_CLIENTS) {
+        return Err(format!(
+            "{total} clients in all; at most {MAX_BENCH_CLIENTS}"
+        ));
+    }
+    Ok(Mix(groups))
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -130,3 +130,64 @@ fn a_server_that_is_not_there_is_refused() {
     assert_eq!(code, 4, "{err}");
     assert_one_error_line(&err);
 }
+
+#[test]
+fn a_mix_runs_its_groups_at_once_one_result_each() {
+    let (code, out, err) = run(
+        &[
+            "--json",
+            "bench",
+            "--mix",
+            "ws=5,long-poll=3",
+            "--messages",
+            "20",
+            "--rate",
+            "200",
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let rs = results(&out);
+    let got: Vec<(&str, u64)> = rs
+        .iter()
+        .map(|r| {
+            (
+                r["transport"].as_str().unwrap(),
+                r["clients"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("ws", 5), ("long-poll", 3)]);
+    for r in &rs {
+        assert_eq!(r["messages"], 20, "{r}");
+        assert_eq!(r["lost"], 0, "{r}");
+        assert_eq!(r["duplicated"], 0, "{r}");
+        assert!(r["latency_max"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    // The publisher's connection is counted once, with the first group.
+    assert_eq!(rs[0]["connections"], 6);
+    assert_eq!(rs[1]["connections"], 3);
+    assert_eq!(rs[0]["requests"], 0);
+    // Each long poller asks at least once, at most once per message and
+    // once more.
+    let asked = rs[1]["requests"].as_u64().unwrap();
+    assert!((3..=3 * 21).contains(&asked), "{}", rs[1]);
+}
+
+#[test]
+fn a_bad_mix_is_a_usage_error() {
+    for mix in [
+        "ws=0",
+        "carrier-pigeon=3",
+        "ws=2,ws=3",
+        "ws",
+        "ws=30000,poll=30000",
+    ] {
+        let (code, out, err) = run(&["bench", "--mix", mix], Stdio::null());
+        assert_eq!(code, 2, "{mix}: {err}");
+        assert!(out.is_empty(), "{mix}");
+        assert!(err.contains("--mix"), "{mix}: {err}");
+    }
+    let (code, _, err) = run(&["bench", "--mix", "ws=2", "--clients", "3"], Stdio::null());
+    assert_eq!(code, 2, "{err}");
+}
