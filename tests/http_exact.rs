@@ -415,67 +415,6 @@ fn a_host_name_is_resolved_and_reported_in_the_timings() {
     );
 }
 
-/// Builds a getaddrinfo shim that sleeps `SLOW_GETADDRINFO_MS` first (for
-/// LD_PRELOAD): a slow resolver without a network.
-fn slow_resolver_shim() -> Option<std::path::PathBuf> {
-    if !require_peer("cc") {
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("netkit-slow-dns-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("slow.c");
-    let lib = dir.join("slow.so");
-    if lib.exists() {
-        return Some(lib);
-    }
-    std::fs::write(
-        &src,
-        r#"#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <netdb.h>
-#include <stdlib.h>
-#include <unistd.h>
-int getaddrinfo(const char *node, const char *service,
-                const struct addrinfo *hints, struct addrinfo **res) {
-    const char *ms = getenv("SLOW_GETADDRINFO_MS");
-    if (ms) usleep(atoi(ms) * 1000);
-    int (*real)(const char *, const char *, const struct addrinfo *,
-                struct addrinfo **) = dlsym(RTLD_NEXT, "getaddrinfo");
-    return real(node, service, hints, res);
-}
-"#,
-    )
-    .unwrap();
-    let tmp = dir.join(format!("slow-{:?}.so", thread::current().id()));
-    let status = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&tmp)
-        .arg(&src)
-        .arg("-ldl")
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "cc failed");
-    let _ = std::fs::rename(&tmp, &lib);
-    Some(lib)
-}
-
-/// `netkit ARGS` with getaddrinfo slowed down by `ms`: (exit code, stderr,
-/// how long it ran).
-fn with_slow_resolver(lib: &std::path::Path, ms: u32, args: &[&str]) -> (i32, String, Duration) {
-    let mut cmd = netkit();
-    cmd.args(args)
-        .env("LD_PRELOAD", lib)
-        .env("SLOW_GETADDRINFO_MS", ms.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let started = std::time::Instant::now();
-    let mut proc = Proc::spawn(&mut cmd);
-    let err = proc.stderr_bytes();
-    let status = proc.wait(TIMEOUT);
-    (code(status), err.text(), started.elapsed())
-}
-
 #[test]
 fn a_slow_resolver_is_bounded_by_the_connect_timeout() {
     let Some(lib) = slow_resolver_shim() else {

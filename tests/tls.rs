@@ -742,3 +742,25 @@ fn tls_check_failures_are_one_line_each_and_the_first_decides_the_exit() {
     assert!(code == 7 || code == 5, "code {code}, stderr: {err}");
     assert_one_error_line(&err);
 }
+
+#[test]
+fn tls_check_looks_names_up_concurrently() {
+    let Some(lib) = slow_resolver_shim() else {
+        return;
+    };
+    // Four names, each lookup 1.5 s: one after the other that is 6 s.
+    let port = free_port().to_string();
+    let target = format!("localhost:{port}");
+    let (code, err, took) = with_slow_resolver(
+        &lib,
+        1500,
+        &["tls", "check", &target, &target, &target, &target],
+    );
+    assert_eq!(code, 4, "{err}");
+    let line = format!("netkit: connect localhost:{port}: connection refused\n");
+    assert_eq!(err, line.repeat(4));
+    assert!(
+        took < Duration::from_millis(4500),
+        "one lookup at a time: {took:?}"
+    );
+}

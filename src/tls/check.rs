@@ -2,11 +2,16 @@
 //! once, then each server's chain (subject, SANs, issuer, expiry), the
 //! protocol and cipher, and whether it verifies.
 //!
+//! Names are looked up off the loop ([`Resolver`]), at most
+//! [`MAX_LOOKUPS`](crate::reactor::resolver::MAX_LOOKUPS) at once, the
+//! rest queued in order; an address given literally connects at once.
+//!
 //! The verdict is recorded rather than enforced ([`Recorder`]), so an
 //! untrusted chain is still shown; it decides the exit status instead (7,
 //! unless `-k`). Results are reported in the order the hosts were given.
 
-use std::net::SocketAddr;
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +27,7 @@ use crate::net::tls::{self as ntls, CertInfo, Recorder, TlsConn, Verifier};
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::connector::{Connector, Outcome};
+use crate::reactor::resolver::{Lookup, Resolved, Resolver};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor, TimerId};
 
@@ -32,11 +38,15 @@ const MAX_HOSTS: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 enum Timer {
+    Resolve(usize),
     Connect(usize),
     Handshake(usize),
 }
 
 enum Phase {
+    /// Waiting for a free lookup.
+    Queued,
+    Resolving(Lookup),
     Connecting(Connector),
     /// Connected to the proxy (`-x`): the tunnel handshake.
     Tunnel {
@@ -76,6 +86,11 @@ struct Check<'o> {
     interrupted: bool,
     out: &'o mut Output,
     buf: Vec<u8>,
+    resolver: Resolver,
+    /// Hosts waiting for a lookup, in order.
+    queue: VecDeque<usize>,
+    /// Hosts whose lookup runs (not timed out).
+    resolving: usize,
 }
 
 /// `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
@@ -128,17 +143,23 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let mut hosts = Vec::with_capacity(targets.len());
     let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
+    let mut hosts = Vec::with_capacity(targets.len());
+    let mut queue = VecDeque::new();
     for (host, port) in targets {
-        let dial = match &proxy {
-            Some(p) => net::resolve(&p.host, p.port, args.family),
-            None => net::resolve(&host, port, args.family),
+        let (name, dial_port) = match &proxy {
+            Some(p) => (p.host.clone(), p.port),
+            None => (host.clone(), port),
         };
-        let phase = match dial {
-            Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, args.connect_timeout)),
-            Err(e) if e.kind == Exit::Usage => return Err(e),
-            Err(e) => Phase::Done(Err(e)),
+        // An address connects at once; a name waits for its lookup.
+        let phase = if net::bare_host(&name).parse::<IpAddr>().is_ok() {
+            match net::resolve(&name, dial_port, args.family) {
+                Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, args.connect_timeout)),
+                Err(e) => return Err(e),
+            }
+        } else {
+            queue.push_back(hosts.len());
+            Phase::Queued
         };
         hosts.push(Host { host, port, phase });
     }
@@ -158,8 +179,12 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
         interrupted: false,
         out,
         buf: vec![0; 16 * 1024],
+        resolver: Resolver::default(),
+        queue,
+        resolving: 0,
     };
     let mut cx = reactor.ctx();
+    check.start_lookups(&mut cx);
     for i in 0..check.hosts.len() {
         if let Phase::Connecting(c) = &mut check.hosts[i].phase {
             let outcome = c.start(&mut cx, Token(BASE + i), Timer::Connect(i));
@@ -173,6 +198,69 @@ impl Check<'_> {
     fn target(&self, i: usize) -> String {
         let h = &self.hosts[i];
         crate::tcp::host_port(&h.host, h.port)
+    }
+
+    /// Where host `i` connects: the proxy, or the host itself.
+    fn dial(&self, i: usize) -> (String, u16) {
+        match &self.proxy {
+            Some(p) => (net::bare_host(&p.host).to_string(), p.port),
+            None => (
+                net::bare_host(&self.hosts[i].host).to_string(),
+                self.hosts[i].port,
+            ),
+        }
+    }
+
+    /// Starts the queued lookups the resolver has room for. When every
+    /// slot is held by a lookup that timed out (a resolver not answering),
+    /// the next host fails at once rather than wait for ever.
+    fn start_lookups(&mut self, cx: &mut Ctx<Timer>) {
+        while let Some(&i) = self.queue.front() {
+            let full = self.resolver.running() >= crate::reactor::resolver::MAX_LOOKUPS;
+            if full && self.resolving > 0 {
+                return;
+            }
+            self.queue.pop_front();
+            let (name, port) = self.dial(i);
+            let started = self.resolver.start(
+                cx,
+                Token(BASE + i),
+                Timer::Resolve(i),
+                &name,
+                port,
+                self.timeout,
+            );
+            self.hosts[i].phase = match started {
+                Ok(lookup) => {
+                    self.resolving += 1;
+                    Phase::Resolving(lookup)
+                }
+                Err(e) => Phase::Done(Err(net::resolve_error(&name, &e))),
+            };
+        }
+    }
+
+    /// Host `i`'s lookup answered: connect to what it found.
+    fn resolved(
+        &mut self,
+        cx: &mut Ctx<Timer>,
+        i: usize,
+        result: std::io::Result<Vec<SocketAddr>>,
+    ) {
+        self.resolving -= 1;
+        let (name, _) = self.dial(i);
+        let addrs = result
+            .map_err(|e| net::resolve_error(&name, &e))
+            .and_then(|addrs| net::pick(&name, &addrs, self.family));
+        match addrs {
+            Ok(addrs) => {
+                let mut c = Connector::new(addrs, None, self.timeout);
+                let outcome = c.start(cx, Token(BASE + i), Timer::Connect(i));
+                self.hosts[i].phase = Phase::Connecting(c);
+                self.on_outcome(cx, i, outcome);
+            }
+            Err(e) => self.hosts[i].phase = Phase::Done(Err(e)),
+        }
     }
 
     fn on_outcome(&mut self, cx: &mut Ctx<Timer>, i: usize, outcome: Outcome) {
@@ -410,6 +498,11 @@ impl Handler for Check<'_> {
             return Ok(());
         };
         match &mut self.hosts[i].phase {
+            Phase::Resolving(lookup) => {
+                if let Resolved::Done(result) = lookup.ready(cx) {
+                    self.resolved(cx, i, result);
+                }
+            }
             Phase::Connecting(c) => {
                 let outcome = c.ready(cx, token, Timer::Connect(i));
                 self.on_outcome(cx, i, outcome);
@@ -432,6 +525,14 @@ impl Handler for Check<'_> {
 
     fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         match timer {
+            Timer::Resolve(i) => {
+                if let Phase::Resolving(lookup) = &mut self.hosts[i].phase {
+                    let e = lookup.timed_out(cx);
+                    self.resolving -= 1;
+                    let (name, _) = self.dial(i);
+                    self.hosts[i].phase = Phase::Done(Err(net::resolve_error(&name, &e)));
+                }
+            }
             Timer::Connect(i) => {
                 if let Phase::Connecting(c) = &mut self.hosts[i].phase {
                     let outcome = c.timed_out(cx, Token(BASE + i), timer);
@@ -467,7 +568,8 @@ impl Handler for Check<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+        self.start_lookups(cx);
         self.report()?;
         if self.interrupted {
             return Ok(Some(Exit::Interrupted));
