@@ -737,56 +737,114 @@ impl Handler for Bench<'_> {
     }
 }
 
-/// A grouped bar chart of p50/p95/p99 per transport, hand-written SVG.
+/// The chart of a run, hand-written SVG: per transport, the latency
+/// distribution (p50, p95, p99, max on a log scale, since polling is three
+/// orders slower than a push) and the bytes on the wire per message.
 fn svg(results: &[BenchRecord]) -> String {
-    let (w, h, left, bottom) = (640.0, 360.0, 60.0, 40.0);
-    let max = results
-        .iter()
-        .map(|r| r.latency_p99)
-        .fold(0.0f64, f64::max)
-        .max(1e-6)
-        * 1.15;
-    let plot_h = h - bottom - 20.0;
-    let group = (w - left - 20.0) / results.len() as f64;
+    const W: f64 = 760.0;
+    const H: f64 = 360.0;
+    const TOP: f64 = 40.0;
+    const BOTTOM: f64 = 50.0;
+    const COLORS: [&str; 4] = ["#4c78a8", "#f58518", "#e45756", "#72b7b2"];
+    let plot_h = H - TOP - BOTTOM;
+    let base = H - BOTTOM;
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{left}\" y=\"14\">delivery latency (ms): p50, p95, p99</text>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
-    for t in 0..=4 {
-        let v = max * t as f64 / 4.0;
-        let y = h - bottom - plot_h * t as f64 / 4.0;
+    // Left: latency, decades from the smallest to the largest figure.
+    let (lx, lw) = (60.0, 440.0);
+    let ms = |v: f64| (v * 1e3).max(1e-3);
+    let all = results
+        .iter()
+        .flat_map(|r| [r.latency_p50, r.latency_p95, r.latency_p99, r.latency_max].map(ms));
+    let lo = all
+        .clone()
+        .fold(f64::MAX, f64::min)
+        .log10()
+        .floor()
+        .min(0.0);
+    let hi = all.fold(1.0f64, f64::max).log10().ceil().max(lo + 1.0);
+    let y_of = |v: f64| base - plot_h * (ms(v).log10() - lo).max(0.0) / (hi - lo);
+    s.push_str(&format!(
+        "<text x=\"{lx}\" y=\"20\">delivery latency, ms (log): p50, p95, p99, max</text>\n"
+    ));
+    for d in lo as i32..=hi as i32 {
+        let y = base - plot_h * (f64::from(d) - lo) / (hi - lo);
+        let label = 10f64.powi(d);
         s.push_str(&format!(
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{:.1}</text>\n",
-            w - 20.0,
-            left - 6.0,
-            y + 4.0,
-            v * 1000.0
+            "<line x1=\"{lx}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>\n",
+            lx + lw,
+            lx - 6.0,
+            y + 4.0
         ));
     }
-    let colors = ["#4c78a8", "#f58518", "#e45756"];
+    let group = lw / results.len().max(1) as f64;
     for (g, r) in results.iter().enumerate() {
-        let x0 = left + group * g as f64 + group * 0.15;
-        let bw = group * 0.7 / 3.0;
-        for (k, v) in [r.latency_p50, r.latency_p95, r.latency_p99]
-            .iter()
+        let x0 = lx + group * g as f64 + group * 0.1;
+        let bw = group * 0.8 / 4.0;
+        for (k, v) in [r.latency_p50, r.latency_p95, r.latency_p99, r.latency_max]
+            .into_iter()
             .enumerate()
         {
-            let bh = plot_h * v / max;
+            let y = y_of(v);
             s.push_str(&format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"{}\"/>\n",
+                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{}\"/>\n",
                 x0 + bw * k as f64,
-                h - bottom - bh,
-                colors[k]
+                base - y,
+                COLORS[k]
             ));
         }
         s.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} ({:.2} req/msg)</text>\n",
-            x0 + bw * 1.5,
-            h - bottom + 18.0,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} ({})</text>\n",
+            x0 + bw * 2.0,
+            base + 18.0,
             r.transport,
-            r.requests_per_message
+            r.clients
+        ));
+    }
+    // Right: bytes on the wire per delivered message.
+    let (rx, rw) = (560.0, 180.0);
+    let most = results
+        .iter()
+        .map(|r| r.bytes_per_message)
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    s.push_str(&format!(
+        "<text x=\"{rx}\" y=\"20\">bytes per message</text>\n\
+         <line x1=\"{rx}\" x2=\"{}\" y1=\"{base}\" y2=\"{base}\" stroke=\"#999\"/>\n",
+        rx + rw
+    ));
+    let group = rw / results.len().max(1) as f64;
+    for (g, r) in results.iter().enumerate() {
+        let bh = plot_h * r.bytes_per_message / most;
+        let x = rx + group * g as f64 + group * 0.2;
+        let bw = group * 0.6;
+        s.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\" fill=\"#54a24b\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.0}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+            base - bh,
+            x + bw / 2.0,
+            base - bh - 4.0,
+            r.bytes_per_message,
+            x + bw / 2.0,
+            base + 18.0,
+            r.transport
+        ));
+    }
+    // The legend.
+    for (k, name) in ["p50", "p95", "p99", "max"].iter().enumerate() {
+        let x = lx + 70.0 * k as f64;
+        s.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/>\
+             <text x=\"{}\" y=\"{}\">{name}</text>\n",
+            H - 22.0,
+            COLORS[k],
+            x + 14.0,
+            H - 13.0
         ));
     }
     s.push_str("</svg>\n");
