@@ -28,6 +28,7 @@ use crate::error::{Error, Exit, Result};
 use crate::event::{Event, HttpReport};
 use crate::output::{units, Output};
 use crate::proto::http::Head;
+use crate::proto::http_client::{redirect_target, redirected, RedirectError};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
 use client::{Exchange, Origin, Request, Settings, Step};
@@ -141,8 +142,8 @@ struct HttpCmd<'o> {
     attempt: u32,
     /// When the first attempt began (`--retry-max-time`).
     first_started: Instant,
-    settings: Settings,
-    exchange: Option<Exchange>,
+    settings: Arc<Settings>,
+    exchange: Option<Exchange<Timer>>,
     pool: Option<(Origin, Transport)>,
     redirects: u32,
     started: Instant,
@@ -226,7 +227,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         first_started: started,
         request,
         args,
-        settings,
+        settings: Arc::new(settings),
         exchange: None,
         pool: None,
         redirects: 0,
@@ -387,8 +388,25 @@ impl HttpCmd<'_> {
             cx.timers
                 .add_after(cx.now, max, Timer::MaxTime(self.attempt));
         }
-        if let Err(e) = self.begin(cx) {
-            self.fail(cx, e);
+        match self.begin(cx) {
+            Ok(()) => self.pump(cx),
+            Err(e) => self.fail(cx, e),
+        }
+    }
+
+    /// Takes the exchange's steps until it waits for the socket; a finished
+    /// response leads to the next request (a redirect) or to the end.
+    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+        while let Some(ex) = self.exchange.as_mut() {
+            let r = match ex.poll(cx) {
+                Ok(Some(step)) => self.step(step).and_then(|()| self.after_step(cx)),
+                Ok(None) => return,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                self.fail(cx, e);
+                return;
+            }
         }
     }
 
@@ -480,7 +498,7 @@ impl HttpCmd<'_> {
         let origin = Origin::of(&self.request.url)?;
         self.set_cookie_header(&origin);
         if origin.https {
-            self.settings.load_tls(&self.args.req.dial)?;
+            Arc::make_mut(&mut self.settings).load_tls(&self.args.req.dial)?;
         }
         let reuse = match self.pool.take() {
             Some((o, t)) if o == origin => Some(t),
@@ -491,19 +509,16 @@ impl HttpCmd<'_> {
             None => None,
         };
         self.current = Current::default();
-        let request = self.request.clone();
-        let settings = self.settings.clone();
         let ex = Exchange::start(
             cx,
             SOCKET,
             Timer::Connect,
-            &request,
+            &self.request,
             reuse,
-            &settings,
-            &mut |s| self.step(s),
+            Arc::clone(&self.settings),
         )?;
         self.exchange = Some(ex);
-        self.after_step(cx)
+        Ok(())
     }
 
     /// Handles one step of the exchange.
@@ -562,7 +577,7 @@ impl HttpCmd<'_> {
             }
             Step::Interim(head) => self.show_head(&head)?,
             Step::Head(head) => self.on_head(head)?,
-            Step::Body(data) => self.on_body(data)?,
+            Step::Body(data) => self.on_body(&data)?,
             Step::Trailers(fields) => {
                 let lines: Vec<String> = fields.iter().map(|(n, v)| format!("{n}: {v}")).collect();
                 self.out.emit(&Event::HttpHead {
@@ -699,9 +714,13 @@ impl HttpCmd<'_> {
         self.show_head(&head)?;
         self.take_cookies(&head);
         self.last_head = Some(head.clone());
-        let redirect = [301, 302, 303, 307, 308].contains(&head.status);
-        if self.args.location && redirect {
-            if let Some(location) = head.header("location") {
+        let target = if self.args.location {
+            redirect_target(&self.request.url, &head)
+        } else {
+            None
+        };
+        if let Some(target) = target {
+            {
                 if self.redirects >= self.args.max_redirs {
                     return Err(Error::new(
                         Exit::Protocol,
@@ -712,14 +731,10 @@ impl HttpCmd<'_> {
                         ),
                     ));
                 }
-                let next = self.request.url.join(location).map_err(|e| {
-                    Error::new(
-                        Exit::Protocol,
-                        self.request.url.as_str(),
-                        format!("bad Location {location:?}: {e}"),
-                    )
+                let next = target.map_err(|e| match e {
+                    RedirectError::Unusable(e) => Error::new(Exit::Protocol, e.url, e.why),
+                    e => Error::new(Exit::Protocol, self.request.url.as_str(), e.to_string()),
                 })?;
-                Origin::of(&next).map_err(|e| Error::new(Exit::Protocol, e.what, e.why))?;
                 self.write_head(&head)?;
                 self.current.redirect = Some(next);
                 self.current.head = Some(head);
@@ -907,40 +922,21 @@ impl HttpCmd<'_> {
                 }
                 None => {}
             }
-            self.follow(next, &origin);
+            self.follow(next);
             return self.begin(cx);
         }
         self.finish(&ex)
     }
 
-    /// Rewrites the request for a redirect (RFC 9110, section 15.4; as curl).
-    fn follow(&mut self, next: Url, from: &Origin) {
+    /// Rewrites the request for a redirect (see [`redirected`]).
+    fn follow(&mut self, next: Url) {
         let status = self.current.head.as_ref().map_or(302, |h| h.status);
         self.redirects += 1;
         self.redirect_time = self.started.elapsed();
-        let to_get = match status {
-            303 => self.request.method != "HEAD",
-            301 | 302 => self.request.method == "POST",
-            _ => false,
-        };
-        if to_get {
-            self.request.method = "GET".into();
-            self.request.body = Arc::new(Vec::new());
-            self.request
-                .headers
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
-        }
-        let same_origin = Origin::of(&next).is_ok_and(|o| &o == from);
-        if !same_origin {
-            // Credentials are for the host they were given for.
-            self.request
-                .headers
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
-        }
-        self.request.url = next;
+        self.request = redirected(&self.request, status, next);
     }
 
-    fn finish(&mut self, ex: &Exchange) -> Result<()> {
+    fn finish(&mut self, ex: &Exchange<Timer>) -> Result<()> {
         if self.progress.take().is_some() {
             self.out.progress(None);
         }
@@ -979,8 +975,8 @@ impl HttpCmd<'_> {
             version: format!("HTTP/1.{}", head.version),
             headers: head.headers,
             remote: ex.remote,
-            size_header: ex.bytes_head,
-            size_download: ex.bytes_body,
+            size_header: ex.bytes_head(),
+            size_download: ex.bytes_body(),
             size_upload: self.request.body.len() as u64,
             redirects: self.redirects,
             timing: self.timing(ex),
@@ -1032,8 +1028,8 @@ impl HttpCmd<'_> {
                 Some(ex) => (
                     self.timing(ex),
                     ex.remote,
-                    ex.bytes_body,
-                    ex.bytes_head,
+                    ex.bytes_body(),
+                    ex.bytes_head(),
                     self.redirect_time,
                 ),
                 None => (
@@ -1105,7 +1101,7 @@ impl HttpCmd<'_> {
         }
     }
 
-    fn timing(&self, last: &Exchange) -> client::Timing {
+    fn timing(&self, last: &Exchange<Timer>) -> client::Timing {
         let mut t = add_phases(&self.redirect_phases, &last.timing);
         t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
         t
@@ -1145,16 +1141,9 @@ impl Handler for HttpCmd<'_> {
     fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => {
-                let Some(mut ex) = self.exchange.take() else {
-                    return Ok(());
-                };
-                let settings = self.settings.clone();
-                let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
-                    self.step(s)
-                });
-                self.exchange = Some(ex);
-                if let Err(e) = r.and_then(|()| self.after_step(cx)) {
-                    self.fail(cx, e);
+                if let Some(ex) = self.exchange.as_mut() {
+                    ex.ready(cx, event);
+                    self.pump(cx);
                 }
                 Ok(())
             }
@@ -1169,14 +1158,9 @@ impl Handler for HttpCmd<'_> {
     fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         match timer {
             Timer::Connect => {
-                let Some(mut ex) = self.exchange.take() else {
-                    return Ok(());
-                };
-                let settings = self.settings.clone();
-                let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| self.step(s));
-                self.exchange = Some(ex);
-                if let Err(e) = r {
-                    self.fail(cx, e);
+                if let Some(ex) = self.exchange.as_mut() {
+                    ex.timed_out(cx);
+                    self.pump(cx);
                 }
             }
             Timer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {

@@ -15,6 +15,7 @@ pub use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::event::Event as MioEvent;
@@ -56,7 +57,7 @@ enum Target {
 }
 
 enum InFlight {
-    Http(Box<Exchange>),
+    Http(Box<Exchange<Timer>>),
     Tcp(Connector),
 }
 
@@ -78,7 +79,7 @@ struct Seen {
 struct Poller<'o> {
     args: PollArgs,
     target: Target,
-    settings: Settings,
+    settings: Arc<Settings>,
     inflight: Option<InFlight>,
     seq: u64,
     poll_started: Instant,
@@ -139,7 +140,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
     let mut poller = Poller {
         args,
         target,
-        settings,
+        settings: Arc::new(settings),
         inflight: None,
         seq: 0,
         poll_started: now,
@@ -215,24 +216,38 @@ impl Poller<'_> {
                     }
                     _ => None,
                 };
-                let settings = self.settings.clone();
                 Exchange::start(
                     cx,
                     SOCKET,
                     Timer::Connect,
                     &req,
                     reuse,
-                    &settings,
-                    &mut |s| Self::step(&mut self.seen, &self.args, s),
+                    Arc::clone(&self.settings),
                 )
             }
         };
         match started {
             Ok(ex) => {
                 self.inflight = Some(InFlight::Http(Box::new(ex)));
-                self.after_http(cx);
+                self.pump(cx);
             }
             Err(e) => self.fail(cx, e),
+        }
+    }
+
+    /// Takes the HTTP poll's steps until it waits for the socket.
+    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+        while let Some(InFlight::Http(ex)) = self.inflight.as_mut() {
+            match ex.poll(cx) {
+                Ok(Some(step)) => {
+                    if let Err(e) = Self::step(&mut self.seen, &self.args, step) {
+                        return self.fail(cx, e);
+                    }
+                    self.after_http(cx);
+                }
+                Ok(None) => return,
+                Err(e) => return self.fail(cx, e),
+            }
         }
     }
 
@@ -246,16 +261,16 @@ impl Poller<'_> {
             }
             Step::Body(b) => {
                 if let Some(hasher) = &mut seen.hasher {
-                    hasher.write(b);
+                    hasher.write(&b);
                 }
                 seen.size += b.len() as u64;
                 if (args.changes || args.long) && seen.body.len() + b.len() <= MAX_CHANGES_BODY {
-                    seen.body.extend_from_slice(b);
+                    seen.body.extend_from_slice(&b);
                 }
                 if let Some(needle) = &args.until_contains {
                     let needle = needle.as_bytes();
                     if !seen.contains && !needle.is_empty() {
-                        seen.tail.extend_from_slice(b);
+                        seen.tail.extend_from_slice(&b);
                         seen.contains = seen.tail.windows(needle.len()).any(|w| w == needle);
                         let keep = needle.len().saturating_sub(1);
                         if seen.tail.len() > keep {
@@ -532,15 +547,9 @@ impl Handler for Poller<'_> {
         match token {
             SOCKET => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
-                    let settings = self.settings.clone();
-                    let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
-                        Self::step(&mut self.seen, &self.args, s)
-                    });
+                    ex.ready(cx, event);
                     self.inflight = Some(InFlight::Http(ex));
-                    match r {
-                        Ok(()) => self.after_http(cx),
-                        Err(e) => self.fail(cx, e),
-                    }
+                    self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
                     let outcome = c.ready(cx, SOCKET, Timer::Connect);
@@ -564,14 +573,9 @@ impl Handler for Poller<'_> {
             }
             Timer::Connect => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
-                    let settings = self.settings.clone();
-                    let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| {
-                        Self::step(&mut self.seen, &self.args, s)
-                    });
+                    ex.timed_out(cx);
                     self.inflight = Some(InFlight::Http(ex));
-                    if let Err(e) = r {
-                        self.fail(cx, e);
-                    }
+                    self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
                     let outcome = c.timed_out(cx, SOCKET, Timer::Connect);
