@@ -1277,6 +1277,26 @@ fn cross_origin_redirect_drops_credentials() {
     );
 }
 
+/// A `-H Cookie` is a credential too: curl keeps it to its origin
+/// (CVE-2022-27776), so does netkit.
+#[test]
+fn cross_origin_redirect_drops_a_cookie_header() {
+    let target = Raw::reply(ok_response(b"other origin"));
+    let loc = target.url("/landing");
+    let first = Raw::reply(format!(
+        "HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let out = http(&["-L", "-H", "Cookie: s=1", &first.url("/start")]);
+    out.ok();
+    assert_eq!(out.stdout, b"other origin");
+    assert_eq!(first.only().header("cookie"), "s=1");
+    let req = target.only();
+    assert!(
+        req.all("cookie").is_empty(),
+        "a cookie leaked to another origin: {req:#?}"
+    );
+}
+
 #[test]
 fn redirect_methods_follow_the_status() {
     // (status, method sent, method expected after, body kept)
