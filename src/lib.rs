@@ -51,7 +51,10 @@ pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);
-            output::write_stdout(&script)?;
+            out.emit(&event::Event::Verbatim {
+                kind: "completions",
+                bytes: &script,
+            })?;
             Ok(Exit::Ok)
         }
     }
@@ -75,10 +78,8 @@ pub fn usage_error(err: clap::Error) -> Exit {
             // netkit's own error and its exit code (3 when the name is unknown).
             let own = std::error::Error::source(&err).and_then(|e| e.downcast_ref::<Error>());
             if let Some(e) = own.filter(|e| e.kind != Exit::Usage) {
-                let color = output::want_color(
-                    cli::ColorChoice::Auto,
-                    std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                );
+                let color =
+                    output::want_color(cli::ColorChoice::Auto, output::stderr_is_terminal());
                 output::report_error(e, color);
                 return e.kind;
             }
@@ -92,10 +93,7 @@ pub fn usage_error(err: clap::Error) -> Exit {
             }
             let message = parts.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
-            let color = output::want_color(
-                cli::ColorChoice::Auto,
-                std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            );
+            let color = output::want_color(cli::ColorChoice::Auto, output::stderr_is_terminal());
             output::report_error(
                 &Error::usage("usage", format!("{message} (see --help)")),
                 color,

@@ -1838,6 +1838,62 @@ fn tls_nginx(names: &[&str], files: &[(&str, &[u8])]) -> Option<TlsSetup> {
     })
 }
 
+/// Connect and TLS facts are events: `--json -v` carries `connected` and
+/// `tls_session` (as `tcp connect --tls` does; plain `--json` stays one
+/// event), `-v` shows the same lines as before.
+#[test]
+fn https_json_carries_the_connection_and_the_tls_session() {
+    let Some(t) = tls_nginx(&["localhost", "127.0.0.1"], &[("index.html", b"secure\n")]) else {
+        return;
+    };
+    let ca = t.pki.ca.to_string_lossy().into_owned();
+    let out = http_json(&["-v", "--cacert", &ca, &t.nginx.url("/index.html")]);
+    out.ok();
+    let events = out.events();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["connected", "tls_session", "http_response"],
+        "{events:#?}"
+    );
+    assert_eq!(events[0]["remote"], format!("127.0.0.1:{}", t.nginx.port));
+    assert_eq!(events[0]["reused"], false);
+    assert!(events[1]["version"].as_str().unwrap().starts_with("TLSv1."));
+    assert_eq!(events[1]["alpn"], "http/1.1");
+    let out = http(&["-v", "--cacert", &ca, &t.nginx.url("/index.html")]);
+    out.ok();
+    let port = t.nginx.port;
+    assert!(
+        out.stderr
+            .contains(&format!("* connected to 127.0.0.1:{port} from 127.0.0.1:")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("* TLS: TLSv1."), "{}", out.stderr);
+    assert!(out.stderr.contains(", ALPN http/1.1\n"), "{}", out.stderr);
+}
+
+/// `-D -` in JSON mode: the head is an event, not raw text in the NDJSON.
+#[test]
+fn dump_header_to_stdout_is_an_event_in_json() {
+    let srv = Raw::reply(ok_response(b"hi"));
+    let out = http_json(&["-D", "-", &srv.url("/")]);
+    out.ok();
+    let events = out.events();
+    let heads: Vec<&Value> = events.iter().filter(|e| e["event"] == "head").collect();
+    assert_eq!(heads.len(), 1, "{events:#?}");
+    let text = heads[0]["text"].as_str().unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    assert!(text.ends_with("\r\n\r\n"), "{text:?}");
+    // People still get the bytes as received.
+    let out = http(&["-D", "-", &srv.url("/")]);
+    out.ok();
+    assert_eq!(out.stdout, format!("{text}hi").as_bytes());
+}
+
 #[test]
 fn https_untrusted_certificate_exits_7() {
     let Some(t) = tls_nginx(&["localhost", "127.0.0.1"], &[("index.html", b"secure\n")]) else {

@@ -76,8 +76,8 @@ pub enum Step {
     },
     /// An address failed; the next one is being tried.
     Retrying { addr: SocketAddr, why: String },
-    /// TLS is up: version, cipher suite, ALPN.
-    Secured(String),
+    /// TLS is up: version, cipher suite, ALPN, the server's certificate.
+    Secured(crate::net::tls::SessionInfo),
     /// The request is going out now.
     Sending,
     /// A 1xx response (skipped).
@@ -90,6 +90,32 @@ pub enum Step {
     Trailers(Vec<(String, String)>),
     /// The response is complete; `reusable`: the connection may carry another.
     Done { reusable: bool },
+}
+
+/// The connect and TLS facts of a step as events (`-v`: for people and for
+/// `--json -v` alike, so `http --json` stays one event); `false` when the
+/// step is not one of them.
+pub fn report_link(out: &mut crate::output::Output, step: &Step) -> Result<bool> {
+    use crate::event::Event;
+    let verbose = out.verbose();
+    match step {
+        Step::Connected {
+            remote,
+            local,
+            reused,
+        } if verbose => out.emit(&Event::ClientConnected {
+            local: *local,
+            remote: *remote,
+            reused: *reused,
+        })?,
+        Step::Retrying { addr, why } if verbose => {
+            out.emit(&Event::ConnectFailed { addr: *addr, why })?
+        }
+        Step::Secured(info) if verbose => out.emit(&Event::ClientTls(info))?,
+        Step::Connected { .. } | Step::Retrying { .. } | Step::Secured(_) => {}
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// What an exchange needs to connect.
@@ -1170,8 +1196,8 @@ impl<K: Copy> Exchange<K> {
                     }
                     self.timing.appconnect = self.started.elapsed();
                     let session = match transport {
-                        Transport::Tls(t) => Some(t.describe_session()),
-                        Transport::UnixTls(t) => Some(t.describe_session()),
+                        Transport::Tls(t) => Some(t.info()),
+                        Transport::UnixTls(t) => Some(t.info()),
                         _ => None,
                     };
                     if let Some(s) = session {

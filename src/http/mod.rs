@@ -269,11 +269,14 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
             ));
         }
         if !rendered.stderr.is_empty() {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(rendered.stderr.as_bytes());
+            cmd.out.verbatim_stderr(rendered.stderr.as_bytes());
         }
         if !rendered.stdout.is_empty() {
-            if let Err(e) = crate::output::write_stdout(rendered.stdout.as_bytes()) {
+            let text = Event::Verbatim {
+                kind: "write_out",
+                bytes: rendered.stdout.as_bytes(),
+            };
+            if let Err(e) = cmd.out.emit(&text) {
                 return result.and(Err(e));
             }
         }
@@ -524,20 +527,6 @@ impl HttpCmd<'_> {
     /// Handles one step of the exchange.
     fn step(&mut self, step: Step) -> Result<()> {
         match step {
-            Step::Connected {
-                remote,
-                local,
-                reused,
-            } => {
-                if self.out.verbose() {
-                    let how = if reused {
-                        "reusing the connection to"
-                    } else {
-                        "connected to"
-                    };
-                    self.out.notice(&format!("{how} {remote} from {local}"));
-                }
-            }
             Step::Sending => {
                 if self.out.verbose() {
                     let origin = Origin::of(&self.request.url)?;
@@ -564,16 +553,8 @@ impl HttpCmd<'_> {
                     })?;
                 }
             }
-            Step::Retrying { addr, why } => {
-                if self.out.verbose() {
-                    self.out
-                        .notice(&format!("{addr}: {why}; trying the next address"));
-                }
-            }
-            Step::Secured(desc) => {
-                if self.out.verbose() {
-                    self.out.notice(&format!("TLS: {desc}"));
-                }
+            Step::Connected { .. } | Step::Retrying { .. } | Step::Secured(_) => {
+                client::report_link(self.out, &step)?;
             }
             Step::Interim(head) => self.show_head(&head)?,
             Step::Head(head) => self.on_head(head)?,
@@ -662,13 +643,16 @@ impl HttpCmd<'_> {
     }
 
     /// `-c FILE`: the jar, written at the end (as curl, whatever the outcome).
-    fn save_cookies(&self) -> Result<()> {
+    fn save_cookies(&mut self) -> Result<()> {
         let (Some(path), Some(jar)) = (&self.args.cookie_jar, &self.jar) else {
             return Ok(());
         };
         let text = jar.save();
         if path.as_os_str() == "-" {
-            return crate::output::write_stdout(text.as_bytes());
+            return self.out.emit(&Event::Verbatim {
+                kind: "cookie_jar",
+                bytes: text.as_bytes(),
+            });
         }
         std::fs::write(path, text).map_err(|e| {
             Error::failed(
@@ -691,7 +675,10 @@ impl HttpCmd<'_> {
         }
         text.push_str("\r\n");
         match &mut self.dump {
-            Some(Dump::Stdout) => crate::output::write_stdout(text.as_bytes())?,
+            Some(Dump::Stdout) => self.out.emit(&Event::Verbatim {
+                kind: "head",
+                bytes: text.as_bytes(),
+            })?,
             Some(Dump::File(path, file)) => {
                 let f = open_file(path, file, "-D")?;
                 write_to(f, path, text.as_bytes())?;
@@ -704,7 +691,10 @@ impl HttpCmd<'_> {
                     let f = open_file(path, file, "-o")?;
                     write_to(f, path, text.as_bytes())?;
                 }
-                _ => crate::output::write_stdout(text.as_bytes())?,
+                _ => self.out.emit(&Event::Verbatim {
+                    kind: "head",
+                    bytes: text.as_bytes(),
+                })?,
             }
         }
         Ok(())

@@ -13,7 +13,6 @@
 mod stats;
 pub use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -240,7 +239,7 @@ impl Poller<'_> {
         while let Some(InFlight::Http(ex)) = self.inflight.as_mut() {
             match ex.poll(cx) {
                 Ok(Some(step)) => {
-                    if let Err(e) = Self::step(&mut self.seen, &self.args, step) {
+                    if let Err(e) = Self::step(&mut self.seen, &self.args, self.out, step) {
                         return self.fail(cx, e);
                     }
                     self.after_http(cx);
@@ -252,8 +251,11 @@ impl Poller<'_> {
     }
 
     /// Records one step of an HTTP poll.
-    fn step(seen: &mut Seen, args: &PollArgs, step: Step) -> Result<()> {
+    fn step(seen: &mut Seen, args: &PollArgs, out: &mut Output, step: Step) -> Result<()> {
         match step {
+            Step::Connected { .. } | Step::Retrying { .. } | Step::Secured(_) => {
+                crate::http::client::report_link(out, &step)?;
+            }
             Step::Head(h) => {
                 seen.status = Some(h.status);
                 seen.etag = h.header("etag").map(str::to_string);
@@ -422,9 +424,12 @@ impl Poller<'_> {
         }
         let fresh = matches!(outcome, PollOutcome::New | PollOutcome::Changed);
         let ok = self.seen.status.is_some_and(|s| (200..300).contains(&s));
-        if (self.args.changes || (self.args.long && ok)) && fresh && !self.out.is_json() {
+        if (self.args.changes || (self.args.long && ok)) && fresh {
             let body = std::mem::take(&mut self.seen.body);
-            if let Err(e) = crate::output::write_stdout(&body) {
+            if let Err(e) = self.out.emit(&Event::Verbatim {
+                kind: "body",
+                bytes: &body,
+            }) {
                 self.exit = Some(Err(e));
                 return;
             }
@@ -534,7 +539,7 @@ impl Poller<'_> {
             uptime: (s.requests > 0).then(|| s.ok as f64 * 100.0 / s.requests as f64),
             nothing_new: (s.ok > 0).then(|| s.unchanged as f64 * 100.0 / s.ok as f64),
             elapsed: self.started.elapsed(),
-            sparkline: std::io::stderr().is_terminal().then(|| s.sparkline()),
+            sparkline: crate::output::stderr_is_terminal().then(|| s.sparkline()),
         };
         self.out.emit(&Event::PollSummary(&summary))
     }

@@ -280,7 +280,13 @@ impl Client<'_> {
     /// A step of the handshake exchange.
     fn step(&mut self, step: Step) -> Result<()> {
         match step {
-            Step::Connected { remote, .. } => self.remote = remote,
+            Step::Connected { remote, .. } => {
+                self.remote = remote;
+                crate::http::client::report_link(self.out, &step)?;
+            }
+            Step::Retrying { .. } | Step::Secured(_) => {
+                crate::http::client::report_link(self.out, &step)?;
+            }
             Step::Head(head) => {
                 if head.status == 101 {
                     let agreed = handshake::verify_response(
