@@ -23,10 +23,10 @@ use url::Url;
 use super::tls::{tls_failure, TlsConn};
 use super::transport::Transport;
 use crate::cli::{DialArgs, Family, RequestArgs};
-use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
+use crate::error::{describe_io, Error, Exit, Result};
 use crate::net;
 use crate::net::proxy::{self, Proxy, Tunnel};
-use crate::proto::http::Head;
+use crate::proto::http::{Head, HttpError};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
 use crate::reactor::connector::{Connector, Outcome};
@@ -725,7 +725,7 @@ pub struct Exchange<K> {
     /// Steps not taken yet (at most a few: the exchange stops moving until
     /// they are), then the failure that ends the exchange.
     steps: VecDeque<Step>,
-    failure: Option<Error>,
+    failure: Option<anyhow::Error>,
 }
 
 impl<K: Copy> Exchange<K> {
@@ -738,7 +738,7 @@ impl<K: Copy> Exchange<K> {
         request: &Request,
         reuse: Option<Transport>,
         settings: Arc<Settings>,
-    ) -> Result<Exchange<K>> {
+    ) -> anyhow::Result<Exchange<K>> {
         let origin = Origin::of(&request.url)?;
         let proxy = if settings.unix_socket.is_some() {
             // As curl: the socket is the way there, no proxy.
@@ -809,7 +809,7 @@ impl<K: Copy> Exchange<K> {
     /// The next step, moving the exchange as far as the socket allows;
     /// `None` when it waits for the socket (or is over). The steps queued
     /// before a failure come first, then the failure.
-    pub fn poll(&mut self, cx: &mut Ctx<K>) -> Result<Option<Step>> {
+    pub fn poll(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<Option<Step>> {
         if self.steps.is_empty() && self.failure.is_none() {
             let r = self.drive(cx);
             self.keep(r);
@@ -827,7 +827,7 @@ impl<K: Copy> Exchange<K> {
     }
 
     /// Keeps a failure for [`Exchange::poll`] to report after the steps.
-    fn keep(&mut self, r: Result<()>) {
+    fn keep(&mut self, r: anyhow::Result<()>) {
         if let Err(e) = r {
             if self.failure.is_none() {
                 self.failure = Some(e);
@@ -835,7 +835,7 @@ impl<K: Copy> Exchange<K> {
         }
     }
 
-    fn connect(&mut self, cx: &mut Ctx<K>) -> Result<()> {
+    fn connect(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let settings = Arc::clone(&self.settings);
         if let Some(path) = &settings.unix_socket {
             let mut stream = net::unix::connect(path)?;
@@ -894,7 +894,11 @@ impl<K: Copy> Exchange<K> {
     }
 
     /// The lookup answered (or failed).
-    fn resolved(&mut self, cx: &mut Ctx<K>, result: io::Result<Vec<SocketAddr>>) -> Result<()> {
+    fn resolved(
+        &mut self,
+        cx: &mut Ctx<K>,
+        result: io::Result<Vec<SocketAddr>>,
+    ) -> anyhow::Result<()> {
         let host = self.lookup_host.clone();
         self.phase = Phase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
@@ -903,7 +907,7 @@ impl<K: Copy> Exchange<K> {
         self.connect_to(cx, addrs)
     }
 
-    fn connect_to(&mut self, cx: &mut Ctx<K>, addrs: Vec<SocketAddr>) -> Result<()> {
+    fn connect_to(&mut self, cx: &mut Ctx<K>, addrs: Vec<SocketAddr>) -> anyhow::Result<()> {
         let mut connector = Connector::new(addrs, None, self.settings.connect_timeout);
         let outcome = connector.start(cx, self.token, self.key);
         self.phase = Phase::Connecting(connector);
@@ -999,12 +1003,12 @@ impl<K: Copy> Exchange<K> {
         self.keep(r);
     }
 
-    fn timed_out_inner(&mut self, cx: &mut Ctx<K>) -> Result<()> {
+    fn timed_out_inner(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let connect_timeout = self.settings.connect_timeout;
         if let Phase::Resolving(l) = &mut self.phase {
             let e = l.timed_out(cx);
             self.phase = Phase::Done;
-            return Err(net::resolve_error(&self.lookup_host, &e));
+            return Err(net::resolve_error(&self.lookup_host, &e).into());
         }
         if let Phase::Connecting(c) = &mut self.phase {
             let outcome = c.timed_out(cx, self.token, self.key);
@@ -1019,7 +1023,8 @@ impl<K: Copy> Exchange<K> {
                     self.origin.authority(),
                     humantime::format_duration(connect_timeout)
                 ),
-            ));
+            )
+            .into());
         }
         if matches!(self.phase, Phase::Secure) && self.tls_timer.take().is_some() {
             return Err(Error::timeout(
@@ -1028,12 +1033,13 @@ impl<K: Copy> Exchange<K> {
                     "handshake not done after {} (--connect-timeout)",
                     humantime::format_duration(connect_timeout)
                 ),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
 
-    fn on_connect(&mut self, cx: &mut Ctx<K>, outcome: Outcome) -> Result<()> {
+    fn on_connect(&mut self, cx: &mut Ctx<K>, outcome: Outcome) -> anyhow::Result<()> {
         match outcome {
             Outcome::Pending => Ok(()),
             Outcome::Retrying(addr, e) => {
@@ -1044,21 +1050,20 @@ impl<K: Copy> Exchange<K> {
                 Ok(())
             }
             Outcome::Failed(e) => {
-                let mut why = describe_io(&e);
-                match e.kind() {
-                    io::ErrorKind::ConnectionRefused => {
-                        why.push_str(" (is anything listening there?)")
-                    }
+                let what = format!("connect {}", self.dial_name());
+                let hint = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => Some("is anything listening there?"),
                     io::ErrorKind::TimedOut => {
-                        why.push_str(" (is the host up, or a firewall dropping packets?)")
+                        Some("is the host up, or a firewall dropping packets?")
                     }
-                    _ => {}
-                }
-                Err(Error::new(
-                    exit_for_io(&e),
-                    format!("connect {}", self.dial_name()),
-                    why,
-                ))
+                    _ => None,
+                };
+                Err(match hint {
+                    Some(hint) => {
+                        anyhow::Error::new(Hinted::new(describe_io(&e), hint, e)).context(what)
+                    }
+                    None => anyhow::Error::new(e).context(what),
+                })
             }
             Outcome::Connected(stream, remote, _) => {
                 self.timing.connect = self.started.elapsed();
@@ -1102,7 +1107,7 @@ impl<K: Copy> Exchange<K> {
     }
 
     /// Moves the exchange until a step is queued or the socket has no more.
-    fn drive(&mut self, cx: &mut Ctx<K>) -> Result<()> {
+    fn drive(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let result = self.drive_inner(cx.now);
         if !matches!(self.phase, Phase::Secure | Phase::Tunnel) {
             if let Some(t) = self.tls_timer.take() {
@@ -1130,7 +1135,7 @@ impl<K: Copy> Exchange<K> {
         }
     }
 
-    fn drive_inner(&mut self, now: Instant) -> Result<()> {
+    fn drive_inner(&mut self, now: Instant) -> anyhow::Result<()> {
         loop {
             if !self.steps.is_empty() {
                 return Ok(());
@@ -1155,7 +1160,8 @@ impl<K: Copy> Exchange<K> {
                             return Err(protocol_error(
                                 &self.origin,
                                 "the server spoke before the TLS handshake",
-                            ));
+                            )
+                            .into());
                         }
                         let Some(Transport::Plain(conn)) = self.transport.take() else {
                             return Ok(());
@@ -1174,7 +1180,7 @@ impl<K: Copy> Exchange<K> {
                 Phase::Secure => {
                     transport
                         .flush(now)
-                        .map_err(|e| io_error(&self.origin, &e))?;
+                        .map_err(|e| io_error(&self.origin, e))?;
                     if transport.handshaking() {
                         match transport.read(self.buf.spare(), now) {
                             Ok(Read::Data(n)) => self.buf.filled(n),
@@ -1188,9 +1194,10 @@ impl<K: Copy> Exchange<K> {
                                     Exit::Tls,
                                     format!("TLS with {}", self.origin.authority()),
                                     "handshake failed: the server closed the connection",
-                                ))
+                                )
+                                .into())
                             }
-                            Err(e) => return Err(io_error(&self.origin, &e)),
+                            Err(e) => return Err(io_error(&self.origin, e)),
                         }
                         continue;
                     }
@@ -1210,13 +1217,13 @@ impl<K: Copy> Exchange<K> {
                         self.wire_queued = true;
                         self.steps.push_back(Step::Sending);
                         let sent = transport.send(self.round_trip.wire(), now);
-                        sent.map_err(|e| self.io_failure(&e))?;
+                        sent.map_err(|e| self.io_failure(e))?;
                     }
                     let flushed = match self.transport.as_mut() {
                         Some(t) => t.flush(now).map(|()| t.pending()),
                         None => return Ok(()),
                     };
-                    if flushed.map_err(|e| self.io_failure(&e))? {
+                    if flushed.map_err(|e| self.io_failure(e))? {
                         // Watch for an early response (a 413, say) while the
                         // body goes out: read until the socket has no more.
                         while matches!(self.phase, Phase::Send)
@@ -1242,11 +1249,11 @@ impl<K: Copy> Exchange<K> {
 
     /// Decodes what is buffered into one step, else reads once. `false`
     /// when the socket has nothing more now (or the exchange finished).
-    fn read_some(&mut self, now: Instant) -> Result<bool> {
+    fn read_some(&mut self, now: Instant) -> anyhow::Result<bool> {
         let all_sent = self.transport.as_ref().is_some_and(|t| !t.pending());
         let decoded = self.round_trip.decode(self.buf.data(), all_sent);
         let (used, step) = match decoded {
-            Err(e) => return Err(self.bad_response(&e.to_string())),
+            Err(e) => return Err(self.bad_response(e)),
             Ok((used, event)) => (
                 used,
                 event.map(|e| match e {
@@ -1289,38 +1296,38 @@ impl<K: Copy> Exchange<K> {
                 }
                 Err(e) => {
                     self.stale = self.round_trip.retry_fresh(Failure::Response(&e));
-                    Err(self.bad_response(&e.to_string()))
+                    Err(self.bad_response(e))
                 }
             },
-            Err(e) => Err(self.io_failure(&e)),
+            Err(e) => Err(self.io_failure(e)),
         }
     }
 
     /// An I/O failure of the connection, judged by the round trip (a dead
     /// kept-alive connection is retried).
-    fn io_failure(&mut self, e: &io::Error) -> Error {
+    fn io_failure(&mut self, e: io::Error) -> anyhow::Error {
         self.stale = self.round_trip.retry_fresh(Failure::Io(e.kind()));
         io_error(&self.origin, e)
     }
 
     /// A response that is not HTTP: said plainly when it is TLS (a plain
     /// request to a TLS port gets an alert or a handshake record back).
-    fn bad_response(&self, why: &str) -> Error {
+    fn bad_response(&self, e: HttpError) -> anyhow::Error {
+        let what = format!("response from {}", self.origin.authority());
         if !self.origin.https && looks_like_tls(self.buf.data()) {
             return Error::new(
                 Exit::Protocol,
-                format!("response from {}", self.origin.authority()),
+                what,
                 "the server speaks TLS on this port; use https:// (wss:// for WebSocket)",
-            );
+            )
+            .into();
         }
         if !self.origin.https && !self.round_trip.got_bytes() {
             // OpenSSL servers close on a plain request without a word.
-            return protocol_error(
-                &self.origin,
-                &format!("{why} (if this port speaks TLS, use https:// or wss://)"),
-            );
+            let hint = "if this port speaks TLS, use https:// or wss://";
+            return anyhow::Error::new(Hinted::new(e.to_string(), hint, e)).context(what);
         }
-        protocol_error(&self.origin, why)
+        anyhow::Error::new(e).context(what)
     }
 
     fn complete(&mut self) {
@@ -1339,19 +1346,48 @@ fn tls_config(settings: &Settings) -> Result<Arc<ClientConfig>> {
         .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))
 }
 
-fn io_error(origin: &Origin, e: &io::Error) -> Error {
-    if let Some(f) = tls_failure(e) {
-        return Error::new(
-            Exit::Tls,
-            format!("TLS with {}", origin.authority()),
-            f.0.clone(),
-        );
+/// The connection failed: a TLS failure (its transport carries it inside
+/// the I/O error) is the session's, anything else the response's.
+fn io_error(origin: &Origin, e: io::Error) -> anyhow::Error {
+    let what = if tls_failure(&e).is_some() {
+        format!("TLS with {}", origin.authority())
+    } else {
+        format!("response from {}", origin.authority())
+    };
+    anyhow::Error::new(e).context(what)
+}
+
+/// A cause with a hint after its words (`connection refused (is anything
+/// listening there?)`); the cause stays in the chain for the exit code.
+#[derive(Debug)]
+pub struct Hinted {
+    text: String,
+    cause: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl Hinted {
+    fn new(
+        words: String,
+        hint: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Hinted {
+        Hinted {
+            text: format!("{words} ({hint})"),
+            cause: Box::new(cause),
+        }
     }
-    Error::new(
-        exit_for_io(e),
-        format!("response from {}", origin.authority()),
-        describe_io(e),
-    )
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
 }
 
 /// Whether `data` starts like a TLS record: an alert (0x15) or a

@@ -24,7 +24,7 @@ use mio::Token;
 use url::Url;
 
 use crate::cli::HttpArgs;
-use crate::error::{Error, Exit, Result};
+use crate::error::{exit_of, flatten, Error, Exit, Result};
 use crate::event::{Event, HttpReport};
 use crate::output::{units, Output};
 use crate::proto::http::Head;
@@ -164,10 +164,13 @@ struct HttpCmd<'o> {
     progress: Option<Progress>,
     out: &'o mut Output,
     signals: Signals,
-    result: Option<Result<Exit>>,
+    result: Option<anyhow::Result<Exit>>,
+    /// The failure that ended the run, kept with its chain (the reactor's
+    /// own result is only the exit).
+    failure: Option<anyhow::Error>,
 }
 
-pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(args: HttpArgs, out: &mut Output) -> anyhow::Result<Exit> {
     if args.silent {
         out.silence(args.show_error);
     }
@@ -245,22 +248,30 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         out,
         signals,
         result: None,
+        failure: None,
     };
     let mut cx = reactor.ctx();
     cmd.start_attempt(&mut cx);
-    let result = reactor.run(&mut cmd);
+    let result = reactor.run(&mut cmd).map_err(anyhow::Error::from);
+    let result = match cmd.failure.take() {
+        Some(e) => Err(e),
+        None => result,
+    };
     if cmd.progress.is_some() {
         cmd.out.progress(None);
     }
     let saved = cmd.save_cookies();
     let result = match (result, saved) {
-        (Ok(_), Err(e)) => Err(e),
+        (Ok(_), Err(e)) => Err(e.into()),
         (r, _) => r,
     };
     if let Some(pieces) = write_out {
         let (code, errormsg) = match &result {
             Ok(exit) => (exit.code(), String::new()),
-            Err(e) => (e.kind.code(), format!("{}: {}", e.what, e.why)),
+            Err(e) => {
+                let e = flatten(e);
+                (e.kind.code(), format!("{}: {}", e.what, e.why))
+            }
         };
         let rendered = writeout::render(&pieces, &cmd.write_out_vars(code, errormsg));
         for name in &rendered.unknown {
@@ -277,7 +288,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
                 bytes: rendered.stdout.as_bytes(),
             };
             if let Err(e) = cmd.out.emit(&text) {
-                return result.and(Err(e));
+                return result.and(Err(e.into()));
             }
         }
     }
@@ -402,7 +413,10 @@ impl HttpCmd<'_> {
     fn pump(&mut self, cx: &mut Ctx<Timer>) {
         while let Some(ex) = self.exchange.as_mut() {
             let r = match ex.poll(cx) {
-                Ok(Some(step)) => self.step(step).and_then(|()| self.after_step(cx)),
+                Ok(Some(step)) => self
+                    .step(step)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| self.after_step(cx)),
                 Ok(None) => return,
                 Err(e) => Err(e),
             };
@@ -433,8 +447,11 @@ impl HttpCmd<'_> {
 
     /// An attempt failed with `e`: retry it when `--retry` says so, else
     /// this is the result.
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: Error) {
-        let retryable = match e.kind {
+    /// The decision goes by the chain's typed causes (`exit_of`), never by
+    /// its text.
+    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+        let e = e.into();
+        let retryable = match exit_of(&e) {
             Exit::Usage | Exit::Interrupted | Exit::Ok => false,
             _ if self.args.retry_all_errors => true,
             Exit::Timeout => true,
@@ -443,7 +460,7 @@ impl HttpCmd<'_> {
         };
         if retryable && self.result.is_none() {
             if let Some(delay) = self.retry_delay(None) {
-                let why = e.why.clone();
+                let why = flatten(&e).why;
                 self.retry(cx, &why, delay);
                 return;
             }
@@ -475,7 +492,7 @@ impl HttpCmd<'_> {
                 delay,
                 reason: why,
             }) {
-                self.result = Some(Err(e));
+                self.result = Some(Err(e.into()));
                 return;
             }
         }
@@ -497,7 +514,7 @@ impl HttpCmd<'_> {
     }
 
     /// Starts the exchange for `self.request`, reusing a pooled connection.
-    fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn begin(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
         let origin = Origin::of(&self.request.url)?;
         self.set_cookie_header(&origin);
         if origin.https {
@@ -890,7 +907,7 @@ impl HttpCmd<'_> {
 
     /// After any exchange call: a finished response leads to the next
     /// request (a redirect) or to the end.
-    fn after_step(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn after_step(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
         let Some(reusable) = self.current.done.take() else {
             return Ok(());
         };
@@ -915,7 +932,7 @@ impl HttpCmd<'_> {
             self.follow(next);
             return self.begin(cx);
         }
-        self.finish(&ex)
+        Ok(self.finish(&ex)?)
     }
 
     /// Rewrites the request for a redirect (see [`redirected`]).
@@ -1169,7 +1186,12 @@ impl Handler for HttpCmd<'_> {
 
     fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
         match self.result.take() {
-            Some(r) => r.map(Some),
+            Some(Ok(exit)) => Ok(Some(exit)),
+            Some(Err(e)) => {
+                let exit = exit_of(&e);
+                self.failure = Some(e);
+                Ok(Some(exit))
+            }
             None => Ok(None),
         }
     }

@@ -103,7 +103,7 @@ struct Poller<'o> {
     exit: Option<Result<Exit>>,
 }
 
-pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(args: PollArgs, out: &mut Output) -> anyhow::Result<Exit> {
     let target = match args.url.strip_prefix("tcp://") {
         Some(rest) => {
             let (host, port) = rest
@@ -161,7 +161,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
         exit: None,
     };
     poller.launch(&mut reactor.ctx());
-    reactor.run(&mut poller)
+    Ok(reactor.run(&mut poller)?)
 }
 
 impl Poller<'_> {
@@ -366,7 +366,9 @@ impl Poller<'_> {
         }
     }
 
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: Error) {
+    /// A poll failed: its exit code and line come from the error chain.
+    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+        let e = crate::error::flatten(&e.into());
         if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
             ex.abandon(cx);
         }

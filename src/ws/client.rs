@@ -188,7 +188,7 @@ fn http_url(url: &str) -> Result<String> {
     }
 }
 
-pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
     let http = http_url(&args.url)?;
     let mut request = crate::http::client::get_request(&http, &args.headers)?;
     let entropy = Entropy::new()?;
@@ -273,7 +273,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
     // Stdin is opened once the connection is up (see `open`).
     let result = reactor.run(&mut client);
     drop(client.console.take());
-    result
+    Ok(result?)
 }
 
 impl Client<'_> {
@@ -340,7 +340,7 @@ impl Client<'_> {
                 self.phase = Phase::Handshake(Box::new(ex));
                 self.handshake(cx);
             }
-            Err(e) => self.exit = Some(Err(e)),
+            Err(e) => self.exit = Some(Err(crate::error::flatten(&e))),
         }
     }
 
@@ -357,7 +357,7 @@ impl Client<'_> {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.exit = Some(Err(e));
+                    self.exit = Some(Err(crate::error::flatten(&e)));
                     return;
                 }
             }
