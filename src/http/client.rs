@@ -1339,6 +1339,45 @@ impl<K: Copy> Exchange<K> {
     }
 }
 
+/// The kept-alive connection between exchanges (`http` redirects, `poll`):
+/// one, for one origin.
+#[derive(Default)]
+pub struct Pool(Option<(Origin, Transport)>);
+
+impl Pool {
+    /// The kept connection if it goes to `origin`; another one is closed.
+    pub fn take_for<K>(&mut self, cx: &mut Ctx<K>, origin: &Origin) -> Option<Transport> {
+        match self.0.take() {
+            Some((o, t)) if o == *origin => Some(t),
+            Some((_, mut t)) => {
+                let _ = cx.registry.deregister(t.stream_mut());
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keeps a finished exchange's connection when the round trip said it
+    /// is `reusable`, else closes it.
+    pub fn keep<K: Copy>(&mut self, cx: &mut Ctx<K>, ex: &mut Exchange<K>, reusable: bool) {
+        let origin = ex.origin().clone();
+        match ex.take_transport() {
+            Some(t) if reusable => self.0 = Some((origin, t)),
+            Some(mut t) => {
+                let _ = cx.registry.deregister(t.stream_mut());
+            }
+            None => {}
+        }
+    }
+
+    /// Closes the kept connection, if any.
+    pub fn close<K>(&mut self, cx: &mut Ctx<K>) {
+        if let Some((_, mut t)) = self.0.take() {
+            let _ = cx.registry.deregister(t.stream_mut());
+        }
+    }
+}
+
 fn tls_config(settings: &Settings) -> Result<Arc<ClientConfig>> {
     settings
         .tls

@@ -31,8 +31,7 @@ use crate::proto::http::Head;
 use crate::proto::http_client::{redirect_target, redirected, RedirectError};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
-use client::{Exchange, Origin, Request, Settings, Step};
-use transport::Transport;
+use client::{Exchange, Origin, Pool, Request, Settings, Step};
 
 const SIGNAL: Token = Token(1);
 const SOCKET: Token = Token(2);
@@ -144,7 +143,7 @@ struct HttpCmd<'o> {
     first_started: Instant,
     settings: Arc<Settings>,
     exchange: Option<Exchange<Timer>>,
-    pool: Option<(Origin, Transport)>,
+    pool: Pool,
     redirects: u32,
     started: Instant,
     redirect_time: Duration,
@@ -232,7 +231,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> anyhow::Result<Exit> {
         args,
         settings: Arc::new(settings),
         exchange: None,
-        pool: None,
+        pool: Pool::default(),
         redirects: 0,
         started,
         redirect_time: Duration::ZERO,
@@ -473,9 +472,7 @@ impl HttpCmd<'_> {
         if let Some(mut ex) = self.exchange.take() {
             ex.abandon(cx);
         }
-        if let Some((_, mut t)) = self.pool.take() {
-            let _ = cx.registry.deregister(t.stream_mut());
-        }
+        self.pool.close(cx);
         self.attempt += 1;
         let left = self.args.retry.saturating_sub(self.attempt);
         self.out.notice(&format!(
@@ -520,14 +517,7 @@ impl HttpCmd<'_> {
         if origin.https {
             Arc::make_mut(&mut self.settings).load_tls(&self.args.req.dial)?;
         }
-        let reuse = match self.pool.take() {
-            Some((o, t)) if o == origin => Some(t),
-            Some((_, mut t)) => {
-                let _ = cx.registry.deregister(t.stream_mut());
-                None
-            }
-            None => None,
-        };
+        let reuse = self.pool.take_for(cx, &origin);
         self.current = Current::default();
         let ex = Exchange::start(
             cx,
@@ -921,14 +911,7 @@ impl HttpCmd<'_> {
         }
         if let Some(next) = self.current.redirect.take() {
             self.redirect_phases = add_phases(&self.redirect_phases, &ex.timing);
-            let origin = ex.origin().clone();
-            match ex.take_transport() {
-                Some(t) if reusable => self.pool = Some((origin.clone(), t)),
-                Some(mut t) => {
-                    let _ = cx.registry.deregister(t.stream_mut());
-                }
-                None => {}
-            }
+            self.pool.keep(cx, &mut ex, reusable);
             self.follow(next);
             return self.begin(cx);
         }

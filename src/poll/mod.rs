@@ -23,8 +23,7 @@ use mio::Token;
 use crate::cli::PollArgs;
 use crate::error::{Error, Exit, Result};
 use crate::event::{Event, PollOutcome, PollRecord, PollSummary};
-use crate::http::client::{build_request, Exchange, Origin, Request, Settings, Step};
-use crate::http::transport::Transport;
+use crate::http::client::{build_request, Exchange, Origin, Pool, Request, Settings, Step};
 use crate::net;
 use crate::output::Output;
 use crate::reactor::connector::{Connector, Outcome};
@@ -90,7 +89,7 @@ struct Poller<'o> {
     last_modified: Option<String>,
     last_hash: Option<u64>,
     seen: Seen,
-    pool: Option<(Origin, Transport)>,
+    pool: Pool,
     stats: Stats,
     started: Instant,
     rng: u64,
@@ -150,7 +149,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> anyhow::Result<Exit> {
         last_modified: None,
         last_hash: None,
         seen: Seen::default(),
-        pool: None,
+        pool: Pool::default(),
         stats: Stats::default(),
         started: now,
         rng: seed | 1,
@@ -206,14 +205,12 @@ impl Poller<'_> {
                         req.headers.push(("If-Modified-Since".into(), lm.clone()));
                     }
                 }
-                let origin = Origin::of(&req.url);
-                let reuse = match (self.pool.take(), origin) {
-                    (Some((o, t)), Ok(origin)) if o == origin => Some(t),
-                    (Some((_, mut t)), _) => {
-                        let _ = cx.registry.deregister(t.stream_mut());
+                let reuse = match Origin::of(&req.url) {
+                    Ok(origin) => self.pool.take_for(cx, &origin),
+                    Err(_) => {
+                        self.pool.close(cx);
                         None
                     }
-                    _ => None,
                 };
                 Exchange::start(
                     cx,
@@ -295,14 +292,7 @@ impl Poller<'_> {
         let Some(InFlight::Http(mut ex)) = self.inflight.take() else {
             return;
         };
-        let origin = ex.origin().clone();
-        if let Some(mut t) = ex.take_transport() {
-            if reusable {
-                self.pool = Some((origin, t));
-            } else {
-                let _ = cx.registry.deregister(t.stream_mut());
-            }
-        }
+        self.pool.keep(cx, &mut ex, reusable);
         let status = self.seen.status.unwrap_or(0);
         if status >= 500 {
             let e = Error::new(Exit::Protocol, "", format!("server error {status}"));
