@@ -28,7 +28,7 @@ use crate::error::{exit_of, flatten, Error, Exit, Result};
 use crate::event::{Event, HttpReport};
 use crate::output::{units, Output};
 use crate::proto::http::Head;
-use crate::proto::http_client::{redirect_target, redirected, RedirectError};
+use crate::proto::http_client::{follow_target, redirected, RedirectError};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
 use client::{Exchange, Origin, Pool, Request, Settings, Step};
@@ -537,17 +537,7 @@ impl HttpCmd<'_> {
             Step::Sending => {
                 if self.out.verbose() {
                     let origin = Origin::of(&self.request.url)?;
-                    let mut lines = vec![format!(
-                        "{} {} HTTP/1.1",
-                        self.request.method,
-                        self.request.target()
-                    )];
-                    lines.extend(
-                        self.request
-                            .wire_headers(&origin)
-                            .iter()
-                            .map(|(n, v)| format!("{n}: {v}")),
-                    );
+                    let mut lines = self.request.head_lines(&origin);
                     if !self.request.body.is_empty() {
                         lines.push(format!(
                             "[{} of body]",
@@ -712,31 +702,24 @@ impl HttpCmd<'_> {
         self.take_cookies(&head);
         self.last_head = Some(head.clone());
         let target = if self.args.location {
-            redirect_target(&self.request.url, &head)
+            follow_target(
+                &self.request.url,
+                &head,
+                self.redirects,
+                self.args.max_redirs,
+            )
         } else {
             None
         };
         if let Some(target) = target {
-            {
-                if self.redirects >= self.args.max_redirs {
-                    return Err(Error::new(
-                        Exit::Protocol,
-                        self.request.url.as_str(),
-                        format!(
-                            "more than {} redirects (--max-redirs)",
-                            self.args.max_redirs
-                        ),
-                    ));
-                }
-                let next = target.map_err(|e| match e {
-                    RedirectError::Unusable(e) => Error::new(Exit::Protocol, e.url, e.why),
-                    e => Error::new(Exit::Protocol, self.request.url.as_str(), e.to_string()),
-                })?;
-                self.write_head(&head)?;
-                self.current.redirect = Some(next);
-                self.current.head = Some(head);
-                return Ok(());
-            }
+            let next = target.map_err(|e| match e {
+                RedirectError::Unusable(e) => Error::new(Exit::Protocol, e.url, e.why),
+                e => Error::new(Exit::Protocol, self.request.url.as_str(), e.to_string()),
+            })?;
+            self.write_head(&head)?;
+            self.current.redirect = Some(next);
+            self.current.head = Some(head);
+            return Ok(());
         }
         if TRANSIENT.contains(&head.status) && self.args.retry > 0 {
             let now_unix = std::time::SystemTime::now()

@@ -173,6 +173,17 @@ impl Request {
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
+    /// The head as sent, line by line (`-v`): request line, then fields.
+    pub fn head_lines(&self, origin: &Origin) -> Vec<String> {
+        let mut lines = vec![format!("{} {} HTTP/1.1", self.method, self.target())];
+        lines.extend(
+            self.wire_headers(origin)
+                .iter()
+                .map(|(n, v)| format!("{n}: {v}")),
+        );
+        lines
+    }
+
     /// The request head and body as bytes.
     pub fn encode(&self, origin: &Origin) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
@@ -228,6 +239,8 @@ pub enum RedirectError {
     BadLocation { location: String, why: String },
     /// A URL netkit cannot request (another scheme, no host).
     Unusable(UrlError),
+    /// `max` redirects were followed already (`--max-redirs`).
+    TooMany { max: u32 },
 }
 
 impl fmt::Display for RedirectError {
@@ -237,6 +250,9 @@ impl fmt::Display for RedirectError {
                 write!(f, "bad Location {location:?}: {why}")
             }
             RedirectError::Unusable(e) => write!(f, "{e}"),
+            RedirectError::TooMany { max } => {
+                write!(f, "more than {max} redirects (--max-redirs)")
+            }
         }
     }
 }
@@ -263,6 +279,21 @@ pub fn redirect_target(current: &Url, head: &Head) -> Option<Result<Url, Redirec
                     .map_err(RedirectError::Unusable)
             }),
     )
+}
+
+/// Where `-L` goes next after `head`, `followed` redirects into a run that
+/// follows at most `max`: `None` when `head` does not redirect.
+pub fn follow_target(
+    current: &Url,
+    head: &Head,
+    followed: u32,
+    max: u32,
+) -> Option<Result<Url, RedirectError>> {
+    let target = redirect_target(current, head)?;
+    if followed >= max {
+        return Some(Err(RedirectError::TooMany { max }));
+    }
+    Some(target)
 }
 
 /// The fields that carry credentials: they go only to the origin they were
@@ -820,6 +851,30 @@ mod tests {
             redirect_target(&base, &head(301, Some("http://[::1"))),
             Some(Err(RedirectError::BadLocation { .. }))
         ));
+        // -L: the limit counts followed redirects; a final answer is fine.
+        let hop = head(302, Some("/x"));
+        assert!(matches!(follow_target(&base, &hop, 1, 2), Some(Ok(_))));
+        let over = follow_target(&base, &hop, 2, 2).unwrap().unwrap_err();
+        assert_eq!(over.to_string(), "more than 2 redirects (--max-redirs)");
+        assert_eq!(follow_target(&base, &head(200, None), 9, 2), None);
+    }
+
+    #[test]
+    fn the_sent_head_line_by_line() {
+        let mut req = Request::get(url("http://h:8080/p?q"), Vec::new());
+        req.method = "PUT".into();
+        req.body = Arc::new(b"abc".to_vec());
+        let lines = req.head_lines(&Origin::of(&req.url).unwrap());
+        assert_eq!(
+            lines,
+            [
+                "PUT /p?q HTTP/1.1".to_string(),
+                "Host: h:8080".into(),
+                ua().trim_end().into(),
+                "Accept: */*".into(),
+                "Content-Length: 3".into(),
+            ]
+        );
     }
 
     #[test]
