@@ -28,7 +28,7 @@ use crate::error::{exit_of, flatten, Error, Exit, Result};
 use crate::event::{Event, HttpReport};
 use crate::output::{units, Output};
 use crate::proto::http::Head;
-use crate::proto::http_client::{follow_target, redirected, RedirectError};
+use crate::proto::http_client::{follow_target, redirected, transient, RedirectError};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
 use client::{Exchange, Origin, Pool, Request, Settings, Step};
@@ -50,8 +50,6 @@ enum Timer {
     Retry,
 }
 
-/// Statuses curl's `--retry` treats as transient.
-const TRANSIENT: [u16; 6] = [408, 429, 500, 502, 503, 504];
 /// curl's longest back-off between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
@@ -721,13 +719,10 @@ impl HttpCmd<'_> {
             self.current.head = Some(head);
             return Ok(());
         }
-        if TRANSIENT.contains(&head.status) && self.args.retry > 0 {
-            let now_unix = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let after = head
-                .header("retry-after")
-                .and_then(|v| crate::proto::http::retry_after(v, now_unix));
+        let transient = (self.args.retry > 0)
+            .then(|| transient(&head, unix_now()))
+            .flatten();
+        if let Some(after) = transient {
             if let Some(delay) = self.retry_delay(after) {
                 self.current.retry = Some((format!("{} {}", head.status, head.reason), delay));
                 self.current.head = Some(head);

@@ -296,6 +296,23 @@ pub fn follow_target(
     Some(target)
 }
 
+/// Statuses curl's `--retry` treats as transient.
+const TRANSIENT: [u16; 6] = [408, 429, 500, 502, 503, 504];
+
+/// Whether `head` is a transient failure worth another attempt, and after
+/// how long its `Retry-After` asks for (`now_unix`: seconds since 1970, for
+/// a date): `None` when it is not transient, `Some(None)` when it says
+/// nothing usable.
+pub fn transient(head: &Head, now_unix: u64) -> Option<Option<std::time::Duration>> {
+    if !TRANSIENT.contains(&head.status) {
+        return None;
+    }
+    Some(
+        head.header("retry-after")
+            .and_then(|v| super::http::retry_after(v, now_unix)),
+    )
+}
+
 /// The fields that carry credentials: they go only to the origin they were
 /// given for (as curl, since CVE-2022-27776).
 const CREDENTIALS: [&str; 2] = ["authorization", "cookie"];
@@ -857,6 +874,33 @@ mod tests {
         let over = follow_target(&base, &hop, 2, 2).unwrap().unwrap_err();
         assert_eq!(over.to_string(), "more than 2 redirects (--max-redirs)");
         assert_eq!(follow_target(&base, &head(200, None), 9, 2), None);
+    }
+
+    #[test]
+    fn transient_statuses_and_their_retry_after() {
+        let head = |status: u16, after: Option<&str>| Head {
+            version: 1,
+            status,
+            reason: String::new(),
+            headers: after
+                .map(|a| vec![("Retry-After".to_string(), a.to_string())])
+                .unwrap_or_default(),
+            size: 0,
+        };
+        assert_eq!(transient(&head(200, Some("5")), 0), None);
+        assert_eq!(transient(&head(404, None), 0), None);
+        assert_eq!(transient(&head(503, None), 0), Some(None));
+        assert_eq!(
+            transient(&head(429, Some("7")), 0),
+            Some(Some(std::time::Duration::from_secs(7)))
+        );
+        assert_eq!(transient(&head(502, Some("soon")), 0), Some(None));
+        // A date: the delay from now; in the past, none.
+        let date = "Thu, 01 Jan 1970 00:01:40 GMT";
+        assert_eq!(
+            transient(&head(503, Some(date)), 40),
+            Some(Some(std::time::Duration::from_secs(60)))
+        );
     }
 
     #[test]
