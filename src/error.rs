@@ -156,6 +156,169 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
+/// The exit code of an error chain (the command layer's `anyhow::Error`),
+/// recovered from its typed causes, outermost first: a coded [`Error`]
+/// says it outright; a TLS failure is 7; a malformed HTTP response, a
+/// WebSocket protocol violation or an unfollowable redirect is 6; a URL
+/// netkit cannot request is 2; an I/O error maps as [`exit_for_io`] says.
+/// Anything else is 1.
+pub fn exit_of(err: &anyhow::Error) -> Exit {
+    use crate::proto::http_client::{RedirectError, UrlError};
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return e.kind;
+        }
+        if cause.is::<crate::net::tls::TlsFailure>() {
+            return Exit::Tls;
+        }
+        if cause.is::<crate::proto::http::HttpError>()
+            || cause.is::<crate::proto::ws::frame::WsError>()
+            || cause.is::<RedirectError>()
+        {
+            return Exit::Protocol;
+        }
+        if cause.is::<UrlError>() {
+            return Exit::Usage;
+        }
+        if let Some(e) = cause.downcast_ref::<io::Error>() {
+            // A TLS failure travels inside the I/O error of its transport.
+            if crate::net::tls::tls_failure(e).is_some() {
+                return Exit::Tls;
+            }
+            return exit_for_io(e);
+        }
+    }
+    Exit::Failed
+}
+
+/// The one line an error chain is reported as, with its exit code: a coded
+/// [`Error`] as it is; otherwise the outermost context is what failed and
+/// the cause under it why (an I/O error in its short words).
+pub fn flatten(err: &anyhow::Error) -> Error {
+    let kind = exit_of(err);
+    let words = |cause: &(dyn std::error::Error + 'static)| -> String {
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return e.to_string();
+        }
+        if let Some(e) = cause.downcast_ref::<io::Error>() {
+            if let Some(f) = crate::net::tls::tls_failure(e) {
+                return f.to_string();
+            }
+            return describe_io(e);
+        }
+        cause.to_string()
+    };
+    let mut chain = err.chain();
+    let Some(first) = chain.next() else {
+        return Error::new(kind, "", "");
+    };
+    if let Some(e) = first.downcast_ref::<Error>() {
+        return Error::new(kind, e.what.clone(), e.why.clone());
+    }
+    match chain.next() {
+        Some(cause) => Error::new(kind, first.to_string(), words(cause)),
+        None => Error::new(kind, "", words(first)),
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    /// Chain -> exit code and line: the table the command layer relies on.
+    #[test]
+    fn chains_map_to_exit_codes_and_one_line() {
+        use crate::net::tls::TlsFailure;
+        use crate::proto::http::HttpError;
+        use crate::proto::http_client::{RedirectError, UrlError};
+        let io_tls = io::Error::other(TlsFailure("certificate not trusted".into()));
+        let table: Vec<(anyhow::Error, Exit, &str)> = vec![
+            (
+                Error::usage("-H", "not a header").into(),
+                Exit::Usage,
+                "-H: not a header",
+            ),
+            (
+                anyhow::Error::new(Error::timeout("x", "late")).context("outer"),
+                Exit::Timeout,
+                "outer: x: late",
+            ),
+            (
+                anyhow::Error::new(HttpError::EmptyReply).context("response from h:80"),
+                Exit::Protocol,
+                "response from h:80: empty reply from server",
+            ),
+            (
+                anyhow::Error::new(io_tls).context("TLS with h:443"),
+                Exit::Tls,
+                "TLS with h:443: certificate not trusted",
+            ),
+            (
+                anyhow::Error::new(TlsFailure("bad".into())).context("TLS with h:443"),
+                Exit::Tls,
+                "TLS with h:443: bad",
+            ),
+            (
+                anyhow::Error::new(io::Error::from_raw_os_error(libc::ECONNRESET))
+                    .context("response from h:80"),
+                Exit::Refused,
+                "response from h:80: connection reset by peer",
+            ),
+            (
+                anyhow::Error::new(io::Error::from_raw_os_error(libc::ETIMEDOUT))
+                    .context("connect h:80"),
+                Exit::Timeout,
+                "connect h:80: timed out",
+            ),
+            (
+                anyhow::Error::new(crate::proto::ws::frame::WsError {
+                    code: 1002,
+                    reason: "bad frame".into(),
+                })
+                .context("ws://h/"),
+                Exit::Protocol,
+                "ws://h/: bad frame (close 1002)",
+            ),
+            (
+                anyhow::Error::new(RedirectError::BadLocation {
+                    location: "x".into(),
+                    why: "y".into(),
+                })
+                .context("http://h/"),
+                Exit::Protocol,
+                "http://h/: bad Location \"x\": y",
+            ),
+            (
+                anyhow::Error::new(UrlError {
+                    url: "ftp://h/".into(),
+                    why: "no".into(),
+                }),
+                Exit::Usage,
+                "ftp://h/: no",
+            ),
+            (
+                anyhow::anyhow!("something else"),
+                Exit::Failed,
+                "something else",
+            ),
+            (
+                Err::<(), _>(io::Error::from_raw_os_error(libc::ECONNREFUSED))
+                    .context("connect h:1")
+                    .unwrap_err(),
+                Exit::Refused,
+                "connect h:1: connection refused",
+            ),
+        ];
+        for (err, exit, line) in table {
+            assert_eq!(exit_of(&err), exit, "{err:#}");
+            let flat = flatten(&err);
+            assert_eq!(flat.kind, exit);
+            assert_eq!(flat.to_string(), line, "{err:#}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

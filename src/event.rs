@@ -400,6 +400,22 @@ pub enum Event<'a> {
         timeout: usize,
         elapsed: Duration,
     },
+    /// A client's connection is up (`http`, `poll`, `ws connect`; verbose
+    /// for people): `reused` when a kept-alive one carries the request.
+    ClientConnected {
+        local: SocketAddr,
+        remote: SocketAddr,
+        reused: bool,
+    },
+    /// A client's TLS session is up (`http`, `poll`, `ws connect`).
+    ClientTls(&'a crate::net::tls::SessionInfo),
+    /// Bytes asked for on stdout as they are (`-i` and `-D -` heads, `-w`,
+    /// `-c -`, `--changes` bodies): the human sink writes them untouched,
+    /// the JSON sink carries them (`text` or `bytes`) in an event named `kind`.
+    Verbatim {
+        kind: &'static str,
+        bytes: &'a [u8],
+    },
 }
 
 impl Event<'_> {
@@ -435,6 +451,9 @@ impl Event<'_> {
             Event::HttpRequest(_) => "request",
             Event::TlsSession(_) => "tls_session",
             Event::TlsCert(_) => "tls_cert",
+            Event::ClientConnected { .. } => "connected",
+            Event::ClientTls(_) => "tls_session",
+            Event::Verbatim { kind, .. } => kind,
         }
     }
 }

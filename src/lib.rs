@@ -33,25 +33,31 @@ pub mod ws;
 use clap::CommandFactory;
 
 use cli::{Cli, Command};
-use error::{Error, Exit, Result};
+use error::{Error, Exit};
 use output::Output;
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli, out: &mut Output) -> Result<Exit> {
+/// Runs a parsed command line. The error is a chain (`anyhow`): `main`
+/// reports it as one line and takes the exit code from its typed causes
+/// ([`error::exit_of`]); families that still return a coded [`Error`] join
+/// the chain as its only cause.
+pub fn run(cli: Cli, out: &mut Output) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Tcp(cmd) => tcp::run(cmd, out),
-        Command::Udp(cmd) => udp::run(cmd, out),
+        Command::Tcp(cmd) => Ok(tcp::run(cmd, out)?),
+        Command::Udp(cmd) => Ok(udp::run(cmd, out)?),
         Command::Http(cli::HttpCommand::Request(args)) => http::run(*args, out),
-        Command::Http(cli::HttpCommand::Listen(args)) => httpd::run(*args, out),
+        Command::Http(cli::HttpCommand::Listen(args)) => Ok(httpd::run(*args, out)?),
         Command::Poll(args) => poll::run(args, out),
-        Command::Bench(args) => bench::run(args, out),
+        Command::Bench(args) => Ok(bench::run(args, out)?),
         Command::Ws(cmd) => ws::run(cmd, out),
-        Command::Tls(cmd) => tls::run(cmd, out),
-        Command::Unix(cmd) => unix::run(cmd, out),
+        Command::Tls(cmd) => Ok(tls::run(cmd, out)?),
+        Command::Unix(cmd) => Ok(unix::run(cmd, out)?),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "netkit", &mut script);
-            output::write_stdout(&script)?;
+            out.emit(&event::Event::Verbatim {
+                kind: "completions",
+                bytes: &script,
+            })?;
             Ok(Exit::Ok)
         }
     }
@@ -75,10 +81,8 @@ pub fn usage_error(err: clap::Error) -> Exit {
             // netkit's own error and its exit code (3 when the name is unknown).
             let own = std::error::Error::source(&err).and_then(|e| e.downcast_ref::<Error>());
             if let Some(e) = own.filter(|e| e.kind != Exit::Usage) {
-                let color = output::want_color(
-                    cli::ColorChoice::Auto,
-                    std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                );
+                let color =
+                    output::want_color(cli::ColorChoice::Auto, output::stderr_is_terminal());
                 output::report_error(e, color);
                 return e.kind;
             }
@@ -92,10 +96,7 @@ pub fn usage_error(err: clap::Error) -> Exit {
             }
             let message = parts.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
-            let color = output::want_color(
-                cli::ColorChoice::Auto,
-                std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            );
+            let color = output::want_color(cli::ColorChoice::Auto, output::stderr_is_terminal());
             output::report_error(
                 &Error::usage("usage", format!("{message} (see --help)")),
                 color,

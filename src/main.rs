@@ -17,6 +17,8 @@ fn main() -> ExitCode {
     match netkit::run(cli, &mut out) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
+            // One line, and the exit code its typed causes give.
+            let e = netkit::error::flatten(&e);
             out.error(&e);
             ExitCode::from(e.kind.code())
         }

@@ -3,6 +3,10 @@
 //! `src/proto/` is sans-IO: it never imports mio or std::net and never reads
 //! the clock (time is passed in), so every codec can be tested without
 //! sockets, whole and one byte at a time.
+//!
+//! Only the sinks in `src/output/` write to stdout and stderr: drivers emit
+//! events, so `--json` carries everything and the human bytes are rendered
+//! in one place.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -65,5 +69,46 @@ fn main_rs_stays_tiny() {
     assert!(
         lines <= 40,
         "src/main.rs has {lines} lines; logic belongs in the library"
+    );
+}
+
+/// Code outside `src/output/` never writes to stdout or stderr itself: no
+/// print macros, no `io::stdout()`/`io::stderr()` handles, no raw `write(2)`
+/// and no direct calls of the sinks' writers. (clap's own help and version
+/// output, `err.print()` in `lib.rs`, is clap writing, not netkit.)
+#[test]
+fn only_the_sinks_write_to_stdout_and_stderr() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let output = src.join("output");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let forbidden = [
+        "print!(",
+        "println!(",
+        "eprint!(",
+        "eprintln!(",
+        "dbg!(",
+        "io::stdout()",
+        "io::stderr()",
+        "libc::write(",
+        "STDOUT_FILENO",
+        "STDERR_FILENO",
+        "write_stdout(",
+        "write_stderr(",
+    ];
+    let mut violations = Vec::new();
+    for file in files.iter().filter(|f| !f.starts_with(&output)) {
+        let text = fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if forbidden.iter().any(|w| code.contains(w)) {
+                violations.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "only src/output/ writes to stdout and stderr (emit an Event):\n{}",
+        violations.join("\n")
     );
 }

@@ -1277,6 +1277,26 @@ fn cross_origin_redirect_drops_credentials() {
     );
 }
 
+/// A `-H Cookie` is a credential too: curl keeps it to its origin
+/// (CVE-2022-27776), so does netkit.
+#[test]
+fn cross_origin_redirect_drops_a_cookie_header() {
+    let target = Raw::reply(ok_response(b"other origin"));
+    let loc = target.url("/landing");
+    let first = Raw::reply(format!(
+        "HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let out = http(&["-L", "-H", "Cookie: s=1", &first.url("/start")]);
+    out.ok();
+    assert_eq!(out.stdout, b"other origin");
+    assert_eq!(first.only().header("cookie"), "s=1");
+    let req = target.only();
+    assert!(
+        req.all("cookie").is_empty(),
+        "a cookie leaked to another origin: {req:#?}"
+    );
+}
+
 #[test]
 fn redirect_methods_follow_the_status() {
     // (status, method sent, method expected after, body kept)
@@ -1816,6 +1836,62 @@ fn tls_nginx(names: &[&str], files: &[(&str, &[u8])]) -> Option<TlsSetup> {
         pki,
         nginx,
     })
+}
+
+/// Connect and TLS facts are events: `--json -v` carries `connected` and
+/// `tls_session` (as `tcp connect --tls` does; plain `--json` stays one
+/// event), `-v` shows the same lines as before.
+#[test]
+fn https_json_carries_the_connection_and_the_tls_session() {
+    let Some(t) = tls_nginx(&["localhost", "127.0.0.1"], &[("index.html", b"secure\n")]) else {
+        return;
+    };
+    let ca = t.pki.ca.to_string_lossy().into_owned();
+    let out = http_json(&["-v", "--cacert", &ca, &t.nginx.url("/index.html")]);
+    out.ok();
+    let events = out.events();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["connected", "tls_session", "http_response"],
+        "{events:#?}"
+    );
+    assert_eq!(events[0]["remote"], format!("127.0.0.1:{}", t.nginx.port));
+    assert_eq!(events[0]["reused"], false);
+    assert!(events[1]["version"].as_str().unwrap().starts_with("TLSv1."));
+    assert_eq!(events[1]["alpn"], "http/1.1");
+    let out = http(&["-v", "--cacert", &ca, &t.nginx.url("/index.html")]);
+    out.ok();
+    let port = t.nginx.port;
+    assert!(
+        out.stderr
+            .contains(&format!("* connected to 127.0.0.1:{port} from 127.0.0.1:")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("* TLS: TLSv1."), "{}", out.stderr);
+    assert!(out.stderr.contains(", ALPN http/1.1\n"), "{}", out.stderr);
+}
+
+/// `-D -` in JSON mode: the head is an event, not raw text in the NDJSON.
+#[test]
+fn dump_header_to_stdout_is_an_event_in_json() {
+    let srv = Raw::reply(ok_response(b"hi"));
+    let out = http_json(&["-D", "-", &srv.url("/")]);
+    out.ok();
+    let events = out.events();
+    let heads: Vec<&Value> = events.iter().filter(|e| e["event"] == "head").collect();
+    assert_eq!(heads.len(), 1, "{events:#?}");
+    let text = heads[0]["text"].as_str().unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:?}");
+    assert!(text.ends_with("\r\n\r\n"), "{text:?}");
+    // People still get the bytes as received.
+    let out = http(&["-D", "-", &srv.url("/")]);
+    out.ok();
+    assert_eq!(out.stdout, format!("{text}hi").as_bytes());
 }
 
 #[test]

@@ -303,6 +303,26 @@ fn long_poll_304_and_204_are_not_changes() {
     assert_eq!(s["new"], 1, "{s}");
 }
 
+/// `--changes` bodies are events: the same bytes for people, a `body`
+/// event in JSON (they were missing there).
+#[test]
+fn changes_bodies_are_body_events_in_json() {
+    let server = Scripted::start(vec![
+        resp("200 OK", "", "one\n"),
+        resp("200 OK", "", "one\n"),
+        resp("200 OK", "", "two\n"),
+    ]);
+    let url = server.url();
+    let (code, events, err) = poll_json(&["--changes", "-n", "10ms", "-c", "3", &url]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let bodies: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "body")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["one\n", "two\n"], "{events:#?}");
+}
+
 #[test]
 fn long_poll_until_change_ignores_204() {
     let server = Scripted::start(vec![

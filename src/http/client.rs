@@ -9,12 +9,12 @@
 //! redirect, hash for change detection). `netkit http` and `netkit poll`
 //! share it; so will the WebSocket handshake.
 
+use std::collections::VecDeque;
 use std::io::{self, Read as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use mio::event::Event as MioEvent;
 use mio::Token;
 use rustls::ClientConfig;
@@ -23,10 +23,10 @@ use url::Url;
 use super::tls::{tls_failure, TlsConn};
 use super::transport::Transport;
 use crate::cli::{DialArgs, Family, RequestArgs};
-use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
+use crate::error::{describe_io, Error, Exit, Result};
 use crate::net;
 use crate::net::proxy::{self, Proxy, Tunnel};
-use crate::proto::http::{encode_request, Head, Item, ResponseDecoder};
+use crate::proto::http::{Head, HttpError};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
 use crate::reactor::connector::{Connector, Outcome};
@@ -36,52 +36,12 @@ use crate::reactor::{Ctx, TimerId};
 /// The read buffer; large enough that a fast body moves in big slices.
 const BUF_SIZE: usize = 256 * 1024;
 
-/// Where a request goes: connections are reused only within one origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub https: bool,
-    pub host: String,
-    pub port: u16,
-}
+pub use crate::proto::http_client::{basic_auth, Origin, Request};
+use crate::proto::http_client::{default_headers, Event, Failure, RoundTrip, UrlError};
 
-impl Origin {
-    pub fn of(url: &Url) -> Result<Origin> {
-        let https = match url.scheme() {
-            "http" => false,
-            "https" => true,
-            other => {
-                return Err(Error::usage(
-                    url.as_str(),
-                    format!("unsupported scheme {other:?} (http and https are)"),
-                ))
-            }
-        };
-        let host = match url.host() {
-            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
-            Some(h) => h.to_string(),
-            None => return Err(Error::usage(url.as_str(), "no host in the URL")),
-        };
-        if host.is_empty() {
-            return Err(Error::usage(url.as_str(), "no host in the URL"));
-        }
-        let port = url
-            .port_or_known_default()
-            .unwrap_or(if https { 443 } else { 80 });
-        Ok(Origin { https, host, port })
-    }
-
-    /// `host` or `host:port` when the port is not the scheme's default.
-    pub fn host_header(&self) -> String {
-        let default = if self.https { 443 } else { 80 };
-        if self.port == default {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    pub fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+impl From<UrlError> for Error {
+    fn from(e: UrlError) -> Error {
+        Error::usage(e.url, e.why)
     }
 }
 
@@ -103,101 +63,11 @@ pub fn parse_url(text: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// A request ready to send.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: String,
-    pub url: Url,
-    /// Header fields in order; Host comes first when encoded.
-    pub headers: Vec<(String, String)>,
-    pub body: Arc<Vec<u8>>,
-}
-
-impl Request {
-    /// The request target: path and query.
-    pub fn target(&self) -> String {
-        let mut t = self.url.path().to_string();
-        if let Some(q) = self.url.query() {
-            t.push('?');
-            t.push_str(q);
-        }
-        t
-    }
-
-    /// The head fields as sent: Host, credentials from the URL, the rest,
-    /// and Content-Length when there is a body.
-    pub fn wire_headers(&self, origin: &Origin) -> Vec<(String, String)> {
-        let mut fields = Vec::with_capacity(self.headers.len() + 3);
-        if !self.has("host") {
-            fields.push(("Host".to_string(), origin.host_header()));
-        }
-        if !self.url.username().is_empty() && !self.has("authorization") {
-            let user = percent_decode(self.url.username());
-            let pass = percent_decode(self.url.password().unwrap_or(""));
-            fields.push(("Authorization".to_string(), basic_auth(&user, &pass)));
-        }
-        fields.extend(self.headers.iter().cloned());
-        let needs_length =
-            !self.body.is_empty() || matches!(self.method.as_str(), "POST" | "PUT" | "PATCH");
-        if needs_length && !self.has("content-length") {
-            fields.push(("Content-Length".to_string(), self.body.len().to_string()));
-        }
-        fields
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    }
-
-    /// The request head and body as bytes.
-    pub fn encode(&self, origin: &Origin) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        encode_request(
-            &self.method,
-            &self.target(),
-            &self.wire_headers(origin),
-            &mut out,
-        );
-        out.extend_from_slice(&self.body);
-        out
-    }
-
-    /// The request as sent to an HTTP proxy for a plain `http://` URL: the
-    /// absolute URL as target (no CONNECT), with the proxy's credentials.
-    pub fn encode_for_proxy(&self, origin: &Origin, auth: Option<&(String, String)>) -> Vec<u8> {
-        let mut url = self.url.clone();
-        url.set_fragment(None);
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        let mut headers = self.wire_headers(origin);
-        if let Some((user, pass)) = auth {
-            headers.push(("Proxy-Authorization".to_string(), basic_auth(user, pass)));
-        }
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        encode_request(&self.method, url.as_str(), &headers, &mut out);
-        out.extend_from_slice(&self.body);
-        out
-    }
-}
-
-/// `Basic base64(user:pass)`.
-pub fn basic_auth(user: &str, pass: &str) -> String {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    format!("Basic {token}")
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 pub use crate::event::HttpTiming as Timing;
 
 /// What happened, in order.
-pub enum Step<'a> {
+#[derive(Debug)]
+pub enum Step {
     /// Connected (or took a kept-alive connection).
     Connected {
         remote: SocketAddr,
@@ -206,8 +76,8 @@ pub enum Step<'a> {
     },
     /// An address failed; the next one is being tried.
     Retrying { addr: SocketAddr, why: String },
-    /// TLS is up: version, cipher suite, ALPN.
-    Secured(String),
+    /// TLS is up: version, cipher suite, ALPN, the server's certificate.
+    Secured(crate::net::tls::SessionInfo),
     /// The request is going out now.
     Sending,
     /// A 1xx response (skipped).
@@ -215,11 +85,37 @@ pub enum Step<'a> {
     /// The response head.
     Head(Head),
     /// A slice of the body.
-    Body(&'a [u8]),
+    Body(Vec<u8>),
     /// Trailer fields of a chunked body.
     Trailers(Vec<(String, String)>),
     /// The response is complete; `reusable`: the connection may carry another.
     Done { reusable: bool },
+}
+
+/// The connect and TLS facts of a step as events (`-v`: for people and for
+/// `--json -v` alike, so `http --json` stays one event); `false` when the
+/// step is not one of them.
+pub fn report_link(out: &mut crate::output::Output, step: &Step) -> Result<bool> {
+    use crate::event::Event;
+    let verbose = out.verbose();
+    match step {
+        Step::Connected {
+            remote,
+            local,
+            reused,
+        } if verbose => out.emit(&Event::ClientConnected {
+            local: *local,
+            remote: *remote,
+            reused: *reused,
+        })?,
+        Step::Retrying { addr, why } if verbose => {
+            out.emit(&Event::ConnectFailed { addr: *addr, why })?
+        }
+        Step::Secured(info) if verbose => out.emit(&Event::ClientTls(info))?,
+        Step::Connected { .. } | Step::Retrying { .. } | Step::Secured(_) => {}
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// What an exchange needs to connect.
@@ -723,13 +619,7 @@ fn read_data(flag: &str, data: &str) -> Result<Vec<u8>> {
 /// Default headers (with `-u`), then every `-H` in order. A `-H` replaces a
 /// default of the same name, and `Name:` with no value removes it.
 fn request_headers(args: &RequestArgs, form: bool) -> Result<Vec<(String, String)>> {
-    let mut headers: Vec<(String, String)> = vec![
-        (
-            "User-Agent".into(),
-            format!("netkit/{}", env!("CARGO_PKG_VERSION")),
-        ),
-        ("Accept".into(), "*/*".into()),
-    ];
+    let mut headers = default_headers();
     if form {
         headers.push((
             "Content-Type".into(),
@@ -740,8 +630,29 @@ fn request_headers(args: &RequestArgs, form: bool) -> Result<Vec<(String, String
         let (name, pass) = user.split_once(':').unwrap_or((user, ""));
         headers.push(("Authorization".into(), basic_auth(name, pass)));
     }
-    let mut custom = Vec::with_capacity(args.headers.len());
-    for h in &args.headers {
+    with_custom_headers(headers, &args.headers)
+}
+
+/// A GET of `url` with the default fields and the `-H` fields `custom`
+/// (the WebSocket handshake's start).
+pub fn get_request(url: &str, custom: &[String]) -> Result<Request> {
+    let url = parse_url(url)?;
+    Ok(Request {
+        method: "GET".into(),
+        url,
+        headers: with_custom_headers(default_headers(), custom)?,
+        body: Arc::new(Vec::new()),
+    })
+}
+
+/// `headers`, then every `-H` of `custom` in order (replacing a field of
+/// the same name; `Name:` with no value removes it).
+fn with_custom_headers(
+    mut headers: Vec<(String, String)>,
+    custom_args: &[String],
+) -> Result<Vec<(String, String)>> {
+    let mut custom = Vec::with_capacity(custom_args.len());
+    for h in custom_args {
         let Some((name, value)) = h.split_once(':') else {
             return Err(Error::usage(
                 "-H",
@@ -781,28 +692,29 @@ enum Phase {
     Done,
 }
 
-/// One request/response.
-pub struct Exchange {
+/// One request/response on the reactor: resolves, connects (or takes a
+/// kept-alive connection), tunnels, runs TLS, and moves bytes between the
+/// socket and the sans-IO [`RoundTrip`], which decodes the response and
+/// makes the protocol's decisions. The driver forwards readiness
+/// ([`Exchange::ready`]) and the connect timer ([`Exchange::timed_out`]),
+/// then takes the [`Step`]s with [`Exchange::poll`] until it returns `None`.
+pub struct Exchange<K> {
     origin: Origin,
-    wire: Vec<u8>,
+    token: Token,
+    key: K,
+    settings: Arc<Settings>,
+    round_trip: RoundTrip,
     wire_queued: bool,
-    head_only: bool,
     phase: Phase,
     transport: Option<Transport>,
-    decoder: ResponseDecoder,
     buf: ReadBuf,
     started: Instant,
     pub timing: Timing,
-    reused: bool,
-    /// Response bytes received (a reused connection that dies before any is retried).
-    got_bytes: bool,
-    keep_alive: bool,
+    /// The round trip judged the last failure a dead kept-alive connection.
+    stale: bool,
     /// --connect-timeout also covers the TLS handshake.
     tls_timer: Option<TimerId>,
-    connect_timeout: Duration,
     pub remote: Option<SocketAddr>,
-    pub bytes_body: u64,
-    pub bytes_head: u64,
     /// The name being looked up (the URL's host, or --connect-to's).
     lookup_host: String,
     /// The proxy this exchange goes through, if any.
@@ -810,23 +722,23 @@ pub struct Exchange {
     /// A plain request sent whole to an HTTP proxy (no tunnel).
     absolute: bool,
     tunnel: Option<Tunnel>,
-    family: Family,
+    /// Steps not taken yet (at most a few: the exchange stops moving until
+    /// they are), then the failure that ends the exchange.
+    steps: VecDeque<Step>,
+    failure: Option<anyhow::Error>,
 }
 
-/// Lets a step callback fail the exchange.
-pub type OnStep<'f> = &'f mut dyn FnMut(Step) -> Result<()>;
-
-impl Exchange {
-    /// Begins `request`, on `reuse` if given (a connection to the same origin).
-    pub fn start<K: Copy>(
+impl<K: Copy> Exchange<K> {
+    /// Begins `request`, on `reuse` if given (a connection to the same
+    /// origin). Its connection uses `token`, its timer `key`.
+    pub fn start(
         cx: &mut Ctx<K>,
         token: Token,
         key: K,
         request: &Request,
         reuse: Option<Transport>,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<Exchange> {
+        settings: Arc<Settings>,
+    ) -> anyhow::Result<Exchange<K>> {
         let origin = Origin::of(&request.url)?;
         let proxy = if settings.unix_socket.is_some() {
             // As curl: the socket is the way there, no proxy.
@@ -850,104 +762,129 @@ impl Exchange {
             Some(p) if absolute => request.encode_for_proxy(&origin, p.auth.as_ref()),
             _ => request.encode(&origin),
         };
+        let head_only = request.method == "HEAD";
         let mut ex = Exchange {
-            wire,
+            round_trip: RoundTrip::new(wire, head_only, reuse.is_some()),
             origin,
+            token,
+            key,
+            settings,
             wire_queued: false,
-            head_only: request.method == "HEAD",
             phase: Phase::Done,
             transport: None,
-            decoder: ResponseDecoder::new(request.method == "HEAD"),
             buf: ReadBuf::new(BUF_SIZE),
             started: Instant::now(),
             timing: Timing::default(),
-            reused: false,
-            got_bytes: false,
-            keep_alive: false,
+            stale: false,
             tls_timer: None,
-            connect_timeout: settings.connect_timeout,
             remote: None,
-            bytes_body: 0,
-            bytes_head: 0,
             lookup_host: String::new(),
             proxy,
             absolute,
             tunnel: None,
-            family: settings.family,
+            steps: VecDeque::new(),
+            failure: None,
         };
         match reuse {
             Some(t) => {
-                ex.reused = true;
+                if let Some((remote, local)) = t.addrs() {
+                    ex.remote = Some(remote);
+                    ex.steps.push_back(Step::Connected {
+                        remote,
+                        local,
+                        reused: true,
+                    });
+                }
                 ex.transport = Some(t);
                 ex.phase = Phase::Send;
-                if let Some(t) = ex.transport.as_mut() {
-                    if let Some((remote, local)) = t.addrs() {
-                        ex.remote = Some(remote);
-                        on(Step::Connected {
-                            remote,
-                            local,
-                            reused: true,
-                        })?;
-                    }
-                }
-                ex.drive(cx, token, key, settings, on)?;
             }
-            None => ex.connect(cx, token, key, settings, on)?,
+            None => {
+                let r = ex.connect(cx);
+                ex.keep(r);
+            }
         }
         Ok(ex)
     }
 
-    fn connect<K: Copy>(
-        &mut self,
-        cx: &mut Ctx<K>,
-        token: Token,
-        key: K,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<()> {
+    /// The next step, moving the exchange as far as the socket allows;
+    /// `None` when it waits for the socket (or is over). The steps queued
+    /// before a failure come first, then the failure.
+    pub fn poll(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<Option<Step>> {
+        if self.steps.is_empty() && self.failure.is_none() {
+            let r = self.drive(cx);
+            self.keep(r);
+        }
+        if let Some(step) = self.steps.pop_front() {
+            return Ok(Some(step));
+        }
+        match self.failure.take() {
+            Some(e) => {
+                self.phase = Phase::Done;
+                Err(e)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps a failure for [`Exchange::poll`] to report after the steps.
+    fn keep(&mut self, r: anyhow::Result<()>) {
+        if let Err(e) = r {
+            if self.failure.is_none() {
+                self.failure = Some(e);
+            }
+        }
+    }
+
+    fn connect(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
+        let settings = Arc::clone(&self.settings);
         if let Some(path) = &settings.unix_socket {
             let mut stream = net::unix::connect(path)?;
             cx.registry
                 .register(
                     &mut stream,
-                    token,
+                    self.token,
                     mio::Interest::READABLE | mio::Interest::WRITABLE,
                 )
                 .map_err(|e| Error::io(format!("connect {path}"), &e))?;
             self.timing.connect = self.started.elapsed();
             self.timing.appconnect = self.timing.connect;
             if self.origin.https {
-                let config = settings
-                    .tls
-                    .clone()
-                    .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
-                let tls = TlsConn::new(stream, config, &self.origin.host)?;
+                let tls = TlsConn::new(stream, tls_config(&settings)?, &self.origin.host)?;
                 self.transport = Some(Transport::UnixTls(Box::new(tls)));
                 self.phase = Phase::Secure;
-                self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
+                self.tls_timer = cx
+                    .timers
+                    .add_after(cx.now, settings.connect_timeout, self.key);
             } else {
                 let none = SocketAddr::from(([0, 0, 0, 0], 0));
                 self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
                 self.phase = Phase::Send;
             }
-            return self.drive(cx, token, key, settings, on);
+            return Ok(());
         }
         let (host, port) = self.dial();
         let (host, port, fixed) = settings.target(&host, port);
         if let Some(addrs) = fixed {
             let addrs = net::pick(&host, &addrs, settings.family)?;
             self.timing.namelookup = self.started.elapsed();
-            return self.connect_to(cx, token, key, addrs, settings, on);
+            return self.connect_to(cx, addrs);
         }
         if net::is_literal(&host) {
             let addrs = net::resolve(&host, port, settings.family)?;
             self.timing.namelookup = self.started.elapsed();
-            return self.connect_to(cx, token, key, addrs, settings, on);
+            return self.connect_to(cx, addrs);
         }
         self.lookup_host = host.clone();
         let lookup = settings
             .resolver
-            .start(cx, token, key, &host, port, settings.connect_timeout)
+            .start(
+                cx,
+                self.token,
+                self.key,
+                &host,
+                port,
+                settings.connect_timeout,
+            )
             .map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
                 _ => Error::io(format!("resolve {host}"), &e),
@@ -957,36 +894,24 @@ impl Exchange {
     }
 
     /// The lookup answered (or failed).
-    fn resolved<K: Copy>(
+    fn resolved(
         &mut self,
         cx: &mut Ctx<K>,
-        token: Token,
-        key: K,
         result: io::Result<Vec<SocketAddr>>,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<()> {
+    ) -> anyhow::Result<()> {
         let host = self.lookup_host.clone();
         self.phase = Phase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
-        let addrs = net::pick(&host, &addrs, settings.family)?;
+        let addrs = net::pick(&host, &addrs, self.settings.family)?;
         self.timing.namelookup = self.started.elapsed();
-        self.connect_to(cx, token, key, addrs, settings, on)
+        self.connect_to(cx, addrs)
     }
 
-    fn connect_to<K: Copy>(
-        &mut self,
-        cx: &mut Ctx<K>,
-        token: Token,
-        key: K,
-        addrs: Vec<SocketAddr>,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<()> {
-        let mut connector = Connector::new(addrs, None, settings.connect_timeout);
-        let outcome = connector.start(cx, token, key);
+    fn connect_to(&mut self, cx: &mut Ctx<K>, addrs: Vec<SocketAddr>) -> anyhow::Result<()> {
+        let mut connector = Connector::new(addrs, None, self.settings.connect_timeout);
+        let outcome = connector.start(cx, self.token, self.key);
         self.phase = Phase::Connecting(connector);
-        self.on_connect(cx, token, key, outcome, settings, on)
+        self.on_connect(cx, outcome)
     }
 
     /// Where to connect: the proxy, or the origin itself.
@@ -1016,6 +941,15 @@ impl Exchange {
         &self.origin
     }
 
+    /// Response head bytes (interim heads too) and body bytes received.
+    pub fn bytes_head(&self) -> u64 {
+        self.round_trip.bytes_head
+    }
+
+    pub fn bytes_body(&self) -> u64 {
+        self.round_trip.bytes_body
+    }
+
     /// The connection, for reuse after a `Done { reusable: true }`.
     pub fn take_transport(&mut self) -> Option<Transport> {
         self.transport.take()
@@ -1027,7 +961,7 @@ impl Exchange {
     }
 
     /// Drops the connection (deregistering it) and its timers.
-    pub fn abandon<K>(&mut self, cx: &mut Ctx<K>) {
+    pub fn abandon(&mut self, cx: &mut Ctx<K>) {
         match &mut self.phase {
             Phase::Connecting(c) => c.cancel(cx),
             Phase::Resolving(l) => l.cancel(cx),
@@ -1042,49 +976,43 @@ impl Exchange {
         self.phase = Phase::Done;
     }
 
-    /// A readiness event on the exchange's token.
-    pub fn ready<K: Copy>(
-        &mut self,
-        cx: &mut Ctx<K>,
-        token: Token,
-        key: K,
-        event: &MioEvent,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<()> {
-        if let Phase::Resolving(l) = &mut self.phase {
-            return match l.ready(cx) {
+    /// A readiness event on the exchange's token (then [`Exchange::poll`]).
+    pub fn ready(&mut self, cx: &mut Ctx<K>, event: &MioEvent) {
+        let r = match &mut self.phase {
+            Phase::Resolving(l) => match l.ready(cx) {
                 Resolved::Pending => Ok(()),
-                Resolved::Done(r) => self.resolved(cx, token, key, r, settings, on),
-            };
-        }
-        if let Phase::Connecting(c) = &mut self.phase {
-            let outcome = c.ready(cx, token, key);
-            return self.on_connect(cx, token, key, outcome, settings, on);
-        }
-        if let Some(t) = self.transport.as_mut() {
-            t.ready(event);
-        }
-        self.drive(cx, token, key, settings, on)
+                Resolved::Done(r) => self.resolved(cx, r),
+            },
+            Phase::Connecting(c) => {
+                let outcome = c.ready(cx, self.token, self.key);
+                self.on_connect(cx, outcome)
+            }
+            _ => {
+                if let Some(t) = self.transport.as_mut() {
+                    t.ready(event);
+                }
+                Ok(())
+            }
+        };
+        self.keep(r);
     }
 
-    /// The connect timer fired.
-    pub fn timed_out<K: Copy>(
-        &mut self,
-        cx: &mut Ctx<K>,
-        token: Token,
-        key: K,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<()> {
+    /// The connect timer fired (then [`Exchange::poll`]).
+    pub fn timed_out(&mut self, cx: &mut Ctx<K>) {
+        let r = self.timed_out_inner(cx);
+        self.keep(r);
+    }
+
+    fn timed_out_inner(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
+        let connect_timeout = self.settings.connect_timeout;
         if let Phase::Resolving(l) = &mut self.phase {
             let e = l.timed_out(cx);
             self.phase = Phase::Done;
-            return Err(net::resolve_error(&self.lookup_host, &e));
+            return Err(net::resolve_error(&self.lookup_host, &e).into());
         }
         if let Phase::Connecting(c) = &mut self.phase {
-            let outcome = c.timed_out(cx, token, key);
-            return self.on_connect(cx, token, key, outcome, settings, on);
+            let outcome = c.timed_out(cx, self.token, self.key);
+            return self.on_connect(cx, outcome);
         }
         if matches!(self.phase, Phase::Tunnel) && self.tls_timer.take().is_some() {
             let name = self.proxy.as_ref().map(|p| p.name()).unwrap_or_default();
@@ -1093,134 +1021,125 @@ impl Exchange {
                 format!(
                     "no tunnel to {} after {} (--connect-timeout)",
                     self.origin.authority(),
-                    humantime::format_duration(self.connect_timeout)
+                    humantime::format_duration(connect_timeout)
                 ),
-            ));
+            )
+            .into());
         }
         if matches!(self.phase, Phase::Secure) && self.tls_timer.take().is_some() {
             return Err(Error::timeout(
                 format!("TLS with {}", self.origin.authority()),
                 format!(
                     "handshake not done after {} (--connect-timeout)",
-                    humantime::format_duration(self.connect_timeout)
+                    humantime::format_duration(connect_timeout)
                 ),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
 
-    fn on_connect<K: Copy>(
-        &mut self,
-        cx: &mut Ctx<K>,
-        token: Token,
-        key: K,
-        outcome: Outcome,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<()> {
+    fn on_connect(&mut self, cx: &mut Ctx<K>, outcome: Outcome) -> anyhow::Result<()> {
         match outcome {
             Outcome::Pending => Ok(()),
-            Outcome::Retrying(addr, e) => on(Step::Retrying {
-                addr,
-                why: describe_io(&e),
-            }),
+            Outcome::Retrying(addr, e) => {
+                self.steps.push_back(Step::Retrying {
+                    addr,
+                    why: describe_io(&e),
+                });
+                Ok(())
+            }
             Outcome::Failed(e) => {
-                let mut why = describe_io(&e);
-                match e.kind() {
-                    io::ErrorKind::ConnectionRefused => {
-                        why.push_str(" (is anything listening there?)")
-                    }
+                let what = format!("connect {}", self.dial_name());
+                let hint = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => Some("is anything listening there?"),
                     io::ErrorKind::TimedOut => {
-                        why.push_str(" (is the host up, or a firewall dropping packets?)")
+                        Some("is the host up, or a firewall dropping packets?")
                     }
-                    _ => {}
-                }
-                Err(Error::new(
-                    exit_for_io(&e),
-                    format!("connect {}", self.dial_name()),
-                    why,
-                ))
+                    _ => None,
+                };
+                Err(match hint {
+                    Some(hint) => {
+                        anyhow::Error::new(Hinted::new(describe_io(&e), hint, e)).context(what)
+                    }
+                    None => anyhow::Error::new(e).context(what),
+                })
             }
             Outcome::Connected(stream, remote, _) => {
                 self.timing.connect = self.started.elapsed();
                 let local = stream.local_addr().unwrap_or(remote);
                 self.remote = Some(remote);
-                on(Step::Connected {
+                self.steps.push_back(Step::Connected {
                     remote,
                     local,
                     reused: false,
-                })?;
+                });
                 let tunnel = match &self.proxy {
-                    Some(p) if !self.absolute => {
-                        Some(p.handshake(&self.origin.host, self.origin.port, self.family)?)
-                    }
+                    Some(p) if !self.absolute => Some(p.handshake(
+                        &self.origin.host,
+                        self.origin.port,
+                        self.settings.family,
+                    )?),
                     _ => None,
                 };
+                let connect_timeout = self.settings.connect_timeout;
                 if let Some(tunnel) = tunnel {
                     self.tunnel = Some(tunnel);
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
                     self.phase = Phase::Tunnel;
-                    self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
+                    self.tls_timer = cx.timers.add_after(cx.now, connect_timeout, self.key);
                 } else if self.origin.https {
-                    let config = settings
-                        .tls
-                        .clone()
-                        .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
+                    let config = tls_config(&self.settings)?;
                     let tls = TlsConn::new(stream, config, &self.origin.host)?;
                     self.transport = Some(Transport::Tls(Box::new(tls)));
                     self.phase = Phase::Secure;
-                    self.tls_timer = cx.timers.add_after(cx.now, self.connect_timeout, key);
+                    self.tls_timer = cx.timers.add_after(cx.now, connect_timeout, self.key);
                 } else {
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
                     self.timing.appconnect = self.timing.connect;
                     self.phase = Phase::Send;
                 }
-                self.drive(cx, token, key, settings, on)
+                Ok(())
             }
         }
     }
 
-    /// Moves the exchange as far as the socket allows.
-    fn drive<K: Copy>(
-        &mut self,
-        cx: &mut Ctx<K>,
-        token: Token,
-        key: K,
-        settings: &Settings,
-        on: OnStep,
-    ) -> Result<()> {
-        let result = self.drive_inner(cx.now, settings, on);
+    /// Moves the exchange until a step is queued or the socket has no more.
+    fn drive(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
+        let result = self.drive_inner(cx.now);
         if !matches!(self.phase, Phase::Secure | Phase::Tunnel) {
             if let Some(t) = self.tls_timer.take() {
                 cx.timers.cancel(t);
             }
         }
         match result {
-            Err(e) if self.dead_reused_connection(&e) => {
-                // The kept-alive connection had died: one fresh try.
+            Err(_) if self.stale => {
+                // The kept-alive connection had died: one fresh try (the
+                // fresh round trip is not retried again).
+                self.stale = false;
                 if let Some(mut t) = self.transport.take() {
                     let _ = cx.registry.deregister(t.stream_mut());
                 }
-                self.reused = false;
+                self.round_trip = self.round_trip.fresh();
                 self.wire_queued = false;
                 self.buf.take();
-                self.decoder.reset(self.head_only);
-                self.connect(cx, token, key, settings, on)
+                self.connect(cx)?;
+                if matches!(self.phase, Phase::Send | Phase::Secure) && self.steps.is_empty() {
+                    return self.drive(cx);
+                }
+                Ok(())
             }
             other => other,
         }
     }
 
-    /// A kept-alive connection that failed before any response byte was
-    /// closed by the server while idle: the request never got there.
-    fn dead_reused_connection(&self, e: &Error) -> bool {
-        self.reused && !self.got_bytes && (e.kind == Exit::Refused || e.why.contains("empty reply"))
-    }
-
-    fn drive_inner(&mut self, now: Instant, settings: &Settings, on: OnStep) -> Result<()> {
+    fn drive_inner(&mut self, now: Instant) -> anyhow::Result<()> {
         loop {
+            if !self.steps.is_empty() {
+                return Ok(());
+            }
             let Some(transport) = self.transport.as_mut() else {
                 return Ok(());
             };
@@ -1241,15 +1160,13 @@ impl Exchange {
                             return Err(protocol_error(
                                 &self.origin,
                                 "the server spoke before the TLS handshake",
-                            ));
+                            )
+                            .into());
                         }
                         let Some(Transport::Plain(conn)) = self.transport.take() else {
                             return Ok(());
                         };
-                        let config = settings
-                            .tls
-                            .clone()
-                            .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))?;
+                        let config = tls_config(&self.settings)?;
                         let tls = TlsConn::new(conn.stream, config, &self.origin.host)?;
                         self.transport = Some(Transport::Tls(Box::new(tls)));
                         self.phase = Phase::Secure;
@@ -1263,7 +1180,7 @@ impl Exchange {
                 Phase::Secure => {
                     transport
                         .flush(now)
-                        .map_err(|e| io_error(&self.origin, &e))?;
+                        .map_err(|e| io_error(&self.origin, e))?;
                     if transport.handshaking() {
                         match transport.read(self.buf.spare(), now) {
                             Ok(Read::Data(n)) => self.buf.filled(n),
@@ -1277,45 +1194,43 @@ impl Exchange {
                                     Exit::Tls,
                                     format!("TLS with {}", self.origin.authority()),
                                     "handshake failed: the server closed the connection",
-                                ))
+                                )
+                                .into())
                             }
-                            Err(e) => return Err(io_error(&self.origin, &e)),
+                            Err(e) => return Err(io_error(&self.origin, e)),
                         }
                         continue;
                     }
                     self.timing.appconnect = self.started.elapsed();
-                    match transport {
-                        Transport::Tls(t) => on(Step::Secured(t.describe_session()))?,
-                        Transport::UnixTls(t) => on(Step::Secured(t.describe_session()))?,
-                        _ => {}
+                    let session = match transport {
+                        Transport::Tls(t) => Some(t.info()),
+                        Transport::UnixTls(t) => Some(t.info()),
+                        _ => None,
+                    };
+                    if let Some(s) = session {
+                        self.steps.push_back(Step::Secured(s));
                     }
                     self.phase = Phase::Send;
                 }
                 Phase::Send => {
                     if !self.wire_queued {
                         self.wire_queued = true;
-                        on(Step::Sending)?;
-                        let wire = std::mem::take(&mut self.wire);
-                        let sent = transport.send(&wire, now);
-                        self.wire = wire;
-                        sent.map_err(|e| io_error(&self.origin, &e))?;
+                        self.steps.push_back(Step::Sending);
+                        let sent = transport.send(self.round_trip.wire(), now);
+                        sent.map_err(|e| self.io_failure(e))?;
                     }
-                    let transport = self
-                        .transport
-                        .as_mut()
-                        .ok_or_else(|| Error::failed("http", "no connection"))?;
-                    transport
-                        .flush(now)
-                        .map_err(|e| io_error(&self.origin, &e))?;
-                    let transport = self
-                        .transport
-                        .as_mut()
-                        .ok_or_else(|| Error::failed("http", "no connection"))?;
-                    if transport.pending() {
+                    let flushed = match self.transport.as_mut() {
+                        Some(t) => t.flush(now).map(|()| t.pending()),
+                        None => return Ok(()),
+                    };
+                    if flushed.map_err(|e| self.io_failure(e))? {
                         // Watch for an early response (a 413, say) while the
                         // body goes out: read until the socket has no more.
-                        while matches!(self.phase, Phase::Send) && self.read_some(now, on)? {}
-                        if !matches!(self.phase, Phase::Send) {
+                        while matches!(self.phase, Phase::Send)
+                            && self.steps.is_empty()
+                            && self.read_some(now)?
+                        {}
+                        if !matches!(self.phase, Phase::Send) || !self.steps.is_empty() {
                             continue;
                         }
                         return Ok(());
@@ -1324,7 +1239,7 @@ impl Exchange {
                     self.phase = Phase::Receive;
                 }
                 Phase::Receive => {
-                    if !self.read_some(now, on)? {
+                    if !self.read_some(now)? {
                         return Ok(());
                     }
                 }
@@ -1332,114 +1247,186 @@ impl Exchange {
         }
     }
 
-    /// Decodes what is buffered, then reads once. `false` when the socket
-    /// has nothing more now (or the exchange finished).
-    fn read_some(&mut self, now: Instant, on: OnStep) -> Result<bool> {
-        loop {
-            let (used, item) = self
-                .decoder
-                .decode(self.buf.data())
-                .map_err(|e| self.bad_response(&e.to_string()))?;
-            let progressed = used > 0 || item.is_some();
-            match item {
-                Some(Item::Interim(h)) => {
-                    self.bytes_head += h.size as u64;
-                    on(Step::Interim(h))?;
-                }
-                Some(Item::Head(h)) => {
-                    self.bytes_head += h.size as u64;
-                    self.keep_alive = h.keep_alive();
-                    on(Step::Head(h))?;
-                }
-                Some(Item::Body(b)) => {
-                    self.bytes_body += b.len() as u64;
-                    on(Step::Body(b))?;
-                }
-                Some(Item::Trailers(t)) => on(Step::Trailers(t))?,
-                Some(Item::End) => {
-                    self.buf.consume(used);
-                    return self.complete(on, true).map(|()| false);
-                }
-                None => {}
+    /// Decodes what is buffered into one step, else reads once. `false`
+    /// when the socket has nothing more now (or the exchange finished).
+    fn read_some(&mut self, now: Instant) -> anyhow::Result<bool> {
+        let all_sent = self.transport.as_ref().is_some_and(|t| !t.pending());
+        let decoded = self.round_trip.decode(self.buf.data(), all_sent);
+        let (used, step) = match decoded {
+            Err(e) => return Err(self.bad_response(e)),
+            Ok((used, event)) => (
+                used,
+                event.map(|e| match e {
+                    Event::Interim(h) => Step::Interim(h),
+                    Event::Head(h) => Step::Head(h),
+                    Event::Body(b) => Step::Body(b.to_vec()),
+                    Event::Trailers(t) => Step::Trailers(t),
+                    Event::Done { reusable } => Step::Done { reusable },
+                }),
+            ),
+        };
+        self.buf.consume(used);
+        if let Some(step) = step {
+            if matches!(step, Step::Done { .. }) {
+                self.complete();
             }
-            self.buf.consume(used);
-            if !progressed {
-                break;
-            }
+            self.steps.push_back(step);
+            return Ok(true);
+        }
+        if used > 0 {
+            return Ok(true);
         }
         let Some(transport) = self.transport.as_mut() else {
             return Ok(false);
         };
         match transport.read(self.buf.spare(), now) {
             Ok(Read::Data(n)) => {
-                if !self.got_bytes {
-                    self.got_bytes = true;
+                if self.round_trip.received(n) {
                     self.timing.starttransfer = self.started.elapsed();
                 }
                 self.buf.filled(n);
                 Ok(true)
             }
             Ok(Read::WouldBlock) => Ok(false),
-            Ok(Read::Eof) => {
-                self.decoder
-                    .finish(self.buf.data())
-                    .map_err(|e| self.bad_response(&e.to_string()))?;
-                self.complete(on, false).map(|()| false)
-            }
-            Err(e) => Err(io_error(&self.origin, &e)),
+            Ok(Read::Eof) => match self.round_trip.closed(self.buf.data()) {
+                Ok(_) => {
+                    self.complete();
+                    self.steps.push_back(Step::Done { reusable: false });
+                    Ok(false)
+                }
+                Err(e) => {
+                    self.stale = self.round_trip.retry_fresh(Failure::Response(&e));
+                    Err(self.bad_response(e))
+                }
+            },
+            Err(e) => Err(self.io_failure(e)),
         }
+    }
+
+    /// An I/O failure of the connection, judged by the round trip (a dead
+    /// kept-alive connection is retried).
+    fn io_failure(&mut self, e: io::Error) -> anyhow::Error {
+        self.stale = self.round_trip.retry_fresh(Failure::Io(e.kind()));
+        io_error(&self.origin, e)
     }
 
     /// A response that is not HTTP: said plainly when it is TLS (a plain
     /// request to a TLS port gets an alert or a handshake record back).
-    fn bad_response(&self, why: &str) -> Error {
+    fn bad_response(&self, e: HttpError) -> anyhow::Error {
+        let what = format!("response from {}", self.origin.authority());
         if !self.origin.https && looks_like_tls(self.buf.data()) {
             return Error::new(
                 Exit::Protocol,
-                format!("response from {}", self.origin.authority()),
+                what,
                 "the server speaks TLS on this port; use https:// (wss:// for WebSocket)",
-            );
+            )
+            .into();
         }
-        if !self.origin.https && !self.got_bytes {
+        if !self.origin.https && !self.round_trip.got_bytes() {
             // OpenSSL servers close on a plain request without a word.
-            return protocol_error(
-                &self.origin,
-                &format!("{why} (if this port speaks TLS, use https:// or wss://)"),
-            );
+            let hint = "if this port speaks TLS, use https:// or wss://";
+            return anyhow::Error::new(Hinted::new(e.to_string(), hint, e)).context(what);
         }
-        protocol_error(&self.origin, why)
+        anyhow::Error::new(e).context(what)
     }
 
-    fn complete(&mut self, on: OnStep, open: bool) -> Result<()> {
+    fn complete(&mut self) {
         self.timing.total = self.started.elapsed();
         if self.timing.starttransfer.is_zero() {
             self.timing.starttransfer = self.timing.total;
         }
         self.phase = Phase::Done;
-        // Not reusable if the request did not all go out (an early answer).
-        let sent_all = self.transport.as_ref().is_some_and(|t| !t.pending());
-        let reusable = open
-            && sent_all
-            && self.keep_alive
-            && self.buf.is_empty()
-            && !self.decoder.close_delimited();
-        on(Step::Done { reusable })
     }
 }
 
-fn io_error(origin: &Origin, e: &io::Error) -> Error {
-    if let Some(f) = tls_failure(e) {
-        return Error::new(
-            Exit::Tls,
-            format!("TLS with {}", origin.authority()),
-            f.0.clone(),
-        );
+/// The kept-alive connection between exchanges (`http` redirects, `poll`):
+/// one, for one origin.
+#[derive(Default)]
+pub struct Pool(Option<(Origin, Transport)>);
+
+impl Pool {
+    /// The kept connection if it goes to `origin`; another one is closed.
+    pub fn take_for<K>(&mut self, cx: &mut Ctx<K>, origin: &Origin) -> Option<Transport> {
+        match self.0.take() {
+            Some((o, t)) if o == *origin => Some(t),
+            Some((_, mut t)) => {
+                let _ = cx.registry.deregister(t.stream_mut());
+                None
+            }
+            None => None,
+        }
     }
-    Error::new(
-        exit_for_io(e),
-        format!("response from {}", origin.authority()),
-        describe_io(e),
-    )
+
+    /// Keeps a finished exchange's connection when the round trip said it
+    /// is `reusable`, else closes it.
+    pub fn keep<K: Copy>(&mut self, cx: &mut Ctx<K>, ex: &mut Exchange<K>, reusable: bool) {
+        let origin = ex.origin().clone();
+        match ex.take_transport() {
+            Some(t) if reusable => self.0 = Some((origin, t)),
+            Some(mut t) => {
+                let _ = cx.registry.deregister(t.stream_mut());
+            }
+            None => {}
+        }
+    }
+
+    /// Closes the kept connection, if any.
+    pub fn close<K>(&mut self, cx: &mut Ctx<K>) {
+        if let Some((_, mut t)) = self.0.take() {
+            let _ = cx.registry.deregister(t.stream_mut());
+        }
+    }
+}
+
+fn tls_config(settings: &Settings) -> Result<Arc<ClientConfig>> {
+    settings
+        .tls
+        .clone()
+        .ok_or_else(|| Error::new(Exit::Tls, "tls", "no TLS configuration"))
+}
+
+/// The connection failed: a TLS failure (its transport carries it inside
+/// the I/O error) is the session's, anything else the response's.
+fn io_error(origin: &Origin, e: io::Error) -> anyhow::Error {
+    let what = if tls_failure(&e).is_some() {
+        format!("TLS with {}", origin.authority())
+    } else {
+        format!("response from {}", origin.authority())
+    };
+    anyhow::Error::new(e).context(what)
+}
+
+/// A cause with a hint after its words (`connection refused (is anything
+/// listening there?)`); the cause stays in the chain for the exit code.
+#[derive(Debug)]
+pub struct Hinted {
+    text: String,
+    cause: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl Hinted {
+    fn new(
+        words: String,
+        hint: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Hinted {
+        Hinted {
+            text: format!("{words} ({hint})"),
+            cause: Box::new(cause),
+        }
+    }
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.cause)
+    }
 }
 
 /// Whether `data` starts like a TLS record: an alert (0x15) or a

@@ -60,7 +60,7 @@ struct Out {
 impl Write for Out {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.total.saturating_add(data.len() as u64) > self.limit {
-            return Err(io::Error::other(TOO_LARGE));
+            return Err(io::Error::other(LimitReached));
         }
         self.total += data.len() as u64;
         self.buf.extend_from_slice(data);
@@ -72,7 +72,18 @@ impl Write for Out {
     }
 }
 
-const TOO_LARGE: &str = "netkit: decoded size limit";
+/// The decoded body reached its limit: the writer's own error, told apart
+/// from a corrupt stream by its type (the decoders pass it through).
+#[derive(Debug)]
+struct LimitReached;
+
+impl std::fmt::Display for LimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("decoded size limit")
+    }
+}
+
+impl std::error::Error for LimitReached {}
 
 enum Inner {
     Gzip(flate2::write::GzDecoder<Out>),
@@ -139,7 +150,7 @@ impl Decoder {
     }
 
     fn error(&self, e: &io::Error) -> DecodeError {
-        if e.to_string().contains(TOO_LARGE) {
+        if e.get_ref().is_some_and(|inner| inner.is::<LimitReached>()) {
             DecodeError::TooLarge(self.limit)
         } else {
             DecodeError::Corrupt(format!("{}: {e}", self.name()))
@@ -310,6 +321,33 @@ mod tests {
             );
             assert_eq!(decode(Coding::Zstd, &zst, u64::MAX, piece).unwrap(), text);
             assert_eq!(decode(Coding::Br, &br, u64::MAX, piece).unwrap(), b"hello");
+        }
+    }
+
+    /// Every decoder passes the limit through as the typed error.
+    #[test]
+    fn every_coding_stops_at_the_limit() {
+        let zeros = vec![0u8; 4 << 20];
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&zeros).unwrap();
+        let zlib = z.finish().unwrap();
+        let mut r = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        r.write_all(&zeros).unwrap();
+        let raw = r.finish().unwrap();
+        let zst = zstd::stream::encode_all(&zeros[..], 3).unwrap();
+        for (coding, data) in [
+            (Coding::Gzip, gzip(&zeros)),
+            (Coding::Deflate, zlib),
+            (Coding::Deflate, raw),
+            (Coding::Zstd, zst),
+        ] {
+            for piece in [4096, 1 << 20] {
+                assert_eq!(
+                    decode(coding, &data, 1 << 20, piece),
+                    Err(DecodeError::TooLarge(1 << 20)),
+                    "{coding:?}"
+                );
+            }
         }
     }
 

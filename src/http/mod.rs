@@ -24,14 +24,14 @@ use mio::Token;
 use url::Url;
 
 use crate::cli::HttpArgs;
-use crate::error::{Error, Exit, Result};
+use crate::error::{exit_of, flatten, Error, Exit, Result};
 use crate::event::{Event, HttpReport};
 use crate::output::{units, Output};
 use crate::proto::http::Head;
+use crate::proto::http_client::{follow_target, redirected, transient, RedirectError};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
-use client::{Exchange, Origin, Request, Settings, Step};
-use transport::Transport;
+use client::{Exchange, Origin, Pool, Request, Settings, Step};
 
 const SIGNAL: Token = Token(1);
 const SOCKET: Token = Token(2);
@@ -50,8 +50,6 @@ enum Timer {
     Retry,
 }
 
-/// Statuses curl's `--retry` treats as transient.
-const TRANSIENT: [u16; 6] = [408, 429, 500, 502, 503, 504];
 /// curl's longest back-off between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
@@ -141,9 +139,9 @@ struct HttpCmd<'o> {
     attempt: u32,
     /// When the first attempt began (`--retry-max-time`).
     first_started: Instant,
-    settings: Settings,
-    exchange: Option<Exchange>,
-    pool: Option<(Origin, Transport)>,
+    settings: Arc<Settings>,
+    exchange: Option<Exchange<Timer>>,
+    pool: Pool,
     redirects: u32,
     started: Instant,
     redirect_time: Duration,
@@ -163,10 +161,13 @@ struct HttpCmd<'o> {
     progress: Option<Progress>,
     out: &'o mut Output,
     signals: Signals,
-    result: Option<Result<Exit>>,
+    result: Option<anyhow::Result<Exit>>,
+    /// The failure that ended the run, kept with its chain (the reactor's
+    /// own result is only the exit).
+    failure: Option<anyhow::Error>,
 }
 
-pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(args: HttpArgs, out: &mut Output) -> anyhow::Result<Exit> {
     if args.silent {
         out.silence(args.show_error);
     }
@@ -226,9 +227,9 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         first_started: started,
         request,
         args,
-        settings,
+        settings: Arc::new(settings),
         exchange: None,
-        pool: None,
+        pool: Pool::default(),
         redirects: 0,
         started,
         redirect_time: Duration::ZERO,
@@ -244,22 +245,30 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
         out,
         signals,
         result: None,
+        failure: None,
     };
     let mut cx = reactor.ctx();
     cmd.start_attempt(&mut cx);
-    let result = reactor.run(&mut cmd);
+    let result = reactor.run(&mut cmd).map_err(anyhow::Error::from);
+    let result = match cmd.failure.take() {
+        Some(e) => Err(e),
+        None => result,
+    };
     if cmd.progress.is_some() {
         cmd.out.progress(None);
     }
     let saved = cmd.save_cookies();
     let result = match (result, saved) {
-        (Ok(_), Err(e)) => Err(e),
+        (Ok(_), Err(e)) => Err(e.into()),
         (r, _) => r,
     };
     if let Some(pieces) = write_out {
         let (code, errormsg) = match &result {
             Ok(exit) => (exit.code(), String::new()),
-            Err(e) => (e.kind.code(), format!("{}: {}", e.what, e.why)),
+            Err(e) => {
+                let e = flatten(e);
+                (e.kind.code(), format!("{}: {}", e.what, e.why))
+            }
         };
         let rendered = writeout::render(&pieces, &cmd.write_out_vars(code, errormsg));
         for name in &rendered.unknown {
@@ -268,12 +277,15 @@ pub fn run(args: HttpArgs, out: &mut Output) -> Result<Exit> {
             ));
         }
         if !rendered.stderr.is_empty() {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(rendered.stderr.as_bytes());
+            cmd.out.verbatim_stderr(rendered.stderr.as_bytes());
         }
         if !rendered.stdout.is_empty() {
-            if let Err(e) = crate::output::write_stdout(rendered.stdout.as_bytes()) {
-                return result.and(Err(e));
+            let text = Event::Verbatim {
+                kind: "write_out",
+                bytes: rendered.stdout.as_bytes(),
+            };
+            if let Err(e) = cmd.out.emit(&text) {
+                return result.and(Err(e.into()));
             }
         }
     }
@@ -387,8 +399,28 @@ impl HttpCmd<'_> {
             cx.timers
                 .add_after(cx.now, max, Timer::MaxTime(self.attempt));
         }
-        if let Err(e) = self.begin(cx) {
-            self.fail(cx, e);
+        match self.begin(cx) {
+            Ok(()) => self.pump(cx),
+            Err(e) => self.fail(cx, e),
+        }
+    }
+
+    /// Takes the exchange's steps until it waits for the socket; a finished
+    /// response leads to the next request (a redirect) or to the end.
+    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+        while let Some(ex) = self.exchange.as_mut() {
+            let r = match ex.poll(cx) {
+                Ok(Some(step)) => self
+                    .step(step)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| self.after_step(cx)),
+                Ok(None) => return,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                self.fail(cx, e);
+                return;
+            }
         }
     }
 
@@ -412,8 +444,11 @@ impl HttpCmd<'_> {
 
     /// An attempt failed with `e`: retry it when `--retry` says so, else
     /// this is the result.
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: Error) {
-        let retryable = match e.kind {
+    /// The decision goes by the chain's typed causes (`exit_of`), never by
+    /// its text.
+    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+        let e = e.into();
+        let retryable = match exit_of(&e) {
             Exit::Usage | Exit::Interrupted | Exit::Ok => false,
             _ if self.args.retry_all_errors => true,
             Exit::Timeout => true,
@@ -422,7 +457,7 @@ impl HttpCmd<'_> {
         };
         if retryable && self.result.is_none() {
             if let Some(delay) = self.retry_delay(None) {
-                let why = e.why.clone();
+                let why = flatten(&e).why;
                 self.retry(cx, &why, delay);
                 return;
             }
@@ -435,9 +470,7 @@ impl HttpCmd<'_> {
         if let Some(mut ex) = self.exchange.take() {
             ex.abandon(cx);
         }
-        if let Some((_, mut t)) = self.pool.take() {
-            let _ = cx.registry.deregister(t.stream_mut());
-        }
+        self.pool.close(cx);
         self.attempt += 1;
         let left = self.args.retry.saturating_sub(self.attempt);
         self.out.notice(&format!(
@@ -454,7 +487,7 @@ impl HttpCmd<'_> {
                 delay,
                 reason: why,
             }) {
-                self.result = Some(Err(e));
+                self.result = Some(Err(e.into()));
                 return;
             }
         }
@@ -476,67 +509,33 @@ impl HttpCmd<'_> {
     }
 
     /// Starts the exchange for `self.request`, reusing a pooled connection.
-    fn begin(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn begin(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
         let origin = Origin::of(&self.request.url)?;
         self.set_cookie_header(&origin);
         if origin.https {
-            self.settings.load_tls(&self.args.req.dial)?;
+            Arc::make_mut(&mut self.settings).load_tls(&self.args.req.dial)?;
         }
-        let reuse = match self.pool.take() {
-            Some((o, t)) if o == origin => Some(t),
-            Some((_, mut t)) => {
-                let _ = cx.registry.deregister(t.stream_mut());
-                None
-            }
-            None => None,
-        };
+        let reuse = self.pool.take_for(cx, &origin);
         self.current = Current::default();
-        let request = self.request.clone();
-        let settings = self.settings.clone();
         let ex = Exchange::start(
             cx,
             SOCKET,
             Timer::Connect,
-            &request,
+            &self.request,
             reuse,
-            &settings,
-            &mut |s| self.step(s),
+            Arc::clone(&self.settings),
         )?;
         self.exchange = Some(ex);
-        self.after_step(cx)
+        Ok(())
     }
 
     /// Handles one step of the exchange.
     fn step(&mut self, step: Step) -> Result<()> {
         match step {
-            Step::Connected {
-                remote,
-                local,
-                reused,
-            } => {
-                if self.out.verbose() {
-                    let how = if reused {
-                        "reusing the connection to"
-                    } else {
-                        "connected to"
-                    };
-                    self.out.notice(&format!("{how} {remote} from {local}"));
-                }
-            }
             Step::Sending => {
                 if self.out.verbose() {
                     let origin = Origin::of(&self.request.url)?;
-                    let mut lines = vec![format!(
-                        "{} {} HTTP/1.1",
-                        self.request.method,
-                        self.request.target()
-                    )];
-                    lines.extend(
-                        self.request
-                            .wire_headers(&origin)
-                            .iter()
-                            .map(|(n, v)| format!("{n}: {v}")),
-                    );
+                    let mut lines = self.request.head_lines(&origin);
                     if !self.request.body.is_empty() {
                         lines.push(format!(
                             "[{} of body]",
@@ -549,20 +548,12 @@ impl HttpCmd<'_> {
                     })?;
                 }
             }
-            Step::Retrying { addr, why } => {
-                if self.out.verbose() {
-                    self.out
-                        .notice(&format!("{addr}: {why}; trying the next address"));
-                }
-            }
-            Step::Secured(desc) => {
-                if self.out.verbose() {
-                    self.out.notice(&format!("TLS: {desc}"));
-                }
+            Step::Connected { .. } | Step::Retrying { .. } | Step::Secured(_) => {
+                client::report_link(self.out, &step)?;
             }
             Step::Interim(head) => self.show_head(&head)?,
             Step::Head(head) => self.on_head(head)?,
-            Step::Body(data) => self.on_body(data)?,
+            Step::Body(data) => self.on_body(&data)?,
             Step::Trailers(fields) => {
                 let lines: Vec<String> = fields.iter().map(|(n, v)| format!("{n}: {v}")).collect();
                 self.out.emit(&Event::HttpHead {
@@ -647,13 +638,16 @@ impl HttpCmd<'_> {
     }
 
     /// `-c FILE`: the jar, written at the end (as curl, whatever the outcome).
-    fn save_cookies(&self) -> Result<()> {
+    fn save_cookies(&mut self) -> Result<()> {
         let (Some(path), Some(jar)) = (&self.args.cookie_jar, &self.jar) else {
             return Ok(());
         };
         let text = jar.save();
         if path.as_os_str() == "-" {
-            return crate::output::write_stdout(text.as_bytes());
+            return self.out.emit(&Event::Verbatim {
+                kind: "cookie_jar",
+                bytes: text.as_bytes(),
+            });
         }
         std::fs::write(path, text).map_err(|e| {
             Error::failed(
@@ -676,7 +670,10 @@ impl HttpCmd<'_> {
         }
         text.push_str("\r\n");
         match &mut self.dump {
-            Some(Dump::Stdout) => crate::output::write_stdout(text.as_bytes())?,
+            Some(Dump::Stdout) => self.out.emit(&Event::Verbatim {
+                kind: "head",
+                bytes: text.as_bytes(),
+            })?,
             Some(Dump::File(path, file)) => {
                 let f = open_file(path, file, "-D")?;
                 write_to(f, path, text.as_bytes())?;
@@ -689,7 +686,10 @@ impl HttpCmd<'_> {
                     let f = open_file(path, file, "-o")?;
                     write_to(f, path, text.as_bytes())?;
                 }
-                _ => crate::output::write_stdout(text.as_bytes())?,
+                _ => self.out.emit(&Event::Verbatim {
+                    kind: "head",
+                    bytes: text.as_bytes(),
+                })?,
             }
         }
         Ok(())
@@ -699,40 +699,30 @@ impl HttpCmd<'_> {
         self.show_head(&head)?;
         self.take_cookies(&head);
         self.last_head = Some(head.clone());
-        let redirect = [301, 302, 303, 307, 308].contains(&head.status);
-        if self.args.location && redirect {
-            if let Some(location) = head.header("location") {
-                if self.redirects >= self.args.max_redirs {
-                    return Err(Error::new(
-                        Exit::Protocol,
-                        self.request.url.as_str(),
-                        format!(
-                            "more than {} redirects (--max-redirs)",
-                            self.args.max_redirs
-                        ),
-                    ));
-                }
-                let next = self.request.url.join(location).map_err(|e| {
-                    Error::new(
-                        Exit::Protocol,
-                        self.request.url.as_str(),
-                        format!("bad Location {location:?}: {e}"),
-                    )
-                })?;
-                Origin::of(&next).map_err(|e| Error::new(Exit::Protocol, e.what, e.why))?;
-                self.write_head(&head)?;
-                self.current.redirect = Some(next);
-                self.current.head = Some(head);
-                return Ok(());
-            }
+        let target = if self.args.location {
+            follow_target(
+                &self.request.url,
+                &head,
+                self.redirects,
+                self.args.max_redirs,
+            )
+        } else {
+            None
+        };
+        if let Some(target) = target {
+            let next = target.map_err(|e| match e {
+                RedirectError::Unusable(e) => Error::new(Exit::Protocol, e.url, e.why),
+                e => Error::new(Exit::Protocol, self.request.url.as_str(), e.to_string()),
+            })?;
+            self.write_head(&head)?;
+            self.current.redirect = Some(next);
+            self.current.head = Some(head);
+            return Ok(());
         }
-        if TRANSIENT.contains(&head.status) && self.args.retry > 0 {
-            let now_unix = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let after = head
-                .header("retry-after")
-                .and_then(|v| crate::proto::http::retry_after(v, now_unix));
+        let transient = (self.args.retry > 0)
+            .then(|| transient(&head, unix_now()))
+            .flatten();
+        if let Some(after) = transient {
             if let Some(delay) = self.retry_delay(after) {
                 self.current.retry = Some((format!("{} {}", head.status, head.reason), delay));
                 self.current.head = Some(head);
@@ -885,7 +875,7 @@ impl HttpCmd<'_> {
 
     /// After any exchange call: a finished response leads to the next
     /// request (a redirect) or to the end.
-    fn after_step(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn after_step(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
         let Some(reusable) = self.current.done.take() else {
             return Ok(());
         };
@@ -899,48 +889,22 @@ impl HttpCmd<'_> {
         }
         if let Some(next) = self.current.redirect.take() {
             self.redirect_phases = add_phases(&self.redirect_phases, &ex.timing);
-            let origin = ex.origin().clone();
-            match ex.take_transport() {
-                Some(t) if reusable => self.pool = Some((origin.clone(), t)),
-                Some(mut t) => {
-                    let _ = cx.registry.deregister(t.stream_mut());
-                }
-                None => {}
-            }
-            self.follow(next, &origin);
+            self.pool.keep(cx, &mut ex, reusable);
+            self.follow(next);
             return self.begin(cx);
         }
-        self.finish(&ex)
+        Ok(self.finish(&ex)?)
     }
 
-    /// Rewrites the request for a redirect (RFC 9110, section 15.4; as curl).
-    fn follow(&mut self, next: Url, from: &Origin) {
+    /// Rewrites the request for a redirect (see [`redirected`]).
+    fn follow(&mut self, next: Url) {
         let status = self.current.head.as_ref().map_or(302, |h| h.status);
         self.redirects += 1;
         self.redirect_time = self.started.elapsed();
-        let to_get = match status {
-            303 => self.request.method != "HEAD",
-            301 | 302 => self.request.method == "POST",
-            _ => false,
-        };
-        if to_get {
-            self.request.method = "GET".into();
-            self.request.body = Arc::new(Vec::new());
-            self.request
-                .headers
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
-        }
-        let same_origin = Origin::of(&next).is_ok_and(|o| &o == from);
-        if !same_origin {
-            // Credentials are for the host they were given for.
-            self.request
-                .headers
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
-        }
-        self.request.url = next;
+        self.request = redirected(&self.request, status, next);
     }
 
-    fn finish(&mut self, ex: &Exchange) -> Result<()> {
+    fn finish(&mut self, ex: &Exchange<Timer>) -> Result<()> {
         if self.progress.take().is_some() {
             self.out.progress(None);
         }
@@ -979,8 +943,8 @@ impl HttpCmd<'_> {
             version: format!("HTTP/1.{}", head.version),
             headers: head.headers,
             remote: ex.remote,
-            size_header: ex.bytes_head,
-            size_download: ex.bytes_body,
+            size_header: ex.bytes_head(),
+            size_download: ex.bytes_body(),
             size_upload: self.request.body.len() as u64,
             redirects: self.redirects,
             timing: self.timing(ex),
@@ -1032,8 +996,8 @@ impl HttpCmd<'_> {
                 Some(ex) => (
                     self.timing(ex),
                     ex.remote,
-                    ex.bytes_body,
-                    ex.bytes_head,
+                    ex.bytes_body(),
+                    ex.bytes_head(),
                     self.redirect_time,
                 ),
                 None => (
@@ -1105,7 +1069,7 @@ impl HttpCmd<'_> {
         }
     }
 
-    fn timing(&self, last: &Exchange) -> client::Timing {
+    fn timing(&self, last: &Exchange<Timer>) -> client::Timing {
         let mut t = add_phases(&self.redirect_phases, &last.timing);
         t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
         t
@@ -1145,16 +1109,9 @@ impl Handler for HttpCmd<'_> {
     fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => {
-                let Some(mut ex) = self.exchange.take() else {
-                    return Ok(());
-                };
-                let settings = self.settings.clone();
-                let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
-                    self.step(s)
-                });
-                self.exchange = Some(ex);
-                if let Err(e) = r.and_then(|()| self.after_step(cx)) {
-                    self.fail(cx, e);
+                if let Some(ex) = self.exchange.as_mut() {
+                    ex.ready(cx, event);
+                    self.pump(cx);
                 }
                 Ok(())
             }
@@ -1169,14 +1126,9 @@ impl Handler for HttpCmd<'_> {
     fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         match timer {
             Timer::Connect => {
-                let Some(mut ex) = self.exchange.take() else {
-                    return Ok(());
-                };
-                let settings = self.settings.clone();
-                let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| self.step(s));
-                self.exchange = Some(ex);
-                if let Err(e) = r {
-                    self.fail(cx, e);
+                if let Some(ex) = self.exchange.as_mut() {
+                    ex.timed_out(cx);
+                    self.pump(cx);
                 }
             }
             Timer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {
@@ -1195,7 +1147,12 @@ impl Handler for HttpCmd<'_> {
 
     fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
         match self.result.take() {
-            Some(r) => r.map(Some),
+            Some(Ok(exit)) => Ok(Some(exit)),
+            Some(Err(e)) => {
+                let exit = exit_of(&e);
+                self.failure = Some(e);
+                Ok(Some(exit))
+            }
             None => Ok(None),
         }
     }

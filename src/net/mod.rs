@@ -11,7 +11,7 @@ pub mod tls;
 pub mod unix;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -48,10 +48,8 @@ pub fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>>
             check_family(ip, family, bare)?;
             vec![SocketAddr::new(ip, port)]
         }
-        Err(_) => (bare, port)
-            .to_socket_addrs()
-            .map_err(|e| resolve_error(bare, &e))?
-            .collect(),
+        Err(_) => crate::reactor::resolver::system_lookup(bare, port)
+            .map_err(|e| resolve_error(bare, &e))?,
     };
     pick(bare, &addrs, family)
 }
@@ -79,10 +77,8 @@ pub enum BindAddr {
 impl BindAddr {
     /// Looks `name` up (exit 3 when it has no address).
     pub fn name(name: &str) -> Result<BindAddr> {
-        let addrs: Vec<SocketAddr> = (bare_host(name), 0)
-            .to_socket_addrs()
-            .map_err(|e| resolve_error(name, &e))?
-            .collect();
+        let addrs: Vec<SocketAddr> = crate::reactor::resolver::system_lookup(bare_host(name), 0)
+            .map_err(|e| resolve_error(name, &e))?;
         let v4 = addrs.iter().find(|a| a.is_ipv4()).map(SocketAddr::ip);
         let v6 = addrs.iter().find(|a| a.is_ipv6()).map(SocketAddr::ip);
         if v4.is_none() && v6.is_none() {
@@ -156,14 +152,15 @@ pub fn pick(host: &str, addrs: &[SocketAddr], family: Family) -> Result<Vec<Sock
     Ok(wanted)
 }
 
+/// The resolver's words for a failed lookup, with a hint decided by its
+/// code (`EAI_NONAME`, `EAI_NODATA`: no such host), never by the words.
 fn resolver_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    // "failed to lookup address information: Name or service not known"
-    let text = text
-        .strip_prefix("failed to lookup address information: ")
-        .unwrap_or(&text);
-    let mut reason = describe_io(&io::Error::other(text.to_string()));
-    if reason.contains("not known") || reason.contains("no address") {
+    let Some(lookup) = crate::reactor::resolver::lookup_error(e) else {
+        return describe_io(e);
+    };
+    // "Name or service not known" as "name or service not known".
+    let mut reason = describe_io(&io::Error::other(lookup.text.clone()));
+    if lookup.no_such_host() {
         reason.push_str(" (no such host)");
     }
     reason
@@ -448,6 +445,48 @@ pub fn raise_fd_limit() -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    use crate::reactor::resolver::{system_lookup, LookupError};
+
+    /// The "no such host" hint follows the resolver's code, not its words.
+    #[test]
+    fn resolver_failures_are_told_by_their_code() {
+        let err = |code, text: &str| {
+            io::Error::other(LookupError {
+                code,
+                text: text.into(),
+            })
+        };
+        let e = resolve_error(
+            "nx.test",
+            &err(libc::EAI_NONAME, "Name or service not known"),
+        );
+        assert_eq!(e.kind, Exit::Resolve);
+        assert_eq!(
+            e.to_string(),
+            "resolve nx.test: name or service not known (no such host)"
+        );
+        let e = resolve_error(
+            "nx.test",
+            &err(libc::EAI_NODATA, "No address associated with hostname"),
+        );
+        assert!(e.why.ends_with(" (no such host)"), "{e}");
+        // Words that look alike do not decide: a temporary failure has no hint.
+        let e = resolve_error("h", &err(libc::EAI_AGAIN, "name not known, try again"));
+        assert_eq!(e.why, "name not known, try again");
+        let e = resolve_error("h", &io::Error::from_raw_os_error(libc::ETIMEDOUT));
+        assert_eq!(e.kind, Exit::Timeout);
+    }
+
+    #[test]
+    fn the_system_lookup_sets_the_port() {
+        let addrs = system_lookup("127.0.0.1", 8080).unwrap();
+        assert_eq!(addrs, vec!["127.0.0.1:8080".parse().unwrap()]);
+        let addrs = system_lookup("::1", 9).unwrap();
+        assert_eq!(addrs, vec!["[::1]:9".parse().unwrap()]);
+        let e = system_lookup("a\0b", 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
     use super::*;
 
     #[test]

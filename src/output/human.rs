@@ -491,6 +491,29 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 units::duration(*elapsed)
             ),
         ),
+        Event::ClientConnected {
+            local,
+            remote,
+            reused,
+        } if verbose => {
+            let how = if *reused {
+                "reusing the connection to"
+            } else {
+                "connected to"
+            };
+            status(err, style, format!("{how} {remote} from {local}"))
+        }
+        Event::ClientTls(info) if verbose => {
+            let mut text = format!("TLS: {} {}", info.version, info.cipher);
+            if let Some(alpn) = &info.alpn {
+                text.push_str(&format!(", ALPN {alpn}"));
+            }
+            status(err, style, text)
+        }
+        Event::Verbatim { bytes, .. } => {
+            out.extend_from_slice(bytes);
+            Ok(())
+        }
         _ => Ok(()),
     };
 }

@@ -499,7 +499,23 @@ fn fields(event: &Event) -> Map<String, Value> {
                 .collect();
             put("chain", json!(chain));
         }
-        Event::TlsSession(info) => {
+        Event::ClientConnected {
+            local,
+            remote,
+            reused,
+        } => {
+            put("local", json!(local.to_string()));
+            put("remote", json!(remote.to_string()));
+            put("reused", json!(reused));
+        }
+        Event::Verbatim { bytes, .. } => match std::str::from_utf8(bytes) {
+            Ok(text) => put("text", json!(text)),
+            Err(_) => put(
+                "bytes",
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            ),
+        },
+        Event::TlsSession(info) | Event::ClientTls(info) => {
             put("version", json!(info.version));
             put("cipher", json!(info.cipher));
             put("alpn", json!(info.alpn));

@@ -151,7 +151,7 @@ impl Output {
                 result
             }
             Mode::Human => {
-                if let Event::Data { bytes, .. } = event {
+                if let Event::Data { bytes, .. } | Event::Verbatim { bytes, .. } = event {
                     return self.stdout(bytes);
                 }
                 let style = human::Style {
@@ -200,6 +200,12 @@ impl Output {
         write_stderr(&self.line);
     }
 
+    /// Bytes asked for on stderr as they are (`-w '%{stderr}...'`), in
+    /// either mode.
+    pub fn verbatim_stderr(&mut self, bytes: &[u8]) {
+        write_stderr(bytes);
+    }
+
     /// Whether stderr is a terminal a progress bar may be drawn on.
     pub fn can_draw_progress(&self) -> bool {
         self.mode == Mode::Human && self.level >= Level::Normal && io::stderr().is_terminal()
@@ -246,6 +252,11 @@ pub fn want_color(choice: ColorChoice, is_tty: bool) -> bool {
         ColorChoice::Never => false,
         ColorChoice::Auto => is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     }
+}
+
+/// Whether stderr is a terminal (for what to draw there).
+pub fn stderr_is_terminal() -> bool {
+    io::stderr().is_terminal()
 }
 
 /// Writes all of `data` to stdout, uncopied. EPIPE becomes a quiet exit.

@@ -13,8 +13,8 @@
 mod stats;
 pub use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::event::Event as MioEvent;
@@ -23,8 +23,7 @@ use mio::Token;
 use crate::cli::PollArgs;
 use crate::error::{Error, Exit, Result};
 use crate::event::{Event, PollOutcome, PollRecord, PollSummary};
-use crate::http::client::{build_request, Exchange, Origin, Request, Settings, Step};
-use crate::http::transport::Transport;
+use crate::http::client::{build_request, Exchange, Origin, Pool, Request, Settings, Step};
 use crate::net;
 use crate::output::Output;
 use crate::reactor::connector::{Connector, Outcome};
@@ -56,7 +55,7 @@ enum Target {
 }
 
 enum InFlight {
-    Http(Box<Exchange>),
+    Http(Box<Exchange<Timer>>),
     Tcp(Connector),
 }
 
@@ -78,7 +77,7 @@ struct Seen {
 struct Poller<'o> {
     args: PollArgs,
     target: Target,
-    settings: Settings,
+    settings: Arc<Settings>,
     inflight: Option<InFlight>,
     seq: u64,
     poll_started: Instant,
@@ -90,7 +89,7 @@ struct Poller<'o> {
     last_modified: Option<String>,
     last_hash: Option<u64>,
     seen: Seen,
-    pool: Option<(Origin, Transport)>,
+    pool: Pool,
     stats: Stats,
     started: Instant,
     rng: u64,
@@ -103,7 +102,7 @@ struct Poller<'o> {
     exit: Option<Result<Exit>>,
 }
 
-pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(args: PollArgs, out: &mut Output) -> anyhow::Result<Exit> {
     let target = match args.url.strip_prefix("tcp://") {
         Some(rest) => {
             let (host, port) = rest
@@ -139,7 +138,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
     let mut poller = Poller {
         args,
         target,
-        settings,
+        settings: Arc::new(settings),
         inflight: None,
         seq: 0,
         poll_started: now,
@@ -150,7 +149,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
         last_modified: None,
         last_hash: None,
         seen: Seen::default(),
-        pool: None,
+        pool: Pool::default(),
         stats: Stats::default(),
         started: now,
         rng: seed | 1,
@@ -161,7 +160,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> Result<Exit> {
         exit: None,
     };
     poller.launch(&mut reactor.ctx());
-    reactor.run(&mut poller)
+    Ok(reactor.run(&mut poller)?)
 }
 
 impl Poller<'_> {
@@ -206,39 +205,54 @@ impl Poller<'_> {
                         req.headers.push(("If-Modified-Since".into(), lm.clone()));
                     }
                 }
-                let origin = Origin::of(&req.url);
-                let reuse = match (self.pool.take(), origin) {
-                    (Some((o, t)), Ok(origin)) if o == origin => Some(t),
-                    (Some((_, mut t)), _) => {
-                        let _ = cx.registry.deregister(t.stream_mut());
+                let reuse = match Origin::of(&req.url) {
+                    Ok(origin) => self.pool.take_for(cx, &origin),
+                    Err(_) => {
+                        self.pool.close(cx);
                         None
                     }
-                    _ => None,
                 };
-                let settings = self.settings.clone();
                 Exchange::start(
                     cx,
                     SOCKET,
                     Timer::Connect,
                     &req,
                     reuse,
-                    &settings,
-                    &mut |s| Self::step(&mut self.seen, &self.args, s),
+                    Arc::clone(&self.settings),
                 )
             }
         };
         match started {
             Ok(ex) => {
                 self.inflight = Some(InFlight::Http(Box::new(ex)));
-                self.after_http(cx);
+                self.pump(cx);
             }
             Err(e) => self.fail(cx, e),
         }
     }
 
+    /// Takes the HTTP poll's steps until it waits for the socket.
+    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+        while let Some(InFlight::Http(ex)) = self.inflight.as_mut() {
+            match ex.poll(cx) {
+                Ok(Some(step)) => {
+                    if let Err(e) = Self::step(&mut self.seen, &self.args, self.out, step) {
+                        return self.fail(cx, e);
+                    }
+                    self.after_http(cx);
+                }
+                Ok(None) => return,
+                Err(e) => return self.fail(cx, e),
+            }
+        }
+    }
+
     /// Records one step of an HTTP poll.
-    fn step(seen: &mut Seen, args: &PollArgs, step: Step) -> Result<()> {
+    fn step(seen: &mut Seen, args: &PollArgs, out: &mut Output, step: Step) -> Result<()> {
         match step {
+            Step::Connected { .. } | Step::Retrying { .. } | Step::Secured(_) => {
+                crate::http::client::report_link(out, &step)?;
+            }
             Step::Head(h) => {
                 seen.status = Some(h.status);
                 seen.etag = h.header("etag").map(str::to_string);
@@ -246,16 +260,16 @@ impl Poller<'_> {
             }
             Step::Body(b) => {
                 if let Some(hasher) = &mut seen.hasher {
-                    hasher.write(b);
+                    hasher.write(&b);
                 }
                 seen.size += b.len() as u64;
                 if (args.changes || args.long) && seen.body.len() + b.len() <= MAX_CHANGES_BODY {
-                    seen.body.extend_from_slice(b);
+                    seen.body.extend_from_slice(&b);
                 }
                 if let Some(needle) = &args.until_contains {
                     let needle = needle.as_bytes();
                     if !seen.contains && !needle.is_empty() {
-                        seen.tail.extend_from_slice(b);
+                        seen.tail.extend_from_slice(&b);
                         seen.contains = seen.tail.windows(needle.len()).any(|w| w == needle);
                         let keep = needle.len().saturating_sub(1);
                         if seen.tail.len() > keep {
@@ -278,14 +292,7 @@ impl Poller<'_> {
         let Some(InFlight::Http(mut ex)) = self.inflight.take() else {
             return;
         };
-        let origin = ex.origin().clone();
-        if let Some(mut t) = ex.take_transport() {
-            if reusable {
-                self.pool = Some((origin, t));
-            } else {
-                let _ = cx.registry.deregister(t.stream_mut());
-            }
-        }
+        self.pool.keep(cx, &mut ex, reusable);
         let status = self.seen.status.unwrap_or(0);
         if status >= 500 {
             let e = Error::new(Exit::Protocol, "", format!("server error {status}"));
@@ -349,7 +356,9 @@ impl Poller<'_> {
         }
     }
 
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: Error) {
+    /// A poll failed: its exit code and line come from the error chain.
+    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+        let e = crate::error::flatten(&e.into());
         if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
             ex.abandon(cx);
         }
@@ -407,9 +416,12 @@ impl Poller<'_> {
         }
         let fresh = matches!(outcome, PollOutcome::New | PollOutcome::Changed);
         let ok = self.seen.status.is_some_and(|s| (200..300).contains(&s));
-        if (self.args.changes || (self.args.long && ok)) && fresh && !self.out.is_json() {
+        if (self.args.changes || (self.args.long && ok)) && fresh {
             let body = std::mem::take(&mut self.seen.body);
-            if let Err(e) = crate::output::write_stdout(&body) {
+            if let Err(e) = self.out.emit(&Event::Verbatim {
+                kind: "body",
+                bytes: &body,
+            }) {
                 self.exit = Some(Err(e));
                 return;
             }
@@ -519,7 +531,7 @@ impl Poller<'_> {
             uptime: (s.requests > 0).then(|| s.ok as f64 * 100.0 / s.requests as f64),
             nothing_new: (s.ok > 0).then(|| s.unchanged as f64 * 100.0 / s.ok as f64),
             elapsed: self.started.elapsed(),
-            sparkline: std::io::stderr().is_terminal().then(|| s.sparkline()),
+            sparkline: crate::output::stderr_is_terminal().then(|| s.sparkline()),
         };
         self.out.emit(&Event::PollSummary(&summary))
     }
@@ -532,15 +544,9 @@ impl Handler for Poller<'_> {
         match token {
             SOCKET => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
-                    let settings = self.settings.clone();
-                    let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
-                        Self::step(&mut self.seen, &self.args, s)
-                    });
+                    ex.ready(cx, event);
                     self.inflight = Some(InFlight::Http(ex));
-                    match r {
-                        Ok(()) => self.after_http(cx),
-                        Err(e) => self.fail(cx, e),
-                    }
+                    self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
                     let outcome = c.ready(cx, SOCKET, Timer::Connect);
@@ -564,14 +570,9 @@ impl Handler for Poller<'_> {
             }
             Timer::Connect => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
-                    let settings = self.settings.clone();
-                    let r = ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| {
-                        Self::step(&mut self.seen, &self.args, s)
-                    });
+                    ex.timed_out(cx);
                     self.inflight = Some(InFlight::Http(ex));
-                    if let Err(e) = r {
-                        self.fail(cx, e);
-                    }
+                    self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
                     let outcome = c.timed_out(cx, SOCKET, Timer::Connect);

@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod hex;
 pub mod http;
+pub mod http_client;
 pub mod http_request;
 pub mod lines;
 pub mod proxy;

@@ -14,7 +14,7 @@
 //! pile up threads.
 
 use std::io::{self, Write as _};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
@@ -32,9 +32,93 @@ pub const MAX_LOOKUPS: usize = 8;
 /// `host, port -> addresses`, blocking; run on a worker thread.
 pub type LookupFn = Arc<dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync>;
 
-/// The system resolver (getaddrinfo).
+/// The system resolver (getaddrinfo). Its own failures come back typed, a
+/// [`LookupError`] inside the I/O error (see [`lookup_error`]), so callers
+/// decide by the code, not by the words.
 pub fn system_lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    (host, port).to_socket_addrs().map(Iterator::collect)
+    let Ok(name) = std::ffi::CString::new(host) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "host name contains a NUL byte",
+        ));
+    };
+    // SAFETY: zeroed addrinfo is a valid "no hints" value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated, `hints` and `res` are valid pointers.
+    let code = unsafe { libc::getaddrinfo(name.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if code == libc::EAI_SYSTEM {
+        return Err(io::Error::last_os_error());
+    }
+    if code != 0 {
+        // SAFETY: gai_strerror returns a static NUL-terminated string.
+        let text = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(code)) }
+            .to_string_lossy()
+            .into_owned();
+        return Err(io::Error::other(LookupError { code, text }));
+    }
+    let mut addrs = Vec::new();
+    let mut cur = res;
+    while !cur.is_null() {
+        // SAFETY: `cur` walks the list getaddrinfo returned, freed below.
+        let ai = unsafe { &*cur };
+        let len = ai.ai_addrlen as usize;
+        if !ai.ai_addr.is_null() {
+            if ai.ai_family == libc::AF_INET && len >= std::mem::size_of::<libc::sockaddr_in>() {
+                // SAFETY: an AF_INET entry of that length is a sockaddr_in.
+                let sin =
+                    unsafe { std::ptr::read_unaligned(ai.ai_addr as *const libc::sockaddr_in) };
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                addrs.push(SocketAddr::new(ip.into(), port));
+            } else if ai.ai_family == libc::AF_INET6
+                && len >= std::mem::size_of::<libc::sockaddr_in6>()
+            {
+                // SAFETY: an AF_INET6 entry of that length is a sockaddr_in6.
+                let sin6 =
+                    unsafe { std::ptr::read_unaligned(ai.ai_addr as *const libc::sockaddr_in6) };
+                let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                addrs.push(SocketAddr::V6(std::net::SocketAddrV6::new(
+                    ip,
+                    port,
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )));
+            }
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: `res` came from a successful getaddrinfo.
+    unsafe { libc::freeaddrinfo(res) };
+    Ok(addrs)
+}
+
+/// A getaddrinfo failure: its `EAI_*` code and the resolver's words for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupError {
+    pub code: i32,
+    pub text: String,
+}
+
+impl LookupError {
+    /// The name does not exist (or has no address): `EAI_NONAME`, `EAI_NODATA`.
+    pub fn no_such_host(&self) -> bool {
+        self.code == libc::EAI_NONAME || self.code == libc::EAI_NODATA
+    }
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for LookupError {}
+
+/// The resolver's own failure inside an I/O error from [`system_lookup`].
+pub fn lookup_error(e: &io::Error) -> Option<&LookupError> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<LookupError>())
 }
 
 /// Starts lookups, at most [`MAX_LOOKUPS`] at a time (clones share the bound).

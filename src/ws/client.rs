@@ -13,13 +13,14 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::Token;
 
 use super::{Entropy, CLOSE_WAIT, HIGH_WATER, LINGER, READ_BUF};
-use crate::cli::{RequestArgs, WsConnectArgs};
+use crate::cli::WsConnectArgs;
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
 use crate::http::client::{Exchange, Request, Settings, Step};
@@ -99,7 +100,7 @@ impl Backoff {
 }
 
 enum Phase {
-    Handshake(Box<Exchange>),
+    Handshake(Box<Exchange<Timer>>),
     Open,
     Over,
 }
@@ -118,7 +119,7 @@ struct Client<'o> {
     url: String,
     request: Request,
     key: String,
-    settings: Settings,
+    settings: Arc<Settings>,
     phase: Phase,
     refused: Option<(Head, Vec<u8>)>,
     protocol: Option<String>,
@@ -187,16 +188,9 @@ fn http_url(url: &str) -> Result<String> {
     }
 }
 
-pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
     let http = http_url(&args.url)?;
-    let req_args = RequestArgs {
-        method: None,
-        headers: args.headers.clone(),
-        body: Default::default(),
-        user: None,
-        dial: args.dial.clone(),
-    };
-    let mut request = crate::http::client::build_request(&http, &req_args, false)?;
+    let mut request = crate::http::client::get_request(&http, &args.headers)?;
     let entropy = Entropy::new()?;
     let key = handshake::client_key(super::os_random()?);
     for (n, v) in handshake::client_headers(
@@ -237,7 +231,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         args,
         request,
         key,
-        settings,
+        settings: Arc::new(settings),
         phase: Phase::Over,
         refused: None,
         protocol: None,
@@ -275,34 +269,24 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> Result<Exit> {
         stdin_opened: false,
     };
     let mut cx = reactor.ctx();
-    let request = client.request.clone();
-    let settings = client.settings.clone();
-    match Exchange::start(
-        &mut cx,
-        SOCKET,
-        Timer::Connect,
-        &request,
-        None,
-        &settings,
-        &mut |s| client.step(s),
-    ) {
-        Ok(ex) => {
-            client.phase = Phase::Handshake(Box::new(ex));
-            client.after_handshake_step(&mut cx);
-        }
-        Err(e) => client.exit = Some(Err(e)),
-    }
+    client.start_handshake(&mut cx);
     // Stdin is opened once the connection is up (see `open`).
     let result = reactor.run(&mut client);
     drop(client.console.take());
-    result
+    Ok(result?)
 }
 
 impl Client<'_> {
     /// A step of the handshake exchange.
     fn step(&mut self, step: Step) -> Result<()> {
         match step {
-            Step::Connected { remote, .. } => self.remote = remote,
+            Step::Connected { remote, .. } => {
+                self.remote = remote;
+                crate::http::client::report_link(self.out, &step)?;
+            }
+            Step::Retrying { .. } | Step::Secured(_) => {
+                crate::http::client::report_link(self.out, &step)?;
+            }
             Step::Head(head) => {
                 if head.status == 101 {
                     let agreed = handshake::verify_response(
@@ -346,6 +330,39 @@ impl Client<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Sends the upgrade request on a new connection.
+    fn start_handshake(&mut self, cx: &mut Ctx<Timer>) {
+        let settings = Arc::clone(&self.settings);
+        match Exchange::start(cx, SOCKET, Timer::Connect, &self.request, None, settings) {
+            Ok(ex) => {
+                self.phase = Phase::Handshake(Box::new(ex));
+                self.handshake(cx);
+            }
+            Err(e) => self.exit = Some(Err(crate::error::flatten(&e))),
+        }
+    }
+
+    /// Takes the handshake's steps until it waits for the socket, then
+    /// opens the session once the server agreed.
+    fn handshake(&mut self, cx: &mut Ctx<Timer>) {
+        while let Phase::Handshake(ex) = &mut self.phase {
+            match ex.poll(cx) {
+                Ok(Some(step)) => {
+                    if let Err(e) = self.step(step) {
+                        self.exit = Some(Err(e));
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.exit = Some(Err(crate::error::flatten(&e)));
+                    return;
+                }
+            }
+        }
+        self.after_handshake_step(cx);
     }
 
     fn after_handshake_step(&mut self, cx: &mut Ctx<Timer>) {
@@ -710,23 +727,7 @@ impl Client<'_> {
             self.request.headers.push((n, v));
         }
         self.key = key;
-        let request = self.request.clone();
-        let settings = self.settings.clone();
-        match Exchange::start(
-            cx,
-            SOCKET,
-            Timer::Connect,
-            &request,
-            None,
-            &settings,
-            &mut |s| self.step(s),
-        ) {
-            Ok(ex) => {
-                self.phase = Phase::Handshake(Box::new(ex));
-                self.after_handshake_step(cx);
-            }
-            Err(e) => self.exit = Some(Err(e)),
-        }
+        self.start_handshake(cx);
     }
 
     /// A ping or pong received: shown with `-P`, and a pong answering the
@@ -1069,15 +1070,9 @@ impl Handler for Client<'_> {
         match token {
             SOCKET => match std::mem::replace(&mut self.phase, Phase::Over) {
                 Phase::Handshake(mut ex) => {
-                    let settings = self.settings.clone();
-                    let r = ex.ready(cx, SOCKET, Timer::Connect, event, &settings, &mut |s| {
-                        self.step(s)
-                    });
+                    ex.ready(cx, event);
                     self.phase = Phase::Handshake(ex);
-                    match r {
-                        Ok(()) => self.after_handshake_step(cx),
-                        Err(e) => self.exit = Some(Err(e)),
-                    }
+                    self.handshake(cx);
                 }
                 Phase::Open => {
                     self.phase = Phase::Open;
@@ -1116,14 +1111,9 @@ impl Handler for Client<'_> {
     fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         match timer {
             Timer::Connect if matches!(self.phase, Phase::Handshake(_)) => {
-                if let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Over) {
-                    let settings = self.settings.clone();
-                    let r =
-                        ex.timed_out(cx, SOCKET, Timer::Connect, &settings, &mut |s| self.step(s));
-                    self.phase = Phase::Handshake(ex);
-                    if let Err(e) = r {
-                        self.exit = Some(Err(e));
-                    }
+                if let Phase::Handshake(ex) = &mut self.phase {
+                    ex.timed_out(cx);
+                    self.handshake(cx);
                 }
             }
             Timer::Connect => {}

@@ -23,10 +23,10 @@ pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How long a client waits for the server to close TCP after the close handshake.
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
-pub fn run(cmd: WsCommand, out: &mut Output) -> Result<Exit> {
+pub fn run(cmd: WsCommand, out: &mut Output) -> anyhow::Result<Exit> {
     match cmd {
         WsCommand::Connect(args) => client::run(args, out),
-        WsCommand::Listen(args) => server::run(args, out),
+        WsCommand::Listen(args) => Ok(server::run(args, out)?),
     }
 }
 

@@ -67,6 +67,8 @@ impl std::fmt::Display for WsError {
     }
 }
 
+impl std::error::Error for WsError {}
+
 /// A complete message or control frame from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
