@@ -392,6 +392,12 @@ pub enum Event<'a> {
     TlsCert(&'a TlsReport),
     /// A TLS session is up (`tcp connect --tls`, verbose).
     TlsSession(&'a crate::net::tls::SessionInfo),
+    /// A client's TLS session is up (`tcp listen --tls-cert`).
+    ClientTls {
+        id: ConnId,
+        remote: SocketAddr,
+        info: &'a crate::net::tls::SessionInfo,
+    },
     BenchResult(&'a BenchRecord),
     /// Totals at the end of `tcp check`.
     CheckSummary {
@@ -433,7 +439,7 @@ impl Event<'_> {
             Event::HttpResponse(_) => "http_response",
             Event::HttpRetry { .. } => "http_retry",
             Event::HttpRequest(_) => "request",
-            Event::TlsSession(_) => "tls_session",
+            Event::TlsSession(_) | Event::ClientTls { .. } => "tls_session",
             Event::TlsCert(_) => "tls_cert",
         }
     }

@@ -487,8 +487,41 @@ fn words(name: &str) -> String {
     out
 }
 
-fn failure(e: &rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, TlsFailure(describe(e)))
+/// As [`describe`], said by a server: the peer is a client.
+pub fn describe_client(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. } => {
+            "handshake failed: the client does not speak TLS (or not a version netkit knows)".into()
+        }
+        E::AlertReceived(alert) => format!(
+            "handshake failed: the client sent the alert \"{}\"",
+            words(&format!("{alert:?}"))
+        ),
+        E::NoApplicationProtocol => {
+            "handshake failed: the client offers no protocol --alpn accepts".into()
+        }
+        E::PeerIncompatible(p) => format!(
+            "handshake failed: the client is incompatible ({})",
+            words(&format!("{p:?}"))
+        ),
+        E::PeerMisbehaved(p) => format!(
+            "handshake failed: the client misbehaved ({})",
+            words(&format!("{p:?}"))
+        ),
+        _ => describe(e),
+    }
+}
+
+/// The failure as an I/O error, worded for the side `tls` is on.
+fn failure_of(tls: &Connection, e: &rustls::Error) -> io::Error {
+    let text = match tls {
+        Connection::Client(_) => describe(e),
+        Connection::Server(_) => describe_client(e),
+    };
+    io::Error::new(io::ErrorKind::InvalidData, TlsFailure(text))
 }
 
 /// Server settings for `--tls-cert FILE --tls-key FILE`.
@@ -624,9 +657,9 @@ impl<S: io::Read + io::Write> TlsConn<S> {
                 Err(e) => return Err(e),
             }
             if let Err(e) = self.tls.process_new_packets() {
-                // Tell the server why (an alert), if the socket takes it.
+                // Tell the peer why (an alert), if the socket takes it.
                 let _ = self.flush();
-                return Err(failure(&e));
+                return Err(failure_of(&self.tls, &e));
             }
             self.flush()?;
         }
@@ -809,9 +842,19 @@ impl TlsLayer {
             .map_err(|_| Error::usage("--sni", format!("not a valid server name: {name}")))?;
         let tls = ClientConnection::new(config, server)
             .map_err(|e| Error::new(Exit::Tls, "tls", describe(&e)))?;
-        let mut tls = Connection::Client(tls);
+        Ok(TlsLayer::wrap(Connection::Client(tls)))
+    }
+
+    /// The server's side (`tcp listen --tls-cert`): waits for the client's hello.
+    pub fn server(config: Arc<ServerConfig>) -> Result<TlsLayer> {
+        let tls = ServerConnection::new(config)
+            .map_err(|e| Error::new(Exit::Tls, "tls", describe_client(&e)))?;
+        Ok(TlsLayer::wrap(Connection::Server(tls)))
+    }
+
+    fn wrap(mut tls: Connection) -> TlsLayer {
         tls.set_buffer_limit(None);
-        Ok(TlsLayer {
+        TlsLayer {
             tls,
             staged: Vec::new(),
             staged_at: 0,
@@ -822,7 +865,7 @@ impl TlsLayer {
             sent: 0,
             received: 0,
             reported: false,
-        })
+        }
     }
 
     pub fn is_handshaking(&self) -> bool {
@@ -913,9 +956,9 @@ impl TlsLayer {
 
     fn process<S: Stream>(&mut self, conn: &mut Conn<S>, now: Instant) -> io::Result<()> {
         if let Err(e) = self.tls.process_new_packets() {
-            // Tell the server why (an alert), if the socket takes it.
+            // Tell the peer why (an alert), if the socket takes it.
             let _ = self.flush(conn, now);
-            return Err(failure(&e));
+            return Err(failure_of(&self.tls, &e));
         }
         self.flush(conn, now)
     }

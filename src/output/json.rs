@@ -499,6 +499,13 @@ fn fields(event: &Event) -> Map<String, Value> {
                 .collect();
             put("chain", json!(chain));
         }
+        Event::ClientTls { id, remote, info } => {
+            put("id", json!(id));
+            put("remote", json!(remote.to_string()));
+            put("version", json!(info.version));
+            put("cipher", json!(info.cipher));
+            put("alpn", json!(info.alpn));
+        }
         Event::TlsSession(info) => {
             put("version", json!(info.version));
             put("cipher", json!(info.cipher));
