@@ -524,19 +524,29 @@ fn failure_of(tls: &Connection, e: &rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, TlsFailure(text))
 }
 
+/// Why a PEM file was refused, in words (an unreadable file as for any file).
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::Io(io) => crate::error::describe_io(io),
+        E::NoItemsFound => "no PEM item of the right kind in the file".into(),
+        other => format!("not a usable PEM file ({other})"),
+    }
+}
+
 /// Server settings for `--tls-cert FILE --tls-key FILE`.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     use rustls::pki_types::PrivateKeyDer;
     let what = format!("--tls-cert {}", cert.display());
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| Error::usage(what.clone(), e.to_string()))?
+        .map_err(|e| Error::usage(what.clone(), pem_problem(&e)))?
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::usage(what.clone(), e.to_string()))?;
+        .map_err(|e| Error::usage(what.clone(), pem_problem(&e)))?;
     if chain.is_empty() {
         return Err(Error::usage(what, "no PEM certificate in the file"));
     }
     let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| Error::usage(format!("--tls-key {}", key.display()), e.to_string()))?;
+        .map_err(|e| Error::usage(format!("--tls-key {}", key.display()), pem_problem(&e)))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
