@@ -428,3 +428,22 @@ fn a_plain_tcp_client_is_reported_and_the_keep_open_server_serves_on() {
         l.events.dump()
     );
 }
+
+#[test]
+fn a_client_that_does_not_trust_the_certificate_is_named_so() {
+    let certs = Certs::new("distrust");
+    let mut l = HumanListener::start(&certs.listen_args(&[]), Stdio::null(), Stdio::null());
+    // No --cacert: the test CA is unknown to the client.
+    let (code_c, _, err_c) = run(
+        &["tcp", "connect", "--tls", "localhost", &l.port.to_string()],
+        Stdio::null(),
+    );
+    assert_eq!(code_c, 7, "{err_c}");
+    let status = l.proc.wait(TIMEOUT);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 7, "{err}");
+    assert!(
+        err.contains("handshake failed: the client does not trust the certificate"),
+        "{err}"
+    );
+}

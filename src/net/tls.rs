@@ -496,10 +496,29 @@ pub fn describe_client(e: &rustls::Error) -> String {
         | E::InappropriateHandshakeMessage { .. } => {
             "handshake failed: the client does not speak TLS (or not a version netkit knows)".into()
         }
-        E::AlertReceived(alert) => format!(
-            "handshake failed: the client sent the alert \"{}\"",
-            words(&format!("{alert:?}"))
-        ),
+        E::AlertReceived(alert) => {
+            use rustls::AlertDescription as A;
+            let name = match alert {
+                A::UnknownCA => "unknown CA".to_string(),
+                other => words(&format!("{other:?}")),
+            };
+            let distrust = matches!(
+                alert,
+                A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+            );
+            if distrust {
+                format!(
+                    "handshake failed: the client does not trust the certificate (alert \"{name}\")"
+                )
+            } else {
+                format!("handshake failed: the client sent the alert \"{name}\"")
+            }
+        }
         E::NoApplicationProtocol => {
             "handshake failed: the client offers no protocol --alpn accepts".into()
         }
@@ -1062,6 +1081,27 @@ mod tests {
             assert!(text.ends_with(CERT_HINT), "{text}");
             assert!(!text.contains('{') && !text.contains('['), "{text}");
         }
+    }
+
+    #[test]
+    fn a_server_names_the_client_as_the_peer() {
+        let plain = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert_eq!(
+            describe_client(&plain),
+            "handshake failed: the client does not speak TLS (or not a version netkit knows)"
+        );
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA);
+        assert_eq!(
+            describe_client(&alert),
+            "handshake failed: the client does not trust the certificate (alert \"unknown CA\")"
+        );
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert_eq!(
+            describe_client(&alert),
+            "handshake failed: the client sent the alert \"handshake failure\""
+        );
+        // The client's own wording is unchanged.
+        assert!(describe(&plain).contains("the server does not speak TLS"));
     }
 
     #[test]
