@@ -447,3 +447,32 @@ fn a_client_that_does_not_trust_the_certificate_is_named_so() {
         "{err}"
     );
 }
+
+#[test]
+fn one_client_reset_mid_transfer_is_exit_4_naming_the_undelivered_bytes() {
+    if !need_peers(&["openssl"]) {
+        return;
+    }
+    let certs = Certs::new("reset");
+    let data = random_bytes(64 * MIB, 46);
+    let input = TempFile::with("tls-reset-in", &data);
+    let mut l = HumanListener::start(&certs.listen_args(&["-v"]), input.stdio(), Stdio::null());
+    // s_client never has its stdout read: the transfer stalls, then it dies.
+    let mut c = Proc::spawn(
+        Command::new("openssl")
+            .args(["s_client", "-quiet", "-connect"])
+            .arg(format!("127.0.0.1:{}", l.port))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    l.stderr.wait_for(TIMEOUT, "the TLS session", |line| {
+        line.starts_with("* TLS: ")
+    });
+    c.signal("KILL");
+    let status = l.proc.wait(TIMEOUT);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 4, "{err}");
+    assert!(err.contains("connection reset by peer; "), "{err}");
+    assert!(err.contains(" bytes of stdin not delivered"), "{err}");
+}
