@@ -458,7 +458,7 @@ fn one_client_reset_mid_transfer_is_exit_4_naming_the_undelivered_bytes() {
     let input = TempFile::with("tls-reset-in", &data);
     let mut l = HumanListener::start(&certs.listen_args(&["-v"]), input.stdio(), Stdio::null());
     // s_client never has its stdout read: the transfer stalls, then it dies.
-    let mut c = Proc::spawn(
+    let c = Proc::spawn(
         Command::new("openssl")
             .args(["s_client", "-quiet", "-connect"])
             .arg(format!("127.0.0.1:{}", l.port))
