@@ -328,7 +328,8 @@ Examples:
   netkit tcp listen -k 8080                     many clients; stdin goes to all
   netkit tcp listen --broker 9000               relay every client to the others
   netkit tcp listen --chat 9000                 a chat room for `nc host 9000`
-  netkit tcp listen --echo 7                    an echo server")]
+  netkit tcp listen --echo 7                    an echo server
+  netkit tcp listen --tls-cert c.pem --tls-key k.pem 8443    the same over TLS")]
     Listen(ListenArgs),
 
     /// Check which ports accept a connection (like `nc -z`)
@@ -1264,6 +1265,18 @@ pub struct ListenArgs {
     /// Send each line feed from stdin as CR LF (nc -C; one client only)
     #[arg(short = 'C', long, conflicts_with_all = ["keep_open", "broker", "chat", "echo"])]
     pub crlf: bool,
+
+    /// Speak TLS to every client with this certificate chain (PEM), in every mode
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// With --tls-cert: accept this ALPN protocol (repeatable, in order of preference)
+    #[arg(long, value_name = "PROTO", requires = "tls_cert")]
+    pub alpn: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -392,6 +392,13 @@ pub enum Event<'a> {
     TlsCert(&'a TlsReport),
     /// A TLS session is up (`tcp connect --tls`, verbose).
     TlsSession(&'a crate::net::tls::SessionInfo),
+    /// A connected client's TLS session is up, seen by the server (`tcp
+    /// listen --tls-cert` with a server mode).
+    PeerTls {
+        id: ConnId,
+        remote: SocketAddr,
+        info: &'a crate::net::tls::SessionInfo,
+    },
     BenchResult(&'a BenchRecord),
     /// Totals at the end of `tcp check`.
     CheckSummary {
@@ -449,7 +456,7 @@ impl Event<'_> {
             Event::HttpResponse(_) => "http_response",
             Event::HttpRetry { .. } => "http_retry",
             Event::HttpRequest(_) => "request",
-            Event::TlsSession(_) => "tls_session",
+            Event::TlsSession(_) | Event::PeerTls { .. } => "tls_session",
             Event::TlsCert(_) => "tls_cert",
             Event::ClientConnected { .. } => "connected",
             Event::ClientTls(_) => "tls_session",

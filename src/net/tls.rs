@@ -487,8 +487,70 @@ fn words(name: &str) -> String {
     out
 }
 
-fn failure(e: &rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, TlsFailure(describe(e)))
+/// As [`describe`], said by a server: the peer is a client.
+pub fn describe_client(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. } => {
+            "handshake failed: the client does not speak TLS (or not a version netkit knows)".into()
+        }
+        E::AlertReceived(alert) => {
+            use rustls::AlertDescription as A;
+            let name = match alert {
+                A::UnknownCA => "unknown CA".to_string(),
+                other => words(&format!("{other:?}")),
+            };
+            let distrust = matches!(
+                alert,
+                A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+            );
+            if distrust {
+                format!(
+                    "handshake failed: the client does not trust the certificate (alert \"{name}\")"
+                )
+            } else {
+                format!("handshake failed: the client sent the alert \"{name}\"")
+            }
+        }
+        E::NoApplicationProtocol => {
+            "handshake failed: the client offers no protocol --alpn accepts".into()
+        }
+        E::PeerIncompatible(p) => format!(
+            "handshake failed: the client is incompatible ({})",
+            words(&format!("{p:?}"))
+        ),
+        E::PeerMisbehaved(p) => format!(
+            "handshake failed: the client misbehaved ({})",
+            words(&format!("{p:?}"))
+        ),
+        _ => describe(e),
+    }
+}
+
+/// The failure as an I/O error, worded for the side `tls` is on.
+fn failure_of(tls: &Connection, e: &rustls::Error) -> io::Error {
+    let text = match tls {
+        Connection::Client(_) => describe(e),
+        Connection::Server(_) => describe_client(e),
+    };
+    io::Error::new(io::ErrorKind::InvalidData, TlsFailure(text))
+}
+
+/// Why a PEM file was refused, in words (an unreadable file as for any file).
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::Io(io) => crate::error::describe_io(io),
+        E::NoItemsFound => "no PEM item of the right kind in the file".into(),
+        other => format!("not a usable PEM file ({other})"),
+    }
 }
 
 /// Server settings for `--tls-cert FILE --tls-key FILE`.
@@ -496,14 +558,14 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     use rustls::pki_types::PrivateKeyDer;
     let what = format!("--tls-cert {}", cert.display());
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| Error::usage(what.clone(), e.to_string()))?
+        .map_err(|e| Error::usage(what.clone(), pem_problem(&e)))?
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::usage(what.clone(), e.to_string()))?;
+        .map_err(|e| Error::usage(what.clone(), pem_problem(&e)))?;
     if chain.is_empty() {
         return Err(Error::usage(what, "no PEM certificate in the file"));
     }
     let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| Error::usage(format!("--tls-key {}", key.display()), e.to_string()))?;
+        .map_err(|e| Error::usage(format!("--tls-key {}", key.display()), pem_problem(&e)))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -624,9 +686,9 @@ impl<S: io::Read + io::Write> TlsConn<S> {
                 Err(e) => return Err(e),
             }
             if let Err(e) = self.tls.process_new_packets() {
-                // Tell the server why (an alert), if the socket takes it.
+                // Tell the peer why (an alert), if the socket takes it.
                 let _ = self.flush();
-                return Err(failure(&e));
+                return Err(failure_of(&self.tls, &e));
             }
             self.flush()?;
         }
@@ -778,8 +840,9 @@ impl CertInfo {
     }
 }
 
-/// Ciphertext read from the socket at a time.
-const CIPHER_CHUNK: usize = 16 * 1024 + 512;
+/// Ciphertext read from the socket at a time: many records per system
+/// call (rustls takes one record at a time from it).
+const CIPHER_CHUNK: usize = 256 * 1024;
 
 /// TLS layered over a buffered [`Conn`]: the connection carries the
 /// ciphertext (so its queue, counters, acknowledgement tracking and
@@ -787,10 +850,14 @@ const CIPHER_CHUNK: usize = 16 * 1024 + 512;
 /// plaintext and back. `tcp connect --tls` pipes through it.
 pub struct TlsLayer {
     tls: Connection,
-    /// Ciphertext read from the connection, not yet taken by rustls.
+    /// Ciphertext read from the connection (`staged[staged_at..staged_end]`
+    /// not yet taken by rustls); allocated at the first read.
     staged: Vec<u8>,
     staged_at: usize,
+    staged_end: usize,
     tcp_eof: bool,
+    /// A failure met after some plaintext, reported by the next read.
+    failed: Option<io::Error>,
     /// The end of the plaintext was reported.
     eof: bool,
     /// stdin ended: close_notify and shutdown once the handshake is done.
@@ -809,20 +876,32 @@ impl TlsLayer {
             .map_err(|_| Error::usage("--sni", format!("not a valid server name: {name}")))?;
         let tls = ClientConnection::new(config, server)
             .map_err(|e| Error::new(Exit::Tls, "tls", describe(&e)))?;
-        let mut tls = Connection::Client(tls);
+        Ok(TlsLayer::wrap(Connection::Client(tls)))
+    }
+
+    /// The server's side (`tcp listen --tls-cert`): waits for the client's hello.
+    pub fn server(config: Arc<ServerConfig>) -> Result<TlsLayer> {
+        let tls = ServerConnection::new(config)
+            .map_err(|e| Error::new(Exit::Tls, "tls", describe_client(&e)))?;
+        Ok(TlsLayer::wrap(Connection::Server(tls)))
+    }
+
+    fn wrap(mut tls: Connection) -> TlsLayer {
         tls.set_buffer_limit(None);
-        Ok(TlsLayer {
+        TlsLayer {
             tls,
             staged: Vec::new(),
             staged_at: 0,
+            staged_end: 0,
             tcp_eof: false,
+            failed: None,
             eof: false,
             close_pending: false,
             closed: false,
             sent: 0,
             received: 0,
             reported: false,
-        })
+        }
     }
 
     pub fn is_handshaking(&self) -> bool {
@@ -856,66 +935,106 @@ impl TlsLayer {
         read
     }
 
+    /// Fills `buf` with as much plaintext as is there (many records), so
+    /// a bulk transfer makes few large writes; what ends the filling (the
+    /// end, a failure) is reported by the next call once data was given.
     fn read_inner<S: Stream>(
         &mut self,
         conn: &mut Conn<S>,
         buf: &mut [u8],
         now: Instant,
     ) -> io::Result<Read> {
+        if self.failed.is_some() {
+            return self.drain_then_fail(buf, 0);
+        }
         self.flush(conn, now)?;
-        loop {
-            match self.tls.reader().read(buf) {
-                Ok(0) => return Ok(Read::Eof),
+        let mut filled = 0;
+        let done = |filled: usize, end: Read| Ok(if filled > 0 { Read::Data(filled) } else { end });
+        while filled < buf.len() {
+            match self.tls.reader().read(&mut buf[filled..]) {
+                Ok(0) => return done(filled, Read::Eof),
                 Ok(n) => {
                     self.received += n as u64;
-                    return Ok(Read::Data(n));
+                    filled += n;
+                    continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // TCP closed without close_notify: the end, as for nc.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Read::Eof),
-                Err(e) => return Err(e),
-            }
-            if self.staged_at < self.staged.len() {
-                let mut rest = &self.staged[self.staged_at..];
-                let n = self.tls.read_tls(&mut rest)?;
-                self.staged_at += n;
-                if self.staged_at == self.staged.len() {
-                    self.staged.clear();
-                    self.staged_at = 0;
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return done(filled, Read::Eof)
                 }
-                self.process(conn, now)?;
+                Err(e) => return self.fail(buf, filled, e),
+            }
+            if self.staged_at < self.staged_end {
+                let mut rest = &self.staged[self.staged_at..self.staged_end];
+                let n = match self.tls.read_tls(&mut rest) {
+                    Ok(n) => n,
+                    Err(e) => return self.fail(buf, filled, e),
+                };
+                self.staged_at += n;
+                if let Err(e) = self.process(conn, now) {
+                    return self.fail(buf, filled, e);
+                }
                 continue;
             }
             if self.tcp_eof {
-                return Ok(Read::Eof);
+                return done(filled, Read::Eof);
             }
-            self.staged.resize(CIPHER_CHUNK, 0);
+            if self.staged.len() < CIPHER_CHUNK {
+                self.staged.resize(CIPHER_CHUNK, 0);
+            }
+            (self.staged_at, self.staged_end) = (0, 0);
             match conn.read(&mut self.staged, now) {
-                Ok(Read::Data(n)) => self.staged.truncate(n),
-                Ok(Read::WouldBlock) => {
-                    self.staged.clear();
-                    return Ok(Read::WouldBlock);
-                }
+                Ok(Read::Data(n)) => self.staged_end = n,
+                Ok(Read::WouldBlock) => return done(filled, Read::WouldBlock),
                 Ok(Read::Eof) => {
-                    self.staged.clear();
                     self.tcp_eof = true;
                     // Tell rustls: a read of nothing is the end.
-                    self.tls.read_tls(&mut &[][..])?;
-                    self.process(conn, now)?;
+                    let end = self
+                        .tls
+                        .read_tls(&mut &[][..])
+                        .and_then(|_| self.process(conn, now));
+                    if let Err(e) = end {
+                        return self.fail(buf, filled, e);
+                    }
                 }
-                Err(e) => {
-                    self.staged.clear();
-                    return Err(e);
-                }
+                Err(e) => return self.fail(buf, filled, e),
             }
+        }
+        done(filled, Read::WouldBlock)
+    }
+
+    /// `e`, once the plaintext decrypted before it (in `buf` from
+    /// `filled`, and still in rustls) is delivered.
+    fn fail(&mut self, buf: &mut [u8], filled: usize, e: io::Error) -> io::Result<Read> {
+        self.failed = Some(e);
+        self.drain_then_fail(buf, filled)
+    }
+
+    fn drain_then_fail(&mut self, buf: &mut [u8], mut filled: usize) -> io::Result<Read> {
+        while filled < buf.len() {
+            match self.tls.reader().read(&mut buf[filled..]) {
+                Ok(n) if n > 0 => {
+                    self.received += n as u64;
+                    filled += n;
+                }
+                _ => break,
+            }
+        }
+        if filled > 0 {
+            return Ok(Read::Data(filled));
+        }
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(Read::WouldBlock),
         }
     }
 
     fn process<S: Stream>(&mut self, conn: &mut Conn<S>, now: Instant) -> io::Result<()> {
         if let Err(e) = self.tls.process_new_packets() {
-            // Tell the server why (an alert), if the socket takes it.
+            // Tell the peer why (an alert), if the socket takes it.
             let _ = self.flush(conn, now);
-            return Err(failure(&e));
+            return Err(failure_of(&self.tls, &e));
         }
         self.flush(conn, now)
     }
@@ -1009,6 +1128,138 @@ mod tests {
             assert!(text.ends_with(CERT_HINT), "{text}");
             assert!(!text.contains('{') && !text.contains('['), "{text}");
         }
+    }
+
+    /// A client and a server [`TlsLayer`] over a Unix socket pair, driven
+    /// by a mio poll: the server sends `data` (then, if given, `garbage`
+    /// raw on the socket, then closes); returns the client's reads.
+    fn layer_pair(data: &[u8], garbage: Option<&[u8]>) -> Vec<io::Result<Read>> {
+        use mio::net::UnixStream;
+        use mio::{Events, Interest, Poll, Token};
+        use rustls::pki_types::PrivateKeyDer;
+
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let server_config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![key.cert.der().clone()],
+                PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into()),
+            )
+            .unwrap();
+        let client_config = client_config(None, true, &[]).unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let now = Instant::now();
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let mut poll = Poll::new().unwrap();
+        let both = Interest::READABLE | Interest::WRITABLE;
+        poll.registry().register(&mut a, Token(0), both).unwrap();
+        poll.registry().register(&mut b, Token(1), both).unwrap();
+        let (mut ca, mut cb) = (Conn::new(a, addr, addr, now), Conn::new(b, addr, addr, now));
+        let mut client = TlsLayer::client(client_config, "localhost").unwrap();
+        let mut server = TlsLayer::server(Arc::new(server_config)).unwrap();
+        server.send(&mut cb, data, now).unwrap();
+        let mut reads = Vec::new();
+        let mut buf = vec![0; 256 * 1024];
+        let mut sbuf = vec![0; 1024];
+        let mut events = Events::with_capacity(8);
+        let mut garbage_sent = false;
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "stuck; reads so far: {reads:?}");
+            // The server: its handshake, its data, then its end.
+            let _ = server.read(&mut cb, &mut sbuf, now);
+            server.flush(&mut cb, now).unwrap();
+            if !server.is_handshaking() && cb.queued() == 0 && !garbage_sent {
+                garbage_sent = true;
+                match garbage {
+                    Some(g) => {
+                        cb.send(g, usize::MAX, now).unwrap();
+                        cb.flush(now).unwrap();
+                    }
+                    None => server.shutdown_write(&mut cb, now).unwrap(),
+                }
+            }
+            loop {
+                let r = client.read(&mut ca, &mut buf, now);
+                let stop = !matches!(r, Ok(Read::Data(_)));
+                let end = matches!(r, Ok(Read::Eof) | Err(_));
+                if !matches!(r, Ok(Read::WouldBlock)) {
+                    reads.push(r);
+                }
+                if end {
+                    return reads;
+                }
+                if stop {
+                    break;
+                }
+            }
+            poll.poll(&mut events, Some(std::time::Duration::from_millis(100)))
+                .unwrap();
+            for e in events.iter() {
+                match e.token() {
+                    Token(0) => ca.ready(e),
+                    _ => cb.ready(e),
+                }
+            }
+        }
+    }
+
+    fn data_len(reads: &[io::Result<Read>]) -> Vec<usize> {
+        reads
+            .iter()
+            .filter_map(|r| match r {
+                Ok(Read::Data(n)) => Some(*n),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_read_takes_many_records_at_once_and_ends_with_close_notify() {
+        let data = vec![7u8; 3 << 20];
+        let reads = layer_pair(&data, None);
+        let sizes = data_len(&reads);
+        assert_eq!(sizes.iter().sum::<usize>(), data.len(), "{sizes:?}");
+        // Records carry at most 16 KiB; reads hold many of them.
+        assert!(sizes.iter().any(|&n| n > 64 * 1024), "{sizes:?}");
+        assert!(matches!(reads.last(), Some(Ok(Read::Eof))), "{reads:?}");
+    }
+
+    #[test]
+    fn plaintext_read_before_a_bad_record_is_delivered_then_the_failure() {
+        let data = vec![9u8; 100_000];
+        // An application-data record that does not decrypt.
+        let bad = b"\x17\x03\x03\x00\x20aaaabbbbccccddddeeeeffffgggghhhh";
+        let reads = layer_pair(&data, Some(bad));
+        let sizes = data_len(&reads);
+        assert_eq!(sizes.iter().sum::<usize>(), data.len(), "{sizes:?}");
+        match reads.last() {
+            Some(Err(e)) => assert!(tls_failure(e).is_some(), "{e}"),
+            other => panic!("no failure at the end: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_server_names_the_client_as_the_peer() {
+        let plain = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert_eq!(
+            describe_client(&plain),
+            "handshake failed: the client does not speak TLS (or not a version netkit knows)"
+        );
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA);
+        assert_eq!(
+            describe_client(&alert),
+            "handshake failed: the client does not trust the certificate (alert \"unknown CA\")"
+        );
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert_eq!(
+            describe_client(&alert),
+            "handshake failed: the client sent the alert \"handshake failure\""
+        );
+        // The client's own wording is unchanged.
+        assert!(describe(&plain).contains("the server does not speak TLS"));
     }
 
     #[test]

@@ -465,6 +465,16 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
             out.extend_from_slice(text.as_bytes());
             Ok(())
         }
+        Event::PeerTls { id, remote, info } if verbose => {
+            let mut text = format!(
+                "client {id} ({remote}): TLS {} {}",
+                info.version, info.cipher
+            );
+            if let Some(alpn) = &info.alpn {
+                text.push_str(&format!(", ALPN {alpn}"));
+            }
+            status(err, style, text)
+        }
         Event::TlsSession(info) if verbose => {
             let mut text = format!("TLS: {} {}", info.version, info.cipher);
             if let Some(alpn) = &info.alpn {

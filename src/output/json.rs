@@ -515,6 +515,13 @@ fn fields(event: &Event) -> Map<String, Value> {
                 json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
             ),
         },
+        Event::PeerTls { id, remote, info } => {
+            put("id", json!(id));
+            put("remote", json!(remote.to_string()));
+            put("version", json!(info.version));
+            put("cipher", json!(info.cipher));
+            put("alpn", json!(info.alpn));
+        }
         Event::TlsSession(info) | Event::ClientTls(info) => {
             put("version", json!(info.version));
             put("cipher", json!(info.cipher));

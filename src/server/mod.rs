@@ -118,6 +118,10 @@ pub struct Config {
     pub console_line: usize,
     /// How often [`Codec::tick`] runs for every open client (pings).
     pub tick: Option<Duration>,
+    /// Under TLS, a codec without a handshake of its own opens once the
+    /// TLS handshake is done (not at accept), and each client's session
+    /// is reported (`tls_session`).
+    pub tls_events: bool,
 }
 
 impl Default for Config {
@@ -135,6 +139,7 @@ impl Default for Config {
             hex: false,
             console_line: 1 << 20,
             tick: None,
+            tls_events: false,
         }
     }
 }
@@ -198,6 +203,8 @@ pub struct Client<C> {
     dirty: bool,
     /// Its close-wait timer is armed.
     mark_wait: bool,
+    /// Its TLS session is up and was reported (see [`Config::tls_events`]).
+    tls_up: bool,
 }
 
 impl<C> Client<C> {
@@ -630,7 +637,8 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             let id = self.next_id;
             self.next_id += 1;
             let codec = C::new(&mut self.core.shared);
-            let open = codec.is_open();
+            let tls_up = !(self.core.cfg.tls_events && transport.handshaking());
+            let open = codec.is_open() && tls_up;
             entry.insert(Client {
                 id,
                 peer,
@@ -647,6 +655,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                 last_read: cx.now,
                 dirty: false,
                 mark_wait: false,
+                tls_up,
             });
             let info_clients = self.core.clients.len();
             if let Some(c) = self.core.clients.get(key) {
@@ -678,6 +687,32 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
         let info = c.info(self.core.now);
         C::report_open(&info, &o, self.core.open, self.core.out)?;
         self.room.joined(&mut self.core, key, &o)
+    }
+
+    /// With [`Config::tls_events`]: once a client's TLS handshake is done,
+    /// reports the session and lets a codec without a handshake in.
+    fn tls_up(&mut self, key: usize) -> Result<()> {
+        let Some(c) = self.core.clients.get_mut(key) else {
+            return Ok(());
+        };
+        if c.tls_up || c.transport.handshaking() {
+            return Ok(());
+        }
+        c.tls_up = true;
+        let info = match &c.transport {
+            Transport::Tls(t) => t.info(),
+            Transport::UnixTls(t) => t.info(),
+            _ => return Ok(()),
+        };
+        self.core.out.emit(&Event::PeerTls {
+            id: c.id,
+            remote: c.peer,
+            info: &info,
+        })?;
+        if c.codec.is_open() && !c.opened {
+            self.opened(key, Opened::default())?;
+        }
+        Ok(())
     }
 
     /// Reads a client (a bounded number of times) and acts on what it sent.
@@ -718,7 +753,14 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                 self.core.mark_dirty(key);
                 continue;
             }
-            let n = match c.transport.read(buf, cx.now) {
+            let read = c.transport.read(buf, cx.now);
+            if !c.tls_up && read.is_ok() {
+                self.tls_up(key)?;
+            }
+            let Some(c) = self.core.clients.get_mut(key) else {
+                return Ok(());
+            };
+            let n = match read {
                 Ok(Read::Data(n)) => n,
                 Ok(Read::WouldBlock) => return Ok(()),
                 Ok(Read::Eof) => {

@@ -1,8 +1,12 @@
 //! `netkit tcp listen PORT`: bind, report the port, then either serve one
 //! client like `nc -l` (a [`Session`] piped to stdin/stdout, exit when it
-//! closes) or hand over to the multi-client [`super::server`].
+//! closes) or hand over to the multi-client [`super::server`]. With
+//! `--tls-cert` the client speaks TLS in either case.
 
 use std::io;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
 
 use mio::event::Event as MioEvent;
 use mio::net::TcpListener;
@@ -15,6 +19,7 @@ use crate::cli::ListenArgs;
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net;
+use crate::net::tls::TlsLayer;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::signal::Signals;
@@ -36,6 +41,7 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     if mode.is_some() {
         net::raise_fd_limit();
     }
+    let tls = tls_config(&args)?;
     let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
     let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
 
@@ -44,13 +50,23 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
             let (mut reactor, signals, stdin) = setup(&mut listener, mode != Mode::Echo)?;
             // Announced once Ctrl-C is handled, so a script may send it at once.
             out.emit(&Event::Listening { addr })?;
-            server::run(&mut reactor, listener, mode, &args, stdin, signals, out)
+            server::run(
+                &mut reactor,
+                listener,
+                tls,
+                mode,
+                &args,
+                stdin,
+                signals,
+                out,
+            )
         }
         None => {
             let (mut reactor, signals, stdin) = setup(&mut listener, true)?;
             out.emit(&Event::Listening { addr })?;
             let mut driver = Single {
                 listener: Some(listener),
+                tls,
                 session: None,
                 opts: PipeOpts {
                     no_shutdown: args.no_shutdown,
@@ -69,6 +85,20 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
             reactor.run(&mut driver)
         }
     }
+}
+
+/// `--tls-cert` and `--tls-key` (with `--alpn`): the server's settings.
+fn tls_config(args: &ListenArgs) -> Result<Option<Arc<ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let config = net::tls::server_config(cert, key)?;
+    if args.alpn.is_empty() {
+        return Ok(Some(config));
+    }
+    let mut config = Arc::unwrap_or_clone(config);
+    config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(Some(Arc::new(config)))
 }
 
 /// The loop with the listener, SIGINT and (optionally) stdin registered.
@@ -99,6 +129,8 @@ enum Timer {
 /// One client, then exit.
 struct Single<'o> {
     listener: Option<TcpListener>,
+    /// `--tls-cert`: the client speaks TLS.
+    tls: Option<Arc<ServerConfig>>,
     session: Option<Session>,
     opts: PipeOpts,
     stdin: Option<Stdin>,
@@ -140,7 +172,10 @@ impl Single<'_> {
             time: None,
             clients: 1,
         })?;
-        let session = Session::new(Conn::new(stream, peer, local, cx.now), 1, self.opts);
+        let mut session = Session::new(Conn::new(stream, peer, local, cx.now), 1, self.opts);
+        if let Some(config) = &self.tls {
+            session.secure(TlsLayer::server(config.clone())?);
+        }
         if let Some(at) = session.idle_deadline() {
             cx.timers.add(at, Timer::Idle);
         }

@@ -7,7 +7,15 @@
 //! back-pressure instead: a client that does not read its echoes is simply
 //! not read from until it does.
 //!
+//! With `--tls-cert` every client speaks TLS under the codec: it enters the
+//! room once its handshake is done, and a failed handshake ends that client
+//! alone (reported in its `closed` event).
+//!
 //! [server core]: crate::server
+
+use std::sync::Arc;
+
+use rustls::ServerConfig;
 
 use super::session::BUF_SIZE;
 use crate::cli::ListenArgs;
@@ -34,9 +42,11 @@ pub enum Mode {
     Echo,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     reactor: &mut Reactor<Timer>,
     listener: mio::net::TcpListener,
+    tls: Option<Arc<ServerConfig>>,
     mode: Mode,
     args: &ListenArgs,
     stdin: Option<Stdin>,
@@ -55,11 +65,12 @@ pub fn run(
         back_pressure: mode == Mode::Echo,
         hex: args.hex,
         console_line: crate::server::codec::MAX_LINE,
+        tls_events: true,
         ..Config::default()
     };
     let parts = Parts {
         listener,
-        tls: None,
+        tls,
         stdin,
         signals,
         out,
