@@ -10,4 +10,5 @@ pub mod http;
 pub mod http_request;
 pub mod lines;
 pub mod proxy;
+pub mod resp;
 pub mod ws;
