@@ -1038,6 +1038,16 @@ pub struct WsListenArgs {
     #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub history: u64,
 
+    /// With --chat: keep the room in a Redis Stream shared by every server
+    /// given the same URL and --room (redis://[user:pass@]host[:port][/db],
+    /// rediss:// over TLS)
+    #[arg(long, value_name = "URL", requires = "chat")]
+    pub redis: Option<String>,
+
+    /// With --redis: the room's name; its stream is the key `netkit:room:NAME`
+    #[arg(long, value_name = "NAME", default_value = "netkit")]
+    pub room: String,
+
     /// Only accept handshakes for this path (404 otherwise)
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,

@@ -46,7 +46,7 @@ fn run(chunks: &[&[u8]]) -> (Vec<Value>, Option<RespError>) {
         d.feed(c);
         fed += c.len();
         loop {
-            match d.next() {
+            match d.decode() {
                 Ok(Some(v)) => out.push(v),
                 Ok(None) => break,
                 Err(e) => return (out, Some(e)),

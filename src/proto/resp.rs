@@ -1,7 +1,7 @@
 //! RESP2, the Redis serialization protocol, sans-IO: commands out
 //! ([`command`]), replies in ([`Decoder`]).
 //!
-//! A reply is decoded only once it is complete: [`Decoder::next`] first
+//! A reply is decoded only once it is complete: [`Decoder::decode`] first
 //! scans the buffered bytes without allocating (a bulk string is skipped by
 //! its length, so a rescan costs one step per element, not per byte), then
 //! builds the [`Value`]. Partial input is not an error. Limits are checked
@@ -128,7 +128,7 @@ impl Decoder {
     }
 
     /// The next complete reply, `None` until one is buffered.
-    pub fn next(&mut self) -> Result<Option<Value>, RespError> {
+    pub fn decode(&mut self) -> Result<Option<Value>, RespError> {
         if self.broken {
             return Err(RespError::Syntax("after an earlier error"));
         }
@@ -305,7 +305,7 @@ mod tests {
         for piece in input.chunks(step.max(1)) {
             d.feed(piece);
             loop {
-                match d.next() {
+                match d.decode() {
                     Ok(Some(v)) => out.push(v),
                     Ok(None) => break,
                     Err(e) => return (out, Some(e)),
@@ -416,14 +416,14 @@ mod tests {
     fn partial_input_waits_and_an_error_sticks() {
         let mut d = Decoder::new(Limits::default());
         d.feed(b"*2\r\n$3\r\nabc\r\n");
-        assert_eq!(d.next(), Ok(None));
+        assert_eq!(d.decode(), Ok(None));
         assert_eq!(d.buffered(), 13);
         d.feed(b":1\r\n");
-        assert!(matches!(d.next(), Ok(Some(Value::Array(Some(_))))));
+        assert!(matches!(d.decode(), Ok(Some(Value::Array(Some(_))))));
         assert_eq!(d.buffered(), 0);
         d.feed(b"!");
-        assert!(d.next().is_err());
+        assert!(d.decode().is_err());
         d.feed(b"+OK\r\n");
-        assert!(d.next().is_err());
+        assert!(d.decode().is_err());
     }
 }

@@ -70,7 +70,7 @@ use mio::Token;
 use slab::Slab;
 
 pub use codec::{AtEof, Codec, Ending, Goodbye, Got, Info, Opened, Text};
-pub use room::Room;
+pub use room::{Room, RoomIo};
 
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
@@ -89,6 +89,9 @@ pub const SIGNAL: Token = Token(1);
 pub const LISTENER: Token = Token(3);
 /// Client `k` is `Token(CLIENT_BASE + k)`.
 pub const CLIENT_BASE: usize = 16;
+/// Tokens `ROOM_IO..CLIENT_BASE` are the room's own sockets (the chat's
+/// Redis connections), handed to [`Room::io`].
+pub const ROOM_IO: usize = 8;
 
 /// Codec output moves to the socket queue only while that is shorter.
 const HIGH_WATER: usize = 256 * 1024;
@@ -161,6 +164,8 @@ pub enum Timer {
     Tick,
     /// A wake-up the room asked for ([`Core::wake_at`]).
     Room(u64),
+    /// A timer the room armed itself for its own sockets ([`Room::io`]).
+    RoomIo(u64),
     Shutdown,
     RetryAccept,
 }
@@ -563,6 +568,8 @@ pub fn run<C: Codec, R: Room<C>>(
         reactor.timers.add(Instant::now() + d, Timer::Tick);
     }
     server.core.out.set_buffered(true)?;
+    let mut cx = reactor.ctx();
+    server.room.io(&mut server.core, &mut cx, RoomIo::Start)?;
     let result = reactor.run(&mut server);
     server.core.out.set_buffered(false)?;
     result
@@ -997,6 +1004,11 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                     self.shutdown(cx)
                 }
             }
+            Token(t) if (ROOM_IO..CLIENT_BASE).contains(&t) => {
+                self.room
+                    .io(&mut self.core, cx, RoomIo::Ready(token, event))?;
+                self.bury(cx)
+            }
             Token(t) if t >= CLIENT_BASE => {
                 let key = t - CLIENT_BASE;
                 match self.core.clients.get_mut(key) {
@@ -1021,6 +1033,10 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                 Ok(())
             }
             Timer::Room(token) => self.room.wake(&mut self.core, token),
+            Timer::RoomIo(n) => {
+                self.room.io(&mut self.core, cx, RoomIo::Timer(n))?;
+                self.bury(cx)
+            }
             Timer::Tick => {
                 let keys: Vec<usize> = self.core.open_keys().collect();
                 for k in keys {
