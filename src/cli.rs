@@ -1041,7 +1041,7 @@ pub struct WsListenArgs {
     /// With --chat: keep the room in a Redis Stream shared by every server
     /// given the same URL and --room (redis://[user:pass@]host[:port][/db],
     /// rediss:// over TLS)
-    #[arg(long, value_name = "URL", requires = "chat")]
+    #[arg(long, value_name = "URL", requires = "chat", value_parser = parse_redis_url)]
     pub redis: Option<String>,
 
     /// With --redis: the room's name; its stream is the key `netkit:room:NAME`
@@ -1327,6 +1327,11 @@ pub fn parse_listen_port(s: &str) -> Result<u16, String> {
     }
     s.parse::<u16>()
         .map_err(|_| format!("port out of range: {s} (expected 0-65535)"))
+}
+
+/// A `--redis` URL, checked (kept as given).
+pub fn parse_redis_url(s: &str) -> Result<String, String> {
+    crate::chat::redis::RedisUrl::parse(s).map(|_| s.to_string())
 }
 
 /// `80` or `8000-8100`.

@@ -818,7 +818,10 @@ mod tests {
         assert_eq!(u.db, Some(3));
         assert_eq!(u.shown(), "rediss://cache.example:6379");
         let u = RedisUrl::parse("redis://:secret@[::1]:7000/0").unwrap();
-        assert_eq!((u.user.as_deref(), u.pass.as_deref()), (None, Some("secret")));
+        assert_eq!(
+            (u.user.as_deref(), u.pass.as_deref()),
+            (None, Some("secret"))
+        );
         assert_eq!(u.shown(), "redis://[::1]:7000");
         for bad in ["http://x", "redis://x/abc", "redis://", "nonsense"] {
             assert!(RedisUrl::parse(bad).is_err(), "{bad}");
