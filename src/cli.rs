@@ -795,8 +795,11 @@ pub enum BenchTransport {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The chat server (`ws listen --chat`); default: one started on 127.0.0.1
-    pub url: Option<String>,
+    /// The chat server (`ws listen --chat`); default: one started on
+    /// 127.0.0.1. Several (servers of one room, `--redis`): the clients and
+    /// the publishers are spread over them in turn
+    #[arg(value_name = "URL")]
+    pub url: Vec<String>,
 
     /// Which transport to measure
     #[arg(long, value_enum, default_value = "all")]

@@ -542,3 +542,36 @@ fn a_bad_redis_url_is_a_usage_error() {
         .unwrap();
     assert_eq!(code(out.status), 2, "--redis needs --chat");
 }
+
+#[test]
+fn pipelined_posts_are_each_answered_once_redis_has_them() {
+    if !require_peer("redis-server") {
+        return;
+    }
+    let redis = Redis::start(false);
+    let a = Server::start(&redis, "pipe");
+    post_ok(a.port, "boot", "up");
+    // Three POSTs in one write on one keep-alive connection: each waits
+    // for its XADD; the next must not wait for more bytes from us.
+    let mut s = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut req = String::new();
+    for i in 1..=3 {
+        let close = if i == 3 { "Connection: close\r\n" } else { "" };
+        req.push_str(&format!(
+            "POST /messages?name=p HTTP/1.1\r\nHost: x\r\n{close}Content-Length: 1\r\n\r\n{i}"
+        ));
+    }
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(out.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{out}");
+    let last = etag(
+        &out.rsplit("HTTP/1.1 ")
+            .next()
+            .map(|r| format!("HTTP/1.1 {r}"))
+            .unwrap(),
+    );
+    let answer = wait_until_read(a.port, &last);
+    assert_eq!(body(&answer), "<boot> up\n<p> 1\n<p> 2\n<p> 3\n");
+}

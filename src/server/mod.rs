@@ -255,6 +255,10 @@ pub struct Core<'o, C: Codec> {
     leaving: Vec<usize>,
     /// Wake-ups the room asked for, armed at the end of the turn.
     wakes: Vec<(Instant, u64)>,
+    /// Clients whose codec has input to decode again after a send (an
+    /// HTTP answer the room gave later, from the chat's Redis): serviced
+    /// next turn.
+    resume: Vec<usize>,
     now: Instant,
     shutting_down: bool,
     quiet_close: bool,
@@ -357,7 +361,11 @@ impl<'o, C: Codec> Core<'o, C> {
             return;
         }
         let before = c.codec.queued();
+        let more = c.codec.more();
         c.codec.send(&mut self.shared, m);
+        if !more && c.codec.more() {
+            self.resume.push(key);
+        }
         let after = c.codec.queued();
         let next = after - before;
         if c.codec.behind(c.backlog(before), next, max) {
@@ -547,6 +555,7 @@ pub fn run<C: Codec, R: Room<C>>(
             doomed: Vec::new(),
             leaving: Vec::new(),
             wakes: Vec::new(),
+            resume: Vec::new(),
             now: Instant::now(),
             shutting_down: false,
             quiet_close: false,
@@ -1081,6 +1090,12 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
         self.arm_close_waits(cx);
         for (at, token) in self.core.wakes.drain(..) {
             cx.timers.add(at, Timer::Room(token));
+        }
+        for key in self.core.resume.drain(..) {
+            if let Some(c) = self.core.clients.get(key) {
+                let id = c.id;
+                cx.timers.add(cx.now, Timer::Resume { key, id });
+            }
         }
         self.core.out.flush()?;
         if self.core.shutting_down && self.core.clients.is_empty() {
