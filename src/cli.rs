@@ -1047,6 +1047,10 @@ pub struct WsListenArgs {
     #[arg(long, value_name = "URL", requires = "chat", value_parser = parse_redis_url)]
     pub redis: Option<String>,
 
+    /// With a rediss:// --redis: trust the certificates in this PEM file too
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_cacert: Option<std::path::PathBuf>,
+
     /// With --redis: the room's name; its stream is the key `netkit:room:NAME`
     #[arg(long, value_name = "NAME", default_value = "netkit")]
     pub room: String,

@@ -126,9 +126,13 @@ struct Server {
 
 impl Server {
     fn start(redis: &Redis, room: &str) -> Server {
+        Server::start_with(&["--redis", &redis.url(), "--room", room])
+    }
+
+    fn start_with(args: &[&str]) -> Server {
         let mut cmd = netkit();
         cmd.args(["--json", "ws", "listen", "--chat", "--bind", "127.0.0.1"])
-            .args(["--redis", &redis.url(), "--room", room])
+            .args(args)
             .arg("0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -574,4 +578,70 @@ fn pipelined_posts_are_each_answered_once_redis_has_them() {
     );
     let answer = wait_until_read(a.port, &last);
     assert_eq!(body(&answer), "<boot> up\n<p> 1\n<p> 2\n<p> 3\n");
+}
+
+#[test]
+fn rediss_with_a_password_and_a_database() {
+    if !require_peer("redis-server") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netkit-rediss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = make_pki(&dir, &["localhost"]);
+    let port = free_port();
+    let mut cmd = Command::new("redis-server");
+    cmd.args([
+        "--port",
+        "0",
+        "--tls-port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+    ])
+    .arg("--tls-cert-file")
+    .arg(&pki.cert)
+    .arg("--tls-key-file")
+    .arg(&pki.key)
+    .arg("--tls-ca-cert-file")
+    .arg(&pki.ca)
+    .args([
+        "--tls-auth-clients",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .args(["--requirepass", "s3cret", "--dir", dir.to_str().unwrap()])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let _redis = Proc::spawn(&mut cmd);
+    let url = format!("rediss://:s3cret@localhost:{port}/3");
+    let ca = pki.ca.to_str().unwrap();
+    let args = ["--redis", &url, "--redis-cacert", ca, "--room", "tls"];
+    // Taking messages once TLS, AUTH and SELECT are done.
+    let a = Server::start_with(&args);
+    let b = Server::start_with(&args);
+    let id = post_ok(a.port, "ann", "over TLS");
+    assert_eq!(body(&wait_until_read(b.port, &id)), "<ann> over TLS\n");
+    // Without the CA the certificate is refused, and so are messages.
+    let mut c = Server::start_with(&["--redis", &url, "--room", "tls"]);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        // (Until the first handshake fails it says "not connected yet".)
+        let refused = post(c.port, "bob", "no");
+        assert!(refused.starts_with("HTTP/1.1 503 "), "{refused}");
+        if body(&refused).contains("certificate not trusted") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{refused}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = c.stop();
+    assert!(
+        err.contains("certificate not trusted") && err.contains("--redis-cacert FILE"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

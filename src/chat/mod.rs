@@ -495,9 +495,16 @@ impl ChatRoom {
     }
 
     /// `--redis URL --room NAME`: the log is the room's Redis Stream.
-    pub fn redis(mut self, url: Option<&str>, room: &str, history: usize) -> Result<ChatRoom> {
+    pub fn redis(
+        mut self,
+        url: Option<&str>,
+        room: &str,
+        history: usize,
+        cacert: Option<&std::path::Path>,
+    ) -> Result<ChatRoom> {
         if let Some(url) = url {
-            self.backend = Backend::Redis(Box::new(Store::new(url, room, history)?));
+            let store = Store::new(url, room, history, cacert)?;
+            self.backend = Backend::Redis(Box::new(store));
         }
         Ok(self)
     }

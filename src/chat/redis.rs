@@ -257,11 +257,16 @@ pub struct Store {
 
 impl Store {
     /// Resolves the URL's host (once: later connects use these addresses).
-    pub fn new(url: &str, room: &str, history: usize) -> Result<Store> {
+    pub fn new(
+        url: &str,
+        room: &str,
+        history: usize,
+        cacert: Option<&std::path::Path>,
+    ) -> Result<Store> {
         let url = RedisUrl::parse(url).map_err(|why| Error::usage("--redis", why))?;
         let addrs = net::resolve(&url.host, url.port, crate::cli::Family::default())?;
         let tls = if url.tls {
-            Some(crate::http::tls::client_config(None, false, &[])?)
+            Some(crate::http::tls::client_config(cacert, false, &[])?)
         } else {
             None
         };
@@ -512,9 +517,6 @@ impl Store {
         } else {
             sent = sent.and_then(|()| Self::send_read(link, &key, &last, now));
         }
-        if i == 1 {
-            self.up(i, out);
-        }
         match sent {
             Ok(()) => self.service(cx, i, out, happened),
             Err(e) => self.fail(cx, i, describe_io(&e), out, happened),
@@ -624,6 +626,12 @@ impl Store {
         out: &mut Output,
         happened: &mut Vec<Happened>,
     ) -> std::result::Result<(), String> {
+        let read = matches!(op, Op::Load | Op::Read);
+        if read && !self.reads.ready && !matches!(v, Value::Error(_)) {
+            // The first answer on the reads connection: it is up.
+            self.reads.ready = true;
+            self.up(i, out);
+        }
         match (op, v) {
             (Op::Hello(what), Value::Error(e)) => Err(format!("{what} refused: {e}")),
             (Op::Hello(_), _) => Ok(()),
@@ -745,6 +753,11 @@ impl Store {
         happened: &mut Vec<Happened>,
     ) {
         let shown = self.url.shown();
+        // The TLS layer's hint names the client flags.
+        let why = why.replace(
+            "use --cacert FILE to trust it, or -k to skip verification",
+            "use --redis-cacert FILE to trust it",
+        );
         if i == 0 {
             self.why_down = why.clone();
         }

@@ -503,6 +503,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
             args.redis.as_deref(),
             &args.room,
             args.history as usize,
+            args.redis_cacert.as_deref(),
         )?;
         server::run::<crate::chat::ChatCodec, _>(&mut reactor, cfg, shared, room, parts)
     } else if args.broker {
