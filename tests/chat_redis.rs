@@ -638,10 +638,24 @@ fn rediss_with_a_password_and_a_database() {
         assert!(Instant::now() < deadline, "{refused}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A quiet period (the back-off retries 100 ms, 200 ms, ... later):
+    // every message is still refused for the same reason.
+    let quiet = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < quiet {
+        let refused = post(c.port, "bob", "no");
+        assert!(
+            refused.starts_with("HTTP/1.1 503 ") && refused.contains("certificate not trusted"),
+            "{refused}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let err = c.stop();
     assert!(
         err.contains("certificate not trusted") && err.contains("--redis-cacert FILE"),
         "{err}"
     );
+    // Reported once, and never taken for a working connection.
+    assert_eq!(err.matches("(reads): ").count(), 1, "{err}");
+    assert!(!err.contains("connected again"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
