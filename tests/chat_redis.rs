@@ -659,3 +659,37 @@ fn rediss_with_a_password_and_a_database() {
     assert!(!err.contains("connected again"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_stopped_redis_is_noticed_and_senders_get_an_error_not_silence() {
+    if !require_peer("redis-server") {
+        return;
+    }
+    let redis = Redis::start(false);
+    let mut a = Server::start(&redis, "stopped");
+    let (mut mouth, mut say, mut mouth_out) = ws_client(a.port, "mouth");
+    post_ok(a.port, "bot", "before");
+    // SIGSTOP: the connections stay open, nothing answers.
+    redis.proc.signal("STOP");
+    let started = Instant::now();
+    let answer = post(a.port, "bot", "while stopped");
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(body(&answer).contains("no answer in 3s"), "{answer}");
+    assert!(started.elapsed() < TIMEOUT);
+    say.write_all(b"ws while stopped\n").unwrap();
+    let why = mouth_out.wait_for(TIMEOUT, "a refusal", |l| l.starts_with("*** not sent: "));
+    assert!(why.contains("Redis"), "{why}");
+    // Going on again: taken again, the connection kept all along.
+    redis.proc.signal("CONT");
+    // (What was refused meanwhile may still be stored once Redis goes on:
+    // refused means not acknowledged, so not promised either way.)
+    post_ok(a.port, "bot", "after");
+    let last = post_ok(a.port, "bot", "last");
+    let log = body(&wait_until_read(a.port, &last)).to_string();
+    assert!(log.starts_with("<bot> before\n"), "{log}");
+    assert!(log.ends_with("<bot> after\n<bot> last\n"), "{log}");
+    mouth.signal("INT");
+    let _ = mouth.wait_or_kill(TIMEOUT);
+    let err = a.stop();
+    assert!(err.contains("no answer in 3s"), "{err}");
+}

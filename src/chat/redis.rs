@@ -44,6 +44,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const BLOCK_MS: u64 = 5000;
 /// Entries per XREAD.
 const READ_COUNT: &str = "1000";
+/// Longest wait for an answer (XREAD: on top of its BLOCK) before the
+/// connection is taken for dead (a stopped Redis, a lost route).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often unanswered commands are checked.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// The watchdog's `Timer::RoomIo` (0-3 are the links' own).
+const WATCH_TIMER: u64 = 4;
 /// XADDs sent and not answered yet, at most.
 const MAX_IN_FLIGHT: usize = 10_000;
 /// Bytes queued for Redis, at most (past it messages are refused).
@@ -181,7 +188,8 @@ struct Link {
     index: u64,
     state: State,
     dec: Decoder,
-    ops: VecDeque<Op>,
+    /// Commands sent and not answered yet, with when they were sent.
+    ops: VecDeque<(Op, Instant)>,
     backoff: Duration,
     /// Answered its hello (commands: take messages).
     ready: bool,
@@ -222,7 +230,7 @@ impl Link {
     fn send(&mut self, args: &[&[u8]], op: Op, now: Instant) -> std::io::Result<()> {
         let mut bytes = Vec::new();
         resp::command(args, &mut bytes);
-        self.ops.push_back(op);
+        self.ops.push_back((op, now));
         match &mut self.state {
             State::Up(t) => t.send(&bytes, now),
             _ => Ok(()),
@@ -374,6 +382,13 @@ impl Store {
             RoomIo::Start => {
                 self.connect(cx, 0, out, happened);
                 self.connect(cx, 1, out, happened);
+                cx.timers
+                    .add(cx.now + WATCH_EVERY, Timer::RoomIo(WATCH_TIMER));
+            }
+            RoomIo::Timer(WATCH_TIMER) => {
+                self.watch(cx, out, happened);
+                cx.timers
+                    .add(cx.now + WATCH_EVERY, Timer::RoomIo(WATCH_TIMER));
             }
             RoomIo::Ready(token, event) => {
                 for i in 0..2 {
@@ -412,6 +427,27 @@ impl Store {
                         self.connected(cx, i, outcome, out, happened);
                     }
                 }
+            }
+        }
+    }
+
+    /// A connection whose oldest command is unanswered too long is dead.
+    fn watch(&mut self, cx: &mut Ctx<Timer>, out: &mut Output, happened: &mut Vec<Happened>) {
+        for i in 0..2 {
+            let link = self.link(i);
+            if !matches!(link.state, State::Up(_)) {
+                continue;
+            }
+            let Some((op, sent)) = link.ops.front() else {
+                continue;
+            };
+            let limit = match op {
+                Op::Read => Duration::from_millis(BLOCK_MS) + ANSWER_TIMEOUT,
+                _ => ANSWER_TIMEOUT,
+            };
+            if cx.now.saturating_duration_since(*sent) > limit {
+                let why = format!("no answer in {}", humantime::format_duration(limit));
+                self.fail(cx, i, why, out, happened);
             }
         }
     }
@@ -609,7 +645,7 @@ impl Store {
                     Ok(None) => break,
                     Err(e) => return Err(e.to_string()),
                 };
-                let Some(op) = link.ops.pop_front() else {
+                let Some((op, _)) = link.ops.pop_front() else {
                     return Err("a reply to no command".into());
                 };
                 self.reply(cx.now, i, op, v, out, happened)?;
@@ -771,7 +807,7 @@ impl Store {
             State::Waiting => {}
         }
         link.ready = false;
-        for op in link.ops.drain(..) {
+        for (op, _) in link.ops.drain(..) {
             if let Op::Add(origin) = op {
                 happened.push(Happened::Refused(
                     origin,
