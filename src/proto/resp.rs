@@ -194,10 +194,11 @@ fn scan(data: &[u8], at: usize, depth: usize, lim: &Limits) -> Result<Option<usi
     let Some(&marker) = data.get(at) else {
         return Ok(None);
     };
+    // The marker first: the same error however the bytes arrive.
+    if !matches!(marker, b'+' | b'-' | b':' | b'$' | b'*') {
+        return Err(RespError::Syntax("not a RESP2 type marker"));
+    }
     let Some((body, next)) = line(data, at + 1)? else {
-        if !matches!(marker, b'+' | b'-' | b':' | b'$' | b'*') {
-            return Err(RespError::Syntax("not a RESP2 type marker"));
-        }
         return Ok(None);
     };
     match marker {
@@ -372,6 +373,8 @@ mod tests {
             (b"+OK\r\n*-5\r\n", "bad array length"),
             (b"+OK\r\n+no cr\n", "a line not ended by CRLF"),
             (b"+OK\r\n:99999999999999999999\r\n", "not an integer"),
+            // Found by fuzzing: a bad marker before a bad line end.
+            (b"+OK\r\n?x\n", "not a RESP2 type marker"),
         ] {
             let (got, err) = all_ways(input, Limits::default());
             assert_eq!(got, [Value::Simple("OK".into())], "{input:?}");
