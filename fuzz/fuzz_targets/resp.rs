@@ -15,6 +15,7 @@ const LIMITS: Limits = Limits {
     max_bulk: 1024,
     max_len: 64,
     max_depth: 4,
+    max_reply: 2048,
 };
 
 fn encode(v: &Value, out: &mut Vec<u8>) {

@@ -42,8 +42,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// XREAD's BLOCK, in milliseconds.
 const BLOCK_MS: u64 = 5000;
-/// Entries per XREAD.
-const READ_COUNT: &str = "1000";
+/// Entries per XREAD (a reply stays within the decoder's limits).
+const READ_COUNT: &str = "100";
 /// Longest wait for an answer (XREAD: on top of its BLOCK) before the
 /// connection is taken for dead (a stopped Redis, a lost route).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);

@@ -73,6 +73,8 @@ pub struct Limits {
     pub max_bulk: usize,
     pub max_len: usize,
     pub max_depth: usize,
+    /// Most bytes buffered for one reply not complete yet.
+    pub max_reply: usize,
 }
 
 impl Default for Limits {
@@ -81,6 +83,7 @@ impl Default for Limits {
             max_bulk: 16 << 20,
             max_len: 1 << 20,
             max_depth: 8,
+            max_reply: 128 << 20,
         }
     }
 }
@@ -132,14 +135,17 @@ impl Decoder {
         if self.broken {
             return Err(RespError::Syntax("after an earlier error"));
         }
-        let data = &self.buf[self.head..];
+        // Only the first `max_reply` bytes are looked at: the same view
+        // (and so the same error) however the bytes arrived.
+        let all = &self.buf[self.head..];
+        let data = &all[..all.len().min(self.limits.max_reply)];
         let end = match scan(data, 0, 0, &self.limits) {
             Ok(Some(end)) => end,
-            Ok(None) => {
-                // Nothing complete: a bulk string may still be coming,
-                // but no line may grow past its limit.
-                return Ok(None);
+            Ok(None) if all.len() > data.len() => {
+                self.broken = true;
+                return Err(RespError::TooBig("a reply over the limit"));
             }
+            Ok(None) => return Ok(None),
             Err(e) => {
                 self.broken = true;
                 return Err(e);
@@ -388,6 +394,7 @@ mod tests {
             max_bulk: 4,
             max_len: 2,
             max_depth: 2,
+            max_reply: 24,
         };
         let too_big = |input: &[u8]| all_ways(input, lim).1;
         assert_eq!(
@@ -407,10 +414,14 @@ mod tests {
             Some(RespError::TooBig("arrays nested too deep"))
         );
         assert_eq!(all_ways(b"*1\r\n*1\r\n$4\r\nabcd\r\n", lim).1, None);
+        assert_eq!(
+            too_big(b"*2\r\n*2\r\n$4\r\nabcd\r\n$4\r\nabcd\r\n"),
+            Some(RespError::TooBig("a reply over the limit"))
+        );
         let mut long = b"+".to_vec();
         long.resize(MAX_LINE + 10, b'a');
         assert_eq!(
-            decode(&long, long.len(), lim).1,
+            decode(&long, long.len(), Limits::default()).1,
             Some(RespError::TooBig("a line over 64 KiB"))
         );
     }
