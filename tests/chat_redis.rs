@@ -493,8 +493,15 @@ fn redis_restarted_mid_conversation_loses_nothing_acknowledged_and_refuses_meanw
     say.write_all(b"during ws\n").unwrap();
     let why = mouth_out.wait_for(TIMEOUT, "a refusal", |l| l.starts_with("*** not sent: "));
     assert!(why.contains("Redis"), "{why}");
+    // The WebSocket clients are told (the ear too, on the other server).
+    heard.wait_for(TIMEOUT, "the outage notice", |l| {
+        l == "*** the room cannot take messages now: its Redis is unreachable\n"
+    });
     // The clients are kept: the ear still hears what comes after.
     redis.restart(true);
+    heard.wait_for(TIMEOUT, "the return notice", |l| {
+        l == "*** the room takes messages again\n"
+    });
     post_ok(a.port, "bot", "after 1");
     acked.push("<bot> after 1\n".to_string());
     say.write_all(b"after 2\n").unwrap();

@@ -795,6 +795,14 @@ impl Room<ChatCodec> for ChatRoom {
             match h {
                 Happened::Added(origin, id) => self.added(core, origin, id),
                 Happened::Refused(origin, why) => self.refused(core, origin, &why),
+                Happened::Notice(text) => {
+                    self.notices.flush(core);
+                    core.broadcast(
+                        None,
+                        |c: &Client<ChatCodec>| !c.codec.is_http(),
+                        &ChatMsg::Ws(Message::Text(text)),
+                    );
+                }
                 Happened::Loaded(list) => {
                     for e in list {
                         if e.id > self.log.last_seq() {

@@ -162,6 +162,8 @@ pub enum Happened {
     Entries(Vec<StreamEntry>),
     /// The last entries, at the start: history, not news.
     Loaded(Vec<StreamEntry>),
+    /// A notice for the WebSocket clients (Redis gone, Redis back).
+    Notice(String),
 }
 
 #[derive(Debug)]
@@ -578,7 +580,7 @@ impl Store {
     }
 
     /// A connection works: say so if its loss was reported.
-    fn up(&mut self, i: u64, out: &mut Output) {
+    fn up(&mut self, i: u64, out: &mut Output, happened: &mut Vec<Happened>) {
         let shown = self.url.shown();
         let last = self.last;
         let link = self.link_mut(i);
@@ -592,6 +594,7 @@ impl Store {
                 out.warn(&format!(
                     "redis {shown}: connected again; messages are taken again"
                 ));
+                happened.push(Happened::Notice("*** the room takes messages again".into()));
             } else {
                 out.warn(&format!(
                     "redis {shown}: connected again; reading the room from {last}"
@@ -666,14 +669,14 @@ impl Store {
         if read && !self.reads.ready && !matches!(v, Value::Error(_)) {
             // The first answer on the reads connection: it is up.
             self.reads.ready = true;
-            self.up(i, out);
+            self.up(i, out, happened);
         }
         match (op, v) {
             (Op::Hello(what), Value::Error(e)) => Err(format!("{what} refused: {e}")),
             (Op::Hello(_), _) => Ok(()),
             (Op::Ping, Value::Error(e)) => Err(format!("PING refused: {e}")),
             (Op::Ping, _) => {
-                self.up(i, out);
+                self.up(i, out, happened);
                 Ok(())
             }
             (Op::Add(origin), Value::Error(e)) => {
@@ -829,6 +832,11 @@ impl Store {
                 "redis {shown} ({what}): {why}; {consequence}; retrying with back-off up to {}",
                 humantime::format_duration(BACKOFF_MAX)
             ));
+            if i == 0 {
+                happened.push(Happened::Notice(
+                    "*** the room cannot take messages now: its Redis is unreachable".into(),
+                ));
+            }
         } else if out.verbose() {
             out.notice(&format!(
                 "redis {shown} ({}): {why}; again in {}",
