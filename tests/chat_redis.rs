@@ -153,6 +153,24 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Without --json: listening, then connected to Redis (its notice),
+    /// before anything is said in the room.
+    fn start_connected(redis: &Redis, room: &str) -> (Proc, u16, Lines, Collector) {
+        let mut cmd = netkit();
+        cmd.args(["ws", "listen", "--chat", "--bind", "127.0.0.1"])
+            .args(["--redis", &redis.url(), "--room", room, "0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let out = proc.stdout_bytes();
+        let mut err = proc.stderr_lines();
+        let port = listening_port(&err.next_line(TIMEOUT).expect("listening"));
+        let connected = format!("* redis {}: connected\n", redis.url());
+        err.wait_for(TIMEOUT, "connected", |l| l == connected);
+        (proc, port, err, out)
+    }
+
     /// Stops it: its stderr.
     fn stop(&mut self) -> String {
         self.proc.signal("INT");
@@ -699,4 +717,72 @@ fn a_stopped_redis_is_noticed_and_senders_get_an_error_not_silence() {
     let _ = mouth.wait_or_kill(TIMEOUT);
     let err = a.stop();
     assert!(err.contains("no answer in 3s"), "{err}");
+}
+
+/// The chat page (tests/browser/chat.py in headless Chromium) on a server
+/// of a Redis room, the `netkit ws connect` client on another: stream IDs
+/// as the page's seq, every message once, in order, across servers.
+#[test]
+fn the_chat_page_on_one_server_and_a_cli_client_on_another() {
+    if !require_peer("redis-server") || !require_peer("chromedriver") {
+        return;
+    }
+    let selenium = Command::new("python3")
+        .args(["-c", "import selenium"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !selenium {
+        assert!(!in_ci(), "python3 selenium is required under CI=true");
+        eprintln!("skipping: python3 selenium not installed");
+        return;
+    }
+    let redis = Redis::start(false);
+    let (_pages, port, _pages_err, _pages_out) = Server::start_connected(&redis, "browser");
+    let (_other, other, _other_err, _other_out) = Server::start_connected(&redis, "browser");
+    let (mut cli, mut say, mut heard) = ws_client(other, "cli");
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = root.join("target");
+    let mut py = Command::new("python3");
+    py.arg(root.join("tests/browser/chat.py"))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(&shots)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut py = Proc::spawn(&mut py);
+    let mut py_out = py.stdout_lines();
+    let py_err = py.stderr_bytes();
+    match py_out.next_line(Duration::from_secs(120)) {
+        Some(l) if l == "READY\n" => {}
+        other => {
+            let status = py.wait(TIMEOUT);
+            panic!(
+                "the browser script: {other:?} ({status}): {}",
+                py_err.text()
+            );
+        }
+    }
+    say.write_all(b"from cli\n").unwrap();
+    let status = py.wait(Duration::from_secs(180));
+    py_out.rest(TIMEOUT);
+    let out = py_out.all();
+    assert!(
+        status.success() && out.ends_with("DONE\n"),
+        "the browser script failed ({status}): {out}\n{}",
+        py_err.text()
+    );
+    assert_eq!(
+        chat_lines(&mut heard, 4, "cli"),
+        [
+            "<pw> from pw\n",
+            "<pl> from pl\n",
+            "<pp> from pp\n",
+            "<pp> after the switch\n"
+        ],
+        "{out}"
+    );
+    drop(say);
+    let _ = cli.wait_or_kill(TIMEOUT);
 }
