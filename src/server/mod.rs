@@ -51,6 +51,9 @@
 //! [`Room::end_of_turn`] (where batched notices go out) and [`Room::wake`]
 //! (its own timers), and acts through [`Core`] (`send`, `broadcast`,
 //! `end`, `wake_at`, `open_keys`, `client`, `out`).
+//! A room that talks to a service of its own (the chat's Redis) gets
+//! [`Room::io`]: tokens `ROOM_IO..CLIENT_BASE` and `Timer::RoomIo` are
+//! its own, with the loop's registry and timers.
 //!
 //! To add a protocol (HTTP): write a [`Codec`] (its `Msg` may be an enum
 //! of requests and responses; `done` ends a `Connection: close` exchange)
@@ -259,6 +262,8 @@ pub struct Core<'o, C: Codec> {
     /// HTTP answer the room gave later, from the chat's Redis): serviced
     /// next turn.
     resume: Vec<usize>,
+    /// The client being read now (its own loop decodes what is left).
+    servicing: Option<usize>,
     now: Instant,
     shutting_down: bool,
     quiet_close: bool,
@@ -363,7 +368,7 @@ impl<'o, C: Codec> Core<'o, C> {
         let before = c.codec.queued();
         let more = c.codec.more();
         c.codec.send(&mut self.shared, m);
-        if !more && c.codec.more() {
+        if !more && self.servicing != Some(key) && c.codec.more() {
             self.resume.push(key);
         }
         let after = c.codec.queued();
@@ -556,6 +561,7 @@ pub fn run<C: Codec, R: Room<C>>(
             leaving: Vec::new(),
             wakes: Vec::new(),
             resume: Vec::new(),
+            servicing: None,
             now: Instant::now(),
             shutting_down: false,
             quiet_close: false,
@@ -690,7 +696,9 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
     /// Reads a client (a bounded number of times) and acts on what it sent.
     fn service(&mut self, cx: &mut Ctx<Timer>, key: usize) -> Result<()> {
         let mut buf = std::mem::take(&mut self.buf);
+        self.core.servicing = Some(key);
         let result = self.service_with(cx, key, &mut buf);
+        self.core.servicing = None;
         self.buf = buf;
         result?;
         self.core.write_out(key);
