@@ -786,3 +786,47 @@ fn the_chat_page_on_one_server_and_a_cli_client_on_another() {
     drop(say);
     let _ = cli.wait_or_kill(TIMEOUT);
 }
+
+#[test]
+fn bench_spreads_its_clients_over_the_servers_of_one_room() {
+    if !require_peer("redis-server") {
+        return;
+    }
+    let redis = Redis::start(false);
+    let a = Server::start(&redis, "bench");
+    let b = Server::start(&redis, "bench");
+    post_ok(a.port, "boot", "a");
+    post_ok(b.port, "boot", "b");
+    let out = netkit()
+        .args(["--json", "bench", "--transport", "all", "--clients", "4"])
+        .args(["--messages", "20", "--rate", "200", "--interval", "50ms"])
+        .arg(a.url("/"))
+        .arg(b.url("/"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        code(out.status),
+        0,
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let transports: Vec<&str> = results
+        .iter()
+        .map(|r| r["transport"].as_str().unwrap())
+        .collect();
+    assert_eq!(transports, ["ws", "long-poll", "poll"]);
+    for r in &results {
+        assert_eq!(r["event"], "bench_result", "{r}");
+        assert_eq!(r["messages"], 20, "{r}");
+        assert_eq!(r["lost"], 0, "{r}");
+        assert_eq!(r["duplicated"], 0, "{r}");
+        // 4 receivers and one publisher per server.
+        assert_eq!(r["connections"], 6, "{r}");
+    }
+}
