@@ -278,9 +278,17 @@ pub fn messages(log: &Log, q: &Query) -> Option<Vec<u8>> {
     ))
 }
 
-/// Nothing new: 304 to a conditional request, 204 otherwise.
+/// Nothing new: 304 to a conditional request, 204 otherwise. The ETag is
+/// the log's last ID, or the client's stream ID when that is later (it
+/// read further on another server of the room, which this one has not
+/// caught up with: going back would repeat messages). A plain number
+/// ahead of the log is forgotten (a restarted server numbers from 1).
 pub fn nothing_new(log: &Log, q: &Query) -> Vec<u8> {
-    let etag = format!("\"{}\"", log.last_seq());
+    let last = match q.cursor.ms {
+        0 => log.last_seq(),
+        _ => q.cursor.max(log.last_seq()),
+    };
+    let etag = format!("\"{last}\"");
     let status = if q.conditional { 304 } else { 204 };
     response(q.version, status, &[("ETag", &etag)], b"", q.keep_alive)
 }
@@ -433,6 +441,16 @@ mod tests {
             t.ends_with("\r\n\r\n{\"seq\":\"1800-0\",\"from\":\"a\",\"text\":\"m\",\"ts\":1800}\n"),
             "{t}"
         );
+        // A client ahead (it read further on another server) keeps its
+        // cursor; a plain number ahead is forgotten.
+        let q = Query::of(&req(
+            "GET /messages HTTP/1.1\nHost: x\nIf-None-Match: \"1900-0\"\n\n",
+        ))
+        .unwrap();
+        assert!(messages(&log, &q).is_none());
+        assert!(text(nothing_new(&log, &q)).contains("ETag: \"1900-0\"\r\n"));
+        let q = Query::of(&req("GET /messages?since=99 HTTP/1.1\nHost: x\n\n")).unwrap();
+        assert!(text(nothing_new(&log3(), &q)).contains("ETag: \"3\"\r\n"));
         // A plain number is before every stream ID: the whole log.
         let q = Query::of(&req("GET /messages?since=0 HTTP/1.1\nHost: x\n\n")).unwrap();
         assert_eq!(
