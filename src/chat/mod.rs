@@ -12,6 +12,12 @@
 //! A held long poll is a small record ([`Held`]) beside its connection and
 //! a wake-up ([`Core::wake_at`]) that answers it 304/204 when its wait runs
 //! out.
+//!
+//! With `--redis` the log lives in a Redis Stream shared by every server of
+//! the room ([`redis`]): a message said here goes to the stream, and
+//! reaches the log and the clients only when read back from it, so every
+//! server has one order and the stream IDs are the cursor. Without it the
+//! log is in memory as before (the two are the [`Backend`]s).
 
 pub mod api;
 pub mod redis;
