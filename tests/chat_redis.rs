@@ -570,6 +570,21 @@ fn a_bad_redis_url_is_a_usage_error() {
         .output()
         .unwrap();
     assert_eq!(code(out.status), 2, "--redis needs --chat");
+    // A host that does not resolve: 3, one error line.
+    let out = netkit()
+        .args(["ws", "listen", "--chat", "--bind", "127.0.0.1"])
+        .args(["--redis", "redis://nonexistent.invalid", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(out.status), 3);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.ends_with(
+            "netkit: resolve nonexistent.invalid: name or service not known (no such host)\n"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
