@@ -579,10 +579,10 @@ fn a_bad_redis_url_is_a_usage_error() {
         .unwrap();
     assert_eq!(code(out.status), 3);
     let err = String::from_utf8_lossy(&out.stderr);
+    // (The resolver's words vary with the machine.)
+    let last = err.lines().last().unwrap_or("");
     assert!(
-        err.ends_with(
-            "netkit: resolve nonexistent.invalid: name or service not known (no such host)\n"
-        ),
+        last.starts_with("netkit: resolve nonexistent.invalid: "),
         "{err}"
     );
 }
