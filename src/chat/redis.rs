@@ -5,12 +5,13 @@
 //! [`crate::proto::resp`]: *commands* sends `XADD <key> MAXLEN ~ <history> *
 //! from F text T ts MS o ORIGIN` for every message said on this server;
 //! *reads* loads the last `--history` entries once (`XREVRANGE`), then loops
-//! on `XREAD COUNT 1000 BLOCK 5000 STREAMS <key> <last ID>`. A message
+//! on `XREAD COUNT 100 BLOCK 5000 STREAMS <key> <last ID>`. A message
 //! reaches this server's clients only when read back from the stream, so
 //! every server delivers one order. Each connection sends `AUTH` and
-//! `SELECT` when the URL asks, and when it fails is tried again after a
-//! back-off doubling from 100 ms to 5 s; reads resume from the last ID
-//! seen. While the commands connection is down, [`Store::add`] refuses
+//! `SELECT` when the URL asks, and when it fails (or leaves a command
+//! unanswered for 3 s, an XREAD for 3 s past its BLOCK) is tried again
+//! after a back-off doubling from 100 ms to 5 s; reads resume from the
+//! last ID seen. While the commands connection is down, [`Store::add`] refuses
 //! (the room answers 503 or a `***` line); a message whose XADD was sent
 //! but not answered when the connection broke is refused too (it may
 //! still show up in the stream: it was not acknowledged, so not promised).
