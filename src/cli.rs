@@ -796,8 +796,11 @@ pub enum BenchTransport {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The chat server (`ws listen --chat`); default: one started on 127.0.0.1
-    pub url: Option<String>,
+    /// The chat server (`ws listen --chat`); default: one started on
+    /// 127.0.0.1. Several (servers of one room, `--redis`): the clients and
+    /// the publishers are spread over them in turn
+    #[arg(value_name = "URL")]
+    pub url: Vec<String>,
 
     /// Which transport to measure
     #[arg(long, value_enum, default_value = "all")]
@@ -1083,6 +1086,20 @@ pub struct WsListenArgs {
     /// With --chat: how many messages the log keeps for polling clients
     #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub history: u64,
+
+    /// With --chat: keep the room in a Redis Stream shared by every server
+    /// given the same URL and --room (redis://[user:pass@]host[:port][/db],
+    /// rediss:// over TLS)
+    #[arg(long, value_name = "URL", requires = "chat", value_parser = parse_redis_url)]
+    pub redis: Option<String>,
+
+    /// With a rediss:// --redis: trust the certificates in this PEM file too
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_cacert: Option<std::path::PathBuf>,
+
+    /// With --redis: the room's name; its stream is the key `netkit:room:NAME`
+    #[arg(long, value_name = "NAME", default_value = "netkit")]
+    pub room: String,
 
     /// Only accept handshakes for this path (404 otherwise)
     #[arg(long, value_name = "PATH")]
@@ -1375,6 +1392,11 @@ pub fn parse_listen_port(s: &str) -> Result<u16, String> {
     }
     s.parse::<u16>()
         .map_err(|_| format!("port out of range: {s} (expected 0-65535)"))
+}
+
+/// A `--redis` URL, checked (kept as given).
+pub fn parse_redis_url(s: &str) -> Result<String, String> {
+    crate::chat::redis::RedisUrl::parse(s).map(|_| s.to_string())
 }
 
 /// `80` or `8000-8100`.

@@ -13,7 +13,12 @@
 //! bytes are counted at the receivers' sockets.
 //!
 //! Without a URL the bench starts its own server: the current executable
-//! as `ws listen --chat` on 127.0.0.1, stopped at the end.
+//! as `ws listen --chat` on 127.0.0.1, stopped at the end. With several
+//! URLs (servers sharing one room through `--redis`) receiver `i` talks to
+//! server `i % n`, and one publisher per server takes the messages in
+//! turn. Messages are told apart by their text `b<k>.<run> <t_us>` (the
+//! seq is opaque: a number, or a Redis Stream ID), and each poller's
+//! cursor is the last seq it got.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -83,7 +88,10 @@ struct Receiver {
     open: bool,
     /// HTTP: a request is out.
     asking: bool,
-    cursor: u64,
+    /// The last seq received (`since=`).
+    cursor: String,
+    /// The server it talks to (`Host:`).
+    host: String,
     got: Vec<u64>,
     unique: u64,
     dups: u64,
@@ -101,16 +109,21 @@ struct Group {
     delivered: u64,
 }
 
+struct Publisher {
+    stream: TcpStream,
+    out: Vec<u8>,
+    host: String,
+}
+
 struct Bench<'o> {
     groups: Vec<Group>,
-    host: String,
     interval: Duration,
     messages: u64,
     rate: f64,
-    base: u64,
+    /// Tags this run's message texts.
+    run: u64,
     receivers: Vec<Receiver>,
-    publisher: TcpStream,
-    pub_out: Vec<u8>,
+    publishers: Vec<Publisher>,
     published: u64,
     started: Instant,
     /// Receivers that have every message.
@@ -126,13 +139,15 @@ struct Bench<'o> {
 
 pub fn run(args: BenchArgs, out: &mut Output) -> Result<Exit> {
     let mut child = None;
-    let addr = match &args.url {
-        Some(url) => resolve(url)?,
-        None => {
-            let (c, addr) = spawn_server()?;
-            child = Some(c);
-            addr
-        }
+    let addrs = if args.url.is_empty() {
+        let (c, addr) = spawn_server()?;
+        child = Some(c);
+        vec![addr]
+    } else {
+        args.url
+            .iter()
+            .map(|u| resolve(u))
+            .collect::<Result<Vec<_>>>()?
     };
     let n = args.clients as usize;
     // One run per transport, or (`--mix`) every group at once.
@@ -152,7 +167,7 @@ pub fn run(args: BenchArgs, out: &mut Output) -> Result<Exit> {
     let mut results = Vec::new();
     let mut outcome = Ok(Exit::Ok);
     for groups in runs {
-        match run_one(&groups, addr, &args, results.is_empty(), out) {
+        match run_one(&groups, &addrs, &args, results.is_empty(), out) {
             Ok(records) => {
                 if records.iter().any(|r| r.lost > 0 || r.duplicated > 0) {
                     outcome = Ok(Exit::Failed);
@@ -226,8 +241,9 @@ fn spawn_server() -> Result<(Child, SocketAddr)> {
     Ok((child, SocketAddr::from(([127, 0, 0, 1], port as u16))))
 }
 
-/// One blocking request to learn the last seq (the POST's answer).
-fn last_seq(addr: SocketAddr) -> Result<u64> {
+/// One blocking request to learn the last seq (the POST's answer: a
+/// number, or a string with `--redis`).
+fn last_seq(addr: SocketAddr) -> Result<String> {
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
         .map_err(|e| Error::io(addr.to_string(), &e))?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
@@ -241,10 +257,9 @@ fn last_seq(addr: SocketAddr) -> Result<u64> {
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer);
-    text.split("\"seq\":")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
+    text.split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(body.trim()).ok())
+        .and_then(|v| seq_text(&v["seq"]))
         .ok_or_else(|| {
             Error::new(
                 Exit::Protocol,
@@ -252,6 +267,15 @@ fn last_seq(addr: SocketAddr) -> Result<u64> {
                 format!("not a chat server: {text:?}"),
             )
         })
+}
+
+/// A seq as the cursor's text: `12` or `1764130000000-0`.
+fn seq_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
 }
 
 fn connect(addr: SocketAddr) -> Result<TcpStream> {
@@ -263,12 +287,12 @@ fn connect(addr: SocketAddr) -> Result<TcpStream> {
 /// One run: the groups' receivers at once, one record per group.
 fn run_one(
     groups: &[(Kind, usize)],
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     args: &BenchArgs,
     first: bool,
     out: &mut Output,
 ) -> Result<Vec<BenchRecord>> {
-    let base = last_seq(addr)?;
+    let base = last_seq(addrs[0])?;
     let mut reactor: Reactor<Timer> = Reactor::new()?;
     let n: usize = groups.iter().map(|&(_, n)| n).sum();
     let words = (args.messages as usize).div_ceil(64);
@@ -278,6 +302,7 @@ fn run_one(
         let from = receivers.len();
         for _ in 0..count {
             let i = receivers.len();
+            let addr = addrs[i % addrs.len()];
             let mut stream = connect(addr)?;
             reactor
                 .registry()
@@ -294,7 +319,8 @@ fn run_one(
                 out: Vec::new(),
                 open: false,
                 asking: false,
-                cursor: base,
+                cursor: base.clone(),
+                host: addr.to_string(),
                 got: vec![0; words],
                 unique: 0,
                 dups: 0,
@@ -310,26 +336,35 @@ fn run_one(
             delivered: 0,
         });
     }
-    let mut publisher = connect(addr)?;
-    reactor
-        .registry()
-        .register(
-            &mut publisher,
-            Token(n),
-            Interest::READABLE | Interest::WRITABLE,
-        )
-        .map_err(|e| Error::io("bench", &e))?;
+    let mut publishers = Vec::with_capacity(addrs.len());
+    for (j, addr) in addrs.iter().enumerate() {
+        let mut stream = connect(*addr)?;
+        reactor
+            .registry()
+            .register(
+                &mut stream,
+                Token(n + j),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(|e| Error::io("bench", &e))?;
+        publishers.push(Publisher {
+            stream,
+            out: Vec::new(),
+            host: addr.to_string(),
+        });
+    }
     let now = Instant::now();
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let mut bench = Bench {
         groups: group_list,
-        host: addr.to_string(),
         interval: args.interval,
         messages: args.messages,
         rate: args.rate,
-        base,
+        run,
         receivers,
-        publisher,
-        pub_out: Vec::new(),
+        publishers,
         published: 0,
         started: now,
         complete: 0,
@@ -350,7 +385,7 @@ fn run_one(
                         let req = format!(
                             "GET /?name=bench{i}&format=json HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                            bench.host
+                            bench.receivers[i].host
                         );
                         bench.receivers[i].out.extend_from_slice(req.as_bytes());
                     }
@@ -394,8 +429,8 @@ fn run_one(
             requests_per_message: per_message(requests),
             lost: (bench.messages * rs.len() as u64).saturating_sub(delivered),
             duplicated: sum(|r| r.dups),
-            // The publisher's connection is counted once, with the first.
-            connections: rs.len() as u64 + u64::from(g == 0),
+            // The publishers' connections are counted once, with the first.
+            connections: rs.len() as u64 + if g == 0 { addrs.len() as u64 } else { 0 },
             header: first && g == 0,
         };
         bench.out.emit(&Event::BenchResult(&record))?;
@@ -417,7 +452,7 @@ impl Bench<'_> {
         };
         let req = format!(
             "GET /messages?since={}{wait} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\r\n",
-            r.cursor, self.host
+            r.cursor, r.host
         );
         r.out.extend_from_slice(req.as_bytes());
         r.asking = true;
@@ -438,14 +473,25 @@ impl Bench<'_> {
         }
     }
 
-    /// A message text `b<k> <t_us>` with its seq.
-    fn deliver(&mut self, i: usize, seq: u64, text: &str, now: Instant) {
-        if seq <= self.base || seq > self.base + self.messages {
+    /// A message text `b<k>.<run> <t_us>` with its seq (in order).
+    fn deliver(&mut self, i: usize, seq: String, text: &str, now: Instant) {
+        let r = &mut self.receivers[i];
+        r.cursor = seq;
+        let Some((k, run)) = text
+            .split(' ')
+            .next()
+            .and_then(|t| t.strip_prefix('b'))
+            .and_then(|t| t.split_once('.'))
+        else {
+            return;
+        };
+        let (Ok(k), Ok(run)) = (k.parse::<u64>(), run.parse::<u64>()) else {
+            return;
+        };
+        if run != self.run || k == 0 || k > self.messages {
             return;
         }
-        let r = &mut self.receivers[i];
-        r.cursor = r.cursor.max(seq);
-        let k = (seq - self.base - 1) as usize;
+        let k = (k - 1) as usize;
         let (w, bit) = (k / 64, 1u64 << (k % 64));
         if r.got[w] & bit != 0 {
             r.dups += 1;
@@ -539,7 +585,7 @@ impl Bench<'_> {
             }
             for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
-                    if let (Some(seq), Some(text)) = (v["seq"].as_u64(), v["text"].as_str()) {
+                    if let (Some(seq), Some(text)) = (seq_text(&v["seq"]), v["text"].as_str()) {
                         self.deliver(i, seq, text, now);
                     }
                 }
@@ -590,7 +636,7 @@ impl Bench<'_> {
             r.inbuf.drain(..at + len);
             if op == 1 && payload.first() == Some(&b'{') {
                 if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&payload) {
-                    if let (Some(seq), Some(text)) = (v["seq"].as_u64(), v["text"].as_str()) {
+                    if let (Some(seq), Some(text)) = (seq_text(&v["seq"]), v["text"].as_str()) {
                         self.deliver(i, seq, text, now);
                     }
                 }
@@ -606,23 +652,25 @@ impl Bench<'_> {
 
     fn publish(&mut self) {
         let us = self.started.elapsed().as_micros();
-        let body = format!("b{} {us}", self.published + 1);
+        let body = format!("b{}.{} {us}", self.published + 1, self.run);
+        let j = self.published as usize % self.publishers.len();
+        let p = &mut self.publishers[j];
         let req = format!(
             "POST /messages?name=bench HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n{body}",
-            self.host,
+            p.host,
             body.len()
         );
-        self.pub_out.extend_from_slice(req.as_bytes());
+        p.out.extend_from_slice(req.as_bytes());
         self.published += 1;
-        self.flush_publisher();
+        Self::flush_publisher(p);
     }
 
-    fn flush_publisher(&mut self) {
-        while !self.pub_out.is_empty() {
-            match self.publisher.write(&self.pub_out) {
+    fn flush_publisher(p: &mut Publisher) {
+        while !p.out.is_empty() {
+            match p.stream.write(&p.out) {
                 Ok(0) => return,
                 Ok(k) => {
-                    self.pub_out.drain(..k);
+                    p.out.drain(..k);
                 }
                 Err(_) => return,
             }
@@ -652,12 +700,15 @@ impl Handler for Bench<'_> {
 
     fn ready(&mut self, _: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
         let i = token.0;
-        if i == self.receivers.len() {
+        if i >= self.receivers.len() {
+            let Some(p) = self.publishers.get_mut(i - self.receivers.len()) else {
+                return Ok(());
+            };
             if event.is_writable() {
-                self.flush_publisher();
+                Self::flush_publisher(p);
             }
             let mut sink = [0u8; 16 * 1024];
-            while let Ok(k) = self.publisher.read(&mut sink) {
+            while let Ok(k) = p.stream.read(&mut sink) {
                 if k == 0 {
                     return Err(Error::new(
                         Exit::Refused,
@@ -665,10 +716,11 @@ impl Handler for Bench<'_> {
                         "the server closed the publisher",
                     ));
                 }
+                // A refusal (503: Redis away) is a lost message, said.
+                if sink[..k].windows(13).any(|w| w == b"HTTP/1.1 503 ") {
+                    self.out.warn("bench: a message was refused (503)");
+                }
             }
-            return Ok(());
-        }
-        if i > self.receivers.len() {
             return Ok(());
         }
         if event.is_writable() {

@@ -23,10 +23,61 @@ pub const MAX_WAIT: Duration = Duration::from_secs(120);
 /// Longest name taken from `POST /messages?name=`.
 pub const MAX_NAME: usize = 64;
 
+/// A message's place in the room, the polling cursor: a number from 1 in
+/// a room of one server (shown `N`), a Redis Stream ID with `--redis`
+/// (`ms-n`, shown so). `N` parses as `0-N`, below every stream ID.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl Id {
+    pub const ZERO: Id = Id { ms: 0, seq: 0 };
+
+    /// `N` or `ms-n`.
+    pub fn parse(s: &str) -> Option<Id> {
+        let num = |t: &str| {
+            (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<u64>().ok())
+                .flatten()
+        };
+        match s.split_once('-') {
+            Some((ms, seq)) => Some(Id {
+                ms: num(ms)?,
+                seq: num(seq)?,
+            }),
+            None => Some(Id {
+                ms: 0,
+                seq: num(s)?,
+            }),
+        }
+    }
+
+    /// The ID in the JSON objects: a number, or a string for stream IDs.
+    pub fn json(&self) -> serde_json::Value {
+        if self.ms == 0 {
+            self.seq.into()
+        } else {
+            self.to_string().into()
+        }
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.ms == 0 {
+            write!(f, "{}", self.seq)
+        } else {
+            write!(f, "{}-{}", self.ms, self.seq)
+        }
+    }
+}
+
 /// One message of the room.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Entry {
-    pub seq: u64,
+    pub seq: Id,
     pub from: String,
     pub text: String,
     /// Server time, milliseconds since the Unix epoch.
@@ -37,11 +88,11 @@ pub struct Entry {
     pub json: String,
 }
 
-/// The last `cap` messages, numbered from 1.
+/// The last `cap` messages, numbered from 1 (or by their stream IDs).
 pub struct Log {
     entries: VecDeque<Rc<Entry>>,
     cap: usize,
-    last: u64,
+    last: Id,
 }
 
 impl Log {
@@ -49,15 +100,25 @@ impl Log {
         Log {
             entries: VecDeque::new(),
             cap: cap.max(1),
-            last: 0,
+            last: Id::ZERO,
         }
     }
 
+    /// A message numbered after the last.
     pub fn push(&mut self, from: &str, text: &str, ts: u64) -> Rc<Entry> {
-        self.last += 1;
-        let seq = self.last;
-        let json =
-            serde_json::json!({"seq": seq, "from": from, "text": text, "ts": ts}).to_string();
+        let seq = Id {
+            ms: self.last.ms,
+            seq: self.last.seq + 1,
+        };
+        self.push_id(seq, from, text, ts)
+    }
+
+    /// A message with its own ID (from a stream), after the last (the
+    /// caller sees to that: IDs only grow).
+    pub fn push_id(&mut self, seq: Id, from: &str, text: &str, ts: u64) -> Rc<Entry> {
+        self.last = seq;
+        let json = serde_json::json!({"seq": seq.json(), "from": from, "text": text, "ts": ts})
+            .to_string();
         let e = Rc::new(Entry {
             seq,
             from: from.to_string(),
@@ -73,19 +134,18 @@ impl Log {
         e
     }
 
-    /// The seq of the last message (0: none yet).
-    pub fn last_seq(&self) -> u64 {
+    /// The ID of the last message (0: none yet).
+    pub fn last_seq(&self) -> Id {
         self.last
     }
 
     /// The messages after `cursor` still held.
-    pub fn after(&self, cursor: u64) -> impl Iterator<Item = &Rc<Entry>> {
-        let first = self.entries.front().map_or(self.last + 1, |e| e.seq);
-        let skip = cursor.saturating_add(1).saturating_sub(first) as usize;
+    pub fn after(&self, cursor: Id) -> impl Iterator<Item = &Rc<Entry>> {
+        let skip = self.entries.partition_point(|e| e.seq <= cursor);
         self.entries.iter().skip(skip)
     }
 
-    pub fn has_after(&self, cursor: u64) -> bool {
+    pub fn has_after(&self, cursor: Id) -> bool {
         self.last > cursor
     }
 }
@@ -93,7 +153,7 @@ impl Log {
 /// What a `GET /messages` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    pub cursor: u64,
+    pub cursor: Id,
     /// It carried `If-None-Match`: nothing new is a 304 (else 204).
     pub conditional: bool,
     pub json: bool,
@@ -133,13 +193,9 @@ fn prefer_wait(req: &Request) -> Option<Duration> {
         })
 }
 
-/// `"12"`, `W/"12"` or `12`.
-fn parse_tag(v: &str) -> Option<u64> {
-    v.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .ok()
+/// `"12"`, `W/"12"` or `12` (or a stream ID so).
+fn parse_tag(v: &str) -> Option<Id> {
+    Id::parse(v.trim().trim_start_matches("W/").trim_matches('"'))
 }
 
 impl Query {
@@ -147,11 +203,11 @@ impl Query {
         let q = req.query();
         let inm = req.header("if-none-match");
         let cursor = match (param(q, "since"), inm) {
-            (Some(s), _) => s
-                .parse()
-                .map_err(|_| format!("since={s}: not a message number"))?,
-            (None, Some(tag)) => parse_tag(tag).unwrap_or(0),
-            (None, None) => 0,
+            (Some(s), _) => {
+                Id::parse(&s).ok_or_else(|| format!("since={s}: not a message number"))?
+            }
+            (None, Some(tag)) => parse_tag(tag).unwrap_or(Id::ZERO),
+            (None, None) => Id::ZERO,
         };
         let wait = match param(q, "wait") {
             Some(w) => Some(parse_wait(&w).ok_or_else(|| format!("wait={w}: not a duration"))?),
@@ -222,9 +278,17 @@ pub fn messages(log: &Log, q: &Query) -> Option<Vec<u8>> {
     ))
 }
 
-/// Nothing new: 304 to a conditional request, 204 otherwise.
+/// Nothing new: 304 to a conditional request, 204 otherwise. The ETag is
+/// the log's last ID, or the client's stream ID when that is later (it
+/// read further on another server of the room, which this one has not
+/// caught up with: going back would repeat messages). A plain number
+/// ahead of the log is forgotten (a restarted server numbers from 1).
 pub fn nothing_new(log: &Log, q: &Query) -> Vec<u8> {
-    let etag = format!("\"{}\"", log.last_seq());
+    let last = match q.cursor.ms {
+        0 => log.last_seq(),
+        _ => q.cursor.max(log.last_seq()),
+    };
+    let etag = format!("\"{last}\"");
     let status = if q.conditional { 304 } else { 204 };
     response(q.version, status, &[("ETag", &etag)], b"", q.keep_alive)
 }
@@ -301,7 +365,7 @@ mod tests {
             "GET /messages HTTP/1.1\nHost: x\nIf-None-Match: \"3\"\n\n",
         ))
         .unwrap();
-        assert_eq!(q.cursor, 3);
+        assert_eq!(q.cursor, Id { ms: 0, seq: 3 });
         assert!(messages(&log, &q).is_none());
         assert_eq!(
             text(nothing_new(&log, &q)),
@@ -317,7 +381,7 @@ mod tests {
             "GET /messages?since=1 HTTP/1.1\nHost: x\nIf-None-Match: \"3\"\n\n",
         ))
         .unwrap();
-        assert_eq!(q.cursor, 1);
+        assert_eq!(q.cursor, Id { ms: 0, seq: 1 });
     }
 
     #[test]
@@ -350,12 +414,52 @@ mod tests {
         for i in 1..=5 {
             log.push("a", &format!("m{i}"), i);
         }
-        let seqs: Vec<u64> = log.after(0).map(|e| e.seq).collect();
+        let n = |seq| Id { ms: 0, seq };
+        let seqs: Vec<u64> = log.after(n(0)).map(|e| e.seq.seq).collect();
         assert_eq!(seqs, [4, 5]);
-        let seqs: Vec<u64> = log.after(4).map(|e| e.seq).collect();
+        let seqs: Vec<u64> = log.after(n(4)).map(|e| e.seq.seq).collect();
         assert_eq!(seqs, [5]);
-        assert_eq!(log.after(5).count(), 0);
-        assert_eq!(log.after(u64::MAX).count(), 0);
+        assert_eq!(log.after(n(5)).count(), 0);
+        assert_eq!(log.after(n(u64::MAX)).count(), 0);
+    }
+
+    #[test]
+    fn stream_ids_are_cursors_and_etags() {
+        let mut log = Log::new(2);
+        for (ms, seq) in [(1700, 0), (1700, 1), (1800, 0)] {
+            log.push_id(Id { ms, seq }, "a", "m", ms);
+        }
+        let q = Query::of(&req("GET /messages?since=1700-0 HTTP/1.1\nHost: x\n\n")).unwrap();
+        assert_eq!(q.cursor, Id { ms: 1700, seq: 0 });
+        let q = Query::of(&req(
+            "GET /messages HTTP/1.1\nHost: x\nAccept: application/json\nIf-None-Match: W/\"1700-1\"\n\n",
+        ))
+        .unwrap();
+        let t = text(messages(&log, &q).unwrap());
+        assert!(t.contains("ETag: \"1800-0\"\r\n"), "{t}");
+        assert!(
+            t.ends_with("\r\n\r\n{\"seq\":\"1800-0\",\"from\":\"a\",\"text\":\"m\",\"ts\":1800}\n"),
+            "{t}"
+        );
+        // A client ahead (it read further on another server) keeps its
+        // cursor; a plain number ahead is forgotten.
+        let q = Query::of(&req(
+            "GET /messages HTTP/1.1\nHost: x\nIf-None-Match: \"1900-0\"\n\n",
+        ))
+        .unwrap();
+        assert!(messages(&log, &q).is_none());
+        assert!(text(nothing_new(&log, &q)).contains("ETag: \"1900-0\"\r\n"));
+        let q = Query::of(&req("GET /messages?since=99 HTTP/1.1\nHost: x\n\n")).unwrap();
+        assert!(text(nothing_new(&log3(), &q)).contains("ETag: \"3\"\r\n"));
+        // A plain number is before every stream ID: the whole log.
+        let q = Query::of(&req("GET /messages?since=0 HTTP/1.1\nHost: x\n\n")).unwrap();
+        assert_eq!(
+            text(messages(&log, &q).unwrap()).matches("<a> m\n").count(),
+            2
+        );
+        for bad in ["1-", "-1", "1-2-3", "x", "", "+1"] {
+            assert_eq!(Id::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

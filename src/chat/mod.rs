@@ -12,8 +12,15 @@
 //! A held long poll is a small record ([`Held`]) beside its connection and
 //! a wake-up ([`Core::wake_at`]) that answers it 304/204 when its wait runs
 //! out.
+//!
+//! With `--redis` the log lives in a Redis Stream shared by every server of
+//! the room ([`redis`]): a message said here goes to the stream, and
+//! reaches the log and the clients only when read back from it, so every
+//! server has one order and the stream IDs are the cursor. Without it the
+//! log is in memory as before (the two are the [`Backend`]s).
 
 pub mod api;
+pub mod redis;
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -26,10 +33,14 @@ use crate::proto::http_request::{parse_head, Request};
 use crate::proto::lines::LineSplitter;
 use crate::proto::ws::session::Message;
 use crate::reactor::conn::OutBuf;
+use crate::reactor::Ctx;
 use crate::server::room::Chat;
 use crate::server::{AtEof, Client, Codec, Core, Ending, Goodbye, Got, Info, Opened, Room, Text};
+use crate::server::{RoomIo, Timer};
 use crate::ws::server::{WsCodec, WsShared};
-use api::{Entry, Log, Query};
+use api::{Entry, Id, Log, Query};
+pub use redis::Origin;
+use redis::{Happened, Store};
 
 /// The chat page, served at `GET /`.
 pub const PAGE: &str = include_str!("page.html");
@@ -464,12 +475,23 @@ struct Held {
     until: Instant,
 }
 
+/// Where the room's log lives.
+enum Backend {
+    /// In this process: a message is in the log once said.
+    Memory,
+    /// In a Redis Stream (`--redis`): a message is in the log once read
+    /// back from the stream, in the stream's order.
+    Redis(Box<Store>),
+}
+
 /// The room: the log, the held long polls, and the notices of the
 /// WebSocket chat ([`Chat`]) for WebSocket clients.
 pub struct ChatRoom {
     notices: Chat,
     log: Log,
     held: Vec<Held>,
+    backend: Backend,
+    happened: Vec<Happened>,
 }
 
 impl ChatRoom {
@@ -478,7 +500,24 @@ impl ChatRoom {
             notices: Chat::new(false),
             log: Log::new(history),
             held: Vec::new(),
+            backend: Backend::Memory,
+            happened: Vec::new(),
         }
+    }
+
+    /// `--redis URL --room NAME`: the log is the room's Redis Stream.
+    pub fn redis(
+        mut self,
+        url: Option<&str>,
+        room: &str,
+        history: usize,
+        cacert: Option<&std::path::Path>,
+    ) -> Result<ChatRoom> {
+        if let Some(url) = url {
+            let store = Store::new(url, room, history, cacert)?;
+            self.backend = Backend::Redis(Box::new(store));
+        }
+        Ok(self)
     }
 
     fn now_ms() -> u64 {
@@ -487,17 +526,105 @@ impl ChatRoom {
             .map_or(0, |d| d.as_millis() as u64)
     }
 
-    /// A message into the log and out to everybody in one order.
+    /// A message said here: into the log and out to everybody (in
+    /// memory), or to the stream (with Redis: out when read back).
     fn publish(
         &mut self,
         core: &mut Core<ChatCodec>,
-        from_key: Option<usize>,
+        origin: Origin,
         from: &str,
         text: &str,
+    ) -> Result<()> {
+        let ts = Self::now_ms();
+        match &mut self.backend {
+            Backend::Memory => {
+                let e = self.log.push(from, text, ts);
+                let sender = match origin {
+                    Origin::Ws { id, .. } => Some(id),
+                    _ => None,
+                };
+                self.deliver(core, &e, sender, origin != Origin::Console)?;
+                self.added(core, origin, e.seq);
+            }
+            Backend::Redis(store) => {
+                if let Err(why) = store.add(core.now(), origin, from, text, ts) {
+                    self.refused(core, origin, &why);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The message is kept: a POST learns its ID.
+    fn added(&mut self, core: &mut Core<ChatCodec>, origin: Origin, seq: Id) {
+        let Origin::Http {
+            key,
+            id,
+            version,
+            keep_alive,
+        } = origin
+        else {
+            return;
+        };
+        if core.client(key).is_none_or(|c| c.id != id) {
+            return;
+        }
+        let etag = format!("\"{seq}\"");
+        let body = format!("{{\"seq\":{}}}\n", seq.json());
+        let bytes = api::response(
+            version,
+            200,
+            &[("Content-Type", "application/json"), ("ETag", &etag)],
+            body.as_bytes(),
+            keep_alive,
+        );
+        core.send(key, &ChatMsg::Reply(Rc::new(bytes)));
+    }
+
+    /// The message is not kept: its sender hears why (a WebSocket client
+    /// a `*** not sent: ...` line, a POST 503 with Retry-After, the
+    /// console a warning).
+    fn refused(&mut self, core: &mut Core<ChatCodec>, origin: Origin, why: &str) {
+        match origin {
+            Origin::Ws { key, id } => {
+                if core.client(key).is_some_and(|c| c.id == id) {
+                    let line = format!("*** not sent: {why}; try again");
+                    core.send(key, &ChatMsg::Ws(Message::Text(line)));
+                }
+            }
+            Origin::Http {
+                key,
+                id,
+                version,
+                keep_alive,
+            } => {
+                if core.client(key).is_some_and(|c| c.id == id) {
+                    let body = format!("not sent: {why}; try again\n");
+                    let bytes = api::response(
+                        version,
+                        503,
+                        &[
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                            ("Retry-After", "1"),
+                        ],
+                        body.as_bytes(),
+                        keep_alive,
+                    );
+                    core.send(key, &ChatMsg::Reply(Rc::new(bytes)));
+                }
+            }
+            Origin::Console => core.out.warn(&format!("not sent: {why}")),
+        }
+    }
+
+    /// A message of the log out to everybody, in the log's order.
+    fn deliver(
+        &mut self,
+        core: &mut Core<ChatCodec>,
+        e: &Rc<Entry>,
+        sender: Option<crate::event::ConnId>,
         report: bool,
     ) -> Result<()> {
-        let e = self.log.push(from, text, Self::now_ms());
-        let sender = from_key.and_then(|k| core.client(k)).map(|c| c.id);
         // A plain WebSocket sender does not hear itself (the chat's way);
         // a JSON one (the page) does, to learn the seq and the latency.
         core.broadcast(
@@ -505,18 +632,27 @@ impl ChatRoom {
             |c: &Client<ChatCodec>| !c.codec.is_http() && (Some(c.id) != sender || c.codec.json()),
             &ChatMsg::Chat(e.clone()),
         );
+        self.answer_held(core);
+        if report {
+            core.out.emit(&Event::Chat {
+                from: &e.from,
+                text: &e.text,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Held long polls with news get it.
+    fn answer_held(&mut self, core: &mut Core<ChatCodec>) {
         let held = std::mem::take(&mut self.held);
         for h in held {
             if core.client(h.key).is_some_and(|c| c.id == h.id) {
-                if let Some(bytes) = api::messages(&self.log, &h.query) {
-                    core.send(h.key, &ChatMsg::Reply(Rc::new(bytes)));
+                match api::messages(&self.log, &h.query) {
+                    Some(bytes) => core.send(h.key, &ChatMsg::Reply(Rc::new(bytes))),
+                    None => self.held.push(h),
                 }
             }
         }
-        if report {
-            core.out.emit(&Event::Chat { from, text })?;
-        }
-        Ok(())
     }
 
     fn http(
@@ -585,18 +721,13 @@ impl ChatRoom {
             }
             ("POST", "/messages") => {
                 let (name, text) = api::posted(req, body);
-                self.publish(core, None, &name, &text, true)?;
-                let seq = self.log.last_seq();
-                let etag = format!("\"{seq}\"");
-                let body = format!("{{\"seq\":{seq}}}\n");
-                let bytes = api::response(
-                    req.version,
-                    200,
-                    &[("Content-Type", "application/json"), ("ETag", &etag)],
-                    body.as_bytes(),
-                    req.keep_alive(),
-                );
-                core.send(key, &ChatMsg::Reply(Rc::new(bytes)));
+                let origin = Origin::Http {
+                    key,
+                    id: core.client(key).map_or(0, |c| c.id),
+                    version: req.version,
+                    keep_alive: req.keep_alive(),
+                };
+                self.publish(core, origin, &name, &text)?;
             }
             (_, "/" | "/messages") => {
                 reply(
@@ -631,13 +762,13 @@ impl Room<ChatCodec> for ChatRoom {
     fn message(&mut self, core: &mut Core<ChatCodec>, key: usize, m: ChatMsg) -> Result<()> {
         match m {
             ChatMsg::Ws(m) => {
-                let Some(name) = core.client(key).map(|c| c.name.clone()) else {
+                let Some((name, id)) = core.client(key).map(|c| (c.name.clone(), c.id)) else {
                     return Ok(());
                 };
                 let text = WsCodec::text_of(&m).into_owned();
                 // Notices of this turn go before the line, in order.
                 self.notices.flush(core);
-                self.publish(core, Some(key), &name, &text, true)
+                self.publish(core, Origin::Ws { key, id }, &name, &text)
             }
             ChatMsg::Http(r) => self.http(core, key, &r.0, &r.1),
             _ => Ok(()),
@@ -660,7 +791,51 @@ impl Room<ChatCodec> for ChatRoom {
     fn console(&mut self, core: &mut Core<ChatCodec>, m: ChatMsg) -> Result<()> {
         let text = ChatCodec::text_of(&m).into_owned();
         self.notices.flush(core);
-        self.publish(core, None, crate::proto::chat::CONSOLE, &text, false)
+        self.publish(core, Origin::Console, crate::proto::chat::CONSOLE, &text)
+    }
+
+    /// The Redis connections (with `--redis`).
+    fn io(&mut self, core: &mut Core<ChatCodec>, cx: &mut Ctx<Timer>, io: RoomIo) -> Result<()> {
+        let Backend::Redis(store) = &mut self.backend else {
+            return Ok(());
+        };
+        let mut happened = std::mem::take(&mut self.happened);
+        store.io(cx, &io, core.out, &mut happened);
+        let mut result = Ok(());
+        for h in happened.drain(..) {
+            match h {
+                Happened::Added(origin, id) => self.added(core, origin, id),
+                Happened::Refused(origin, why) => self.refused(core, origin, &why),
+                Happened::Notice(text) => {
+                    self.notices.flush(core);
+                    core.broadcast(
+                        None,
+                        |c: &Client<ChatCodec>| !c.codec.is_http(),
+                        &ChatMsg::Ws(Message::Text(text)),
+                    );
+                }
+                Happened::Loaded(list) => {
+                    for e in list {
+                        if e.id > self.log.last_seq() {
+                            self.log.push_id(e.id, &e.from, &e.text, e.ts);
+                        }
+                    }
+                    self.answer_held(core);
+                }
+                Happened::Entries(list) => {
+                    self.notices.flush(core);
+                    for e in list {
+                        if e.id <= self.log.last_seq() || result.is_err() {
+                            continue;
+                        }
+                        let entry = self.log.push_id(e.id, &e.from, &e.text, e.ts);
+                        result = self.deliver(core, &entry, e.ws_sender, !e.console);
+                    }
+                }
+            }
+        }
+        self.happened = happened;
+        result
     }
 
     fn end_of_turn(&mut self, core: &mut Core<ChatCodec>) -> Result<()> {

@@ -11,4 +11,5 @@ pub mod http_client;
 pub mod http_request;
 pub mod lines;
 pub mod proxy;
+pub mod resp;
 pub mod ws;

@@ -51,6 +51,9 @@
 //! [`Room::end_of_turn`] (where batched notices go out) and [`Room::wake`]
 //! (its own timers), and acts through [`Core`] (`send`, `broadcast`,
 //! `end`, `wake_at`, `open_keys`, `client`, `out`).
+//! A room that talks to a service of its own (the chat's Redis) gets
+//! [`Room::io`]: tokens `ROOM_IO..CLIENT_BASE` and `Timer::RoomIo` are
+//! its own, with the loop's registry and timers.
 //!
 //! To add a protocol (HTTP): write a [`Codec`] (its `Msg` may be an enum
 //! of requests and responses; `done` ends a `Connection: close` exchange)
@@ -70,7 +73,7 @@ use mio::Token;
 use slab::Slab;
 
 pub use codec::{AtEof, Codec, Ending, Goodbye, Got, Info, Opened, Text};
-pub use room::Room;
+pub use room::{Room, RoomIo};
 
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
@@ -89,6 +92,9 @@ pub const SIGNAL: Token = Token(1);
 pub const LISTENER: Token = Token(3);
 /// Client `k` is `Token(CLIENT_BASE + k)`.
 pub const CLIENT_BASE: usize = 16;
+/// Tokens `ROOM_IO..CLIENT_BASE` are the room's own sockets (the chat's
+/// Redis connections), handed to [`Room::io`].
+pub const ROOM_IO: usize = 8;
 
 /// Codec output moves to the socket queue only while that is shorter.
 const HIGH_WATER: usize = 256 * 1024;
@@ -166,6 +172,8 @@ pub enum Timer {
     Tick,
     /// A wake-up the room asked for ([`Core::wake_at`]).
     Room(u64),
+    /// A timer the room armed itself for its own sockets ([`Room::io`]).
+    RoomIo(u64),
     Shutdown,
     RetryAccept,
 }
@@ -259,6 +267,12 @@ pub struct Core<'o, C: Codec> {
     leaving: Vec<usize>,
     /// Wake-ups the room asked for, armed at the end of the turn.
     wakes: Vec<(Instant, u64)>,
+    /// Clients whose codec has input to decode again after a send (an
+    /// HTTP answer the room gave later, from the chat's Redis): serviced
+    /// next turn.
+    resume: Vec<usize>,
+    /// The client being read now (its own loop decodes what is left).
+    servicing: Option<usize>,
     now: Instant,
     shutting_down: bool,
     quiet_close: bool,
@@ -366,7 +380,11 @@ impl<'o, C: Codec> Core<'o, C> {
             return;
         }
         let before = c.codec.queued();
+        let more = c.codec.more();
         c.codec.send(&mut self.shared, m);
+        if !more && self.servicing != Some(key) && c.codec.more() {
+            self.resume.push(key);
+        }
         let after = c.codec.queued();
         let next = after - before;
         if c.codec.behind(c.backlog(before), next, max) {
@@ -557,6 +575,8 @@ pub fn run<C: Codec, R: Room<C>>(
             doomed: Vec::new(),
             leaving: Vec::new(),
             wakes: Vec::new(),
+            resume: Vec::new(),
+            servicing: None,
             now: Instant::now(),
             shutting_down: false,
             quiet_close: false,
@@ -578,6 +598,8 @@ pub fn run<C: Codec, R: Room<C>>(
         reactor.timers.add(Instant::now() + d, Timer::Tick);
     }
     server.core.out.set_buffered(true)?;
+    let mut cx = reactor.ctx();
+    server.room.io(&mut server.core, &mut cx, RoomIo::Start)?;
     let result = reactor.run(&mut server);
     server.core.out.set_buffered(false)?;
     result
@@ -718,7 +740,9 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
     /// Reads a client (a bounded number of times) and acts on what it sent.
     fn service(&mut self, cx: &mut Ctx<Timer>, key: usize) -> Result<()> {
         let mut buf = std::mem::take(&mut self.buf);
+        self.core.servicing = Some(key);
         let result = self.service_with(cx, key, &mut buf);
+        self.core.servicing = None;
         self.buf = buf;
         result?;
         self.core.write_out(key);
@@ -1049,6 +1073,11 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                     self.shutdown(cx)
                 }
             }
+            Token(t) if (ROOM_IO..CLIENT_BASE).contains(&t) => {
+                self.room
+                    .io(&mut self.core, cx, RoomIo::Ready(token, event))?;
+                self.bury(cx)
+            }
             Token(t) if t >= CLIENT_BASE => {
                 let key = t - CLIENT_BASE;
                 match self.core.clients.get_mut(key) {
@@ -1073,6 +1102,10 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
                 Ok(())
             }
             Timer::Room(token) => self.room.wake(&mut self.core, token),
+            Timer::RoomIo(n) => {
+                self.room.io(&mut self.core, cx, RoomIo::Timer(n))?;
+                self.bury(cx)
+            }
             Timer::Tick => {
                 let keys: Vec<usize> = self.core.open_keys().collect();
                 for k in keys {
@@ -1117,6 +1150,12 @@ impl<C: Codec, R: Room<C>> Handler for Server<'_, C, R> {
         self.arm_close_waits(cx);
         for (at, token) in self.core.wakes.drain(..) {
             cx.timers.add(at, Timer::Room(token));
+        }
+        for key in self.core.resume.drain(..) {
+            if let Some(c) = self.core.clients.get(key) {
+                let id = c.id;
+                cx.timers.add(cx.now, Timer::Resume { key, id });
+            }
         }
         self.core.out.flush()?;
         if self.core.shutting_down && self.core.clients.is_empty() {

@@ -9,9 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Client, Codec, Core, Ending, Opened, Text};
+use super::{Client, Codec, Core, Ending, Opened, Text, Timer};
 use crate::error::Result;
 use crate::event::{Closer, Event};
+use crate::reactor::Ctx;
 
 /// How many names a chat welcome lists.
 pub const WELCOME_NAMES: usize = 10;
@@ -63,6 +64,21 @@ pub trait Room<C: Codec> {
         let _ = core;
         Ok(())
     }
+
+    /// The room's own sockets (tokens `ROOM_IO..CLIENT_BASE`) and timers
+    /// (`Timer::RoomIo`): once at the start, then at each of their events.
+    fn io(&mut self, core: &mut Core<C>, cx: &mut Ctx<Timer>, io: RoomIo) -> Result<()> {
+        let _ = (core, cx, io);
+        Ok(())
+    }
+}
+
+/// Why [`Room::io`] is called.
+pub enum RoomIo<'a> {
+    /// Before the loop's first wait.
+    Start,
+    Ready(mio::Token, &'a mio::event::Event),
+    Timer(u64),
 }
 
 /// Messages to the console; console lines to every client (`-k`).

@@ -507,7 +507,12 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
             ws: shared,
             ping: cfg.tick,
         };
-        let room = crate::chat::ChatRoom::new(args.history as usize);
+        let room = crate::chat::ChatRoom::new(args.history as usize).redis(
+            args.redis.as_deref(),
+            &args.room,
+            args.history as usize,
+            args.redis_cacert.as_deref(),
+        )?;
         server::run::<crate::chat::ChatCodec, _>(&mut reactor, cfg, shared, room, parts)
     } else if args.broker {
         server::run::<WsCodec, _>(&mut reactor, cfg, shared, Broker, parts)
