@@ -250,25 +250,8 @@ pub struct UnixListenArgs {
     /// Socket path (a stale file from a listener that is gone is replaced), or @name
     pub path: String,
 
-    /// End the session when no byte moves either way for this long (exit 5)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub idle_timeout: Option<Duration>,
-
-    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub quit_after: Option<Duration>,
-
-    /// Keep the write side open at stdin EOF (no half-close)
-    #[arg(long)]
-    pub no_shutdown: bool,
-
-    /// Hex dump both directions on stderr (data still goes to stdout)
-    #[arg(long)]
-    pub hex: bool,
-
-    /// Send each line feed from stdin as CR LF (nc -C)
-    #[arg(short = 'C', long)]
-    pub crlf: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -1140,6 +1123,9 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub tls_opts: TlsOpts,
+
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 /// How a TLS client verifies and names the server: `tcp connect --tls`
@@ -1176,20 +1162,27 @@ pub struct ListenArgs {
     #[command(flatten)]
     pub family: Family,
 
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What a listener does with its clients: `tcp listen` and `unix listen`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
     /// Keep listening: serve many clients at once; stdin goes to all of them
     #[arg(short, long)]
     pub keep_open: bool,
 
     /// Relay each client's data to every other client (implies -k)
-    #[arg(long, conflicts_with_all = ["chat", "echo"])]
+    #[arg(long, conflicts_with_all = ["chat", "echo", "exec", "sh_exec"])]
     pub broker: bool,
 
     /// A chat room: relay lines as `<userN> text` with join and leave notices (implies -k)
-    #[arg(long, conflicts_with = "echo")]
+    #[arg(long, conflicts_with_all = ["echo", "exec", "sh_exec"])]
     pub chat: bool,
 
     /// Send each client's data back to it (implies -k)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["exec", "sh_exec"])]
     pub echo: bool,
 
     /// Refuse connections beyond this many clients at once
@@ -1217,8 +1210,28 @@ pub struct ListenArgs {
     pub hex: bool,
 
     /// Send each line feed from stdin as CR LF (nc -C; one client only)
-    #[arg(short = 'C', long, conflicts_with_all = ["keep_open", "broker", "chat", "echo"])]
+    #[arg(short = 'C', long, conflicts_with_all = ["keep_open", "broker", "chat", "echo", "exec", "sh_exec"])]
     pub crlf: bool,
+
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// `-e`/`--sh-exec` (ncat's): each connection talks to a new process.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExecArgs {
+    /// Connect each client to a new process's stdin and stdout: PROG and its arguments in one string, split at whitespace, no shell (ncat -e)
+    #[arg(
+        short = 'e',
+        long = "exec",
+        value_name = "'PROG ARGS'",
+        conflicts_with = "sh_exec"
+    )]
+    pub exec: Option<String>,
+
+    /// As -e, but the command runs under /bin/sh -c (quotes, pipes, redirections)
+    #[arg(long, value_name = "CMD")]
+    pub sh_exec: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -61,11 +61,9 @@ pub mod codec;
 pub mod room;
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
-use mio::net::TcpListener;
 use mio::Token;
 use slab::Slab;
 
@@ -75,7 +73,7 @@ pub use room::Room;
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::http::transport::Transport;
-use crate::net;
+use crate::net::{self, Listener, Peer};
 use crate::output::{Direction, Output};
 use crate::proto::chat::Names;
 use crate::proto::lines::LineSplitter;
@@ -180,8 +178,8 @@ enum State {
 /// One client.
 pub struct Client<C> {
     pub id: ConnId,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub peer: Peer,
+    pub local: Peer,
     /// Unique among open clients (claimed when it opens).
     pub name: String,
     pub codec: C,
@@ -209,8 +207,8 @@ impl<C> Client<C> {
         };
         Info {
             id: self.id,
-            peer: self.peer,
-            local: self.local,
+            peer: &self.peer,
+            local: &self.local,
             name: &self.name,
             sent,
             received: self.received,
@@ -511,8 +509,8 @@ pub struct Server<'o, C: Codec, R: Room<C>> {
 
 /// What [`run`] needs beside the config.
 pub struct Parts<'o> {
-    /// Registered as [`LISTENER`].
-    pub listener: TcpListener,
+    /// Registered as [`LISTENER`]: TCP or a Unix socket.
+    pub listener: Listener,
     /// TLS under the codec (wss, tcp --tls-cert).
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Registered as [`STDIN`], when the room reads the console.
@@ -571,8 +569,12 @@ pub fn run<C: Codec, R: Room<C>>(
 impl<C: Codec, R: Room<C>> Server<'_, C, R> {
     fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         loop {
-            let (mut stream, peer) = match self.acceptor.next(cx, Timer::RetryAccept) {
-                net::Accepted::Client(stream, peer) => (stream, peer),
+            let net::Accept {
+                mut stream,
+                peer,
+                local,
+            } = match self.acceptor.next(cx, Timer::RetryAccept) {
+                net::Accepted::Client(a) => a,
                 net::Accepted::None => return Ok(()),
                 net::Accepted::Exhausted(e) => {
                     self.core.out.notice(&format!(
@@ -586,7 +588,6 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             if self.core.shutting_down {
                 continue;
             }
-            let peer = net::canonical(peer);
             if self.core.clients.len() >= self.core.cfg.max_clients {
                 let reason = format!("server full (--max-clients {})", self.core.cfg.max_clients);
                 if !C::FULL.is_empty() {
@@ -599,10 +600,6 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                 })?;
                 continue;
             }
-            let _ = stream.set_nodelay(true);
-            let Ok(local) = stream.local_addr().map(net::canonical) else {
-                continue;
-            };
             let entry = self.core.clients.vacant_entry();
             let key = entry.key();
             cx.registry
@@ -612,12 +609,20 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                     mio::Interest::READABLE | mio::Interest::WRITABLE,
                 )
                 .map_err(|e| Error::io("accept", &e))?;
-            let transport = match &self.tls {
-                Some(config) => Transport::Tls(Box::new(crate::http::tls::TlsConn::server(
-                    stream,
-                    config.clone(),
-                )?)),
-                None => Transport::Plain(Conn::new(stream, peer, local, cx.now)),
+            let (ip, local_ip) = (peer.ip(), local.ip());
+            let transport = match (stream, &self.tls) {
+                (net::Stream::Tcp(stream), Some(config)) => Transport::Tls(Box::new(
+                    crate::http::tls::TlsConn::server(stream, config.clone())?,
+                )),
+                (net::Stream::Tcp(stream), None) => {
+                    Transport::Plain(Conn::new(stream, ip, local_ip, cx.now))
+                }
+                (net::Stream::Unix(stream), Some(config)) => Transport::UnixTls(Box::new(
+                    crate::http::tls::TlsConn::server(stream, config.clone())?,
+                )),
+                (net::Stream::Unix(stream), None) => {
+                    Transport::Unix(Conn::new(stream, ip, local_ip, cx.now))
+                }
             };
             let id = self.next_id;
             self.next_id += 1;
@@ -900,7 +905,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                     "no handshake within --handshake-timeout {}",
                     humantime::format_duration(d)
                 );
-                let remote = c.peer;
+                let remote = c.peer.clone();
                 if let Some(c) = self.core.clients.get_mut(key) {
                     let ending = c.codec.handshake_timeout(&reason);
                     c.state = State::Draining(ending.clone());

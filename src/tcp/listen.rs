@@ -1,20 +1,19 @@
-//! `netkit tcp listen PORT`: bind, report the port, then either serve one
-//! client like `nc -l` (a [`Session`] piped to stdin/stdout, exit when it
-//! closes) or hand over to the multi-client [`super::server`].
-
-use std::io;
+//! `netkit tcp listen PORT` and `netkit unix listen PATH`: bind, report the
+//! address, then serve on the one listener: one client like `nc -l` (a
+//! [`Session`] piped to stdin/stdout, exit when it closes), many with the
+//! multi-client [`super::server`], or each with its own process
+//! ([`crate::exec`], `-e`/`--sh-exec`).
 
 use mio::event::Event as MioEvent;
-use mio::net::TcpListener;
 use mio::{Interest, Token};
 
 use super::server::{self, Mode};
 use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
 use super::{LISTENER, SIGNAL, SOCKET, STDIN};
-use crate::cli::ListenArgs;
+use crate::cli::{ListenArgs, ServeArgs};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
-use crate::net;
+use crate::net::{self, Listener};
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::signal::Signals;
@@ -22,6 +21,12 @@ use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 
 pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
+    let listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
+    serve(Listener::Tcp(listener), &args.serve, out)
+}
+
+/// Serves on a bound listener (TCP or Unix) as `args` say.
+pub fn serve(mut listener: Listener, args: &ServeArgs, out: &mut Output) -> Result<Exit> {
     let mode = if args.chat {
         Some(Mode::Chat)
     } else if args.broker {
@@ -36,15 +41,18 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     if mode.is_some() {
         net::raise_fd_limit();
     }
-    let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
-    let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
-
+    let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
+    if let Some(program) = crate::exec::Program::from_args(&args.exec)? {
+        let (mut reactor, signals, _) = setup(&mut listener, false)?;
+        out.emit(&Event::Listening { addr })?;
+        return crate::exec::serve(&mut reactor, listener, program, args, signals, out);
+    }
     match mode {
         Some(mode) => {
             let (mut reactor, signals, stdin) = setup(&mut listener, mode != Mode::Echo)?;
             // Announced once Ctrl-C is handled, so a script may send it at once.
             out.emit(&Event::Listening { addr })?;
-            server::run(&mut reactor, listener, mode, &args, stdin, signals, out)
+            server::run(&mut reactor, listener, mode, args, stdin, signals, out)
         }
         None => {
             let (mut reactor, signals, stdin) = setup(&mut listener, true)?;
@@ -71,9 +79,52 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     }
 }
 
+/// Pipes an already connected socket to stdin/stdout (`unix connect`), on
+/// the same loop as one accepted client.
+pub fn pipe(
+    stream: net::Stream,
+    session: impl FnOnce(Conn<net::Stream>) -> Session<net::Stream>,
+    want_stdin: bool,
+    out: &mut Output,
+) -> Result<Exit> {
+    let mut stream = stream;
+    let reactor = Reactor::new()?;
+    reactor
+        .registry()
+        .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
+        .map_err(|e| Error::io("connect", &e))?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let stdin = if want_stdin {
+        Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+    } else {
+        None
+    };
+    let mut reactor = reactor;
+    let unspecified = net::Peer::Unix("".into()).ip();
+    let session = session(Conn::new(
+        stream,
+        unspecified,
+        unspecified,
+        std::time::Instant::now(),
+    ));
+    let mut driver = Single {
+        listener: None,
+        session: None,
+        opts: PipeOpts::default(),
+        stdin,
+        signals,
+        buf: vec![0; BUF_SIZE],
+        out,
+        interrupted: false,
+    };
+    let mut cx = reactor.ctx();
+    driver.begin(&mut cx, session);
+    reactor.run(&mut driver)
+}
+
 /// The loop with the listener, SIGINT and (optionally) stdin registered.
 fn setup<K>(
-    listener: &mut TcpListener,
+    listener: &mut Listener,
     want_stdin: bool,
 ) -> Result<(Reactor<K>, Signals, Option<Stdin>)> {
     let reactor = Reactor::new()?;
@@ -98,8 +149,8 @@ enum Timer {
 
 /// One client, then exit.
 struct Single<'o> {
-    listener: Option<TcpListener>,
-    session: Option<Session>,
+    listener: Option<Listener>,
+    session: Option<Session<net::Stream>>,
     opts: PipeOpts,
     stdin: Option<Stdin>,
     signals: Signals,
@@ -113,40 +164,43 @@ impl Single<'_> {
         let Some(listener) = &mut self.listener else {
             return Ok(());
         };
-        let (mut stream, peer) = match listener.accept() {
-            Ok(pair) => pair,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+        let net::Accept {
+            mut stream,
+            peer,
+            local,
+        } = match listener.accept() {
+            Ok(Some(a)) => a,
+            Ok(None) => return Ok(()),
             Err(e) => return Err(Error::io("accept", &e)),
         };
         // Like nc -l: one client, and the port is free again.
         if let Some(mut l) = self.listener.take() {
             let _ = cx.registry.deregister(&mut l);
         }
-        let _ = stream.set_nodelay(true);
-        let local = stream
-            .local_addr()
-            .map(net::canonical)
-            .map_err(|e| Error::io("accept", &e))?;
-        let peer = net::canonical(peer);
         cx.registry
             .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
             .map_err(|e| Error::io("accept", &e))?;
         self.out.emit(&Event::Connected {
             id: 1,
-            local,
-            remote: peer,
+            local: local.clone(),
+            remote: peer.clone(),
             accepted: true,
             time: None,
             clients: 1,
         })?;
-        let session = Session::new(Conn::new(stream, peer, local, cx.now), 1, self.opts);
+        let conn = Conn::new(stream, peer.ip(), local.ip(), cx.now);
+        let mut session = Session::new(conn, 1, self.opts);
+        session.set_peer(peer);
+        self.begin(cx, session);
+        Ok(())
+    }
+
+    fn begin(&mut self, cx: &mut Ctx<Timer>, session: Session<net::Stream>) {
         if let Some(at) = session.idle_deadline() {
             cx.timers.add(at, Timer::Idle);
         }
         self.session = Some(session);
         self.pump(cx);
-        Ok(())
     }
 
     fn pump(&mut self, cx: &mut Ctx<Timer>) {

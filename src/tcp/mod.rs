@@ -6,7 +6,7 @@
 
 mod check;
 mod connect;
-mod listen;
+pub(crate) mod listen;
 mod server;
 pub mod session;
 
