@@ -164,7 +164,8 @@ Examples:
         after_help = "\
 Examples:
   netkit unix connect /run/app.sock < request      like nc -U
-  netkit unix listen /tmp/app.sock > received      one client, like nc -lU"
+  netkit unix listen /tmp/app.sock > received      one client, like nc -lU
+  netkit unix listen --broker /tmp/bus.sock         relay every client to the others"
     )]
     Unix(UnixCommand),
 
@@ -200,14 +201,17 @@ Examples:
 Exit status: 0 when both directions ended cleanly, 2 bad flag, 4 nothing
 listens there or the peer reset, 5 --idle-timeout.")]
     Connect(UnixConnectArgs),
-    /// Wait for one client on a Unix socket and pipe it like `nc -lU`
+    /// Listen on a Unix socket: one client like `nc -lU`, many (-k), or relay between them
     #[command(after_help = "\
 Examples:
   netkit unix listen /tmp/app.sock > received      one client, like nc -lU
   netkit unix listen @app                          a Linux abstract socket
+  netkit unix listen --chat /tmp/room.sock         a chat room for `nc -U`
+  netkit unix listen -k -e cat /tmp/echo.sock      a process per client
 
-Exit status: 0 when the client's session ended cleanly, 1 address in use (a
-live listener), 4 the client reset, 5 --idle-timeout.")]
+Exit status: 0 when the client's session (or -e process) ended cleanly, 1
+address in use (a live listener) or the -e process exited non-zero, 4 the
+client reset, 5 --idle-timeout, 130 SIGINT.")]
     Listen(UnixListenArgs),
 }
 
@@ -301,7 +305,8 @@ pub enum TcpCommand {
 Examples:
   printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netkit tcp connect example.org 80
   netkit tcp connect --hex localhost 6379 < request.bin
-  tar c dir | netkit tcp connect host 9000      (and `netkit tcp listen 9000 | tar x` there)")]
+  tar c dir | netkit tcp connect host 9000      (and `netkit tcp listen 9000 | tar x` there)
+  netkit tcp connect -e 'sh -i' host 9000       the connection talks to a process (ncat -e)")]
     Connect(ConnectArgs),
 
     /// Listen and serve one client (like `nc -l`), many (-k), or relay between them
@@ -311,7 +316,13 @@ Examples:
   netkit tcp listen -k 8080                     many clients; stdin goes to all
   netkit tcp listen --broker 9000               relay every client to the others
   netkit tcp listen --chat 9000                 a chat room for `nc host 9000`
-  netkit tcp listen --echo 7                    an echo server")]
+  netkit tcp listen --echo 7                    an echo server
+  netkit tcp listen -k -e 'tr a-z A-Z' 9000     a process per client (ncat -e)
+  netkit tcp listen --sh-exec 'date; uptime' 9000
+
+Exit status: 0 when the one client's session (or -e process) ended cleanly,
+1 address in use or the -e process exited non-zero, 4 the client reset,
+5 --idle-timeout, 130 SIGINT (how -k/--broker/--chat/--echo end).")]
     Listen(ListenArgs),
 
     /// Check which ports accept a connection (like `nc -z`)

@@ -16,7 +16,7 @@
 
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -101,12 +101,11 @@ impl Program {
                 cmd
             }
         };
+        // In netkit's process group (as ncat's children are): a terminal's
+        // Ctrl-C reaches them too, and whoever kills the group kills them.
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            // Its own process group: a terminal's Ctrl-C reaches netkit,
-            // which ends the children itself.
-            .process_group(0);
+            .stderr(Stdio::inherit());
         cmd
     }
 

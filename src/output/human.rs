@@ -38,7 +38,12 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
                 (None, Some(s)) => format!("killed by signal {s}"),
                 (None, None) => "ended".to_string(),
             };
-            let text = format!("client {id}: `{command}` (pid {pid}) {how}");
+            // Id 0 is the one connection of `tcp connect -e`.
+            let who = match id {
+                0 => String::new(),
+                id => format!("client {id}: "),
+            };
+            let text = format!("{who}`{command}` (pid {pid}) {how}");
             if *code == Some(0) {
                 status(err, style, text)
             } else {
