@@ -343,3 +343,37 @@ fn unix_listen_exec_echoes_a_mebibyte_to_socat() {
     assert_eq!(exit["code"], 0, "{exit}");
     assert!(!sock.exists(), "the socket file is left behind");
 }
+
+#[test]
+fn a_flooding_process_does_not_starve_the_others_or_sigint() {
+    let mut l = JsonListener::start(
+        &[
+            "-k",
+            "--sh-exec",
+            "read x; if [ \"$x\" = flood ]; then exec yes; else echo \"got $x\"; fi",
+        ],
+        Stdio::null(),
+    );
+    let mut a = l.connect();
+    a.write_all(b"flood\n").unwrap();
+    // The flood is on before the second client comes.
+    assert_eq!(read_n(&mut a, 4), b"y\ny\n");
+    let mut reader = a.try_clone().unwrap();
+    let drain = thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        total
+    });
+    let mut b = l.connect();
+    b.write_all(b"quick\n").unwrap();
+    assert_eq!(read_line(&mut b), "got quick\n");
+    l.proc.signal("INT");
+    assert_eq!(code(l.proc.wait(TIMEOUT)), 130);
+    drain.join().unwrap();
+}

@@ -150,6 +150,19 @@ fn pidfd(pid: u32) -> Option<OwnedFd> {
     None
 }
 
+/// Rounds of [`Bridge::pump`] per event.
+const ROUNDS: usize = 16;
+
+/// What a [`Bridge::pump`] left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pumped {
+    Over,
+    /// Bytes were still moving: resume on the next loop turn.
+    More,
+    /// Until the next event.
+    Waiting,
+}
+
 /// One connection and its process.
 struct Bridge {
     id: ConnId,
@@ -220,9 +233,16 @@ impl Bridge {
         }
     }
 
-    /// Moves bytes both ways until nothing moves; true when it is over.
-    fn pump(&mut self, registry: &mio::Registry, buf: &mut [u8], now: Instant) -> bool {
-        loop {
+    /// Moves bytes both ways until nothing moves, or for [`ROUNDS`] rounds
+    /// (so that a process and a peer both faster than the loop cannot keep
+    /// it from the others): over, or whether more may move at once.
+    fn pump(&mut self, registry: &mio::Registry, buf: &mut [u8], now: Instant) -> Pumped {
+        let mut more = false;
+        for round in 0.. {
+            if round == ROUNDS {
+                more = true;
+                break;
+            }
             let mut moved = false;
             // Socket to child.
             while self.to_child.len() < CAP && self.failed.is_none() {
@@ -306,7 +326,13 @@ impl Bridge {
         }
         self.reap();
         let sent = self.failed.is_some() || self.conn.write_shut();
-        self.status.is_some() && self.stdout.is_none() && sent
+        if self.status.is_some() && self.stdout.is_none() && sent {
+            Pumped::Over
+        } else if more {
+            Pumped::More
+        } else {
+            Pumped::Waiting
+        }
     }
 
     fn reap(&mut self) {
@@ -339,8 +365,19 @@ impl Drop for Bridge {
 #[derive(Debug, Clone, Copy)]
 pub enum Timer {
     RetryAccept,
-    Reap { key: usize, id: ConnId },
-    Idle { key: usize, id: ConnId },
+    Reap {
+        key: usize,
+        id: ConnId,
+    },
+    Idle {
+        key: usize,
+        id: ConnId,
+    },
+    /// A connection that had more to move when its turn ended.
+    Resume {
+        key: usize,
+        id: ConnId,
+    },
 }
 
 /// The exec loop: a listener (or one connected socket) and the bridges.
@@ -526,8 +563,15 @@ impl Exec<'_> {
         let Some(b) = self.bridges.get_mut(key) else {
             return Ok(());
         };
-        if b.pump(cx.registry, &mut self.buf, cx.now) {
-            return self.end(cx, key);
+        match b.pump(cx.registry, &mut self.buf, cx.now) {
+            Pumped::Over => return self.end(cx, key),
+            Pumped::More => {
+                let id = b.id;
+                // Due just after now: the next turn, after the others' events.
+                cx.timers
+                    .add(cx.now + Duration::from_nanos(1), Timer::Resume { key, id });
+            }
+            Pumped::Waiting => {}
         }
         if b.status.is_none() && b.pidfd.is_none() && !b.reap_armed {
             b.reap_armed = true;
@@ -657,6 +701,12 @@ impl Handler for Exec<'_> {
                     a.resume();
                 }
                 self.accept(cx)
+            }
+            Timer::Resume { key, id } => {
+                if self.bridges.get(key).is_some_and(|b| b.id == id) {
+                    self.pump(cx, key)?;
+                }
+                Ok(())
             }
             Timer::Reap { key, id } => {
                 let Some(b) = self.bridges.get_mut(key).filter(|b| b.id == id) else {
