@@ -305,6 +305,15 @@ fn exec_flags_that_need_stdio_are_usage_errors_on_connect() {
         Stdio::null(),
     );
     assert_eq!(c, 2, "{err}");
+    // Listener flags about stdin and stdout mean nothing with a process.
+    for flag in [&["--hex"][..], &["--no-shutdown"], &["--quit-after", "1s"]] {
+        let mut args = vec!["tcp", "listen", "0", "-e", "cat"];
+        args.extend_from_slice(flag);
+        let (c, _, err) = run(&args, Stdio::null());
+        assert_eq!(c, 2, "{flag:?}: {err}");
+        assert_one_error_line(&err);
+        assert!(err.contains(flag[0]), "{err}");
+    }
 }
 
 #[test]

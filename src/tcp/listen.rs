@@ -43,6 +43,14 @@ pub fn serve(mut listener: Listener, args: &ServeArgs, out: &mut Output) -> Resu
     }
     let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
     if let Some(program) = crate::exec::Program::from_args(&args.exec)? {
+        let given = [
+            (args.hex, "--hex"),
+            (args.no_shutdown, "--no-shutdown"),
+            (args.quit_after.is_some(), "--quit-after"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+            return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
+        }
         let (mut reactor, signals, _) = setup(&mut listener, false)?;
         out.emit(&Event::Listening { addr })?;
         return crate::exec::serve(&mut reactor, listener, program, args, signals, out);
