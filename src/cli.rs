@@ -220,6 +220,13 @@ pub struct UnixConnectArgs {
     /// Socket path, or @name for a Linux abstract socket
     pub path: String,
 
+    #[command(flatten)]
+    pub pipe: PipeArgs,
+}
+
+/// How a client pipes stdin and stdout: `tcp connect` and `unix connect`.
+#[derive(Debug, Clone, Args)]
+pub struct PipeArgs {
     /// End the session when no byte moves either way for this long (exit 5)
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub idle_timeout: Option<Duration>,
@@ -1092,37 +1099,12 @@ pub struct ConnectArgs {
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
     pub connect_timeout: Duration,
 
-    /// End the session when no byte moves either way for this long (exit 5)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub idle_timeout: Option<Duration>,
-
     /// Local address to connect from: ADDR or ADDR:PORT
     #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
     pub source: Option<SocketAddr>,
 
-    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub quit_after: Option<Duration>,
-
-    /// Keep the write side open at stdin EOF (no half-close)
-    #[arg(long)]
-    pub no_shutdown: bool,
-
-    /// Only send stdin; discard what the peer sends
-    #[arg(long, conflicts_with = "recv_only")]
-    pub send_only: bool,
-
-    /// Only receive; do not read stdin
-    #[arg(long)]
-    pub recv_only: bool,
-
-    /// Hex dump both directions on stderr (data still goes to stdout)
-    #[arg(long)]
-    pub hex: bool,
-
-    /// Send each line feed from stdin as CR LF (nc -C)
-    #[arg(short = 'C', long)]
-    pub crlf: bool,
+    #[command(flatten)]
+    pub pipe: PipeArgs,
 
     /// Speak TLS over the connection (the certificate is verified)
     #[arg(long)]

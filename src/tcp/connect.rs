@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use mio::event::Event as MioEvent;
 use mio::Token;
 
-use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
+use super::session::{End, Session, Wake, BUF_SIZE};
 use super::{host_port, SIGNAL, SOCKET, STDIN};
 use crate::cli::ConnectArgs;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
@@ -66,14 +66,15 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     let tls = tls_config(&args, out)?;
     let program = crate::exec::Program::from_args(&args.exec)?;
     if program.is_some() {
+        let p = &args.pipe;
         let given = [
             (args.tls, "--tls"),
-            (args.send_only, "--send-only"),
-            (args.recv_only, "--recv-only"),
-            (args.crlf, "--crlf"),
-            (args.hex, "--hex"),
-            (args.quit_after.is_some(), "--quit-after"),
-            (args.no_shutdown, "--no-shutdown"),
+            (p.send_only, "--send-only"),
+            (p.recv_only, "--recv-only"),
+            (p.crlf, "--crlf"),
+            (p.hex, "--hex"),
+            (p.quit_after.is_some(), "--quit-after"),
+            (p.no_shutdown, "--no-shutdown"),
         ];
         if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
             return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
@@ -101,7 +102,7 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let stdin = if args.recv_only || program.is_some() {
+    let stdin = if args.pipe.recv_only || program.is_some() {
         None
     } else {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
@@ -132,7 +133,7 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
             drop(reactor);
             let peer = conn.peer.into();
             let stream = net::Stream::Tcp(conn.stream);
-            let idle = driver.args.idle_timeout;
+            let idle = driver.args.pipe.idle_timeout;
             crate::exec::connected(stream, peer, early, program, idle, driver.out)
         }
         _ => Ok(exit),
@@ -229,7 +230,7 @@ impl Connect<'_> {
             self.result = Some(Ok(Exit::Ok));
             return;
         }
-        if !early.is_empty() && self.tls.is_none() && !self.args.send_only {
+        if !early.is_empty() && self.tls.is_none() && !self.args.pipe.send_only {
             if let Err(e) = self.out.emit(&Event::Data {
                 id: 0,
                 peer: conn.peer.into(),
@@ -239,15 +240,7 @@ impl Connect<'_> {
                 return;
             }
         }
-        let opts = PipeOpts {
-            send_only: self.args.send_only,
-            recv_only: self.args.recv_only,
-            no_shutdown: self.args.no_shutdown,
-            hex: self.args.hex,
-            idle_timeout: self.args.idle_timeout,
-            quit_after: self.args.quit_after,
-            crlf: self.args.crlf,
-        };
+        let opts = super::pipe_opts(&self.args.pipe);
         let mut session = Session::new(conn, 0, opts);
         if let Some(config) = &self.tls {
             let name = self.args.tls_opts.sni.as_deref().unwrap_or(&self.args.host);

@@ -31,6 +31,19 @@ pub fn run(cmd: TcpCommand, out: &mut Output) -> Result<Exit> {
     }
 }
 
+/// The pipe's settings from the flags `tcp connect` and `unix connect` share.
+pub(crate) fn pipe_opts(args: &crate::cli::PipeArgs) -> session::PipeOpts {
+    session::PipeOpts {
+        send_only: args.send_only,
+        recv_only: args.recv_only,
+        no_shutdown: args.no_shutdown,
+        hex: args.hex,
+        idle_timeout: args.idle_timeout,
+        quit_after: args.quit_after,
+        crlf: args.crlf,
+    }
+}
+
 /// `host:port`, with brackets around an IPv6 literal.
 pub(crate) fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {

@@ -8,7 +8,7 @@ use crate::error::{Exit, Result};
 use crate::net::{self, unix, Listener};
 use crate::output::Output;
 use crate::tcp::listen;
-use crate::tcp::session::{PipeOpts, Session};
+use crate::tcp::session::Session;
 
 pub fn run(cmd: UnixCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
@@ -22,15 +22,7 @@ fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
     if out.verbose() {
         out.notice(&format!("connected to {}", args.path));
     }
-    let opts = PipeOpts {
-        send_only: args.send_only,
-        recv_only: args.recv_only,
-        no_shutdown: args.no_shutdown,
-        hex: args.hex,
-        idle_timeout: args.idle_timeout,
-        quit_after: args.quit_after,
-        crlf: args.crlf,
-    };
+    let opts = crate::tcp::pipe_opts(&args.pipe);
     let path = args.path;
     let session = |conn| {
         let mut session = Session::new(conn, 0, opts);
@@ -38,7 +30,12 @@ fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
         session.set_label(path.clone());
         session
     };
-    listen::pipe(net::Stream::Unix(stream), session, !args.recv_only, out)
+    listen::pipe(
+        net::Stream::Unix(stream),
+        session,
+        !args.pipe.recv_only,
+        out,
+    )
 }
 
 fn listen(args: UnixListenArgs, out: &mut Output) -> Result<Exit> {
