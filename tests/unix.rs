@@ -636,3 +636,34 @@ fn unix_listen_keep_open_replaces_a_stale_file_and_refuses_a_live_one() {
     assert_eq!(a.line(), "still here\n");
     interrupt(nk, &sock);
 }
+
+#[test]
+fn unix_listen_echo_on_an_abstract_name_names_it_in_events() {
+    if !require_peer("socat") {
+        return;
+    }
+    let name = format!("@netkit-test-echo-{}", std::process::id());
+    let mut cmd = netkit();
+    cmd.args(["--json", "unix", "listen", "--echo", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut nk = Proc::spawn(&mut cmd);
+    let mut events = Events::new(nk.stdout_lines());
+    let first = events.next(TIMEOUT).unwrap();
+    assert_eq!(first["path"], name.as_str(), "{first}");
+    let out = Command::new("socat")
+        .args(["-t", "30", "-", &format!("ABSTRACT-CONNECT:{}", &name[1..])])
+        .stdin(TempFile::with("abstract-in", b"abstract\n").stdio())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"abstract\n");
+    let connected = events.wait("connected", |_| true);
+    assert_eq!(connected["remote"], name.as_str(), "{connected}");
+    let closed = events.wait("closed", |_| true);
+    assert_eq!(closed["remote"], name.as_str(), "{closed}");
+    assert_eq!(closed["sent"], 9, "{closed}");
+    nk.signal("INT");
+    assert_eq!(code(nk.wait(TIMEOUT)), 130);
+}
