@@ -386,3 +386,25 @@ fn a_flooding_process_does_not_starve_the_others_or_sigint() {
     assert_eq!(code(l.proc.wait(TIMEOUT)), 130);
     drain.join().unwrap();
 }
+
+#[test]
+fn a_client_reset_terminates_its_process() {
+    let mut l = JsonListener::start(
+        &["-k", "--sh-exec", "echo $$; exec sleep 1000"],
+        Stdio::null(),
+    );
+    let mut c = l.connect();
+    let pid: u32 = read_line(&mut c).trim().parse().unwrap();
+    socket2::SockRef::from(&c)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(c); // RST
+    let exit = l.events.wait("exec_exit", |_| true);
+    assert_eq!(exit["pid"], pid, "{exit}");
+    assert_eq!(exit["signal"], 15, "{exit}");
+    let closed = l.events.wait("closed", |_| true);
+    assert_eq!(closed["by"], "error", "{closed}");
+    assert!(l.proc.running(), "-k keeps listening");
+    l.proc.signal("INT");
+    assert_eq!(code(l.proc.wait(TIMEOUT)), 130);
+}

@@ -11,7 +11,8 @@
 //! stdin, the child's stdout EOF shuts the socket's write side. A
 //! connection ends once the child has exited, its stdout is at EOF and
 //! what it wrote is sent; then its exit status is reported
-//! ([`Event::ExecExit`]). SIGINT terminates every child (SIGTERM, then
+//! ([`Event::ExecExit`]). A socket that fails (a reset) or stays silent
+//! past `--idle-timeout` sends its process SIGTERM. SIGINT terminates every child (SIGTERM, then
 //! SIGKILL after [`KILL_GRACE`]) and reaps it.
 
 use std::io::{self, Read as _, Write as _};
@@ -227,9 +228,12 @@ impl Bridge {
         }
     }
 
+    /// The socket failed (a reset): nobody is left to talk to the process,
+    /// which is asked to end (SIGTERM).
     fn fail(&mut self, e: &io::Error) {
         if self.failed.is_none() {
             self.failed = Some((describe_io(e), exit_for_io(e)));
+            self.signal(libc::SIGTERM);
         }
     }
 
