@@ -408,3 +408,19 @@ fn a_client_reset_terminates_its_process() {
     l.proc.signal("INT");
     assert_eq!(code(l.proc.wait(TIMEOUT)), 130);
 }
+
+#[test]
+fn idle_timeout_ends_a_silent_connection_and_its_process_with_exit_5() {
+    let mut l = JsonListener::start(
+        &["--idle-timeout", "300ms", "-e", "sleep 1000"],
+        Stdio::null(),
+    );
+    let mut c = l.connect();
+    assert_eq!(read_all(&mut c), b"");
+    assert_eq!(code(l.proc.wait(TIMEOUT)), 5);
+    let exit = l.events.wait("exec_exit", |_| true);
+    assert_eq!(exit["signal"], 15, "{exit}");
+    let closed = l.events.wait("closed", |_| true);
+    assert_eq!(closed["by"], "idle", "{closed}");
+    assert_eq!(closed["reason"], "no data either way for 300ms", "{closed}");
+}
