@@ -1213,7 +1213,7 @@ pub struct ServeArgs {
 /// `-e`/`--sh-exec` (ncat's): each connection talks to a new process.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ExecArgs {
-    /// Connect each client to a new process's stdin and stdout: PROG and its arguments in one string, split at whitespace, no shell (ncat -e)
+    /// Connect the connection to a new process's stdin and stdout (with -k, one per client): PROG and its arguments in one string, split at whitespace, no shell (ncat -e)
     #[arg(
         short = 'e',
         long = "exec",

@@ -1,5 +1,6 @@
-//! The one multi-client server core: `tcp listen -k|--broker|--chat|--echo`
-//! today, `ws listen` and `http listen` on the same loop.
+//! The one multi-client server core: `tcp listen` and `unix listen` with
+//! `-k|--broker|--chat|--echo`, `ws listen` and `http listen` on the same
+//! loop, over a [`Listener`] of either family.
 //!
 //! # Contract
 //!
