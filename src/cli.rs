@@ -164,7 +164,8 @@ Examples:
         after_help = "\
 Examples:
   netkit unix connect /run/app.sock < request      like nc -U
-  netkit unix listen /tmp/app.sock > received      one client, like nc -lU"
+  netkit unix listen /tmp/app.sock > received      one client, like nc -lU
+  netkit unix listen --broker /tmp/bus.sock         relay every client to the others"
     )]
     Unix(UnixCommand),
 
@@ -200,14 +201,17 @@ Examples:
 Exit status: 0 when both directions ended cleanly, 2 bad flag, 4 nothing
 listens there or the peer reset, 5 --idle-timeout.")]
     Connect(UnixConnectArgs),
-    /// Wait for one client on a Unix socket and pipe it like `nc -lU`
+    /// Listen on a Unix socket: one client like `nc -lU`, many (-k), or relay between them
     #[command(after_help = "\
 Examples:
   netkit unix listen /tmp/app.sock > received      one client, like nc -lU
   netkit unix listen @app                          a Linux abstract socket
+  netkit unix listen --chat /tmp/room.sock         a chat room for `nc -U`
+  netkit unix listen -k -e cat /tmp/echo.sock      a process per client
 
-Exit status: 0 when the client's session ended cleanly, 1 address in use (a
-live listener), 4 the client reset, 5 --idle-timeout.")]
+Exit status: 0 when the client's session (or -e process) ended cleanly, 1
+address in use (a live listener) or the -e process exited non-zero, 4 the
+client reset, 5 --idle-timeout, 130 SIGINT.")]
     Listen(UnixListenArgs),
 }
 
@@ -216,6 +220,13 @@ pub struct UnixConnectArgs {
     /// Socket path, or @name for a Linux abstract socket
     pub path: String,
 
+    #[command(flatten)]
+    pub pipe: PipeArgs,
+}
+
+/// How a client pipes stdin and stdout: `tcp connect` and `unix connect`.
+#[derive(Debug, Clone, Args)]
+pub struct PipeArgs {
     /// End the session when no byte moves either way for this long (exit 5)
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub idle_timeout: Option<Duration>,
@@ -250,25 +261,8 @@ pub struct UnixListenArgs {
     /// Socket path (a stale file from a listener that is gone is replaced), or @name
     pub path: String,
 
-    /// End the session when no byte moves either way for this long (exit 5)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub idle_timeout: Option<Duration>,
-
-    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub quit_after: Option<Duration>,
-
-    /// Keep the write side open at stdin EOF (no half-close)
-    #[arg(long)]
-    pub no_shutdown: bool,
-
-    /// Hex dump both directions on stderr (data still goes to stdout)
-    #[arg(long)]
-    pub hex: bool,
-
-    /// Send each line feed from stdin as CR LF (nc -C)
-    #[arg(short = 'C', long)]
-    pub crlf: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,7 +312,8 @@ pub enum TcpCommand {
 Examples:
   printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netkit tcp connect example.org 80
   netkit tcp connect --hex localhost 6379 < request.bin
-  tar c dir | netkit tcp connect host 9000      (and `netkit tcp listen 9000 | tar x` there)")]
+  tar c dir | netkit tcp connect host 9000      (and `netkit tcp listen 9000 | tar x` there)
+  netkit tcp connect -e 'sh -i' host 9000       the connection talks to a process (ncat -e)")]
     Connect(ConnectArgs),
 
     /// Listen and serve one client (like `nc -l`), many (-k), or relay between them
@@ -329,7 +324,14 @@ Examples:
   netkit tcp listen --broker 9000               relay every client to the others
   netkit tcp listen --chat 9000                 a chat room for `nc host 9000`
   netkit tcp listen --echo 7                    an echo server
-  netkit tcp listen --tls-cert c.pem --tls-key k.pem 8443    the same over TLS")]
+  netkit tcp listen --tls-cert c.pem --tls-key k.pem 8443    the same over TLS
+  netkit tcp listen -k -e 'tr a-z A-Z' 9000     a process per client (ncat -e)
+  netkit tcp listen --sh-exec 'date; uptime' 9000
+
+Exit status: 0 when the one client's session (or -e process) ended cleanly,
+1 address in use or the -e process exited non-zero, 4 the client reset,
+5 --idle-timeout, 7 a TLS failure with the one client, 130 SIGINT (how
+-k/--broker/--chat/--echo end).")]
     Listen(ListenArgs),
 
     /// Check which ports accept a connection (like `nc -z`)
@@ -1161,37 +1163,12 @@ pub struct ConnectArgs {
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
     pub connect_timeout: Duration,
 
-    /// End the session when no byte moves either way for this long (exit 5)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub idle_timeout: Option<Duration>,
-
     /// Local address to connect from: ADDR or ADDR:PORT
     #[arg(long, value_parser = parse_source, value_name = "ADDR[:PORT]")]
     pub source: Option<SocketAddr>,
 
-    /// End the session this long after stdin's EOF, even if the peer never closes (nc -q)
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
-    pub quit_after: Option<Duration>,
-
-    /// Keep the write side open at stdin EOF (no half-close)
-    #[arg(long)]
-    pub no_shutdown: bool,
-
-    /// Only send stdin; discard what the peer sends
-    #[arg(long, conflicts_with = "recv_only")]
-    pub send_only: bool,
-
-    /// Only receive; do not read stdin
-    #[arg(long)]
-    pub recv_only: bool,
-
-    /// Hex dump both directions on stderr (data still goes to stdout)
-    #[arg(long)]
-    pub hex: bool,
-
-    /// Send each line feed from stdin as CR LF (nc -C)
-    #[arg(short = 'C', long)]
-    pub crlf: bool,
+    #[command(flatten)]
+    pub pipe: PipeArgs,
 
     /// Speak TLS over the connection (the certificate is verified)
     #[arg(long)]
@@ -1203,6 +1180,9 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub tls_opts: TlsOpts,
+
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 /// How a TLS client verifies and names the server: `tcp connect --tls`
@@ -1239,20 +1219,39 @@ pub struct ListenArgs {
     #[command(flatten)]
     pub family: Family,
 
+    /// Speak TLS to every client with this certificate chain (PEM), in every mode but -e
+    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with_all = ["exec", "sh_exec"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// With --tls-cert: accept this ALPN protocol (repeatable, in order of preference)
+    #[arg(long, value_name = "PROTO", requires = "tls_cert")]
+    pub alpn: Vec<String>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What a listener does with its clients: `tcp listen` and `unix listen`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
     /// Keep listening: serve many clients at once; stdin goes to all of them
     #[arg(short, long)]
     pub keep_open: bool,
 
     /// Relay each client's data to every other client (implies -k)
-    #[arg(long, conflicts_with_all = ["chat", "echo"])]
+    #[arg(long, conflicts_with_all = ["chat", "echo", "exec", "sh_exec"])]
     pub broker: bool,
 
     /// A chat room: relay lines as `<userN> text` with join and leave notices (implies -k)
-    #[arg(long, conflicts_with = "echo")]
+    #[arg(long, conflicts_with_all = ["echo", "exec", "sh_exec"])]
     pub chat: bool,
 
     /// Send each client's data back to it (implies -k)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["exec", "sh_exec"])]
     pub echo: bool,
 
     /// Refuse connections beyond this many clients at once
@@ -1280,20 +1279,28 @@ pub struct ListenArgs {
     pub hex: bool,
 
     /// Send each line feed from stdin as CR LF (nc -C; one client only)
-    #[arg(short = 'C', long, conflicts_with_all = ["keep_open", "broker", "chat", "echo"])]
+    #[arg(short = 'C', long, conflicts_with_all = ["keep_open", "broker", "chat", "echo", "exec", "sh_exec"])]
     pub crlf: bool,
 
-    /// Speak TLS to every client with this certificate chain (PEM), in every mode
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
 
-    /// The private key (PEM) for --tls-cert
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<std::path::PathBuf>,
+/// `-e`/`--sh-exec` (ncat's): each connection talks to a new process.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ExecArgs {
+    /// Connect the connection to a new process's stdin and stdout (with -k, one per client): PROG and its arguments in one string, split at whitespace, no shell (ncat -e)
+    #[arg(
+        short = 'e',
+        long = "exec",
+        value_name = "'PROG ARGS'",
+        conflicts_with = "sh_exec"
+    )]
+    pub exec: Option<String>,
 
-    /// With --tls-cert: accept this ALPN protocol (repeatable, in order of preference)
-    #[arg(long, value_name = "PROTO", requires = "tls_cert")]
-    pub alpn: Vec<String>,
+    /// As -e, but the command runs under /bin/sh -c (quotes, pipes, redirections)
+    #[arg(long, value_name = "CMD")]
+    pub sh_exec: Option<String>,
 }
 
 #[derive(Debug, Args)]

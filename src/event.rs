@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use crate::net::Peer;
+
 /// Identifies a connection within one run (1, 2, 3... in accept order).
 pub type ConnId = u64;
 
@@ -236,7 +238,7 @@ pub enum Event<'a> {
     HttpRequest(&'a HttpRequestRecord<'a>),
     /// A listener is bound (the port is the real one when 0 was asked for).
     Listening {
-        addr: SocketAddr,
+        addr: Peer,
     },
     /// A host name resolved (verbose).
     Resolved {
@@ -251,8 +253,8 @@ pub enum Event<'a> {
     /// A connection is up: made by us (`accepted == false`) or accepted.
     Connected {
         id: ConnId,
-        local: SocketAddr,
-        remote: SocketAddr,
+        local: Peer,
+        remote: Peer,
         accepted: bool,
         /// How long connect() took (outgoing connections only).
         time: Option<Duration>,
@@ -261,19 +263,19 @@ pub enum Event<'a> {
     },
     /// A connection was refused by policy (e.g. --max-clients).
     Rejected {
-        remote: SocketAddr,
+        remote: Peer,
         reason: &'a str,
     },
     /// Bytes received from a peer: the payload itself, destined for stdout.
     Data {
         id: ConnId,
-        peer: SocketAddr,
+        peer: Peer,
         bytes: &'a [u8],
     },
     /// A connection ended.
     Closed {
         id: ConnId,
-        remote: SocketAddr,
+        remote: Peer,
         by: Closer,
         sent: u64,
         received: u64,
@@ -290,7 +292,7 @@ pub enum Event<'a> {
     /// Someone entered a chat room.
     Joined {
         name: &'a str,
-        remote: SocketAddr,
+        remote: Peer,
         clients: usize,
     },
     /// Someone left a chat room.
@@ -396,10 +398,22 @@ pub enum Event<'a> {
     /// listen --tls-cert` with a server mode).
     PeerTls {
         id: ConnId,
-        remote: SocketAddr,
+        remote: Peer,
         info: &'a crate::net::tls::SessionInfo,
     },
     BenchResult(&'a BenchRecord),
+    /// A process run for a connection (`-e`, `--sh-exec`) ended.
+    ExecExit {
+        /// The connection it served.
+        id: ConnId,
+        pid: u32,
+        /// The command as given.
+        command: &'a str,
+        /// Its exit status, when it exited.
+        code: Option<i32>,
+        /// The signal that killed it, when one did.
+        signal: Option<i32>,
+    },
     /// Totals at the end of `tcp check`.
     CheckSummary {
         open: usize,
@@ -440,6 +454,7 @@ impl Event<'_> {
             Event::Joined { .. } => "join",
             Event::Left { .. } => "leave",
             Event::Check { .. } => "check",
+            Event::ExecExit { .. } => "exec_exit",
             Event::BenchResult(_) => "bench_result",
             Event::CheckSummary { .. } | Event::UdpSummary { .. } | Event::PollSummary(_) => {
                 "summary"

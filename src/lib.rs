@@ -16,6 +16,7 @@ pub mod chat;
 pub mod cli;
 pub mod error;
 pub mod event;
+pub mod exec;
 pub mod http;
 pub mod httpd;
 pub mod net;

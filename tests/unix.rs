@@ -411,3 +411,259 @@ fn https_over_a_unix_socket_to_nginx_verifies_the_url_host() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// ---------------------------------------------------------------------------
+// unix listen -k / --broker / --chat / --echo, with nc -U and socat clients
+
+/// An interactive client on the socket: `nc -U` or `socat - UNIX-CONNECT:`.
+struct UnixClient {
+    /// Killed on drop.
+    _proc: Proc,
+    stdin: Option<std::process::ChildStdin>,
+    lines: Lines,
+}
+
+impl UnixClient {
+    fn start(tool: &str, sock: &SockPath) -> UnixClient {
+        let mut cmd = Command::new(tool);
+        match tool {
+            "nc" => cmd.args(["-U", sock.s()]),
+            _ => cmd.args(["-t", "30", "-", &format!("UNIX-CONNECT:{}", sock.s())]),
+        };
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut proc = Proc::spawn(&mut cmd);
+        let stdin = Some(proc.take_stdin());
+        let lines = proc.stdout_lines();
+        UnixClient {
+            _proc: proc,
+            stdin,
+            lines,
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        self.lines
+            .next_line(TIMEOUT)
+            .unwrap_or_else(|| panic!("EOF; lines so far: {:#?}", self.lines.seen))
+    }
+}
+
+/// `netkit --json unix listen PATH ARGS...` with its stdin piped, once it
+/// listens.
+fn unix_server(sock: &SockPath, args: &[&str]) -> (Proc, Events) {
+    let mut cmd = netkit();
+    cmd.args(["--json", "unix", "listen", sock.s()])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut nk = Proc::spawn(&mut cmd);
+    let mut events = Events::new(nk.stdout_lines());
+    let first = events.next(TIMEOUT).expect("a listening event");
+    assert_eq!(first["event"], "listening", "{first}");
+    assert_eq!(first["addr"], sock.s(), "{first}");
+    assert_eq!(first["path"], sock.s(), "{first}");
+    assert!(first.get("port").is_none(), "{first}");
+    wait_listening(sock.s());
+    (nk, events)
+}
+
+/// Ends a server with SIGINT: exit 130 and the socket file is gone.
+fn interrupt(mut nk: Proc, sock: &SockPath) {
+    nk.signal("INT");
+    assert_eq!(code(nk.wait(TIMEOUT)), 130);
+    assert!(!sock.0.exists(), "the socket file is left behind");
+}
+
+#[test]
+fn unix_listen_keep_open_serves_nc_and_socat_with_the_path_in_json() {
+    if !require_peer("socat") || !require_peer("nc") {
+        return;
+    }
+    let sock = SockPath::new("keep");
+    let (mut nk, mut events) = unix_server(&sock, &["-k"]);
+    let mut a = UnixClient::start("nc", &sock);
+    let c1 = events.wait("connected", |_| true);
+    assert_eq!(c1["remote"], sock.s(), "{c1}");
+    assert_eq!(c1["local"], sock.s(), "{c1}");
+    assert_eq!(c1["clients"], 1, "{c1}");
+    let mut b = UnixClient::start("socat", &sock);
+    let c2 = events.wait("connected", |_| true);
+    assert_eq!(c2["clients"], 2, "{c2}");
+
+    a.say("from nc\n");
+    let d = events.wait("data", |v| v["id"] == c1["id"]);
+    assert_eq!(payload(&d), b"from nc\n");
+    assert_eq!(d["peer"], sock.s(), "{d}");
+    b.say("from socat \u{e9}\n");
+    let d = events.wait("data", |v| v["id"] == c2["id"]);
+    assert_eq!(payload(&d), "from socat \u{e9}\n".as_bytes());
+
+    // stdin goes to both.
+    {
+        use std::io::Write;
+        let mut stdin = nk.take_stdin();
+        stdin.write_all(b"to everyone\n").unwrap();
+        stdin.flush().unwrap();
+        assert_eq!(a.line(), "to everyone\n");
+        assert_eq!(b.line(), "to everyone\n");
+        drop(a);
+        let closed = events.wait("closed", |v| v["id"] == c1["id"]);
+        assert_eq!(closed["remote"], sock.s(), "{closed}");
+        assert_eq!(closed["received"], 8, "{closed}");
+        assert_eq!(closed["sent"], 12, "{closed}");
+        interrupt(nk, &sock);
+    }
+}
+
+#[test]
+fn unix_listen_broker_relays_between_nc_and_socat_not_back() {
+    if !require_peer("socat") || !require_peer("nc") {
+        return;
+    }
+    let sock = SockPath::new("broker");
+    let (nk, mut events) = unix_server(&sock, &["--broker"]);
+    let mut a = UnixClient::start("nc", &sock);
+    events.wait("connected", |_| true);
+    let mut b = UnixClient::start("socat", &sock);
+    events.wait("connected", |_| true);
+    a.say("one\n");
+    assert_eq!(b.line(), "one\n");
+    b.say("two\n");
+    // a's next line is b's: its own did not come back.
+    assert_eq!(a.line(), "two\n");
+    interrupt(nk, &sock);
+}
+
+#[test]
+fn unix_listen_chat_names_nc_and_socat_with_join_and_leave_lines() {
+    if !require_peer("socat") || !require_peer("nc") {
+        return;
+    }
+    let sock = SockPath::new("chat");
+    let (nk, mut events) = unix_server(&sock, &["--chat"]);
+    let mut a = UnixClient::start("socat", &sock);
+    assert_eq!(
+        a.line(),
+        "*** welcome, you are user1; nobody else is here yet\n"
+    );
+    let mut b = UnixClient::start("nc", &sock);
+    assert_eq!(b.line(), "*** welcome, you are user2; here: user1\n");
+    assert_eq!(a.line(), "*** user2 joined\n");
+    let joined = events.wait("join", |v| v["name"] == "user2");
+    assert_eq!(joined["remote"], sock.s(), "{joined}");
+
+    a.say("hello room\n");
+    assert_eq!(b.line(), "<user1> hello room\n");
+    b.say("hi user1\r\n");
+    assert_eq!(a.line(), "<user2> hi user1\n");
+    let chat = events.wait("chat", |v| v["from"] == "user2");
+    assert_eq!(chat["text"], "hi user1", "{chat}");
+
+    drop(b);
+    assert_eq!(a.line(), "*** user2 left\n");
+    events.wait("leave", |v| v["name"] == "user2");
+    interrupt(nk, &sock);
+}
+
+#[test]
+fn unix_listen_echo_returns_a_mebibyte_to_socat_exactly() {
+    if !require_peer("socat") {
+        return;
+    }
+    let sock = SockPath::new("echo");
+    let (nk, _events) = unix_server(&sock, &["--echo"]);
+    let data = random_bytes(MIB + 7, 91);
+    let input = TempFile::with("echo-in", &data);
+    let out = Command::new("socat")
+        .args(["-t", "30", "-", &format!("UNIX-CONNECT:{}", sock.s())])
+        .stdin(input.stdio())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_same_bytes("echoed to socat", &data, &out.stdout);
+    interrupt(nk, &sock);
+}
+
+#[test]
+fn unix_listen_max_clients_rejects_the_extra_client() {
+    if !require_peer("socat") || !require_peer("nc") {
+        return;
+    }
+    let sock = SockPath::new("full");
+    let (nk, mut events) = unix_server(&sock, &["-k", "--max-clients", "1"]);
+    let _a = UnixClient::start("socat", &sock);
+    events.wait("connected", |_| true);
+    // nc ends as soon as the server hangs up.
+    let mut b = UnixClient::start("nc", &sock);
+    let rejected = events.wait("rejected", |_| true);
+    assert_eq!(rejected["remote"], sock.s(), "{rejected}");
+    assert_eq!(rejected["reason"], "server full (--max-clients 1)");
+    assert_eq!(
+        b.lines.next_line(TIMEOUT),
+        None,
+        "the extra client is closed"
+    );
+    interrupt(nk, &sock);
+}
+
+#[test]
+fn unix_listen_keep_open_replaces_a_stale_file_and_refuses_a_live_one() {
+    if !require_peer("socat") {
+        return;
+    }
+    let sock = SockPath::new("stale-k");
+    // A stale file: bound, then its listener gone.
+    drop(std::os::unix::net::UnixListener::bind(&sock.0).unwrap());
+    assert!(sock.0.exists());
+    let (nk, _events) = unix_server(&sock, &["--echo"]);
+    let (c, _, err) = run(&["unix", "listen", "-k", sock.s()], Stdio::null());
+    assert_eq!(c, 1, "stderr: {err}");
+    assert_one_error_line(&err);
+    assert!(err.contains("address in use"), "{err}");
+    let mut a = UnixClient::start("socat", &sock);
+    a.say("still here\n");
+    assert_eq!(a.line(), "still here\n");
+    interrupt(nk, &sock);
+}
+
+#[test]
+fn unix_listen_echo_on_an_abstract_name_names_it_in_events() {
+    if !require_peer("socat") {
+        return;
+    }
+    let name = format!("@netkit-test-echo-{}", std::process::id());
+    let mut cmd = netkit();
+    cmd.args(["--json", "unix", "listen", "--echo", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut nk = Proc::spawn(&mut cmd);
+    let mut events = Events::new(nk.stdout_lines());
+    let first = events.next(TIMEOUT).unwrap();
+    assert_eq!(first["path"], name.as_str(), "{first}");
+    let out = Command::new("socat")
+        .args(["-t", "30", "-", &format!("ABSTRACT-CONNECT:{}", &name[1..])])
+        .stdin(TempFile::with("abstract-in", b"abstract\n").stdio())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"abstract\n");
+    let connected = events.wait("connected", |_| true);
+    assert_eq!(connected["remote"], name.as_str(), "{connected}");
+    let closed = events.wait("closed", |_| true);
+    assert_eq!(closed["remote"], name.as_str(), "{closed}");
+    assert_eq!(closed["sent"], 9, "{closed}");
+    nk.signal("INT");
+    assert_eq!(code(nk.wait(TIMEOUT)), 130);
+}

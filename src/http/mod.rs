@@ -831,7 +831,7 @@ impl HttpCmd<'_> {
         match &mut self.sink {
             Sink::Stdout => self.out.emit(&Event::Data {
                 id: 0,
-                peer: self.exchange_remote(),
+                peer: self.exchange_remote().into(),
                 bytes: data,
             })?,
             Sink::File(path, Some(file)) => file.write_all(data).map_err(|e| {

@@ -427,7 +427,7 @@ impl Codec for HttpCodec {
         let r = &m.request;
         out.emit(&Event::HttpRequest(&HttpRequestRecord {
             id: info.id,
-            remote: info.peer,
+            remote: info.peer.ip(),
             method: &r.method,
             target: &r.target,
             path: r.path(),

@@ -68,7 +68,7 @@ pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
         .map_err(|e| Error::io("listen", &e))?;
     let signals =
         Signals::new(reactor.registry(), core::SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    out.emit(&Event::Listening { addr })?;
+    out.emit(&Event::Listening { addr: addr.into() })?;
     let tick = (config.header_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let cfg = core::Config {
         max_clients: config.max_clients,
@@ -80,7 +80,7 @@ pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
         ..core::Config::default()
     };
     let parts = core::Parts {
-        listener,
+        listener: crate::net::Listener::Tcp(listener),
         tls,
         stdin: None,
         signals,

@@ -6,6 +6,7 @@
 //! [`crate::reactor::resolver`], on a thread of their own. TLS (rustls) is
 //! in [`tls`].
 
+pub mod listener;
 pub mod proxy;
 pub mod tls;
 pub mod unix;
@@ -15,6 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, Socket, Type};
+
+pub use listener::{Accept, Listener, Peer, Stream};
 
 use crate::cli::Family;
 use crate::error::{describe_io, Error, Exit, Result};
@@ -177,38 +180,13 @@ pub fn canonical(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// The next waiting connection: `Ok(None)` when there is none. Failures that
-/// concern a single connection (a client that gave up during the handshake)
-/// are skipped; the error left is the listener's own (e.g. out of file
-/// descriptors). The peer address is given in its plain form.
-pub fn accept(listener: &TcpListener) -> io::Result<Option<(TcpStream, SocketAddr)>> {
-    loop {
-        match listener.accept() {
-            Ok((stream, peer)) => return Ok(Some((stream, canonical(peer)))),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EMFILE)
-                        | Some(libc::ENFILE)
-                        | Some(libc::ENOBUFS)
-                        | Some(libc::ENOMEM)
-                ) =>
-            {
-                return Err(e)
-            }
-            Err(_) => continue,
-        }
-    }
-}
-
 /// How long a server waits before accepting again after running out of
 /// file descriptors (with edge-triggered readiness, no new event would come).
 pub const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What [`Acceptor::next`] found.
 pub enum Accepted {
-    Client(TcpStream, SocketAddr),
+    Client(Accept),
     /// Nothing waiting (or accepting is paused).
     None,
     /// Out of descriptors: accepting pauses until [`Acceptor::resume`],
@@ -219,12 +197,12 @@ pub enum Accepted {
 /// A listener that pauses, instead of spinning, when the process runs out
 /// of file descriptors.
 pub struct Acceptor {
-    pub listener: TcpListener,
+    pub listener: Listener,
     paused: bool,
 }
 
 impl Acceptor {
-    pub fn new(listener: TcpListener) -> Acceptor {
+    pub fn new(listener: Listener) -> Acceptor {
         Acceptor {
             listener,
             paused: false,
@@ -236,8 +214,8 @@ impl Acceptor {
         if self.paused {
             return Accepted::None;
         }
-        match accept(&self.listener) {
-            Ok(Some((stream, peer))) => Accepted::Client(stream, peer),
+        match self.listener.accept() {
+            Ok(Some(a)) => Accepted::Client(a),
             Ok(None) => Accepted::None,
             Err(e) => {
                 self.paused = true;

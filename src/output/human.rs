@@ -26,6 +26,30 @@ pub fn render(event: &Event, style: &Style, out: &mut Vec<u8>, err: &mut Vec<u8>
     // `let _ =`: writing into a Vec cannot fail.
     let _ = match event {
         Event::Listening { addr } if normal => status(err, style, format!("listening on {addr}")),
+        Event::ExecExit {
+            id,
+            pid,
+            command,
+            code,
+            signal,
+        } if normal => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exited with status {c}"),
+                (None, Some(s)) => format!("killed by signal {s}"),
+                (None, None) => "ended".to_string(),
+            };
+            // Id 0 is the one connection of `tcp connect -e`.
+            let who = match id {
+                0 => String::new(),
+                id => format!("client {id}: "),
+            };
+            let text = format!("{who}`{command}` (pid {pid}) {how}");
+            if *code == Some(0) {
+                status(err, style, text)
+            } else {
+                warn(err, style, text)
+            }
+        }
         Event::Resolved { host, addrs } if verbose => {
             let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
             status(
@@ -747,7 +771,10 @@ mod tests {
     #[test]
     fn listening_goes_to_stderr_unless_quiet() {
         let ev = Event::Listening {
-            addr: "0.0.0.0:8080".parse().unwrap(),
+            addr: "0.0.0.0:8080"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
         };
         assert_eq!(
             render_plain(&ev, Level::Normal).1,

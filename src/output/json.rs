@@ -55,7 +55,7 @@ pub fn put_payload(m: &mut Map<String, Value>, payload: &[u8]) {
 impl JsonSink {
     pub fn render(&mut self, event: &Event, out: &mut Vec<u8>) {
         match event {
-            Event::Data { id, peer, bytes } => self.data(*id, *peer, bytes, out),
+            Event::Data { id, peer, bytes } => self.data(*id, peer, bytes, out),
             Event::Closed { id, .. } => {
                 if let Some(rest) = self.carry.remove(id) {
                     let mut m = begin("data");
@@ -71,7 +71,7 @@ impl JsonSink {
         }
     }
 
-    fn data(&mut self, id: ConnId, peer: std::net::SocketAddr, bytes: &[u8], out: &mut Vec<u8>) {
+    fn data(&mut self, id: ConnId, peer: &crate::net::Peer, bytes: &[u8], out: &mut Vec<u8>) {
         let joined;
         let mut chunk = bytes;
         if let Some(mut held) = self.carry.remove(&id) {
@@ -154,7 +154,23 @@ fn fields(event: &Event) -> Map<String, Value> {
     match event {
         Event::Listening { addr } => {
             put("addr", json!(addr.to_string()));
-            put("port", json!(addr.port()));
+            match addr {
+                crate::net::Peer::Ip(a) => put("port", json!(a.port())),
+                crate::net::Peer::Unix(path) => put("path", json!(&**path)),
+            }
+        }
+        Event::ExecExit {
+            id,
+            pid,
+            command,
+            code,
+            signal,
+        } => {
+            put("id", json!(id));
+            put("pid", json!(pid));
+            put("command", json!(command));
+            put("code", json!(code));
+            put("signal", json!(signal));
         }
         Event::Resolved { host, addrs } => {
             put("host", json!(host));
@@ -353,7 +369,7 @@ fn fields(event: &Event) -> Map<String, Value> {
         } => {
             put("id", json!(id));
             put("remote", json!(remote.to_string()));
-            put("path", json!(path));
+            put("path", json!(&**path));
             put("protocol", protocol.map_or(Value::Null, |p| json!(p)));
             put("clients", json!(clients));
         }
@@ -591,7 +607,7 @@ mod tests {
         let v = lines(
             &mut sink,
             &[Event::Listening {
-                addr: "[::]:4000".parse().unwrap(),
+                addr: "[::]:4000".parse::<std::net::SocketAddr>().unwrap().into(),
             }],
         );
         assert_eq!(v[0]["event"], "listening");

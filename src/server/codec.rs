@@ -5,11 +5,10 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::event::{Closer, ConnId, Event};
+use crate::event::{Closer, ConnId, Event, Peer};
 use crate::http::transport::Transport;
 use crate::output::Output;
 use crate::proto::lines::LineSplitter;
@@ -81,8 +80,8 @@ pub enum Goodbye {
 #[derive(Debug, Clone, Copy)]
 pub struct Info<'a> {
     pub id: ConnId,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub peer: &'a Peer,
+    pub local: &'a Peer,
     pub name: &'a str,
     pub sent: u64,
     pub received: u64,
@@ -212,8 +211,8 @@ pub trait Codec: Sized {
     fn report_accept(info: &Info, clients: usize, out: &mut Output) -> Result<()> {
         out.emit(&Event::Connected {
             id: info.id,
-            local: info.local,
-            remote: info.peer,
+            local: info.local.clone(),
+            remote: info.peer.clone(),
             accepted: true,
             time: None,
             clients,
@@ -237,7 +236,7 @@ pub trait Codec: Sized {
         let _ = opened;
         out.emit(&Event::Closed {
             id: info.id,
-            remote: info.peer,
+            remote: info.peer.clone(),
             by: ending.by,
             sent: info.sent,
             received: info.received,
@@ -321,7 +320,7 @@ impl Codec for Bytes {
     fn report_message(info: &Info, m: &Vec<u8>, out: &mut Output) -> Result<()> {
         out.emit(&Event::Data {
             id: info.id,
-            peer: info.peer,
+            peer: info.peer.clone(),
             bytes: m,
         })
     }

@@ -1,5 +1,6 @@
-//! The one multi-client server core: `tcp listen -k|--broker|--chat|--echo`
-//! today, `ws listen` and `http listen` on the same loop.
+//! The one multi-client server core: `tcp listen` and `unix listen` with
+//! `-k|--broker|--chat|--echo`, `ws listen` and `http listen` on the same
+//! loop, over a [`Listener`] of either family.
 //!
 //! # Contract
 //!
@@ -64,11 +65,9 @@ pub mod codec;
 pub mod room;
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
-use mio::net::TcpListener;
 use mio::Token;
 use slab::Slab;
 
@@ -78,7 +77,7 @@ pub use room::{Room, RoomIo};
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::http::transport::Transport;
-use crate::net;
+use crate::net::{self, Listener, Peer};
 use crate::output::{Direction, Output};
 use crate::proto::chat::Names;
 use crate::proto::lines::LineSplitter;
@@ -193,8 +192,8 @@ enum State {
 /// One client.
 pub struct Client<C> {
     pub id: ConnId,
-    pub peer: SocketAddr,
-    pub local: SocketAddr,
+    pub peer: Peer,
+    pub local: Peer,
     /// Unique among open clients (claimed when it opens).
     pub name: String,
     pub codec: C,
@@ -224,8 +223,8 @@ impl<C> Client<C> {
         };
         Info {
             id: self.id,
-            peer: self.peer,
-            local: self.local,
+            peer: &self.peer,
+            local: &self.local,
             name: &self.name,
             sent,
             received: self.received,
@@ -543,8 +542,8 @@ pub struct Server<'o, C: Codec, R: Room<C>> {
 
 /// What [`run`] needs beside the config.
 pub struct Parts<'o> {
-    /// Registered as [`LISTENER`].
-    pub listener: TcpListener,
+    /// Registered as [`LISTENER`]: TCP or a Unix socket.
+    pub listener: Listener,
     /// TLS under the codec (wss, tcp --tls-cert).
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Registered as [`STDIN`], when the room reads the console.
@@ -608,8 +607,12 @@ pub fn run<C: Codec, R: Room<C>>(
 impl<C: Codec, R: Room<C>> Server<'_, C, R> {
     fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
         loop {
-            let (mut stream, peer) = match self.acceptor.next(cx, Timer::RetryAccept) {
-                net::Accepted::Client(stream, peer) => (stream, peer),
+            let net::Accept {
+                mut stream,
+                peer,
+                local,
+            } = match self.acceptor.next(cx, Timer::RetryAccept) {
+                net::Accepted::Client(a) => a,
                 net::Accepted::None => return Ok(()),
                 net::Accepted::Exhausted(e) => {
                     self.core.out.notice(&format!(
@@ -623,7 +626,6 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             if self.core.shutting_down {
                 continue;
             }
-            let peer = net::canonical(peer);
             if self.core.clients.len() >= self.core.cfg.max_clients {
                 let reason = format!("server full (--max-clients {})", self.core.cfg.max_clients);
                 if !C::FULL.is_empty() {
@@ -636,10 +638,6 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                 })?;
                 continue;
             }
-            let _ = stream.set_nodelay(true);
-            let Ok(local) = stream.local_addr().map(net::canonical) else {
-                continue;
-            };
             let entry = self.core.clients.vacant_entry();
             let key = entry.key();
             cx.registry
@@ -649,12 +647,20 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                     mio::Interest::READABLE | mio::Interest::WRITABLE,
                 )
                 .map_err(|e| Error::io("accept", &e))?;
-            let transport = match &self.tls {
-                Some(config) => Transport::Tls(Box::new(crate::http::tls::TlsConn::server(
-                    stream,
-                    config.clone(),
-                )?)),
-                None => Transport::Plain(Conn::new(stream, peer, local, cx.now)),
+            let (ip, local_ip) = (peer.ip(), local.ip());
+            let transport = match (stream, &self.tls) {
+                (net::Stream::Tcp(stream), Some(config)) => Transport::Tls(Box::new(
+                    crate::http::tls::TlsConn::server(stream, config.clone())?,
+                )),
+                (net::Stream::Tcp(stream), None) => {
+                    Transport::Plain(Conn::new(stream, ip, local_ip, cx.now))
+                }
+                (net::Stream::Unix(stream), Some(config)) => Transport::UnixTls(Box::new(
+                    crate::http::tls::TlsConn::server(stream, config.clone())?,
+                )),
+                (net::Stream::Unix(stream), None) => {
+                    Transport::Unix(Conn::new(stream, ip, local_ip, cx.now))
+                }
             };
             let id = self.next_id;
             self.next_id += 1;
@@ -728,7 +734,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
         };
         self.core.out.emit(&Event::PeerTls {
             id: c.id,
-            remote: c.peer,
+            remote: c.peer.clone(),
             info: &info,
         })?;
         if c.codec.is_open() && !c.opened {
@@ -976,7 +982,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                     "no handshake within --handshake-timeout {}",
                     humantime::format_duration(d)
                 );
-                let remote = c.peer;
+                let remote = c.peer.clone();
                 if let Some(c) = self.core.clients.get_mut(key) {
                     let ending = c.codec.handshake_timeout(&reason);
                     c.state = State::Draining(ending.clone());

@@ -199,7 +199,7 @@ impl<C: Text> Room<C> for Chat {
         let Some(c) = core.client(key) else {
             return Ok(());
         };
-        let (name, remote) = (c.name.clone(), c.peer);
+        let (name, remote) = (c.name.clone(), c.peer.clone());
         let others = core.names_but(key, WELCOME_NAMES);
         let more = core.member_count().saturating_sub(1 + others.len());
         let hello = C::welcome(&name);

@@ -10,7 +10,7 @@ use rustls::ClientConfig;
 use mio::event::Event as MioEvent;
 use mio::Token;
 
-use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
+use super::session::{End, Session, Wake, BUF_SIZE};
 use super::{host_port, SIGNAL, SOCKET, STDIN};
 use crate::cli::ConnectArgs;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
@@ -38,7 +38,7 @@ enum Phase {
     Done,
     /// Connected to the proxy (`-x`): the tunnel handshake.
     Tunnel(Conn),
-    Open(Session),
+    Open(Box<Session>),
 }
 
 struct Connect<'o> {
@@ -54,11 +54,32 @@ struct Connect<'o> {
     tls: Option<Arc<ClientConfig>>,
     /// `-x`: the handshake to make with the proxy.
     tunnel: Option<Tunnel>,
+    /// `-e`/`--sh-exec`: the connection goes to this program, not stdio.
+    program: Option<crate::exec::Program>,
+    /// With `-e`: the connection (and what came with the proxy's answer),
+    /// handed to the exec loop once connected.
+    handoff: Option<(Conn, Vec<u8>)>,
 }
 
 pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     let target = host_port(&args.host, args.port);
     let tls = tls_config(&args, out)?;
+    let program = crate::exec::Program::from_args(&args.exec)?;
+    if program.is_some() {
+        let p = &args.pipe;
+        let given = [
+            (args.tls, "--tls"),
+            (p.send_only, "--send-only"),
+            (p.recv_only, "--recv-only"),
+            (p.crlf, "--crlf"),
+            (p.hex, "--hex"),
+            (p.quit_after.is_some(), "--quit-after"),
+            (p.no_shutdown, "--no-shutdown"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+            return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
+        }
+    }
     let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
     let tunnel = match &proxy {
         Some(p) => Some(p.handshake(&args.host, args.port, args.family)?),
@@ -81,7 +102,7 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let stdin = if args.recv_only {
+    let stdin = if args.pipe.recv_only || program.is_some() {
         None
     } else {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
@@ -98,13 +119,25 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         result: None,
         tls,
         tunnel,
+        program,
+        handoff: None,
     };
     let mut cx = reactor.ctx();
     if let Phase::Connecting(c) = &mut driver.phase {
         let outcome = c.start(&mut cx, SOCKET, Timer::Connect);
         driver.on_outcome(&mut cx, outcome);
     }
-    reactor.run(&mut driver)
+    let exit = reactor.run(&mut driver)?;
+    match (driver.handoff.take(), driver.program.take()) {
+        (Some((conn, early)), Some(program)) => {
+            drop(reactor);
+            let peer = conn.peer.into();
+            let stream = net::Stream::Tcp(conn.stream);
+            let idle = driver.args.pipe.idle_timeout;
+            crate::exec::connected(stream, peer, early, program, idle, driver.out)
+        }
+        _ => Ok(exit),
+    }
 }
 
 /// The TLS settings for `--tls`; the TLS flags without it are a usage
@@ -147,8 +180,8 @@ impl Connect<'_> {
                 let conn = Conn::new(stream, addr, local, cx.now);
                 if let Err(e) = self.out.emit(&Event::Connected {
                     id: 0,
-                    local,
-                    remote: addr,
+                    local: local.into(),
+                    remote: addr.into(),
                     accepted: false,
                     time: Some(took),
                     clients: 0,
@@ -189,25 +222,25 @@ impl Connect<'_> {
 
     /// Starts the session on `conn`; `early` arrived with the proxy's answer.
     fn open(&mut self, cx: &mut Ctx<Timer>, conn: Conn, early: Vec<u8>) {
-        if !early.is_empty() && self.tls.is_none() && !self.args.send_only {
+        if self.program.is_some() {
+            // The exec loop takes over once this loop ends.
+            let mut conn = conn;
+            let _ = cx.registry.deregister(&mut conn.stream);
+            self.handoff = Some((conn, early));
+            self.result = Some(Ok(Exit::Ok));
+            return;
+        }
+        if !early.is_empty() && self.tls.is_none() && !self.args.pipe.send_only {
             if let Err(e) = self.out.emit(&Event::Data {
                 id: 0,
-                peer: conn.peer,
+                peer: conn.peer.into(),
                 bytes: &early,
             }) {
                 self.result = Some(Err(e));
                 return;
             }
         }
-        let opts = PipeOpts {
-            send_only: self.args.send_only,
-            recv_only: self.args.recv_only,
-            no_shutdown: self.args.no_shutdown,
-            hex: self.args.hex,
-            idle_timeout: self.args.idle_timeout,
-            quit_after: self.args.quit_after,
-            crlf: self.args.crlf,
-        };
+        let opts = super::pipe_opts(&self.args.pipe);
         let mut session = Session::new(conn, 0, opts);
         if let Some(config) = &self.tls {
             let name = self.args.tls_opts.sni.as_deref().unwrap_or(&self.args.host);
@@ -222,7 +255,7 @@ impl Connect<'_> {
         if let Some(at) = session.idle_deadline() {
             cx.timers.add(at, Timer::Idle);
         }
-        self.phase = Phase::Open(session);
+        self.phase = Phase::Open(Box::new(session));
         self.pump(cx);
     }
 

@@ -1,25 +1,24 @@
-//! `netkit tcp listen PORT`: bind, report the port, then either serve one
-//! client like `nc -l` (a [`Session`] piped to stdin/stdout, exit when it
-//! closes) or hand over to the multi-client [`super::server`]. With
-//! `--tls-cert` the client speaks TLS in either case.
+//! `netkit tcp listen PORT` and `netkit unix listen PATH`: bind, report the
+//! address, then serve on the one listener: one client like `nc -l` (a
+//! [`Session`] piped to stdin/stdout, exit when it closes), many with the
+//! multi-client [`super::server`], or each with its own process
+//! ([`crate::exec`], `-e`/`--sh-exec`). With `--tls-cert` (TCP) the
+//! clients speak TLS, one or many.
 
-use std::io;
 use std::sync::Arc;
 
-use rustls::ServerConfig;
-
 use mio::event::Event as MioEvent;
-use mio::net::TcpListener;
+use rustls::ServerConfig;
 use mio::{Interest, Token};
 
 use super::server::{self, Mode};
 use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
 use super::{LISTENER, SIGNAL, SOCKET, STDIN};
-use crate::cli::ListenArgs;
+use crate::cli::{ListenArgs, ServeArgs};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
-use crate::net;
 use crate::net::tls::TlsLayer;
+use crate::net::{self, Listener};
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::signal::Signals;
@@ -27,6 +26,32 @@ use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 
 pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
+    let listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
+    serve(Listener::Tcp(listener), &args.serve, tls_config(&args)?, out)
+}
+
+/// `--tls-cert` and `--tls-key` (with `--alpn`): the server's settings.
+fn tls_config(args: &ListenArgs) -> Result<Option<Arc<ServerConfig>>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+        return Ok(None);
+    };
+    let config = net::tls::server_config(cert, key)?;
+    if args.alpn.is_empty() {
+        return Ok(Some(config));
+    }
+    let mut config = Arc::unwrap_or_clone(config);
+    config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(Some(Arc::new(config)))
+}
+
+/// Serves on a bound listener (TCP or Unix) as `args` say, over TLS with
+/// `tls`.
+pub fn serve(
+    mut listener: Listener,
+    args: &ServeArgs,
+    tls: Option<Arc<ServerConfig>>,
+    out: &mut Output,
+) -> Result<Exit> {
     let mode = if args.chat {
         Some(Mode::Chat)
     } else if args.broker {
@@ -41,25 +66,26 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     if mode.is_some() {
         net::raise_fd_limit();
     }
-    let tls = tls_config(&args)?;
-    let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
-    let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
-
+    let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
+    if let Some(program) = crate::exec::Program::from_args(&args.exec)? {
+        let given = [
+            (args.hex, "--hex"),
+            (args.no_shutdown, "--no-shutdown"),
+            (args.quit_after.is_some(), "--quit-after"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+            return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
+        }
+        let (mut reactor, signals, _) = setup(&mut listener, false)?;
+        out.emit(&Event::Listening { addr })?;
+        return crate::exec::serve(&mut reactor, listener, program, args, signals, out);
+    }
     match mode {
         Some(mode) => {
             let (mut reactor, signals, stdin) = setup(&mut listener, mode != Mode::Echo)?;
             // Announced once Ctrl-C is handled, so a script may send it at once.
             out.emit(&Event::Listening { addr })?;
-            server::run(
-                &mut reactor,
-                listener,
-                tls,
-                mode,
-                &args,
-                stdin,
-                signals,
-                out,
-            )
+            server::run(&mut reactor, listener, tls, mode, args, stdin, signals, out)
         }
         None => {
             let (mut reactor, signals, stdin) = setup(&mut listener, true)?;
@@ -87,23 +113,53 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     }
 }
 
-/// `--tls-cert` and `--tls-key` (with `--alpn`): the server's settings.
-fn tls_config(args: &ListenArgs) -> Result<Option<Arc<ServerConfig>>> {
-    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
-        return Ok(None);
+/// Pipes an already connected socket to stdin/stdout (`unix connect`), on
+/// the same loop as one accepted client.
+pub fn pipe(
+    stream: net::Stream,
+    session: impl FnOnce(Conn<net::Stream>) -> Session<net::Stream>,
+    want_stdin: bool,
+    out: &mut Output,
+) -> Result<Exit> {
+    let mut stream = stream;
+    let reactor = Reactor::new()?;
+    reactor
+        .registry()
+        .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
+        .map_err(|e| Error::io("connect", &e))?;
+    let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
+    let stdin = if want_stdin {
+        Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+    } else {
+        None
     };
-    let config = net::tls::server_config(cert, key)?;
-    if args.alpn.is_empty() {
-        return Ok(Some(config));
-    }
-    let mut config = Arc::unwrap_or_clone(config);
-    config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    Ok(Some(Arc::new(config)))
+    let mut reactor = reactor;
+    let unspecified = net::Peer::Unix("".into()).ip();
+    let session = session(Conn::new(
+        stream,
+        unspecified,
+        unspecified,
+        std::time::Instant::now(),
+    ));
+    let mut driver = Single {
+        listener: None,
+        tls: None,
+        session: None,
+        opts: PipeOpts::default(),
+        stdin,
+        signals,
+        buf: vec![0; BUF_SIZE],
+        out,
+        interrupted: false,
+    };
+    let mut cx = reactor.ctx();
+    driver.begin(&mut cx, session);
+    reactor.run(&mut driver)
 }
 
 /// The loop with the listener, SIGINT and (optionally) stdin registered.
 fn setup<K>(
-    listener: &mut TcpListener,
+    listener: &mut Listener,
     want_stdin: bool,
 ) -> Result<(Reactor<K>, Signals, Option<Stdin>)> {
     let reactor = Reactor::new()?;
@@ -128,10 +184,10 @@ enum Timer {
 
 /// One client, then exit.
 struct Single<'o> {
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     /// `--tls-cert`: the client speaks TLS.
     tls: Option<Arc<ServerConfig>>,
-    session: Option<Session>,
+    session: Option<Session<net::Stream>>,
     opts: PipeOpts,
     stdin: Option<Stdin>,
     signals: Signals,
@@ -145,43 +201,46 @@ impl Single<'_> {
         let Some(listener) = &mut self.listener else {
             return Ok(());
         };
-        let (mut stream, peer) = match listener.accept() {
-            Ok(pair) => pair,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+        let net::Accept {
+            mut stream,
+            peer,
+            local,
+        } = match listener.accept() {
+            Ok(Some(a)) => a,
+            Ok(None) => return Ok(()),
             Err(e) => return Err(Error::io("accept", &e)),
         };
         // Like nc -l: one client, and the port is free again.
         if let Some(mut l) = self.listener.take() {
             let _ = cx.registry.deregister(&mut l);
         }
-        let _ = stream.set_nodelay(true);
-        let local = stream
-            .local_addr()
-            .map(net::canonical)
-            .map_err(|e| Error::io("accept", &e))?;
-        let peer = net::canonical(peer);
         cx.registry
             .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
             .map_err(|e| Error::io("accept", &e))?;
         self.out.emit(&Event::Connected {
             id: 1,
-            local,
-            remote: peer,
+            local: local.clone(),
+            remote: peer.clone(),
             accepted: true,
             time: None,
             clients: 1,
         })?;
-        let mut session = Session::new(Conn::new(stream, peer, local, cx.now), 1, self.opts);
+        let conn = Conn::new(stream, peer.ip(), local.ip(), cx.now);
+        let mut session = Session::new(conn, 1, self.opts);
+        session.set_peer(peer);
         if let Some(config) = &self.tls {
             session.secure(TlsLayer::server(config.clone())?);
         }
+        self.begin(cx, session);
+        Ok(())
+    }
+
+    fn begin(&mut self, cx: &mut Ctx<Timer>, session: Session<net::Stream>) {
         if let Some(at) = session.idle_deadline() {
             cx.timers.add(at, Timer::Idle);
         }
         self.session = Some(session);
         self.pump(cx);
-        Ok(())
     }
 
     fn pump(&mut self, cx: &mut Ctx<Timer>) {

@@ -6,7 +6,7 @@
 
 mod check;
 mod connect;
-mod listen;
+pub(crate) mod listen;
 mod server;
 pub mod session;
 
@@ -28,6 +28,19 @@ pub fn run(cmd: TcpCommand, out: &mut Output) -> Result<Exit> {
         TcpCommand::Connect(args) => connect::run(args, out),
         TcpCommand::Listen(args) => listen::run(args, out),
         TcpCommand::Check(args) => check::run(args, out),
+    }
+}
+
+/// The pipe's settings from the flags `tcp connect` and `unix connect` share.
+pub(crate) fn pipe_opts(args: &crate::cli::PipeArgs) -> session::PipeOpts {
+    session::PipeOpts {
+        send_only: args.send_only,
+        recv_only: args.recv_only,
+        no_shutdown: args.no_shutdown,
+        hex: args.hex,
+        idle_timeout: args.idle_timeout,
+        quit_after: args.quit_after,
+        crlf: args.crlf,
     }
 }
 

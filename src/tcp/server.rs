@@ -1,4 +1,4 @@
-//! `tcp listen -k | --broker | --chat | --echo`: the [server core] with the
+//! `tcp listen | unix listen` with `-k | --broker | --chat | --echo`: the [server core] with the
 //! [`Bytes`] codec (the [`Lines`] codec for `--chat`) and a room.
 //!
 //! Every client has its own bounded outbound queue (`--max-queue`): a
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use super::session::BUF_SIZE;
-use crate::cli::ListenArgs;
+use crate::cli::ServeArgs;
 use crate::error::{Exit, Result};
 use crate::output::Output;
 use crate::reactor::signal::Signals;
@@ -45,10 +45,10 @@ pub enum Mode {
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     reactor: &mut Reactor<Timer>,
-    listener: mio::net::TcpListener,
+    listener: crate::net::Listener,
     tls: Option<Arc<ServerConfig>>,
     mode: Mode,
-    args: &ListenArgs,
+    args: &ServeArgs,
     stdin: Option<Stdin>,
     signals: Signals,
     out: &mut Output,

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::net::tls::TlsLayer;
+use crate::net::Peer;
 use crate::output::{Direction, Output};
 use crate::reactor::conn::{Conn, Read, Stream};
 use crate::reactor::stdin::{Kind, Stdin};
@@ -94,6 +95,8 @@ pub struct Session<S = TcpStream> {
     after_cr: bool,
     /// The peer's name where it has no IP address (a Unix socket's path).
     label: Option<String>,
+    /// Who the events name: the address, or a Unix socket's path.
+    peer: Peer,
     pub id: ConnId,
     opts: PipeOpts,
     /// Stdin bytes handed to the connection (the `>` offset for --hex).
@@ -119,7 +122,9 @@ impl<S: Stream> Session<S> {
         // acknowledged: the proxy's answer carried the acknowledgement.
         let acked_base = conn.bytes_acked().map(|a| a.saturating_sub(conn.sent));
         let started = conn.started;
+        let peer = Peer::Ip(conn.peer);
         Session {
+            peer,
             conn,
             tls: None,
             label: None,
@@ -145,10 +150,15 @@ impl<S: Stream> Session<S> {
         self.label = Some(label);
     }
 
+    /// Who the events name (a Unix socket's path).
+    pub fn set_peer(&mut self, peer: Peer) {
+        self.peer = peer;
+    }
+
     fn peer_name(&self) -> String {
         match &self.label {
             Some(l) => l.clone(),
-            None => self.conn.peer.to_string(),
+            None => self.peer.to_string(),
         }
     }
 
@@ -257,7 +267,7 @@ impl<S: Stream> Session<S> {
                     if !self.opts.send_only {
                         out.emit(&Event::Data {
                             id: self.id,
-                            peer: self.conn.peer,
+                            peer: self.peer.clone(),
                             bytes: data,
                         })?;
                     }
@@ -428,7 +438,7 @@ impl<S: Stream> Session<S> {
         }
         out.emit(&Event::Closed {
             id: self.id,
-            remote: self.conn.peer,
+            remote: self.peer.clone(),
             by,
             sent: self.sent(),
             received: self.received(),

@@ -70,7 +70,7 @@ pub fn run(args: UdpRecvArgs, out: &mut Output) -> Result<Exit> {
         .map_err(|e| Error::io("bind", &e))?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     // Announced once Ctrl-C is handled, so a script may send it at once.
-    out.emit(&Event::Listening { addr })?;
+    out.emit(&Event::Listening { addr: addr.into() })?;
     if let Some(timeout) = args.timeout {
         reactor.timers.add_after(Instant::now(), timeout, IdleTimer);
     }
@@ -190,7 +190,7 @@ impl Recv<'_> {
                 if self.args.raw && !self.out.is_json() {
                     self.out.emit(&Event::Data {
                         id: 0,
-                        peer: from,
+                        peer: from.into(),
                         bytes: payload,
                     })?;
                 } else {

@@ -380,7 +380,7 @@ impl Codec for WsCodec {
     fn report_open(info: &Info, o: &Opened, clients: usize, out: &mut Output) -> Result<()> {
         out.emit(&Event::WsOpen {
             id: info.id,
-            remote: info.peer,
+            remote: info.peer.ip(),
             path: &o.path,
             protocol: o.protocol.as_deref(),
             clients,
@@ -400,7 +400,7 @@ impl Codec for WsCodec {
         }
         out.emit(&Event::WsClose {
             id: info.id,
-            remote: info.peer,
+            remote: info.peer.ip(),
             code: ending.code,
             reason: ending.reason.as_deref().unwrap_or(""),
             by: ending.by.as_str(),
@@ -474,7 +474,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
     } else {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
     };
-    out.emit(&Event::Listening { addr })?;
+    out.emit(&Event::Listening { addr: addr.into() })?;
     let cfg = Config {
         max_clients: args.max_clients as usize,
         max_queue: args.max_queue,
@@ -495,7 +495,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         clients: Default::default(),
     };
     let parts = Parts {
-        listener,
+        listener: crate::net::Listener::Tcp(listener),
         tls,
         stdin,
         signals,
