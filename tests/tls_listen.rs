@@ -293,6 +293,22 @@ fn tls_flags_are_checked_before_listening() {
     assert!(err.contains("--tls-cert /nonexistent/c.pem"), "{err}");
     let (code, _, err) = run(&["tcp", "listen", "0", "--alpn", "h2"], Stdio::null());
     assert_eq!(code, 2, "{err}");
+    // -e pipes plain bytes to its process: no TLS with it.
+    for exec in [["-e", "cat"], ["--sh-exec", "cat"]] {
+        let mut args = vec![
+            "tcp",
+            "listen",
+            "0",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ];
+        args.extend(exec);
+        let (code, _, err) = run(&args, Stdio::null());
+        assert_eq!(code, 2, "{err}");
+        assert_one_error_line(&err);
+    }
 }
 
 // ---------------------------------------------------------------------------
