@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use mio::net::{TcpListener, TcpStream};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::cli::Family;
+pub use crate::cli::Family;
 use crate::error::{describe_io, Error, Exit, Result};
 
 /// A usage error when `ip` (given as `what`: a literal host, `--bind ADDR`)

@@ -20,7 +20,7 @@ use mio::event::Event as MioEvent;
 use mio::Token;
 
 use super::{Entropy, CLOSE_WAIT, HIGH_WATER, LINGER, READ_BUF};
-use crate::cli::WsConnectArgs;
+use crate::config::ws_connect::{WsConnectConfig, WsInput};
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
 use crate::http::client::{Exchange, Request, Settings, Step};
@@ -35,7 +35,7 @@ use crate::proto::ws::session::{Message, Session, WsEvent};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::Read;
 use crate::reactor::signal::Signals;
-use crate::reactor::stdin::{Kind, Stdin};
+use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 
 const STDIN: Token = Token(0);
@@ -105,17 +105,8 @@ enum Phase {
     Over,
 }
 
-/// How stdin is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Input {
-    Lines,
-    Binary,
-    Chat,
-    Ignored,
-}
-
-struct Client<'o> {
-    args: WsConnectArgs,
+struct WsClient<'o> {
+    cfg: WsConnectConfig,
     url: String,
     request: Request,
     key: String,
@@ -129,7 +120,7 @@ struct Client<'o> {
     session: Session,
     inbuf: ReadBuf,
     entropy: Entropy,
-    input: Input,
+    input: WsInput,
     stdin: Option<Stdin>,
     lines: LineSplitter,
     /// Stdin lines read so far, and the first that was not UTF-8.
@@ -171,64 +162,31 @@ struct Client<'o> {
     stdin_opened: bool,
 }
 
-/// `ws://` → `http://`, `wss://` → `https://`.
-fn http_url(url: &str) -> Result<String> {
-    let lower = url.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_prefix("ws://").map(|_| &url[5..]) {
-        Ok(format!("http://{rest}"))
-    } else if let Some(rest) = lower.strip_prefix("wss://").map(|_| &url[6..]) {
-        Ok(format!("https://{rest}"))
-    } else if !url.contains("://") {
-        Ok(format!("http://{url}"))
-    } else {
-        Err(Error::usage(
-            url,
-            "unsupported scheme (ws:// and wss:// are)",
-        ))
-    }
-}
-
-pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
-    let http = http_url(&args.url)?;
-    let mut request = crate::http::client::get_request(&http, &args.headers)?;
+pub fn run(cfg: WsConnectConfig, out: &mut Output) -> anyhow::Result<Exit> {
+    let mut request = cfg.request.clone();
     let entropy = Entropy::new()?;
     let key = handshake::client_key(super::os_random()?);
-    for (n, v) in handshake::client_headers(
-        &key,
-        args.origin.as_deref(),
-        &args.protocols,
-        !args.limits.no_compress,
-    ) {
+    for (n, v) in
+        handshake::client_headers(&key, cfg.origin.as_deref(), &cfg.protocols, cfg.compress)
+    {
         request.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
         request.headers.push((n, v));
     }
-    let mut settings = Settings::new(&args.dial);
+    let mut settings = Settings::new(&cfg.dial);
     if request.url.scheme() == "https" {
-        settings.load_tls(&args.dial)?;
+        settings.load_tls(&cfg.dial.tls)?;
     }
-    if args.dial.insecure {
+    if cfg.dial.tls.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let scripted = args.echo || !args.send.is_empty() || args.recv_only;
-    let kind = crate::reactor::stdin::Kind::detect();
-    let input = if scripted {
-        Input::Ignored
-    } else if kind == Kind::Tty && !out.is_json() {
-        Input::Chat
-    } else if args.binary {
-        Input::Binary
-    } else {
-        Input::Lines
-    };
-    let want = args
-        .count
-        .or_else(|| (!args.send.is_empty() && !args.echo).then_some(args.send.len() as u64));
-    let mut client = Client {
-        url: args.url.clone(),
-        session: Session::new(Role::Client, args.limits.max_message),
-        args,
+    let mut client = WsClient {
+        url: cfg.url.clone(),
+        session: Session::new(Role::Client, cfg.max_message),
+        input: cfg.input,
+        want: cfg.want,
+        cfg,
         request,
         key,
         settings: Arc::new(settings),
@@ -240,7 +198,6 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
         remote: SocketAddr::from(([0, 0, 0, 0], 0)),
         inbuf: ReadBuf::new(READ_BUF),
         entropy,
-        input,
         stdin: None,
         lines: LineSplitter::new(MAX_LINE),
         line_no: 0,
@@ -250,7 +207,6 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
         console: None,
         pings_asked: 0,
         received: 0,
-        want,
         last_active: Instant::now(),
         last_rx: Instant::now(),
         close_pending: false,
@@ -276,7 +232,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
     Ok(result?)
 }
 
-impl Client<'_> {
+impl WsClient<'_> {
     /// A step of the handshake exchange.
     fn step(&mut self, step: Step) -> Result<()> {
         match step {
@@ -292,8 +248,8 @@ impl Client<'_> {
                     let agreed = handshake::verify_response(
                         &head,
                         &self.key,
-                        &self.args.protocols,
-                        !self.args.limits.no_compress,
+                        &self.cfg.protocols,
+                        self.cfg.compress,
                     )
                     .map_err(|why| {
                         Error::new(Exit::Protocol, format!("handshake with {}", self.url), why)
@@ -396,16 +352,16 @@ impl Client<'_> {
             protocol: self.protocol.as_deref(),
             clients: 0,
         })?;
-        if let Some(warning) = protocol_warning(&self.args.protocols, self.protocol.as_deref()) {
+        if let Some(warning) = protocol_warning(&self.cfg.protocols, self.protocol.as_deref()) {
             self.out.warn(&warning);
         }
-        if let Some(d) = self.args.limits.ping_interval {
+        if let Some(d) = self.cfg.ping_interval {
             arm(cx, d, Timer::Ping(self.gen));
         }
-        if let Some(d) = self.args.limits.idle_timeout {
+        if let Some(d) = self.cfg.idle_timeout {
             arm(cx, d, Timer::Idle(self.gen));
         }
-        if self.input != Input::Ignored && !self.stdin_opened {
+        if self.input != WsInput::Ignored && !self.stdin_opened {
             // Once: stdin stays open across reconnects.
             self.stdin_opened = true;
             let stdin = Stdin::open(cx.registry, STDIN).map_err(|e| Error::io("stdin", &e))?;
@@ -413,7 +369,7 @@ impl Client<'_> {
         }
         if let Some(c) = &self.console {
             c.notice(&format!("reconnected to {}", self.url));
-        } else if self.input == Input::Chat {
+        } else if self.input == WsInput::Chat {
             let console = Console::open(self.out.color_err(), self.out.verbose())
                 .map_err(|e| Error::io("terminal", &e))?;
             console.notice(&format!(
@@ -426,7 +382,7 @@ impl Client<'_> {
             ));
             self.console = Some(console);
         }
-        let sends = std::mem::take(&mut self.args.send);
+        let sends = std::mem::take(&mut self.cfg.send);
         for m in &sends {
             self.session.send_text(m, &mut self.entropy);
         }
@@ -563,14 +519,14 @@ impl Client<'_> {
                     return Ok(());
                 }
                 self.received += 1;
-                if self.args.echo {
+                if self.cfg.echo {
                     self.session.send(&m, &mut self.entropy);
                 }
                 let (text, bytes) = match &m {
                     Message::Text(t) => (Some(t.as_str()), t.as_bytes()),
                     Message::Binary(b) => (None, b.as_slice()),
                 };
-                let b64 = (self.args.base64 && text.is_none()).then(|| {
+                let b64 = (self.cfg.base64 && text.is_none()).then(|| {
                     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
                 });
                 match (&self.console, text) {
@@ -582,7 +538,7 @@ impl Client<'_> {
                         "[{} of binary]",
                         crate::output::units::bytes(bytes.len() as u64)
                     ))?,
-                    (None, None) if !self.args.binary && !self.out.is_json() => {
+                    (None, None) if !self.cfg.binary && !self.out.is_json() => {
                         // One line per incoming message, binary ones too
                         // (--binary prints them raw, a byte stream; --base64
                         // as base64).
@@ -654,7 +610,7 @@ impl Client<'_> {
     /// `--autoreconnect`, unless we ended it (our Close, stdin's end, -c,
     /// Ctrl-C) or the command line is at fault.
     fn reconnects(&self, r: &Result<Exit>) -> bool {
-        self.args.autoreconnect
+        self.cfg.autoreconnect
             && !self.local_end
             && !self.stdin_done
             && !self.interrupted
@@ -693,7 +649,7 @@ impl Client<'_> {
             c.redraw();
         }
         self.gen = self.gen.wrapping_add(1);
-        self.session = Session::new(Role::Client, self.args.limits.max_message);
+        self.session = Session::new(Role::Client, self.cfg.max_message);
         self.inbuf = ReadBuf::new(READ_BUF);
         self.refused = None;
         self.protocol = None;
@@ -717,9 +673,9 @@ impl Client<'_> {
         };
         for (n, v) in handshake::client_headers(
             &key,
-            self.args.origin.as_deref(),
-            &self.args.protocols,
-            !self.args.limits.no_compress,
+            self.cfg.origin.as_deref(),
+            &self.cfg.protocols,
+            self.cfg.compress,
         ) {
             self.request
                 .headers
@@ -737,7 +693,7 @@ impl Client<'_> {
         if asked {
             self.pings_asked -= 1;
         }
-        if !self.args.show_ping_pong && !asked {
+        if !self.cfg.show_ping_pong && !asked {
             return Ok(());
         }
         match &self.console {
@@ -835,11 +791,11 @@ impl Client<'_> {
                     self.last_active = cx.now;
                     let data = &buf[..n];
                     match self.input {
-                        Input::Binary => self.session.send_binary(data, &mut self.entropy),
-                        Input::Lines => {
+                        WsInput::Binary => self.session.send_binary(data, &mut self.entropy),
+                        WsInput::Lines => {
                             let (session, entropy) = (&mut self.session, &mut self.entropy);
                             let (line_no, not_utf8) = (&mut self.line_no, &mut self.not_utf8);
-                            let base64 = self.args.base64.then_some(&mut self.not_base64);
+                            let base64 = self.cfg.base64.then_some(&mut self.not_base64);
                             let mut base64 = base64;
                             self.lines.push(data, |line| match base64.as_deref_mut() {
                                 Some(bad) => send_base64(session, entropy, line, line_no, bad),
@@ -847,7 +803,7 @@ impl Client<'_> {
                             });
                             self.warn_not_utf8();
                         }
-                        Input::Chat => {
+                        WsInput::Chat => {
                             let actions = match self.console.as_mut() {
                                 Some(c) => c.input(data),
                                 None => Vec::new(),
@@ -866,14 +822,14 @@ impl Client<'_> {
                                 }
                             }
                         }
-                        Input::Ignored => {}
+                        WsInput::Ignored => {}
                     }
                 }
                 Ok(Read::WouldBlock) => return Ok(progress),
                 Ok(Read::Eof) => {
                     self.stdin_done = true;
                     if let Some(rest) = self.lines.finish() {
-                        if self.args.base64 {
+                        if self.cfg.base64 {
                             send_base64(
                                 &mut self.session,
                                 &mut self.entropy,
@@ -895,10 +851,10 @@ impl Client<'_> {
                     if let Some(mut s) = self.stdin.take() {
                         s.close();
                     }
-                    if self.want.is_some() || self.args.no_close {
+                    if self.want.is_some() || self.cfg.no_close {
                         // -c N: the Nth incoming message closes, not stdin;
                         // --no-close: the server does.
-                    } else if self.args.linger.is_zero() {
+                    } else if self.cfg.linger.is_zero() {
                         self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
                     } else {
                         self.close_pending = true;
@@ -921,7 +877,7 @@ impl Client<'_> {
         }
         let from = *self.quiet_from.get_or_insert(cx.now);
         // A linger too long to represent never ends: no Close of ours.
-        let Some(deadline) = from.max(self.last_rx).checked_add(self.args.linger) else {
+        let Some(deadline) = from.max(self.last_rx).checked_add(self.cfg.linger) else {
             return false;
         };
         if cx.now >= deadline {
@@ -1063,7 +1019,7 @@ fn close_exit(c: u16) -> Exit {
     }
 }
 
-impl Handler for Client<'_> {
+impl Handler for WsClient<'_> {
     type Timer = Timer;
 
     fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
@@ -1128,13 +1084,13 @@ impl Handler for Client<'_> {
                 if self.session.is_open() {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
-                    if let Some(d) = self.args.limits.ping_interval {
+                    if let Some(d) = self.cfg.ping_interval {
                         arm(cx, d, Timer::Ping(self.gen));
                     }
                 }
             }
             Timer::Idle(_) => {
-                if let Some(d) = self.args.limits.idle_timeout {
+                if let Some(d) = self.cfg.idle_timeout {
                     // A deadline too far to represent never comes.
                     let Some(deadline) = self.last_active.checked_add(d) else {
                         return Ok(());
