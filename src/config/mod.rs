@@ -17,6 +17,7 @@
 pub mod http;
 pub mod poll;
 pub mod request;
+pub mod udp;
 pub mod ws_connect;
 
 use std::path::PathBuf;
