@@ -16,6 +16,7 @@
 
 pub mod http;
 pub mod poll;
+pub mod port_check;
 pub mod request;
 pub mod udp;
 pub mod ws_connect;
