@@ -18,6 +18,7 @@ pub mod http;
 pub mod poll;
 pub mod port_check;
 pub mod request;
+pub mod tls_check;
 pub mod udp;
 pub mod ws_connect;
 

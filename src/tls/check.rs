@@ -18,12 +18,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mio::event::Event as MioEvent;
 use mio::Token;
 
-use crate::cli::TlsCheckArgs;
+use crate::config::tls_check::TlsCheckConfig;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Event, TlsReport};
 use crate::net;
 use crate::net::proxy::{Proxy, Tunnel};
 use crate::net::tls::{self as ntls, CertInfo, Recorder, TlsConn, Verifier};
+use crate::net::Family;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::connector::{Connector, Outcome};
@@ -33,8 +34,6 @@ use crate::reactor::{Ctx, Handler, Reactor, TimerId};
 
 const SIGNAL: Token = Token(1);
 const BASE: usize = 16;
-/// Hosts one run checks at most.
-const MAX_HOSTS: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 enum Timer {
@@ -70,12 +69,12 @@ struct Host {
     phase: Phase,
 }
 
-struct Check<'o> {
+struct TlsCheck<'o> {
     hosts: Vec<Host>,
     verifier: Arc<Verifier>,
     insecure: bool,
     proxy: Option<Proxy>,
-    family: crate::cli::Family,
+    family: Family,
     sni: Option<String>,
     alpn: Vec<Vec<u8>>,
     timeout: Duration,
@@ -93,57 +92,21 @@ struct Check<'o> {
     resolving: usize,
 }
 
-/// `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
-pub fn parse_target(target: &str) -> Result<(String, u16)> {
-    let bad = |why: &str| Error::usage(format!("target {target}"), why.to_string());
-    if let Some(rest) = target.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']').ok_or_else(|| bad("missing `]`"))?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => parse_port(p).ok_or_else(|| bad("not a port (1-65535)"))?,
-            None if tail.is_empty() => 443,
-            None => return Err(bad("expected [ADDR]:PORT")),
-        };
-        return Ok((host.to_string(), port));
-    }
-    match target.split_once(':') {
-        Some((host, port)) if !port.contains(':') => {
-            let port = parse_port(port).ok_or_else(|| bad("not a port (1-65535)"))?;
-            if host.is_empty() {
-                return Err(bad("empty host name"));
-            }
-            Ok((host.to_string(), port))
-        }
-        // Two colons or more: a bare IPv6 address.
-        Some(_) => Ok((target.to_string(), 443)),
-        None if target.is_empty() => Err(bad("empty host name")),
-        None => Ok((target.to_string(), 443)),
-    }
-}
-
-fn parse_port(text: &str) -> Option<u16> {
-    text.parse::<u16>().ok().filter(|p| *p > 0)
-}
-
-pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
-    if args.targets.len() > MAX_HOSTS {
-        return Err(Error::usage(
-            "hosts",
-            format!("{} hosts; at most {MAX_HOSTS} per run", args.targets.len()),
-        ));
-    }
-    let targets = args
-        .targets
-        .iter()
-        .map(|t| parse_target(t))
-        .collect::<Result<Vec<_>>>()?;
-    let opts = &args.tls_opts;
+pub fn run(cfg: TlsCheckConfig, out: &mut Output) -> Result<Exit> {
+    let TlsCheckConfig {
+        targets,
+        family,
+        connect_timeout,
+        warn_days,
+        proxy,
+        tls: opts,
+    } = cfg;
     let verifier = Arc::new(Verifier::new(opts.cacert.as_deref())?);
     if opts.insecure {
         out.warn("--insecure: untrusted certificates do not fail the check");
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
     let mut hosts = Vec::with_capacity(targets.len());
     let mut queue = VecDeque::new();
     for (host, port) in targets {
@@ -153,8 +116,8 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
         };
         // An address connects at once; a name waits for its lookup.
         let phase = if net::bare_host(&name).parse::<IpAddr>().is_ok() {
-            match net::resolve(&name, dial_port, args.family) {
-                Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, args.connect_timeout)),
+            match net::resolve(&name, dial_port, family) {
+                Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, connect_timeout)),
                 Err(e) => return Err(e),
             }
         } else {
@@ -163,16 +126,16 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
         };
         hosts.push(Host { host, port, phase });
     }
-    let mut check = Check {
+    let mut check = TlsCheck {
         hosts,
         verifier,
         insecure: opts.insecure,
         proxy,
-        family: args.family,
+        family,
         sni: opts.sni.clone(),
         alpn: opts.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        timeout: args.connect_timeout,
-        warn_days: args.warn_days,
+        timeout: connect_timeout,
+        warn_days,
         next_report: 0,
         exit: Exit::Ok,
         signals,
@@ -194,7 +157,7 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
     reactor.run(&mut check)
 }
 
-impl Check<'_> {
+impl TlsCheck<'_> {
     fn target(&self, i: usize) -> String {
         let h = &self.hosts[i];
         crate::tcp::host_port(&h.host, h.port)
@@ -484,7 +447,7 @@ impl Check<'_> {
     }
 }
 
-impl Handler for Check<'_> {
+impl Handler for TlsCheck<'_> {
     type Timer = Timer;
 
     fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
@@ -578,36 +541,5 @@ impl Handler for Check<'_> {
             return Ok(Some(self.exit));
         }
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_parse_with_default_port_443() {
-        assert_eq!(
-            parse_target("example.org").unwrap(),
-            ("example.org".into(), 443)
-        );
-        assert_eq!(
-            parse_target("example.org:8443").unwrap(),
-            ("example.org".into(), 8443)
-        );
-        assert_eq!(parse_target("[::1]:4433").unwrap(), ("::1".into(), 4433));
-        assert_eq!(parse_target("[::1]").unwrap(), ("::1".into(), 443));
-        assert_eq!(parse_target("::1").unwrap(), ("::1".into(), 443));
-        for bad in [
-            "",
-            "host:",
-            "host:0",
-            "host:70000",
-            "[::1",
-            "[::1]x",
-            ":443",
-        ] {
-            assert_eq!(parse_target(bad).unwrap_err().kind, Exit::Usage, "{bad}");
-        }
     }
 }
