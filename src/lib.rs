@@ -56,7 +56,10 @@ pub fn run(cli: Cli, out: &mut Output) -> anyhow::Result<Exit> {
         }
         Command::Http(cli::HttpCommand::Listen(args)) => Ok(httpd::run(*args, out)?),
         Command::Poll(args) => poll::run(config::poll::PollConfig::from_args(args)?, out),
-        Command::Bench(args) => Ok(bench::run(args, out)?),
+        Command::Bench(args) => Ok(bench::run(
+            config::bench::BenchConfig::from_args(args)?,
+            out,
+        )?),
         Command::Ws(cmd) => ws::run(cmd, out),
         Command::Tls(cmd) => Ok(tls::run(cmd, out)?),
         Command::Unix(cmd) => Ok(unix::run(cmd, out)?),

@@ -24,7 +24,7 @@ use mio::event::Event as MioEvent;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use crate::cli::{BenchArgs, BenchTransport};
+use crate::config::bench::{BenchConfig, BenchKind, BenchServer};
 use crate::error::{Error, Exit, Result};
 use crate::event::{BenchRecord, Event};
 use crate::output::Output;
@@ -36,31 +36,6 @@ const MAX_IN: usize = 16 << 20;
 /// How long the bench waits for the last deliveries after the last publish
 /// (plus one polling interval).
 const DRAIN: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Ws,
-    Long,
-    Poll,
-}
-
-impl Kind {
-    fn of(t: BenchTransport) -> Kind {
-        match t {
-            BenchTransport::Ws | BenchTransport::All => Kind::Ws,
-            BenchTransport::LongPoll => Kind::Long,
-            BenchTransport::Poll => Kind::Poll,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Ws => "ws",
-            Kind::Long => "long-poll",
-            Kind::Poll => "poll",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Timer {
@@ -75,7 +50,7 @@ enum Timer {
 }
 
 struct Receiver {
-    kind: Kind,
+    kind: BenchKind,
     stream: TcpStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -94,7 +69,7 @@ struct Receiver {
 
 /// The receivers of one transport: `receivers[range]`.
 struct Group {
-    kind: Kind,
+    kind: BenchKind,
     range: std::ops::Range<usize>,
     stats: Stats,
     /// Messages received, duplicates left out.
@@ -124,35 +99,20 @@ struct Bench<'o> {
     out: &'o mut Output,
 }
 
-pub fn run(args: BenchArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(cfg: BenchConfig, out: &mut Output) -> Result<Exit> {
     let mut child = None;
-    let addr = match &args.url {
-        Some(url) => resolve(url)?,
-        None => {
+    let addr = match &cfg.server {
+        BenchServer::At { host, port } => resolve(host, *port)?,
+        BenchServer::Spawn => {
             let (c, addr) = spawn_server()?;
             child = Some(c);
             addr
         }
     };
-    let n = args.clients as usize;
-    // One run per transport, or (`--mix`) every group at once.
-    let runs: Vec<Vec<(Kind, usize)>> = match (&args.mix, args.transport) {
-        (Some(mix), _) => vec![mix
-            .0
-            .iter()
-            .map(|&(t, n)| (Kind::of(t), n as usize))
-            .collect()],
-        (None, BenchTransport::All) => vec![
-            vec![(Kind::Ws, n)],
-            vec![(Kind::Long, n)],
-            vec![(Kind::Poll, n)],
-        ],
-        (None, t) => vec![vec![(Kind::of(t), n)]],
-    };
     let mut results = Vec::new();
     let mut outcome = Ok(Exit::Ok);
-    for groups in runs {
-        match run_one(&groups, addr, &args, results.is_empty(), out) {
+    for groups in &cfg.runs {
+        match run_one(groups, addr, &cfg, results.is_empty(), out) {
             Ok(records) => {
                 if records.iter().any(|r| r.lost > 0 || r.duplicated > 0) {
                     outcome = Ok(Exit::Failed);
@@ -169,20 +129,14 @@ pub fn run(args: BenchArgs, out: &mut Output) -> Result<Exit> {
         let _ = c.kill();
         let _ = c.wait();
     }
-    if let (Some(path), false) = (&args.svg, results.is_empty()) {
+    if let (Some(path), false) = (&cfg.svg, results.is_empty()) {
         std::fs::write(path, svg(&results))
             .map_err(|e| Error::io(path.display().to_string(), &e))?;
     }
     outcome
 }
 
-fn resolve(url: &str) -> Result<SocketAddr> {
-    let u = url::Url::parse(url).map_err(|e| Error::usage(url, e.to_string()))?;
-    let host = u
-        .host_str()
-        .ok_or_else(|| Error::usage(url, "no host"))?
-        .trim_matches(['[', ']']);
-    let port = u.port_or_known_default().unwrap_or(80);
+fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
     (host, port)
         .to_socket_addrs()
         .map_err(|e| Error::new(Exit::Resolve, host, e.to_string()))?
@@ -262,16 +216,16 @@ fn connect(addr: SocketAddr) -> Result<TcpStream> {
 
 /// One run: the groups' receivers at once, one record per group.
 fn run_one(
-    groups: &[(Kind, usize)],
+    groups: &[(BenchKind, usize)],
     addr: SocketAddr,
-    args: &BenchArgs,
+    cfg: &BenchConfig,
     first: bool,
     out: &mut Output,
 ) -> Result<Vec<BenchRecord>> {
     let base = last_seq(addr)?;
     let mut reactor: Reactor<Timer> = Reactor::new()?;
     let n: usize = groups.iter().map(|&(_, n)| n).sum();
-    let words = (args.messages as usize).div_ceil(64);
+    let words = (cfg.messages as usize).div_ceil(64);
     let mut receivers = Vec::with_capacity(n);
     let mut group_list = Vec::with_capacity(groups.len());
     for &(kind, count) in groups {
@@ -323,9 +277,9 @@ fn run_one(
     let mut bench = Bench {
         groups: group_list,
         host: addr.to_string(),
-        interval: args.interval,
-        messages: args.messages,
-        rate: args.rate,
+        interval: cfg.interval,
+        messages: cfg.messages,
+        rate: cfg.rate,
         base,
         receivers,
         publisher,
@@ -346,7 +300,7 @@ fn run_one(
             for j in 0..count {
                 let i = bench.groups[g].range.start + j;
                 match bench.receivers[i].kind {
-                    Kind::Ws => {
+                    BenchKind::Ws => {
                         let req = format!(
                             "GET /?name=bench{i}&format=json HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -354,9 +308,9 @@ fn run_one(
                         );
                         bench.receivers[i].out.extend_from_slice(req.as_bytes());
                     }
-                    Kind::Long => bench.ask(i),
-                    Kind::Poll => {
-                        let offset = args.interval.mul_f64(j as f64 / count.max(1) as f64);
+                    BenchKind::LongPoll => bench.ask(i),
+                    BenchKind::Poll => {
+                        let offset = cfg.interval.mul_f64(j as f64 / count.max(1) as f64);
                         cx.timers.add(now + offset, Timer::Poll(i));
                     }
                 }
@@ -410,7 +364,7 @@ impl Bench<'_> {
         if r.asking {
             return;
         }
-        let wait = if r.kind == Kind::Long {
+        let wait = if r.kind == BenchKind::LongPoll {
             "&wait=30s"
         } else {
             ""
@@ -487,7 +441,7 @@ impl Bench<'_> {
         // The receipt time is when the bytes are read, not the loop turn's.
         let now = Instant::now();
         match self.receivers[i].kind {
-            Kind::Ws => self.ws_frames(i, now),
+            BenchKind::Ws => self.ws_frames(i, now),
             _ => self.http_answers(i, now),
         }
     }
@@ -544,7 +498,7 @@ impl Bench<'_> {
                     }
                 }
             }
-            if self.receivers[i].kind == Kind::Long && !self.done {
+            if self.receivers[i].kind == BenchKind::LongPoll && !self.done {
                 self.ask(i);
             }
         }
@@ -637,9 +591,9 @@ impl Bench<'_> {
     /// and 1,000 long-poll receivers, last receipt 138 ms asleep, 104 ms
     /// awake, under load). Pollers are left out (they wait on purpose).
     fn pushing(&self) -> bool {
-        self.groups
-            .iter()
-            .any(|g| g.kind != Kind::Poll && g.delivered < self.published * g.range.len() as u64)
+        self.groups.iter().any(|g| {
+            g.kind != BenchKind::Poll && g.delivered < self.published * g.range.len() as u64
+        })
     }
 
     fn all_done(&self) -> bool {
@@ -683,7 +637,10 @@ impl Handler for Bench<'_> {
     fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         match timer {
             Timer::Start => {
-                let ready = self.receivers.iter().all(|r| r.kind != Kind::Ws || r.open);
+                let ready = self
+                    .receivers
+                    .iter()
+                    .all(|r| r.kind != BenchKind::Ws || r.open);
                 if !ready {
                     cx.timers
                         .add(cx.now + Duration::from_millis(50), Timer::Start);
@@ -703,7 +660,7 @@ impl Handler for Bench<'_> {
                 } else if self.last_publish.is_none() {
                     self.last_publish = Some(cx.now);
                     let wait = DRAIN
-                        + if self.groups.iter().any(|g| g.kind == Kind::Poll) {
+                        + if self.groups.iter().any(|g| g.kind == BenchKind::Poll) {
                             self.interval * 2
                         } else {
                             Duration::ZERO

@@ -14,6 +14,7 @@
 //! `tests/architecture.rs`). Each config is built by its `from_args`, in
 //! `lib::run`, and handed to the driver's `run`.
 
+pub mod bench;
 pub mod http;
 pub mod poll;
 pub mod port_check;
