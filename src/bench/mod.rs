@@ -38,7 +38,7 @@ const MAX_IN: usize = 16 << 20;
 const DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum BenchTimer {
     /// Poller `i` asks again.
     Poll(usize),
     Publish,
@@ -223,7 +223,7 @@ fn run_one(
     out: &mut Output,
 ) -> Result<Vec<BenchRecord>> {
     let base = last_seq(addr)?;
-    let mut reactor: Reactor<Timer> = Reactor::new()?;
+    let mut reactor: Reactor<BenchTimer> = Reactor::new()?;
     let n: usize = groups.iter().map(|&(_, n)| n).sum();
     let words = (cfg.messages as usize).div_ceil(64);
     let mut receivers = Vec::with_capacity(n);
@@ -311,13 +311,13 @@ fn run_one(
                     BenchKind::LongPoll => bench.ask(i),
                     BenchKind::Poll => {
                         let offset = cfg.interval.mul_f64(j as f64 / count.max(1) as f64);
-                        cx.timers.add(now + offset, Timer::Poll(i));
+                        cx.timers.add(now + offset, BenchTimer::Poll(i));
                     }
                 }
             }
         }
         cx.timers
-            .add(now + Duration::from_millis(200), Timer::Start);
+            .add(now + Duration::from_millis(200), BenchTimer::Start);
     }
     reactor.run(&mut bench)?;
     let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
@@ -602,9 +602,9 @@ impl Bench<'_> {
 }
 
 impl Handler for Bench<'_> {
-    type Timer = Timer;
+    type Timer = BenchTimer;
 
-    fn ready(&mut self, _: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, _: &mut Ctx<BenchTimer>, token: Token, event: &MioEvent) -> Result<()> {
         let i = token.0;
         if i == self.receivers.len() {
             if event.is_writable() {
@@ -634,29 +634,29 @@ impl Handler for Bench<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<BenchTimer>, timer: BenchTimer) -> Result<()> {
         match timer {
-            Timer::Start => {
+            BenchTimer::Start => {
                 let ready = self
                     .receivers
                     .iter()
                     .all(|r| r.kind != BenchKind::Ws || r.open);
                 if !ready {
                     cx.timers
-                        .add(cx.now + Duration::from_millis(50), Timer::Start);
+                        .add(cx.now + Duration::from_millis(50), BenchTimer::Start);
                     return Ok(());
                 }
                 self.publishing = true;
                 self.pub_start = cx.now;
-                cx.timers.add(cx.now, Timer::Publish);
+                cx.timers.add(cx.now, BenchTimer::Publish);
             }
-            Timer::Publish => {
+            BenchTimer::Publish => {
                 if self.published < self.messages {
                     self.publish();
                     // On a schedule from the first publish: no drift.
                     let every = Duration::from_secs_f64(1.0 / self.rate.max(0.001));
                     let next = self.pub_start + every.mul_f64(self.published as f64);
-                    cx.timers.add(next, Timer::Publish);
+                    cx.timers.add(next, BenchTimer::Publish);
                 } else if self.last_publish.is_none() {
                     self.last_publish = Some(cx.now);
                     let wait = DRAIN
@@ -665,26 +665,26 @@ impl Handler for Bench<'_> {
                         } else {
                             Duration::ZERO
                         };
-                    cx.timers.add(cx.now + wait, Timer::Deadline);
+                    cx.timers.add(cx.now + wait, BenchTimer::Deadline);
                 }
             }
-            Timer::Poll(i) => {
+            BenchTimer::Poll(i) => {
                 if !self.done {
                     if !self.receivers[i].asking {
                         self.ask(i);
                     }
-                    cx.timers.add(cx.now + self.interval, Timer::Poll(i));
+                    cx.timers.add(cx.now + self.interval, BenchTimer::Poll(i));
                 }
             }
-            Timer::Deadline => self.done = true,
-            Timer::Spin => {}
+            BenchTimer::Deadline => self.done = true,
+            BenchTimer::Spin => {}
         }
         Ok(())
     }
 
-    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<BenchTimer>) -> Result<Option<Exit>> {
         if self.pushing() {
-            cx.timers.add(cx.now, Timer::Spin);
+            cx.timers.add(cx.now, BenchTimer::Spin);
         }
         if self.done || (self.publishing && self.published >= self.messages && self.all_done()) {
             self.done = true;

@@ -120,6 +120,8 @@ pub struct HttpConfig {
     pub max_filesize: Option<usize>,
     pub max_time: Option<Duration>,
     pub retry: RetryPolicy,
+    /// Applied to the output by `lib::run` before this config is built
+    /// (see [`Silence::of`]); kept here for the record.
     pub silence: Silence,
 }
 

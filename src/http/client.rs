@@ -1,13 +1,13 @@
 //! One HTTP request and its response, on the reactor.
 //!
 //! An [`Exchange`] resolves and connects (or takes a kept-alive
-//! [`Transport`]), runs the TLS handshake for https, sends the request and
-//! decodes the response with [`ResponseDecoder`], reporting each [`Step`] to
+//! [`Transport`]), runs the TLS handshake for https, and moves bytes
+//! between the socket and the sans-IO [`RoundTrip`], reporting each [`Step`] to
 //! the caller as it happens: the body streams through in slices of the read
 //! buffer, never gathered. The caller forwards the connection's events and
 //! the connect timer, and decides what the steps mean (print, follow a
-//! redirect, hash for change detection). `netkit http` and `netkit poll`
-//! share it; so will the WebSocket handshake.
+//! redirect, hash for change detection). `netkit http`, `netkit poll` and
+//! the WebSocket client's handshake share it.
 
 use std::collections::VecDeque;
 use std::io;
@@ -288,7 +288,7 @@ impl Settings {
     }
 }
 
-enum Phase {
+enum ExchangePhase {
     /// Looking the host name up (bounded by --connect-timeout).
     Resolving(Lookup),
     Connecting(Connector),
@@ -313,7 +313,7 @@ pub struct Exchange<K> {
     settings: Arc<Settings>,
     round_trip: RoundTrip,
     wire_queued: bool,
-    phase: Phase,
+    phase: ExchangePhase,
     transport: Option<Transport>,
     buf: ReadBuf,
     started: Instant,
@@ -378,7 +378,7 @@ impl<K: Copy> Exchange<K> {
             key,
             settings,
             wire_queued: false,
-            phase: Phase::Done,
+            phase: ExchangePhase::Done,
             transport: None,
             buf: ReadBuf::new(BUF_SIZE),
             started: Instant::now(),
@@ -404,7 +404,7 @@ impl<K: Copy> Exchange<K> {
                     });
                 }
                 ex.transport = Some(t);
-                ex.phase = Phase::Send;
+                ex.phase = ExchangePhase::Send;
             }
             None => {
                 let r = ex.connect(cx);
@@ -427,7 +427,7 @@ impl<K: Copy> Exchange<K> {
         }
         match self.failure.take() {
             Some(e) => {
-                self.phase = Phase::Done;
+                self.phase = ExchangePhase::Done;
                 Err(e)
             }
             None => Ok(None),
@@ -459,14 +459,14 @@ impl<K: Copy> Exchange<K> {
             if self.origin.https {
                 let tls = TlsConn::new(stream, tls_config(&settings)?, &self.origin.host)?;
                 self.transport = Some(Transport::UnixTls(Box::new(tls)));
-                self.phase = Phase::Secure;
+                self.phase = ExchangePhase::Secure;
                 self.tls_timer = cx
                     .timers
                     .add_after(cx.now, settings.connect_timeout, self.key);
             } else {
                 let none = SocketAddr::from(([0, 0, 0, 0], 0));
                 self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
-                self.phase = Phase::Send;
+                self.phase = ExchangePhase::Send;
             }
             return Ok(());
         }
@@ -497,7 +497,7 @@ impl<K: Copy> Exchange<K> {
                 io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
                 _ => Error::io(format!("resolve {host}"), &e),
             })?;
-        self.phase = Phase::Resolving(lookup);
+        self.phase = ExchangePhase::Resolving(lookup);
         Ok(())
     }
 
@@ -508,7 +508,7 @@ impl<K: Copy> Exchange<K> {
         result: io::Result<Vec<SocketAddr>>,
     ) -> anyhow::Result<()> {
         let host = self.lookup_host.clone();
-        self.phase = Phase::Done;
+        self.phase = ExchangePhase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
         let addrs = net::pick(&host, &addrs, self.settings.family)?;
         self.timing.namelookup = self.started.elapsed();
@@ -518,7 +518,7 @@ impl<K: Copy> Exchange<K> {
     fn connect_to(&mut self, cx: &mut Ctx<K>, addrs: Vec<SocketAddr>) -> anyhow::Result<()> {
         let mut connector = Connector::new(addrs, None, self.settings.connect_timeout);
         let outcome = connector.start(cx, self.token, self.key);
-        self.phase = Phase::Connecting(connector);
+        self.phase = ExchangePhase::Connecting(connector);
         self.on_connect(cx, outcome)
     }
 
@@ -542,7 +542,7 @@ impl<K: Copy> Exchange<K> {
     }
 
     pub fn is_done(&self) -> bool {
-        matches!(self.phase, Phase::Done)
+        matches!(self.phase, ExchangePhase::Done)
     }
 
     pub fn origin(&self) -> &Origin {
@@ -571,8 +571,8 @@ impl<K: Copy> Exchange<K> {
     /// Drops the connection (deregistering it) and its timers.
     pub fn abandon(&mut self, cx: &mut Ctx<K>) {
         match &mut self.phase {
-            Phase::Connecting(c) => c.cancel(cx),
-            Phase::Resolving(l) => l.cancel(cx),
+            ExchangePhase::Connecting(c) => c.cancel(cx),
+            ExchangePhase::Resolving(l) => l.cancel(cx),
             _ => {}
         }
         if let Some(t) = self.tls_timer.take() {
@@ -581,17 +581,17 @@ impl<K: Copy> Exchange<K> {
         if let Some(mut t) = self.transport.take() {
             let _ = cx.registry.deregister(t.stream_mut());
         }
-        self.phase = Phase::Done;
+        self.phase = ExchangePhase::Done;
     }
 
     /// A readiness event on the exchange's token (then [`Exchange::poll`]).
     pub fn ready(&mut self, cx: &mut Ctx<K>, event: &MioEvent) {
         let r = match &mut self.phase {
-            Phase::Resolving(l) => match l.ready(cx) {
+            ExchangePhase::Resolving(l) => match l.ready(cx) {
                 Resolved::Pending => Ok(()),
                 Resolved::Done(r) => self.resolved(cx, r),
             },
-            Phase::Connecting(c) => {
+            ExchangePhase::Connecting(c) => {
                 let outcome = c.ready(cx, self.token, self.key);
                 self.on_connect(cx, outcome)
             }
@@ -613,16 +613,16 @@ impl<K: Copy> Exchange<K> {
 
     fn timed_out_inner(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let connect_timeout = self.settings.connect_timeout;
-        if let Phase::Resolving(l) = &mut self.phase {
+        if let ExchangePhase::Resolving(l) = &mut self.phase {
             let e = l.timed_out(cx);
-            self.phase = Phase::Done;
+            self.phase = ExchangePhase::Done;
             return Err(net::resolve_error(&self.lookup_host, &e).into());
         }
-        if let Phase::Connecting(c) = &mut self.phase {
+        if let ExchangePhase::Connecting(c) = &mut self.phase {
             let outcome = c.timed_out(cx, self.token, self.key);
             return self.on_connect(cx, outcome);
         }
-        if matches!(self.phase, Phase::Tunnel) && self.tls_timer.take().is_some() {
+        if matches!(self.phase, ExchangePhase::Tunnel) && self.tls_timer.take().is_some() {
             let name = self.proxy.as_ref().map(|p| p.name()).unwrap_or_default();
             return Err(Error::timeout(
                 format!("proxy {name}"),
@@ -634,7 +634,7 @@ impl<K: Copy> Exchange<K> {
             )
             .into());
         }
-        if matches!(self.phase, Phase::Secure) && self.tls_timer.take().is_some() {
+        if matches!(self.phase, ExchangePhase::Secure) && self.tls_timer.take().is_some() {
             return Err(Error::timeout(
                 format!("TLS with {}", self.origin.authority()),
                 format!(
@@ -695,19 +695,19 @@ impl<K: Copy> Exchange<K> {
                     self.tunnel = Some(tunnel);
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
-                    self.phase = Phase::Tunnel;
+                    self.phase = ExchangePhase::Tunnel;
                     self.tls_timer = cx.timers.add_after(cx.now, connect_timeout, self.key);
                 } else if self.origin.https {
                     let config = tls_config(&self.settings)?;
                     let tls = TlsConn::new(stream, config, &self.origin.host)?;
                     self.transport = Some(Transport::Tls(Box::new(tls)));
-                    self.phase = Phase::Secure;
+                    self.phase = ExchangePhase::Secure;
                     self.tls_timer = cx.timers.add_after(cx.now, connect_timeout, self.key);
                 } else {
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
                     self.timing.appconnect = self.timing.connect;
-                    self.phase = Phase::Send;
+                    self.phase = ExchangePhase::Send;
                 }
                 Ok(())
             }
@@ -717,7 +717,7 @@ impl<K: Copy> Exchange<K> {
     /// Moves the exchange until a step is queued or the socket has no more.
     fn drive(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let result = self.drive_inner(cx.now);
-        if !matches!(self.phase, Phase::Secure | Phase::Tunnel) {
+        if !matches!(self.phase, ExchangePhase::Secure | ExchangePhase::Tunnel) {
             if let Some(t) = self.tls_timer.take() {
                 cx.timers.cancel(t);
             }
@@ -734,7 +734,9 @@ impl<K: Copy> Exchange<K> {
                 self.wire_queued = false;
                 self.buf.take();
                 self.connect(cx)?;
-                if matches!(self.phase, Phase::Send | Phase::Secure) && self.steps.is_empty() {
+                if matches!(self.phase, ExchangePhase::Send | ExchangePhase::Secure)
+                    && self.steps.is_empty()
+                {
                     return self.drive(cx);
                 }
                 Ok(())
@@ -752,8 +754,10 @@ impl<K: Copy> Exchange<K> {
                 return Ok(());
             };
             match self.phase {
-                Phase::Resolving(_) | Phase::Connecting(_) | Phase::Done => return Ok(()),
-                Phase::Tunnel => {
+                ExchangePhase::Resolving(_)
+                | ExchangePhase::Connecting(_)
+                | ExchangePhase::Done => return Ok(()),
+                ExchangePhase::Tunnel => {
                     let (Transport::Plain(conn), Some(tunnel)) = (transport, self.tunnel.as_mut())
                     else {
                         return Ok(());
@@ -777,15 +781,15 @@ impl<K: Copy> Exchange<K> {
                         let config = tls_config(&self.settings)?;
                         let tls = TlsConn::new(conn.stream, config, &self.origin.host)?;
                         self.transport = Some(Transport::Tls(Box::new(tls)));
-                        self.phase = Phase::Secure;
+                        self.phase = ExchangePhase::Secure;
                     } else {
                         self.buf.spare()[..early.len()].copy_from_slice(&early);
                         self.buf.filled(early.len());
                         self.timing.appconnect = self.started.elapsed();
-                        self.phase = Phase::Send;
+                        self.phase = ExchangePhase::Send;
                     }
                 }
-                Phase::Secure => {
+                ExchangePhase::Secure => {
                     transport
                         .flush(now)
                         .map_err(|e| io_error(&self.origin, e))?;
@@ -818,9 +822,9 @@ impl<K: Copy> Exchange<K> {
                     if let Some(s) = session {
                         self.steps.push_back(Step::Secured(s));
                     }
-                    self.phase = Phase::Send;
+                    self.phase = ExchangePhase::Send;
                 }
-                Phase::Send => {
+                ExchangePhase::Send => {
                     if !self.wire_queued {
                         self.wire_queued = true;
                         self.steps.push_back(Step::Sending);
@@ -834,19 +838,19 @@ impl<K: Copy> Exchange<K> {
                     if flushed.map_err(|e| self.io_failure(e))? {
                         // Watch for an early response (a 413, say) while the
                         // body goes out: read until the socket has no more.
-                        while matches!(self.phase, Phase::Send)
+                        while matches!(self.phase, ExchangePhase::Send)
                             && self.steps.is_empty()
                             && self.read_some(now)?
                         {}
-                        if !matches!(self.phase, Phase::Send) || !self.steps.is_empty() {
+                        if !matches!(self.phase, ExchangePhase::Send) || !self.steps.is_empty() {
                             continue;
                         }
                         return Ok(());
                     }
                     self.timing.pretransfer = self.started.elapsed();
-                    self.phase = Phase::Receive;
+                    self.phase = ExchangePhase::Receive;
                 }
-                Phase::Receive => {
+                ExchangePhase::Receive => {
                     if !self.read_some(now)? {
                         return Ok(());
                     }
@@ -943,7 +947,7 @@ impl<K: Copy> Exchange<K> {
         if self.timing.starttransfer.is_zero() {
             self.timing.starttransfer = self.timing.total;
         }
-        self.phase = Phase::Done;
+        self.phase = ExchangePhase::Done;
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The request machinery ([`client::Exchange`], [`transport`], [`tls`]) is
 //! shared with `netkit poll` and the WebSocket client; this module is the
-//! command: flags to a [`client::Request`], redirects (on a kept-alive
+//! command, given an [`HttpConfig`] (the request and every decision the
+//! flags make, built in [`crate::config::http`]): redirects (on a kept-alive
 //! connection when the origin stays the same), where the body goes (stdout,
 //! `-o FILE` with a progress bar, or the `--json` event), `--fail`, and the
 //! `--timing` report.
@@ -42,7 +43,7 @@ const MAX_JSON_BODY: usize = 64 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum HttpTimer {
     Connect,
     /// `-m`, for the attempt with this number (each retry gets its own, as curl).
     MaxTime(u32),
@@ -125,7 +126,7 @@ struct HttpCmd<'o> {
     /// When the first attempt began (`--retry-max-time`).
     first_started: Instant,
     settings: Arc<Settings>,
-    exchange: Option<Exchange<Timer>>,
+    exchange: Option<Exchange<HttpTimer>>,
     pool: Pool,
     redirects: u32,
     started: Instant,
@@ -272,14 +273,14 @@ pub(crate) fn unix_now() -> u64 {
 impl HttpCmd<'_> {
     /// Starts an attempt (the first, or a retry): its `-m` timer, then the
     /// exchange.
-    fn start_attempt(&mut self, cx: &mut Ctx<Timer>) {
+    fn start_attempt(&mut self, cx: &mut Ctx<HttpTimer>) {
         if self.attempt > 0 {
             // -w and --timing describe the last attempt, as curl's do.
             self.started = Instant::now();
         }
         if let Some(max) = self.cfg.max_time.filter(|m| !m.is_zero()) {
             cx.timers
-                .add_after(cx.now, max, Timer::MaxTime(self.attempt));
+                .add_after(cx.now, max, HttpTimer::MaxTime(self.attempt));
         }
         match self.begin(cx) {
             Ok(()) => self.pump(cx),
@@ -289,7 +290,7 @@ impl HttpCmd<'_> {
 
     /// Takes the exchange's steps until it waits for the socket; a finished
     /// response leads to the next request (a redirect) or to the end.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+    fn pump(&mut self, cx: &mut Ctx<HttpTimer>) {
         while let Some(ex) = self.exchange.as_mut() {
             let r = match ex.poll(cx) {
                 Ok(Some(step)) => self
@@ -328,7 +329,7 @@ impl HttpCmd<'_> {
     /// this is the result.
     /// The decision goes by the chain's typed causes (`exit_of`), never by
     /// its text.
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+    fn fail(&mut self, cx: &mut Ctx<HttpTimer>, e: impl Into<anyhow::Error>) {
         let e = e.into();
         let retryable = match exit_of(&e) {
             Exit::Usage | Exit::Interrupted | Exit::Ok => false,
@@ -348,7 +349,7 @@ impl HttpCmd<'_> {
     }
 
     /// Drops the current attempt and schedules the next one.
-    fn retry(&mut self, cx: &mut Ctx<Timer>, why: &str, delay: Duration) {
+    fn retry(&mut self, cx: &mut Ctx<HttpTimer>, why: &str, delay: Duration) {
         if let Some(mut ex) = self.exchange.take() {
             ex.abandon(cx);
         }
@@ -387,11 +388,11 @@ impl HttpCmd<'_> {
             Sink::Json(b) => b.clear(),
             Sink::Stdout => {}
         }
-        cx.timers.add_after(cx.now, delay, Timer::Retry);
+        cx.timers.add_after(cx.now, delay, HttpTimer::Retry);
     }
 
     /// Starts the exchange for `self.request`, reusing a pooled connection.
-    fn begin(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
+    fn begin(&mut self, cx: &mut Ctx<HttpTimer>) -> anyhow::Result<()> {
         let origin = Origin::of(&self.request.url)?;
         self.set_cookie_header(&origin);
         if origin.https {
@@ -402,7 +403,7 @@ impl HttpCmd<'_> {
         let ex = Exchange::start(
             cx,
             SOCKET,
-            Timer::Connect,
+            HttpTimer::Connect,
             &self.request,
             reuse,
             Arc::clone(&self.settings),
@@ -748,7 +749,7 @@ impl HttpCmd<'_> {
 
     /// After any exchange call: a finished response leads to the next
     /// request (a redirect) or to the end.
-    fn after_step(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
+    fn after_step(&mut self, cx: &mut Ctx<HttpTimer>) -> anyhow::Result<()> {
         let Some(reusable) = self.current.done.take() else {
             return Ok(());
         };
@@ -777,7 +778,7 @@ impl HttpCmd<'_> {
         self.request = redirected(&self.request, status, next);
     }
 
-    fn finish(&mut self, ex: &Exchange<Timer>) -> Result<()> {
+    fn finish(&mut self, ex: &Exchange<HttpTimer>) -> Result<()> {
         if self.progress.take().is_some() {
             self.out.progress(None);
         }
@@ -942,7 +943,7 @@ impl HttpCmd<'_> {
         }
     }
 
-    fn timing(&self, last: &Exchange<Timer>) -> client::Timing {
+    fn timing(&self, last: &Exchange<HttpTimer>) -> client::Timing {
         let mut t = add_phases(&self.redirect_phases, &last.timing);
         t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
         t
@@ -977,9 +978,9 @@ fn progress_line(p: &Progress, now: Instant) -> String {
 }
 
 impl Handler for HttpCmd<'_> {
-    type Timer = Timer;
+    type Timer = HttpTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<HttpTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => {
                 if let Some(ex) = self.exchange.as_mut() {
@@ -996,15 +997,15 @@ impl Handler for HttpCmd<'_> {
         }
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<HttpTimer>, timer: HttpTimer) -> Result<()> {
         match timer {
-            Timer::Connect => {
+            HttpTimer::Connect => {
                 if let Some(ex) = self.exchange.as_mut() {
                     ex.timed_out(cx);
                     self.pump(cx);
                 }
             }
-            Timer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {
+            HttpTimer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {
                 let max = self.cfg.max_time.unwrap_or_default();
                 let e = Error::timeout(
                     self.request.url.as_str(),
@@ -1012,13 +1013,13 @@ impl Handler for HttpCmd<'_> {
                 );
                 self.fail(cx, e);
             }
-            Timer::MaxTime(_) => {}
-            Timer::Retry => self.start_attempt(cx),
+            HttpTimer::MaxTime(_) => {}
+            HttpTimer::Retry => self.start_attempt(cx),
         }
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<HttpTimer>) -> Result<Option<Exit>> {
         match self.result.take() {
             Some(Ok(exit)) => Ok(Some(exit)),
             Some(Err(e)) => {

@@ -1,5 +1,5 @@
-//! A plain or TLS connection behind one interface, so the HTTP exchange (and
-//! later the WebSocket client) does not care which it has.
+//! A plain or TLS connection behind one interface, so the HTTP exchange,
+//! the WebSocket client and the server core do not care which they have.
 
 use std::io;
 use std::time::Instant;

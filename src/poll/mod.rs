@@ -39,7 +39,7 @@ const SOCKET: Token = Token(2);
 const MAX_CHANGES_BODY: usize = 16 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+enum PollTimer {
     /// Time for the next poll.
     Next,
     /// The connect attempt of the poll in flight timed out.
@@ -55,7 +55,7 @@ enum Target {
 }
 
 enum InFlight {
-    Http(Box<Exchange<Timer>>),
+    Http(Box<Exchange<PollTimer>>),
     Tcp(Connector),
 }
 
@@ -122,7 +122,7 @@ pub fn run(cfg: PollConfig, out: &mut Output) -> anyhow::Result<Exit> {
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let now = Instant::now();
     if let Some(max) = cfg.max_time {
-        reactor.timers.add_after(now, max, Timer::MaxTime);
+        reactor.timers.add_after(now, max, PollTimer::MaxTime);
     }
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -158,7 +158,7 @@ pub fn run(cfg: PollConfig, out: &mut Output) -> anyhow::Result<Exit> {
 
 impl Poller<'_> {
     /// Sends the next poll.
-    fn launch(&mut self, cx: &mut Ctx<Timer>) {
+    fn launch(&mut self, cx: &mut Ctx<PollTimer>) {
         self.seq += 1;
         self.poll_started = Instant::now();
         self.seen = Seen {
@@ -166,13 +166,15 @@ impl Poller<'_> {
             ..Seen::default()
         };
         let seq = self.seq;
-        self.hold = cx
-            .timers
-            .add_after(self.poll_started, self.cfg.hold_timeout, Timer::Hold(seq));
+        self.hold = cx.timers.add_after(
+            self.poll_started,
+            self.cfg.hold_timeout,
+            PollTimer::Hold(seq),
+        );
         let started = match &self.target {
             Target::Tcp { addrs } => {
                 let mut c = Connector::new(addrs.clone(), None, self.cfg.dial.connect_timeout);
-                let outcome = c.start(cx, SOCKET, Timer::Connect);
+                let outcome = c.start(cx, SOCKET, PollTimer::Connect);
                 self.inflight = Some(InFlight::Tcp(c));
                 self.tcp_outcome(cx, outcome);
                 return;
@@ -208,7 +210,7 @@ impl Poller<'_> {
                 Exchange::start(
                     cx,
                     SOCKET,
-                    Timer::Connect,
+                    PollTimer::Connect,
                     &req,
                     reuse,
                     Arc::clone(&self.settings),
@@ -225,7 +227,7 @@ impl Poller<'_> {
     }
 
     /// Takes the HTTP poll's steps until it waits for the socket.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+    fn pump(&mut self, cx: &mut Ctx<PollTimer>) {
         while let Some(InFlight::Http(ex)) = self.inflight.as_mut() {
             match ex.poll(cx) {
                 Ok(Some(step)) => {
@@ -278,7 +280,7 @@ impl Poller<'_> {
     }
 
     /// After any exchange call: a finished response completes the poll.
-    fn after_http(&mut self, cx: &mut Ctx<Timer>) {
+    fn after_http(&mut self, cx: &mut Ctx<PollTimer>) {
         let Some(reusable) = self.seen.done.take() else {
             return;
         };
@@ -334,7 +336,7 @@ impl Poller<'_> {
         self.complete(cx, Ok(outcome));
     }
 
-    fn tcp_outcome(&mut self, cx: &mut Ctx<Timer>, outcome: Outcome) {
+    fn tcp_outcome(&mut self, cx: &mut Ctx<PollTimer>, outcome: Outcome) {
         match outcome {
             Outcome::Pending | Outcome::Retrying(..) => {}
             Outcome::Connected(mut stream, _, _) => {
@@ -350,7 +352,7 @@ impl Poller<'_> {
     }
 
     /// A poll failed: its exit code and line come from the error chain.
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+    fn fail(&mut self, cx: &mut Ctx<PollTimer>, e: impl Into<anyhow::Error>) {
         let e = crate::error::flatten(&e.into());
         if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
             ex.abandon(cx);
@@ -363,7 +365,11 @@ impl Poller<'_> {
     }
 
     /// Records a finished poll, checks the conditions and schedules the next.
-    fn complete(&mut self, cx: &mut Ctx<Timer>, result: std::result::Result<PollOutcome, Error>) {
+    fn complete(
+        &mut self,
+        cx: &mut Ctx<PollTimer>,
+        result: std::result::Result<PollOutcome, Error>,
+    ) {
         if let Some(h) = self.hold.take() {
             cx.timers.cancel(h);
         }
@@ -436,7 +442,7 @@ impl Poller<'_> {
             // Too far away to ever come: no next poll.
             None => return,
         }
-        cx.timers.add(self.due, Timer::Next);
+        cx.timers.add(self.due, PollTimer::Next);
     }
 
     /// The wait before the next poll: the interval (none for --long), or
@@ -529,9 +535,9 @@ impl Poller<'_> {
 }
 
 impl Handler for Poller<'_> {
-    type Timer = Timer;
+    type Timer = PollTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<PollTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
@@ -540,7 +546,7 @@ impl Handler for Poller<'_> {
                     self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
-                    let outcome = c.ready(cx, SOCKET, Timer::Connect);
+                    let outcome = c.ready(cx, SOCKET, PollTimer::Connect);
                     self.inflight = Some(InFlight::Tcp(c));
                     self.tcp_outcome(cx, outcome);
                 }
@@ -552,27 +558,27 @@ impl Handler for Poller<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<PollTimer>, timer: PollTimer) -> Result<()> {
         match timer {
-            Timer::Next => {
+            PollTimer::Next => {
                 if self.inflight.is_none() && self.exit.is_none() {
                     self.launch(cx);
                 }
             }
-            Timer::Connect => match self.inflight.take() {
+            PollTimer::Connect => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
                     ex.timed_out(cx);
                     self.inflight = Some(InFlight::Http(ex));
                     self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
-                    let outcome = c.timed_out(cx, SOCKET, Timer::Connect);
+                    let outcome = c.timed_out(cx, SOCKET, PollTimer::Connect);
                     self.inflight = Some(InFlight::Tcp(c));
                     self.tcp_outcome(cx, outcome);
                 }
                 None => {}
             },
-            Timer::Hold(seq) if seq == self.seq && self.inflight.is_some() => {
+            PollTimer::Hold(seq) if seq == self.seq && self.inflight.is_some() => {
                 self.hold = None;
                 if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
                     ex.abandon(cx);
@@ -589,8 +595,8 @@ impl Handler for Poller<'_> {
                     self.complete(cx, Err(Error::timeout("", why)));
                 }
             }
-            Timer::Hold(_) => {}
-            Timer::MaxTime => {
+            PollTimer::Hold(_) => {}
+            PollTimer::MaxTime => {
                 if self.exit.is_none() {
                     self.exit = Some(self.ran_out());
                 }
@@ -599,7 +605,7 @@ impl Handler for Poller<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<PollTimer>) -> Result<Option<Exit>> {
         let Some(result) = self.exit.take() else {
             return Ok(None);
         };

@@ -29,7 +29,7 @@ const SPARE_SOCKETS: usize = 8;
 const FD_RESERVE: u64 = 32;
 
 #[derive(Debug, Clone, Copy)]
-struct Timer {
+struct ProbeTimer {
     key: usize,
     idx: usize,
 }
@@ -48,7 +48,7 @@ struct PortOutcome {
     error: Option<String>,
 }
 
-struct Check<'o> {
+struct PortCheck<'o> {
     host: String,
     ip: IpAddr,
     ports: Vec<u16>,
@@ -92,7 +92,7 @@ pub fn run(cfg: PortCheckConfig, out: &mut Output) -> Result<Exit> {
         (u64::from(concurrency)).min(fd_limit.saturating_sub(FD_RESERVE).max(1)) as usize;
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let mut check = Check {
+    let mut check = PortCheck {
         host,
         ip,
         results: (0..ports.len()).map(|_| None).collect(),
@@ -118,9 +118,9 @@ pub fn run(cfg: PortCheckConfig, out: &mut Output) -> Result<Exit> {
     result
 }
 
-impl Check<'_> {
+impl PortCheck<'_> {
     /// Starts connects until the concurrency limit.
-    fn launch(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn launch(&mut self, cx: &mut Ctx<ProbeTimer>) -> Result<()> {
         while self.inflight.len() < self.concurrency && self.next < self.ports.len() {
             let idx = self.next;
             let addr = SocketAddr::new(self.ip, self.ports[idx]);
@@ -154,7 +154,7 @@ impl Check<'_> {
                 Ok(Ok(Some(stream))) => {
                     let timer = started
                         .checked_add(self.timeout)
-                        .map(|at| cx.timers.add(at, Timer { key, idx }));
+                        .map(|at| cx.timers.add(at, ProbeTimer { key, idx }));
                     entry.insert(Probe {
                         idx,
                         stream,
@@ -186,7 +186,7 @@ impl Check<'_> {
         self.flush()
     }
 
-    fn complete(&mut self, cx: &mut Ctx<Timer>, key: usize, timed_out: bool) -> Result<()> {
+    fn complete(&mut self, cx: &mut Ctx<ProbeTimer>, key: usize, timed_out: bool) -> Result<()> {
         let Some(probe) = self.inflight.get(key) else {
             return Ok(());
         };
@@ -259,10 +259,10 @@ fn outcome_of(e: &io::Error) -> PortOutcome {
     }
 }
 
-impl Handler for Check<'_> {
-    type Timer = Timer;
+impl Handler for PortCheck<'_> {
+    type Timer = ProbeTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, _event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<ProbeTimer>, token: Token, _event: &MioEvent) -> Result<()> {
         match token {
             SIGNAL => {
                 if self.signals.take() {
@@ -275,14 +275,14 @@ impl Handler for Check<'_> {
         }
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<ProbeTimer>, timer: ProbeTimer) -> Result<()> {
         match self.inflight.get(timer.key) {
             Some(p) if p.idx == timer.idx => self.complete(cx, timer.key, true),
             _ => Ok(()),
         }
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<ProbeTimer>) -> Result<Option<Exit>> {
         // Result lines go out once per turn of the loop, not one write each.
         self.out.flush()?;
         if self.interrupted {

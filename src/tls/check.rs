@@ -36,13 +36,13 @@ const SIGNAL: Token = Token(1);
 const BASE: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum TlsCheckTimer {
     Resolve(usize),
     Connect(usize),
     Handshake(usize),
 }
 
-enum Phase {
+enum HostPhase {
     /// Waiting for a free lookup.
     Queued,
     Resolving(Lookup),
@@ -66,7 +66,7 @@ enum Phase {
 struct Host {
     host: String,
     port: u16,
-    phase: Phase,
+    phase: HostPhase,
 }
 
 struct TlsCheck<'o> {
@@ -117,12 +117,12 @@ pub fn run(cfg: TlsCheckConfig, out: &mut Output) -> Result<Exit> {
         // An address connects at once; a name waits for its lookup.
         let phase = if net::bare_host(&name).parse::<IpAddr>().is_ok() {
             match net::resolve(&name, dial_port, family) {
-                Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, connect_timeout)),
+                Ok(addrs) => HostPhase::Connecting(Connector::new(addrs, None, connect_timeout)),
                 Err(e) => return Err(e),
             }
         } else {
             queue.push_back(hosts.len());
-            Phase::Queued
+            HostPhase::Queued
         };
         hosts.push(Host { host, port, phase });
     }
@@ -149,8 +149,8 @@ pub fn run(cfg: TlsCheckConfig, out: &mut Output) -> Result<Exit> {
     let mut cx = reactor.ctx();
     check.start_lookups(&mut cx);
     for i in 0..check.hosts.len() {
-        if let Phase::Connecting(c) = &mut check.hosts[i].phase {
-            let outcome = c.start(&mut cx, Token(BASE + i), Timer::Connect(i));
+        if let HostPhase::Connecting(c) = &mut check.hosts[i].phase {
+            let outcome = c.start(&mut cx, Token(BASE + i), TlsCheckTimer::Connect(i));
             check.on_outcome(&mut cx, i, outcome);
         }
     }
@@ -177,7 +177,7 @@ impl TlsCheck<'_> {
     /// Starts the queued lookups the resolver has room for. When every
     /// slot is held by a lookup that timed out (a resolver not answering),
     /// the next host fails at once rather than wait for ever.
-    fn start_lookups(&mut self, cx: &mut Ctx<Timer>) {
+    fn start_lookups(&mut self, cx: &mut Ctx<TlsCheckTimer>) {
         while let Some(&i) = self.queue.front() {
             let full = self.resolver.running() >= crate::reactor::resolver::MAX_LOOKUPS;
             if full && self.resolving > 0 {
@@ -188,7 +188,7 @@ impl TlsCheck<'_> {
             let started = self.resolver.start(
                 cx,
                 Token(BASE + i),
-                Timer::Resolve(i),
+                TlsCheckTimer::Resolve(i),
                 &name,
                 port,
                 self.timeout,
@@ -196,9 +196,9 @@ impl TlsCheck<'_> {
             self.hosts[i].phase = match started {
                 Ok(lookup) => {
                     self.resolving += 1;
-                    Phase::Resolving(lookup)
+                    HostPhase::Resolving(lookup)
                 }
-                Err(e) => Phase::Done(Err(net::resolve_error(&name, &e))),
+                Err(e) => HostPhase::Done(Err(net::resolve_error(&name, &e))),
             };
         }
     }
@@ -206,7 +206,7 @@ impl TlsCheck<'_> {
     /// Host `i`'s lookup answered: connect to what it found.
     fn resolved(
         &mut self,
-        cx: &mut Ctx<Timer>,
+        cx: &mut Ctx<TlsCheckTimer>,
         i: usize,
         result: std::io::Result<Vec<SocketAddr>>,
     ) {
@@ -218,15 +218,15 @@ impl TlsCheck<'_> {
         match addrs {
             Ok(addrs) => {
                 let mut c = Connector::new(addrs, None, self.timeout);
-                let outcome = c.start(cx, Token(BASE + i), Timer::Connect(i));
-                self.hosts[i].phase = Phase::Connecting(c);
+                let outcome = c.start(cx, Token(BASE + i), TlsCheckTimer::Connect(i));
+                self.hosts[i].phase = HostPhase::Connecting(c);
                 self.on_outcome(cx, i, outcome);
             }
-            Err(e) => self.hosts[i].phase = Phase::Done(Err(e)),
+            Err(e) => self.hosts[i].phase = HostPhase::Done(Err(e)),
         }
     }
 
-    fn on_outcome(&mut self, cx: &mut Ctx<Timer>, i: usize, outcome: Outcome) {
+    fn on_outcome(&mut self, cx: &mut Ctx<TlsCheckTimer>, i: usize, outcome: Outcome) {
         match outcome {
             Outcome::Pending => {}
             Outcome::Retrying(addr, e) => {
@@ -239,7 +239,7 @@ impl TlsCheck<'_> {
                     format!("connect {}", self.target(i)),
                     describe_io(&e),
                 );
-                self.hosts[i].phase = Phase::Done(Err(err));
+                self.hosts[i].phase = HostPhase::Done(Err(err));
             }
             Outcome::Connected(stream, addr, _) if self.proxy.is_some() => {
                 let (host, port) = (self.hosts[i].host.clone(), self.hosts[i].port);
@@ -250,18 +250,18 @@ impl TlsCheck<'_> {
                 {
                     Some(Ok(t)) => t,
                     Some(Err(e)) => {
-                        self.hosts[i].phase = Phase::Done(Err(e));
+                        self.hosts[i].phase = HostPhase::Done(Err(e));
                         return;
                     }
                     None => return,
                 };
                 let local = stream.local_addr().unwrap_or(addr);
-                self.hosts[i].phase = Phase::Tunnel {
+                self.hosts[i].phase = HostPhase::Tunnel {
                     conn: Conn::new(stream, addr, local, cx.now),
                     tunnel,
                     timer: cx
                         .timers
-                        .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+                        .add_after(cx.now, self.timeout, TlsCheckTimer::Handshake(i)),
                 };
                 self.tunnel(cx, i);
             }
@@ -270,8 +270,8 @@ impl TlsCheck<'_> {
     }
 
     /// Moves a proxy handshake on; starts TLS once the tunnel is up.
-    fn tunnel(&mut self, cx: &mut Ctx<Timer>, i: usize) {
-        let Phase::Tunnel {
+    fn tunnel(&mut self, cx: &mut Ctx<TlsCheckTimer>, i: usize) {
+        let HostPhase::Tunnel {
             conn,
             tunnel,
             timer,
@@ -285,8 +285,8 @@ impl TlsCheck<'_> {
                 if let Some(t) = timer.take() {
                     cx.timers.cancel(t);
                 }
-                let Phase::Tunnel { conn, .. } =
-                    std::mem::replace(&mut self.hosts[i].phase, Phase::Reported)
+                let HostPhase::Tunnel { conn, .. } =
+                    std::mem::replace(&mut self.hosts[i].phase, HostPhase::Reported)
                 else {
                     return;
                 };
@@ -298,7 +298,7 @@ impl TlsCheck<'_> {
                 if let Some(t) = timer.take() {
                     cx.timers.cancel(t);
                 }
-                self.hosts[i].phase = Phase::Done(Err(e));
+                self.hosts[i].phase = HostPhase::Done(Err(e));
             }
         }
     }
@@ -306,7 +306,7 @@ impl TlsCheck<'_> {
     /// Starts the TLS handshake on a connected stream.
     fn secure(
         &mut self,
-        cx: &mut Ctx<Timer>,
+        cx: &mut Ctx<TlsCheckTimer>,
         i: usize,
         stream: mio::net::TcpStream,
         addr: SocketAddr,
@@ -320,24 +320,24 @@ impl TlsCheck<'_> {
         let tls = ntls::config_with(recorder.clone(), &alpn)
             .and_then(|config| TlsConn::new(stream, config, &name));
         self.hosts[i].phase = match tls {
-            Ok(tls) => Phase::Handshaking {
+            Ok(tls) => HostPhase::Handshaking {
                 tls: Box::new(tls),
                 addr,
                 recorder,
                 timer: cx
                     .timers
-                    .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+                    .add_after(cx.now, self.timeout, TlsCheckTimer::Handshake(i)),
             },
-            Err(e) => Phase::Done(Err(e)),
+            Err(e) => HostPhase::Done(Err(e)),
         };
         self.drive(cx, i);
     }
 
     /// Moves a handshake on; records the result when it is done.
-    fn drive(&mut self, cx: &mut Ctx<Timer>, i: usize) {
+    fn drive(&mut self, cx: &mut Ctx<TlsCheckTimer>, i: usize) {
         let what = format!("TLS with {}", self.target(i));
         let (host, port) = (self.hosts[i].host.clone(), self.hosts[i].port);
-        let Phase::Handshaking {
+        let HostPhase::Handshaking {
             tls,
             addr,
             recorder,
@@ -398,11 +398,11 @@ impl TlsCheck<'_> {
                 error: recorder.failure(),
             }
         });
-        if let Phase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
+        if let HostPhase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
             tls.close();
             let _ = cx.registry.deregister(&mut tls.stream);
         }
-        self.hosts[i].phase = Phase::Done(report);
+        self.hosts[i].phase = HostPhase::Done(report);
     }
 
     /// Reports finished hosts in order; the exit status is the first
@@ -410,9 +410,9 @@ impl TlsCheck<'_> {
     fn report(&mut self) -> Result<()> {
         while self.next_report < self.hosts.len() {
             let i = self.next_report;
-            let phase = std::mem::replace(&mut self.hosts[i].phase, Phase::Reported);
+            let phase = std::mem::replace(&mut self.hosts[i].phase, HostPhase::Reported);
             let result = match phase {
-                Phase::Done(r) => r,
+                HostPhase::Done(r) => r,
                 other => {
                     self.hosts[i].phase = other;
                     return Ok(());
@@ -448,9 +448,9 @@ impl TlsCheck<'_> {
 }
 
 impl Handler for TlsCheck<'_> {
-    type Timer = Timer;
+    type Timer = TlsCheckTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<TlsCheckTimer>, token: Token, event: &MioEvent) -> Result<()> {
         if token == SIGNAL {
             if self.signals.take() {
                 self.interrupted = true;
@@ -461,20 +461,20 @@ impl Handler for TlsCheck<'_> {
             return Ok(());
         };
         match &mut self.hosts[i].phase {
-            Phase::Resolving(lookup) => {
+            HostPhase::Resolving(lookup) => {
                 if let Resolved::Done(result) = lookup.ready(cx) {
                     self.resolved(cx, i, result);
                 }
             }
-            Phase::Connecting(c) => {
-                let outcome = c.ready(cx, token, Timer::Connect(i));
+            HostPhase::Connecting(c) => {
+                let outcome = c.ready(cx, token, TlsCheckTimer::Connect(i));
                 self.on_outcome(cx, i, outcome);
             }
-            Phase::Tunnel { conn, .. } => {
+            HostPhase::Tunnel { conn, .. } => {
                 conn.ready(event);
                 self.tunnel(cx, i);
             }
-            Phase::Handshaking { tls, .. } => {
+            HostPhase::Handshaking { tls, .. } => {
                 tls.set_ready(
                     event.is_readable() || event.is_read_closed() || event.is_error(),
                     event.is_writable() || event.is_write_closed() || event.is_error(),
@@ -486,24 +486,24 @@ impl Handler for TlsCheck<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<TlsCheckTimer>, timer: TlsCheckTimer) -> Result<()> {
         match timer {
-            Timer::Resolve(i) => {
-                if let Phase::Resolving(lookup) = &mut self.hosts[i].phase {
+            TlsCheckTimer::Resolve(i) => {
+                if let HostPhase::Resolving(lookup) = &mut self.hosts[i].phase {
                     let e = lookup.timed_out(cx);
                     self.resolving -= 1;
                     let (name, _) = self.dial(i);
-                    self.hosts[i].phase = Phase::Done(Err(net::resolve_error(&name, &e)));
+                    self.hosts[i].phase = HostPhase::Done(Err(net::resolve_error(&name, &e)));
                 }
             }
-            Timer::Connect(i) => {
-                if let Phase::Connecting(c) = &mut self.hosts[i].phase {
+            TlsCheckTimer::Connect(i) => {
+                if let HostPhase::Connecting(c) = &mut self.hosts[i].phase {
                     let outcome = c.timed_out(cx, Token(BASE + i), timer);
                     self.on_outcome(cx, i, outcome);
                 }
             }
-            Timer::Handshake(i) => {
-                if let Phase::Tunnel { conn, tunnel, .. } = &mut self.hosts[i].phase {
+            TlsCheckTimer::Handshake(i) => {
+                if let HostPhase::Tunnel { conn, tunnel, .. } = &mut self.hosts[i].phase {
                     let _ = cx.registry.deregister(&mut conn.stream);
                     let err = Error::timeout(
                         format!("proxy {}", tunnel.proxy()),
@@ -513,9 +513,9 @@ impl Handler for TlsCheck<'_> {
                             humantime::format_duration(self.timeout)
                         ),
                     );
-                    self.hosts[i].phase = Phase::Done(Err(err));
+                    self.hosts[i].phase = HostPhase::Done(Err(err));
                 }
-                if let Phase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
+                if let HostPhase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
                     let _ = cx.registry.deregister(&mut tls.stream);
                     let err = Error::timeout(
                         format!("TLS with {}", self.target(i)),
@@ -524,14 +524,14 @@ impl Handler for TlsCheck<'_> {
                             humantime::format_duration(self.timeout)
                         ),
                     );
-                    self.hosts[i].phase = Phase::Done(Err(err));
+                    self.hosts[i].phase = HostPhase::Done(Err(err));
                 }
             }
         }
         Ok(())
     }
 
-    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<TlsCheckTimer>) -> Result<Option<Exit>> {
         self.start_lookups(cx);
         self.report()?;
         if self.interrupted {

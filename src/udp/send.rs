@@ -34,7 +34,7 @@ const SETTLE: Duration = Duration::from_millis(50);
 const MAX_PENDING: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum SendTimer {
     /// The interval has passed: send the next datagram.
     Next,
     /// Stop waiting (for replies, or for a late ICMP error).
@@ -225,7 +225,7 @@ fn open_socket(dest: SocketAddr, args: &UdpSendConfig) -> Result<Socket> {
 
 impl Sender<'_> {
     /// Sends what is due, reads replies and errors, and moves the phases on.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn pump(&mut self, cx: &mut Ctx<SendTimer>) -> Result<()> {
         self.receive()?;
         while self.phase == SendPhase::Sending && self.exit.is_none() {
             if let Some(at) = self.next_at {
@@ -256,7 +256,7 @@ impl Sender<'_> {
                     if let Some(interval) = self.cfg.interval {
                         let at = cx.now + interval;
                         self.next_at = Some(at);
-                        cx.timers.add(at, Timer::Next);
+                        cx.timers.add(at, SendTimer::Next);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
@@ -376,17 +376,17 @@ impl Sender<'_> {
     }
 
     /// Everything is out: wait for replies, or for a late ICMP error.
-    fn all_sent(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn all_sent(&mut self, cx: &mut Ctx<SendTimer>) -> Result<()> {
         if let Some(timeout) = self.cfg.reply {
             if self.replies >= self.sent {
                 self.exit = Some(Ok(Exit::Ok));
                 return Ok(());
             }
             self.phase = SendPhase::Waiting;
-            cx.timers.add(cx.now + timeout, Timer::Deadline);
+            cx.timers.add(cx.now + timeout, SendTimer::Deadline);
         } else {
             self.phase = SendPhase::Settling;
-            cx.timers.add(cx.now + SETTLE, Timer::Deadline);
+            cx.timers.add(cx.now + SETTLE, SendTimer::Deadline);
         }
         Ok(())
     }
@@ -468,9 +468,9 @@ fn decode_line(line: Vec<u8>, line_no: u64, hex_input: bool, limit: usize) -> Re
 }
 
 impl Handler for Sender<'_> {
-    type Timer = Timer;
+    type Timer = SendTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<SendTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => {
                 if event.is_writable() || event.is_error() {
@@ -492,15 +492,15 @@ impl Handler for Sender<'_> {
         }
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<SendTimer>, timer: SendTimer) -> Result<()> {
         match timer {
-            Timer::Next => {
+            SendTimer::Next => {
                 if self.next_at.is_some_and(|at| at <= cx.now) {
                     self.next_at = None;
                 }
                 self.pump(cx)
             }
-            Timer::Deadline => {
+            SendTimer::Deadline => {
                 self.receive()?;
                 if self.exit.is_some() {
                     return Ok(());
@@ -524,7 +524,7 @@ impl Handler for Sender<'_> {
         }
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<SendTimer>) -> Result<Option<Exit>> {
         let Some(result) = self.exit.take() else {
             return Ok(None);
         };

@@ -52,7 +52,7 @@ const REFUSAL_BODY: usize = 300;
 /// Timers; those of one connection carry its number, so that a timer
 /// left over from a connection before a reconnect does nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+enum WsClientTimer {
     Connect,
     Ping(u32),
     Idle(u32),
@@ -99,8 +99,8 @@ impl Backoff {
     }
 }
 
-enum Phase {
-    Handshake(Box<Exchange<Timer>>),
+enum WsClientPhase {
+    Handshake(Box<Exchange<WsClientTimer>>),
     Open,
     Over,
 }
@@ -111,7 +111,7 @@ struct WsClient<'o> {
     request: Request,
     key: String,
     settings: Arc<Settings>,
-    phase: Phase,
+    phase: WsClientPhase,
     refused: Option<(Head, Vec<u8>)>,
     protocol: Option<String>,
     upgraded: bool,
@@ -142,7 +142,7 @@ struct WsClient<'o> {
     close_pending: bool,
     /// When everything queued had been written after stdin's end.
     quiet_from: Option<Instant>,
-    /// A [`Timer::Quiet`] is armed.
+    /// A [`WsClientTimer::Quiet`] is armed.
     quiet_armed: bool,
     /// The exit status once the close handshake (or the failure) is done.
     ending: Option<Result<Exit>>,
@@ -190,7 +190,7 @@ pub fn run(cfg: WsConnectConfig, out: &mut Output) -> anyhow::Result<Exit> {
         request,
         key,
         settings: Arc::new(settings),
-        phase: Phase::Over,
+        phase: WsClientPhase::Over,
         refused: None,
         protocol: None,
         upgraded: false,
@@ -289,11 +289,18 @@ impl WsClient<'_> {
     }
 
     /// Sends the upgrade request on a new connection.
-    fn start_handshake(&mut self, cx: &mut Ctx<Timer>) {
+    fn start_handshake(&mut self, cx: &mut Ctx<WsClientTimer>) {
         let settings = Arc::clone(&self.settings);
-        match Exchange::start(cx, SOCKET, Timer::Connect, &self.request, None, settings) {
+        match Exchange::start(
+            cx,
+            SOCKET,
+            WsClientTimer::Connect,
+            &self.request,
+            None,
+            settings,
+        ) {
             Ok(ex) => {
-                self.phase = Phase::Handshake(Box::new(ex));
+                self.phase = WsClientPhase::Handshake(Box::new(ex));
                 self.handshake(cx);
             }
             Err(e) => self.exit = Some(Err(crate::error::flatten(&e))),
@@ -302,8 +309,8 @@ impl WsClient<'_> {
 
     /// Takes the handshake's steps until it waits for the socket, then
     /// opens the session once the server agreed.
-    fn handshake(&mut self, cx: &mut Ctx<Timer>) {
-        while let Phase::Handshake(ex) = &mut self.phase {
+    fn handshake(&mut self, cx: &mut Ctx<WsClientTimer>) {
+        while let WsClientPhase::Handshake(ex) = &mut self.phase {
             match ex.poll(cx) {
                 Ok(Some(step)) => {
                     if let Err(e) = self.step(step) {
@@ -321,12 +328,14 @@ impl WsClient<'_> {
         self.after_handshake_step(cx);
     }
 
-    fn after_handshake_step(&mut self, cx: &mut Ctx<Timer>) {
-        let done = matches!(&self.phase, Phase::Handshake(ex) if ex.is_done());
+    fn after_handshake_step(&mut self, cx: &mut Ctx<WsClientTimer>) {
+        let done = matches!(&self.phase, WsClientPhase::Handshake(ex) if ex.is_done());
         if !done || !self.upgraded {
             return;
         }
-        let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Open) else {
+        let WsClientPhase::Handshake(mut ex) =
+            std::mem::replace(&mut self.phase, WsClientPhase::Open)
+        else {
             return;
         };
         self.transport = ex.take_transport();
@@ -337,12 +346,12 @@ impl WsClient<'_> {
     }
 
     /// The connection is upgraded: announce it, start timers, send --send.
-    fn open(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn open(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<()> {
         self.last_active = cx.now;
         self.opened_at = Some(cx.now);
         if self.session.is_closing() {
             // Stdin ended while reconnecting: its Close waits for an answer now.
-            arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+            arm(cx, CLOSE_WAIT, WsClientTimer::CloseWait(self.gen));
         }
         let path = self.request.target();
         self.out.emit(&Event::WsOpen {
@@ -356,10 +365,10 @@ impl WsClient<'_> {
             self.out.warn(&warning);
         }
         if let Some(d) = self.cfg.ping_interval {
-            arm(cx, d, Timer::Ping(self.gen));
+            arm(cx, d, WsClientTimer::Ping(self.gen));
         }
         if let Some(d) = self.cfg.idle_timeout {
-            arm(cx, d, Timer::Idle(self.gen));
+            arm(cx, d, WsClientTimer::Idle(self.gen));
         }
         if self.input != WsInput::Ignored && !self.stdin_opened {
             // Once: stdin stays open across reconnects.
@@ -390,7 +399,7 @@ impl WsClient<'_> {
     }
 
     /// Moves everything that can move: socket in, events, stdin in, socket out.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn pump(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<()> {
         loop {
             let mut progress = false;
             progress |= self.receive(cx)?;
@@ -408,7 +417,7 @@ impl WsClient<'_> {
     }
 
     /// Reads the socket and handles what the session makes of it.
-    fn receive(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
+    fn receive(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<bool> {
         let mut progress = false;
         // Decode what is buffered first (the 101 may have brought frames).
         while !self.inbuf.is_empty() && self.exit.is_none() {
@@ -510,7 +519,7 @@ impl WsClient<'_> {
         ))
     }
 
-    fn on_event(&mut self, cx: &mut Ctx<Timer>, ev: WsEvent) -> Result<()> {
+    fn on_event(&mut self, cx: &mut Ctx<WsClientTimer>, ev: WsEvent) -> Result<()> {
         self.last_active = cx.now;
         match ev {
             WsEvent::Message(m) => {
@@ -584,7 +593,7 @@ impl WsClient<'_> {
                 let result = self.ending.take().unwrap_or(status);
                 self.ending = Some(result);
                 // The server closes TCP first; give it a moment.
-                arm(cx, LINGER, Timer::Linger(self.gen));
+                arm(cx, LINGER, WsClientTimer::Linger(self.gen));
             }
             WsEvent::Failed(e) => {
                 let _ = self.report_close(&Event::WsClose {
@@ -600,7 +609,7 @@ impl WsClient<'_> {
                     self.url.clone(),
                     format!("the server broke the protocol: {e}"),
                 )));
-                arm(cx, LINGER, Timer::Linger(self.gen));
+                arm(cx, LINGER, WsClientTimer::Linger(self.gen));
             }
         }
         Ok(())
@@ -620,8 +629,10 @@ impl WsClient<'_> {
     /// Drops what is left of the connection, says why and when the next
     /// attempt comes, and arms it. Stdin stays open: what it brings
     /// meanwhile is queued (up to the usual bound) for the next connection.
-    fn schedule_reconnect(&mut self, cx: &mut Ctx<Timer>, r: &Result<Exit>) -> Result<()> {
-        if let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Over) {
+    fn schedule_reconnect(&mut self, cx: &mut Ctx<WsClientTimer>, r: &Result<Exit>) -> Result<()> {
+        if let WsClientPhase::Handshake(mut ex) =
+            std::mem::replace(&mut self.phase, WsClientPhase::Over)
+        {
             ex.abandon(cx);
         }
         if let Some(mut t) = self.transport.take() {
@@ -658,12 +669,12 @@ impl WsClient<'_> {
         self.close_pending = false;
         self.quiet_from = None;
         self.quiet_armed = false;
-        arm(cx, delay, Timer::Reconnect);
+        arm(cx, delay, WsClientTimer::Reconnect);
         Ok(())
     }
 
     /// Starts the next connection: a fresh key, the same request.
-    fn reconnect(&mut self, cx: &mut Ctx<Timer>) {
+    fn reconnect(&mut self, cx: &mut Ctx<WsClientTimer>) {
         let key = match super::os_random() {
             Ok(r) => handshake::client_key(r),
             Err(e) => {
@@ -708,15 +719,15 @@ impl WsClient<'_> {
     }
 
     /// Starts the close handshake; `then` is the exit status once it is done.
-    fn close(&mut self, cx: &mut Ctx<Timer>, c: u16, reason: &str, then: Result<Exit>) {
+    fn close(&mut self, cx: &mut Ctx<WsClientTimer>, c: u16, reason: &str, then: Result<Exit>) {
         self.local_end = true;
         if self.session.is_open() {
             self.session.close(c, reason, &mut self.entropy);
             self.ending = Some(then);
             // Between connections (--autoreconnect) the wait starts once
             // the next one is open.
-            if matches!(self.phase, Phase::Open) {
-                arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+            if matches!(self.phase, WsClientPhase::Open) {
+                arm(cx, CLOSE_WAIT, WsClientTimer::CloseWait(self.gen));
             }
         }
         if let Some(mut s) = self.stdin.take() {
@@ -726,7 +737,7 @@ impl WsClient<'_> {
 
     /// A line typed on the console: text to send, or a slash command.
     /// Returns whether it closed the connection.
-    fn chat_line(&mut self, cx: &mut Ctx<Timer>, line: &str) -> Result<bool> {
+    fn chat_line(&mut self, cx: &mut Ctx<WsClientTimer>, line: &str) -> Result<bool> {
         let Some(c) = &self.console else {
             return Ok(false);
         };
@@ -778,7 +789,7 @@ impl WsClient<'_> {
     }
 
     /// Reads stdin while the send queue has room.
-    fn read_stdin(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
+    fn read_stdin(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<bool> {
         let mut progress = false;
         let mut buf = [0u8; 64 * 1024];
         while self.session.is_open() && self.backlog() < HIGH_WATER {
@@ -871,7 +882,7 @@ impl WsClient<'_> {
     /// Close when nothing has arrived for `--linger` since the later of that
     /// moment and the last bytes received (a request/reply server answers
     /// the last lines in that time). Returns whether it closed.
-    fn close_when_quiet(&mut self, cx: &mut Ctx<Timer>) -> bool {
+    fn close_when_quiet(&mut self, cx: &mut Ctx<WsClientTimer>) -> bool {
         if !self.close_pending || !self.session.is_open() || self.backlog() > 0 {
             return false;
         }
@@ -887,7 +898,7 @@ impl WsClient<'_> {
         }
         if !self.quiet_armed {
             self.quiet_armed = true;
-            cx.timers.add(deadline, Timer::Quiet(self.gen));
+            cx.timers.add(deadline, WsClientTimer::Quiet(self.gen));
         }
         false
     }
@@ -913,7 +924,7 @@ impl WsClient<'_> {
     }
 
     /// Hands session output to the transport and writes what the socket takes.
-    fn flush(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn flush(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<()> {
         let Some(t) = self.transport.as_mut() else {
             return Ok(());
         };
@@ -952,7 +963,7 @@ fn protocol_warning(asked: &[String], chosen: Option<&str>) -> Option<String> {
 
 /// Arms `timer` to fire `d` from now; a `d` too long to represent (a huge
 /// `--idle-timeout` or `--ping-interval`) means no deadline at all.
-fn arm(cx: &mut Ctx<Timer>, d: Duration, timer: Timer) {
+fn arm(cx: &mut Ctx<WsClientTimer>, d: Duration, timer: WsClientTimer) {
     if let Some(at) = cx.now.checked_add(d) {
         cx.timers.add(at, timer);
     }
@@ -1020,18 +1031,18 @@ fn close_exit(c: u16) -> Exit {
 }
 
 impl Handler for WsClient<'_> {
-    type Timer = Timer;
+    type Timer = WsClientTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<WsClientTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
-            SOCKET => match std::mem::replace(&mut self.phase, Phase::Over) {
-                Phase::Handshake(mut ex) => {
+            SOCKET => match std::mem::replace(&mut self.phase, WsClientPhase::Over) {
+                WsClientPhase::Handshake(mut ex) => {
                     ex.ready(cx, event);
-                    self.phase = Phase::Handshake(ex);
+                    self.phase = WsClientPhase::Handshake(ex);
                     self.handshake(cx);
                 }
-                Phase::Open => {
-                    self.phase = Phase::Open;
+                WsClientPhase::Open => {
+                    self.phase = WsClientPhase::Open;
                     if let Some(t) = self.transport.as_mut() {
                         t.ready(event);
                     }
@@ -1039,7 +1050,7 @@ impl Handler for WsClient<'_> {
                         self.exit = Some(Err(e));
                     }
                 }
-                Phase::Over => {}
+                WsClientPhase::Over => {}
             },
             STDIN => {
                 if let Some(s) = self.stdin.as_mut() {
@@ -1050,7 +1061,7 @@ impl Handler for WsClient<'_> {
                 }
             }
             SIGNAL if self.signals.take() => {
-                if self.interrupted || !matches!(self.phase, Phase::Open) {
+                if self.interrupted || !matches!(self.phase, WsClientPhase::Open) {
                     self.interrupted = true;
                     self.exit = Some(Ok(Exit::Interrupted));
                 } else {
@@ -1064,32 +1075,32 @@ impl Handler for WsClient<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<WsClientTimer>, timer: WsClientTimer) -> Result<()> {
         match timer {
-            Timer::Connect if matches!(self.phase, Phase::Handshake(_)) => {
-                if let Phase::Handshake(ex) = &mut self.phase {
+            WsClientTimer::Connect if matches!(self.phase, WsClientPhase::Handshake(_)) => {
+                if let WsClientPhase::Handshake(ex) = &mut self.phase {
                     ex.timed_out(cx);
                     self.handshake(cx);
                 }
             }
-            Timer::Connect => {}
-            Timer::Ping(g)
-            | Timer::Idle(g)
-            | Timer::CloseWait(g)
-            | Timer::Linger(g)
-            | Timer::Quiet(g)
+            WsClientTimer::Connect => {}
+            WsClientTimer::Ping(g)
+            | WsClientTimer::Idle(g)
+            | WsClientTimer::CloseWait(g)
+            | WsClientTimer::Linger(g)
+            | WsClientTimer::Quiet(g)
                 if g != self.gen => {}
-            Timer::Reconnect => self.reconnect(cx),
-            Timer::Ping(_) => {
+            WsClientTimer::Reconnect => self.reconnect(cx),
+            WsClientTimer::Ping(_) => {
                 if self.session.is_open() {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
                     if let Some(d) = self.cfg.ping_interval {
-                        arm(cx, d, Timer::Ping(self.gen));
+                        arm(cx, d, WsClientTimer::Ping(self.gen));
                     }
                 }
             }
-            Timer::Idle(_) => {
+            WsClientTimer::Idle(_) => {
                 if let Some(d) = self.cfg.idle_timeout {
                     // A deadline too far to represent never comes.
                     let Some(deadline) = self.last_active.checked_add(d) else {
@@ -1108,11 +1119,11 @@ impl Handler for WsClient<'_> {
                         );
                         self.flush(cx)?;
                     } else {
-                        cx.timers.add(deadline, Timer::Idle(self.gen));
+                        cx.timers.add(deadline, WsClientTimer::Idle(self.gen));
                     }
                 }
             }
-            Timer::CloseWait(_) => {
+            WsClientTimer::CloseWait(_) => {
                 if self.session.is_closing() {
                     self.session.abort();
                     self.exit = Some(Err(Error::timeout(
@@ -1124,12 +1135,12 @@ impl Handler for WsClient<'_> {
                     )));
                 }
             }
-            Timer::Linger(_) => {
+            WsClientTimer::Linger(_) => {
                 if let Some(ending) = self.ending.take() {
                     self.exit = Some(ending);
                 }
             }
-            Timer::Quiet(_) => {
+            WsClientTimer::Quiet(_) => {
                 self.quiet_armed = false;
                 if self.close_when_quiet(cx) {
                     self.pump(cx)?;
@@ -1139,14 +1150,14 @@ impl Handler for WsClient<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<Option<Exit>> {
         match self.exit.take() {
             Some(r) if self.reconnects(&r) => {
                 self.schedule_reconnect(cx, &r)?;
                 Ok(None)
             }
             Some(r) => {
-                self.phase = Phase::Over;
+                self.phase = WsClientPhase::Over;
                 drop(self.console.take());
                 r.map(Some)
             }
