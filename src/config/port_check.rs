@@ -209,4 +209,50 @@ mod tests {
             "{e}"
         );
     }
+
+    fn config(line: &str) -> Result<PortCheckConfig> {
+        use crate::cli::{Cli, Command, TcpCommand};
+        use clap::Parser as _;
+        let argv = std::iter::once("netkit").chain(line.split_whitespace());
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Tcp(TcpCommand::Check(args)) => PortCheckConfig::from_args(args),
+            _ => panic!("not tcp check"),
+        }
+    }
+
+    #[test]
+    fn flags_to_config() {
+        let table: &[(&str, &[u16], PortReport, PortVerdict)] = &[
+            (
+                "tcp check h 22",
+                &[22],
+                PortReport::All,
+                PortVerdict::AllOpen,
+            ),
+            (
+                "tcp check --open h 1-3",
+                &[1, 2, 3],
+                PortReport::OpenOnly,
+                PortVerdict::AllOpen,
+            ),
+            (
+                "tcp check --any h 9 8",
+                &[9, 8],
+                PortReport::All,
+                PortVerdict::AnyOpen,
+            ),
+        ];
+        for &(line, ports, report, verdict) in table {
+            let c = config(line).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            assert_eq!(
+                (c.ports.as_slice(), c.report, c.verdict),
+                (ports, report, verdict),
+                "{line}"
+            );
+        }
+        // 17 times every port is over the bound: refused before any socket.
+        let line = format!("tcp check h{}", " 1-65535".repeat(17));
+        let e = config(&line).unwrap_err();
+        assert_eq!((e.kind, e.what.as_str()), (Exit::Usage, "ports"));
+    }
 }

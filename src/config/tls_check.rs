@@ -111,4 +111,42 @@ mod tests {
             assert_eq!(parse_target(bad).unwrap_err().kind, Exit::Usage, "{bad}");
         }
     }
+
+    fn config(line: &str) -> Result<TlsCheckConfig> {
+        use crate::cli::{Cli, Command, TlsCommand};
+        use clap::Parser as _;
+        let argv = std::iter::once("netkit").chain(line.split_whitespace());
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Tls(TlsCommand::Check(args)) => TlsCheckConfig::from_args(args),
+            _ => panic!("not tls check"),
+        }
+    }
+
+    #[test]
+    fn flags_to_config() {
+        let c = config("tls check -k --sni x.test --alpn h2 --alpn http/1.1 a b:8443").unwrap();
+        assert_eq!(c.targets, [("a".into(), 443), ("b".into(), 8443)]);
+        assert_eq!(
+            c.tls,
+            TlsClientSettings {
+                cacert: None,
+                insecure: true,
+                sni: Some("x.test".into()),
+                alpn: vec!["h2".into(), "http/1.1".into()],
+            }
+        );
+        assert!(c.proxy.is_none());
+        assert!(config("tls check -x socks5h://127.0.0.1:1080 a")
+            .unwrap()
+            .proxy
+            .is_some());
+        for line in ["tls check a:0", "tls check -x ftp://p a"] {
+            let e = config(line)
+                .err()
+                .unwrap_or_else(|| panic!("{line}: accepted"));
+            assert_eq!(e.kind, Exit::Usage, "{line}: {e:?}");
+        }
+        let many = format!("tls check{}", " h".repeat(MAX_HOSTS + 1));
+        assert_eq!(config(&many).unwrap_err().what, "hosts");
+    }
 }
