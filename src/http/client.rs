@@ -13,20 +13,19 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::event::Event as MioEvent;
 use mio::Token;
 use rustls::ClientConfig;
 use url::Url;
 
-use super::tls::{tls_failure, TlsConn};
 use super::transport::Transport;
-use crate::config::{DialConfig, TlsClientSettings};
+use crate::config::DialConfig;
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::net;
 use crate::net::proxy::{self, Proxy, Tunnel};
-use crate::net::Family;
+use crate::net::tls::{tls_failure, TlsConn};
 use crate::proto::http::{Head, HttpError};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
@@ -119,22 +118,17 @@ pub fn report_link(out: &mut crate::output::Output, step: &Step) -> Result<bool>
     Ok(true)
 }
 
-/// What an exchange needs to connect.
+/// What an exchange needs to connect: the dial config from the config
+/// step, and what is made of it at run time.
 #[derive(Clone)]
 pub struct Settings {
-    pub connect_timeout: Duration,
-    pub family: Family,
+    /// Family, connect timeout, proxy, `--unix-socket` (connect there
+    /// instead: the URL still gives Host and path), TLS options.
+    pub dial: DialConfig,
     /// Required for https; see [`Settings::load_tls`].
     pub tls: Option<Arc<ClientConfig>>,
     /// Host names are looked up off the loop thread (clones share its bound).
     pub resolver: Resolver,
-    /// `-x URL` (`Some("")`: none, whatever the environment says).
-    pub proxy: Option<String>,
-    /// `--noproxy LIST`.
-    pub noproxy: Option<String>,
-    /// `--unix-socket PATH`: connect there instead (the URL still gives
-    /// Host and path).
-    pub unix_socket: Option<String>,
     /// `--resolve`: these addresses for HOST:PORT (`*` for any host).
     pub resolve: Vec<ResolveEntry>,
     /// `--connect-to`: connect elsewhere (the Host header and TLS name stay).
@@ -260,27 +254,23 @@ impl Settings {
 }
 
 impl Settings {
-    pub fn new(args: &DialConfig) -> Settings {
+    pub fn new(dial: &DialConfig) -> Settings {
         Settings {
-            connect_timeout: args.connect_timeout,
-            family: args.family,
+            dial: dial.clone(),
             tls: None,
             resolver: Resolver::default(),
             resolve: Vec::new(),
             connect_to: Vec::new(),
-            proxy: args.proxy.clone(),
-            noproxy: args.noproxy.clone(),
-            unix_socket: args.unix_socket.clone(),
         }
     }
 
     /// Builds the TLS configuration once, when the first https origin needs
     /// it (plain http never pays for loading the root store).
-    pub fn load_tls(&mut self, args: &TlsClientSettings) -> Result<()> {
+    pub fn load_tls(&mut self) -> Result<()> {
         if self.tls.is_none() {
-            self.tls = Some(super::tls::client_config(
-                args.cacert.as_deref(),
-                args.insecure,
+            self.tls = Some(crate::net::tls::client_config(
+                self.dial.tls.cacert.as_deref(),
+                self.dial.tls.insecure,
                 &[b"http/1.1"],
             )?);
         }
@@ -348,13 +338,13 @@ impl<K: Copy> Exchange<K> {
         settings: Arc<Settings>,
     ) -> anyhow::Result<Exchange<K>> {
         let origin = Origin::of(&request.url)?;
-        let proxy = if settings.unix_socket.is_some() {
+        let proxy = if settings.dial.unix_socket.is_some() {
             // As curl: the socket is the way there, no proxy.
             Ok(None)
         } else {
             proxy::choose(
-                settings.proxy.as_deref(),
-                settings.noproxy.as_deref(),
+                settings.dial.proxy.as_deref(),
+                settings.dial.noproxy.as_deref(),
                 origin.https,
                 &origin.host,
                 &proxy::process_env,
@@ -445,7 +435,7 @@ impl<K: Copy> Exchange<K> {
 
     fn connect(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let settings = Arc::clone(&self.settings);
-        if let Some(path) = &settings.unix_socket {
+        if let Some(path) = &settings.dial.unix_socket {
             let mut stream = net::unix::connect(path)?;
             cx.registry
                 .register(
@@ -460,9 +450,9 @@ impl<K: Copy> Exchange<K> {
                 let tls = TlsConn::new(stream, tls_config(&settings)?, &self.origin.host)?;
                 self.transport = Some(Transport::UnixTls(Box::new(tls)));
                 self.phase = ExchangePhase::Secure;
-                self.tls_timer = cx
-                    .timers
-                    .add_after(cx.now, settings.connect_timeout, self.key);
+                self.tls_timer =
+                    cx.timers
+                        .add_after(cx.now, settings.dial.connect_timeout, self.key);
             } else {
                 let none = SocketAddr::from(([0, 0, 0, 0], 0));
                 self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
@@ -473,12 +463,12 @@ impl<K: Copy> Exchange<K> {
         let (host, port) = self.dial();
         let (host, port, fixed) = settings.target(&host, port);
         if let Some(addrs) = fixed {
-            let addrs = net::pick(&host, &addrs, settings.family)?;
+            let addrs = net::pick(&host, &addrs, settings.dial.family)?;
             self.timing.namelookup = self.started.elapsed();
             return self.connect_to(cx, addrs);
         }
         if net::is_literal(&host) {
-            let addrs = net::resolve(&host, port, settings.family)?;
+            let addrs = net::resolve(&host, port, settings.dial.family)?;
             self.timing.namelookup = self.started.elapsed();
             return self.connect_to(cx, addrs);
         }
@@ -491,7 +481,7 @@ impl<K: Copy> Exchange<K> {
                 self.key,
                 &host,
                 port,
-                settings.connect_timeout,
+                settings.dial.connect_timeout,
             )
             .map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
@@ -510,13 +500,13 @@ impl<K: Copy> Exchange<K> {
         let host = self.lookup_host.clone();
         self.phase = ExchangePhase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
-        let addrs = net::pick(&host, &addrs, self.settings.family)?;
+        let addrs = net::pick(&host, &addrs, self.settings.dial.family)?;
         self.timing.namelookup = self.started.elapsed();
         self.connect_to(cx, addrs)
     }
 
     fn connect_to(&mut self, cx: &mut Ctx<K>, addrs: Vec<SocketAddr>) -> anyhow::Result<()> {
-        let mut connector = Connector::new(addrs, None, self.settings.connect_timeout);
+        let mut connector = Connector::new(addrs, None, self.settings.dial.connect_timeout);
         let outcome = connector.start(cx, self.token, self.key);
         self.phase = ExchangePhase::Connecting(connector);
         self.on_connect(cx, outcome)
@@ -612,7 +602,7 @@ impl<K: Copy> Exchange<K> {
     }
 
     fn timed_out_inner(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
-        let connect_timeout = self.settings.connect_timeout;
+        let connect_timeout = self.settings.dial.connect_timeout;
         if let ExchangePhase::Resolving(l) = &mut self.phase {
             let e = l.timed_out(cx);
             self.phase = ExchangePhase::Done;
@@ -686,11 +676,11 @@ impl<K: Copy> Exchange<K> {
                     Some(p) if !self.absolute => Some(p.handshake(
                         &self.origin.host,
                         self.origin.port,
-                        self.settings.family,
+                        self.settings.dial.family,
                     )?),
                     _ => None,
                 };
-                let connect_timeout = self.settings.connect_timeout;
+                let connect_timeout = self.settings.dial.connect_timeout;
                 if let Some(tunnel) = tunnel {
                     self.tunnel = Some(tunnel);
                     self.transport =
@@ -1070,7 +1060,7 @@ mod tests {
         let c = ConnectTo::parse("::[::1]:8080").unwrap();
         assert_eq!((c.from_host, c.from_port), (None, None));
         assert_eq!((c.to_host.as_deref(), c.to_port), (Some("::1"), Some(8080)));
-        let mut s = Settings::new(&DialConfig::new(Duration::from_secs(1)));
+        let mut s = Settings::new(&DialConfig::new(std::time::Duration::from_secs(1)));
         s.connect_to
             .push(ConnectTo::parse("a.test:80:b.test:81").unwrap());
         s.resolve

@@ -396,7 +396,7 @@ impl HttpCmd<'_> {
         let origin = Origin::of(&self.request.url)?;
         self.set_cookie_header(&origin);
         if origin.https {
-            Arc::make_mut(&mut self.settings).load_tls(&self.cfg.dial.tls)?;
+            Arc::make_mut(&mut self.settings).load_tls()?;
         }
         let reuse = self.pool.take_for(cx, &origin);
         self.current = Current::default();

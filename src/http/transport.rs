@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use mio::event::{Event, Source};
 use mio::net::UnixStream;
 
-use super::tls::TlsConn;
+use crate::net::tls::TlsConn;
 use crate::reactor::conn::{Conn, Read};
 
 pub enum Transport {

@@ -112,7 +112,7 @@ pub fn run(cfg: PollConfig, out: &mut Output) -> anyhow::Result<Exit> {
     let mut settings = Settings::new(&cfg.dial);
     if let Target::Http(req) = &target {
         if Origin::of(&req.url)?.https {
-            settings.load_tls(&cfg.dial.tls)?;
+            settings.load_tls()?;
         }
         if cfg.dial.tls.insecure {
             out.warn("--insecure: the server's certificate is not verified");

@@ -174,7 +174,7 @@ pub fn run(cfg: WsConnectConfig, out: &mut Output) -> anyhow::Result<Exit> {
     }
     let mut settings = Settings::new(&cfg.dial);
     if request.url.scheme() == "https" {
-        settings.load_tls(&cfg.dial.tls)?;
+        settings.load_tls()?;
     }
     if cfg.dial.tls.insecure {
         out.warn("--insecure: the server's certificate is not verified");
