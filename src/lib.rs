@@ -14,6 +14,7 @@
 pub mod bench;
 pub mod chat;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod exec;
@@ -45,10 +46,21 @@ pub fn run(cli: Cli, out: &mut Output) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Tcp(cmd) => Ok(tcp::run(cmd, out)?),
         Command::Udp(cmd) => Ok(udp::run(cmd, out)?),
-        Command::Http(cli::HttpCommand::Request(args)) => http::run(*args, out),
+        Command::Http(cli::HttpCommand::Request(args)) => {
+            // -s hides the config step's own errors too.
+            match config::http::Silence::of(&args) {
+                config::http::Silence::Off => {}
+                config::http::Silence::Silent => out.silence(false),
+                config::http::Silence::SilentShowErrors => out.silence(true),
+            }
+            http::run(config::http::HttpConfig::from_args(*args)?, out)
+        }
         Command::Http(cli::HttpCommand::Listen(args)) => Ok(httpd::run(*args, out)?),
-        Command::Poll(args) => poll::run(args, out),
-        Command::Bench(args) => Ok(bench::run(args, out)?),
+        Command::Poll(args) => poll::run(config::poll::PollConfig::from_args(args)?, out),
+        Command::Bench(args) => Ok(bench::run(
+            config::bench::BenchConfig::from_args(args)?,
+            out,
+        )?),
         Command::Ws(cmd) => ws::run(cmd, out),
         Command::Tls(cmd) => Ok(tls::run(cmd, out)?),
         Command::Unix(cmd) => Ok(unix::run(cmd, out)?),

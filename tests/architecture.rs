@@ -112,3 +112,44 @@ fn only_the_sinks_write_to_stdout_and_stderr() {
         violations.join("\n")
     );
 }
+
+/// The drivers of these families take a config built once by
+/// `src/config/` (ripgrep's flags → `HiArgs` step) and never see a clap
+/// type: flag combinations, modes and usage errors are decided there, so
+/// a driver cannot be started with an inconsistent config. The families'
+/// `mod.rs` dispatchers (`udp`, `tls`, `tcp`, `ws`) still match on the
+/// subcommand and call `from_args`.
+#[test]
+fn drivers_never_see_clap_types() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for dir in ["http", "poll"] {
+        rust_files(&src.join(dir), &mut files);
+    }
+    for file in [
+        "ws/client.rs",
+        "udp/send.rs",
+        "udp/recv.rs",
+        "udp/batch.rs",
+        "tcp/check.rs",
+        "tls/check.rs",
+        "bench/mod.rs",
+    ] {
+        files.push(src.join(file));
+    }
+    let mut violations = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("cli::") || code.contains("clap::") {
+                violations.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "drivers take their config (src/config/), not clap types:\n{}",
+        violations.join("\n")
+    );
+}

@@ -29,7 +29,7 @@ use mio::event::Event as MioEvent;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use crate::cli::{BenchArgs, BenchTransport};
+use crate::config::bench::{BenchConfig, BenchKind, BenchServer};
 use crate::error::{Error, Exit, Result};
 use crate::event::{BenchRecord, Event};
 use crate::output::Output;
@@ -42,33 +42,8 @@ const MAX_IN: usize = 16 << 20;
 /// (plus one polling interval).
 const DRAIN: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Ws,
-    Long,
-    Poll,
-}
-
-impl Kind {
-    fn of(t: BenchTransport) -> Kind {
-        match t {
-            BenchTransport::Ws | BenchTransport::All => Kind::Ws,
-            BenchTransport::LongPoll => Kind::Long,
-            BenchTransport::Poll => Kind::Poll,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Ws => "ws",
-            Kind::Long => "long-poll",
-            Kind::Poll => "poll",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum BenchTimer {
     /// Poller `i` asks again.
     Poll(usize),
     Publish,
@@ -80,7 +55,7 @@ enum Timer {
 }
 
 struct Receiver {
-    kind: Kind,
+    kind: BenchKind,
     stream: TcpStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -102,7 +77,7 @@ struct Receiver {
 
 /// The receivers of one transport: `receivers[range]`.
 struct Group {
-    kind: Kind,
+    kind: BenchKind,
     range: std::ops::Range<usize>,
     stats: Stats,
     /// Messages received, duplicates left out.
@@ -137,37 +112,23 @@ struct Bench<'o> {
     out: &'o mut Output,
 }
 
-pub fn run(args: BenchArgs, out: &mut Output) -> Result<Exit> {
+pub fn run(cfg: BenchConfig, out: &mut Output) -> Result<Exit> {
     let mut child = None;
-    let addrs = if args.url.is_empty() {
-        let (c, addr) = spawn_server()?;
-        child = Some(c);
-        vec![addr]
-    } else {
-        args.url
+    let addrs = match &cfg.server {
+        BenchServer::Spawn => {
+            let (c, addr) = spawn_server()?;
+            child = Some(c);
+            vec![addr]
+        }
+        BenchServer::At(servers) => servers
             .iter()
-            .map(|u| resolve(u))
-            .collect::<Result<Vec<_>>>()?
-    };
-    let n = args.clients as usize;
-    // One run per transport, or (`--mix`) every group at once.
-    let runs: Vec<Vec<(Kind, usize)>> = match (&args.mix, args.transport) {
-        (Some(mix), _) => vec![mix
-            .0
-            .iter()
-            .map(|&(t, n)| (Kind::of(t), n as usize))
-            .collect()],
-        (None, BenchTransport::All) => vec![
-            vec![(Kind::Ws, n)],
-            vec![(Kind::Long, n)],
-            vec![(Kind::Poll, n)],
-        ],
-        (None, t) => vec![vec![(Kind::of(t), n)]],
+            .map(|(host, port)| resolve(host, *port))
+            .collect::<Result<Vec<_>>>()?,
     };
     let mut results = Vec::new();
     let mut outcome = Ok(Exit::Ok);
-    for groups in runs {
-        match run_one(&groups, &addrs, &args, results.is_empty(), out) {
+    for groups in &cfg.runs {
+        match run_one(groups, &addrs, &cfg, results.is_empty(), out) {
             Ok(records) => {
                 if records.iter().any(|r| r.lost > 0 || r.duplicated > 0) {
                     outcome = Ok(Exit::Failed);
@@ -184,20 +145,14 @@ pub fn run(args: BenchArgs, out: &mut Output) -> Result<Exit> {
         let _ = c.kill();
         let _ = c.wait();
     }
-    if let (Some(path), false) = (&args.svg, results.is_empty()) {
+    if let (Some(path), false) = (&cfg.svg, results.is_empty()) {
         std::fs::write(path, svg(&results))
             .map_err(|e| Error::io(path.display().to_string(), &e))?;
     }
     outcome
 }
 
-fn resolve(url: &str) -> Result<SocketAddr> {
-    let u = url::Url::parse(url).map_err(|e| Error::usage(url, e.to_string()))?;
-    let host = u
-        .host_str()
-        .ok_or_else(|| Error::usage(url, "no host"))?
-        .trim_matches(['[', ']']);
-    let port = u.port_or_known_default().unwrap_or(80);
+fn resolve(host: &str, port: u16) -> Result<SocketAddr> {
     (host, port)
         .to_socket_addrs()
         .map_err(|e| Error::new(Exit::Resolve, host, e.to_string()))?
@@ -286,16 +241,16 @@ fn connect(addr: SocketAddr) -> Result<TcpStream> {
 
 /// One run: the groups' receivers at once, one record per group.
 fn run_one(
-    groups: &[(Kind, usize)],
+    groups: &[(BenchKind, usize)],
     addrs: &[SocketAddr],
-    args: &BenchArgs,
+    cfg: &BenchConfig,
     first: bool,
     out: &mut Output,
 ) -> Result<Vec<BenchRecord>> {
     let base = last_seq(addrs[0])?;
-    let mut reactor: Reactor<Timer> = Reactor::new()?;
+    let mut reactor: Reactor<BenchTimer> = Reactor::new()?;
     let n: usize = groups.iter().map(|&(_, n)| n).sum();
-    let words = (args.messages as usize).div_ceil(64);
+    let words = (cfg.messages as usize).div_ceil(64);
     let mut receivers = Vec::with_capacity(n);
     let mut group_list = Vec::with_capacity(groups.len());
     for &(kind, count) in groups {
@@ -359,9 +314,9 @@ fn run_one(
         .map_or(0, |d| d.as_nanos() as u64);
     let mut bench = Bench {
         groups: group_list,
-        interval: args.interval,
-        messages: args.messages,
-        rate: args.rate,
+        interval: cfg.interval,
+        messages: cfg.messages,
+        rate: cfg.rate,
         run,
         receivers,
         publishers,
@@ -381,7 +336,7 @@ fn run_one(
             for j in 0..count {
                 let i = bench.groups[g].range.start + j;
                 match bench.receivers[i].kind {
-                    Kind::Ws => {
+                    BenchKind::Ws => {
                         let req = format!(
                             "GET /?name=bench{i}&format=json HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -389,16 +344,16 @@ fn run_one(
                         );
                         bench.receivers[i].out.extend_from_slice(req.as_bytes());
                     }
-                    Kind::Long => bench.ask(i),
-                    Kind::Poll => {
-                        let offset = args.interval.mul_f64(j as f64 / count.max(1) as f64);
-                        cx.timers.add(now + offset, Timer::Poll(i));
+                    BenchKind::LongPoll => bench.ask(i),
+                    BenchKind::Poll => {
+                        let offset = cfg.interval.mul_f64(j as f64 / count.max(1) as f64);
+                        cx.timers.add(now + offset, BenchTimer::Poll(i));
                     }
                 }
             }
         }
         cx.timers
-            .add(now + Duration::from_millis(200), Timer::Start);
+            .add(now + Duration::from_millis(200), BenchTimer::Start);
     }
     reactor.run(&mut bench)?;
     let secs = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64());
@@ -445,7 +400,7 @@ impl Bench<'_> {
         if r.asking {
             return;
         }
-        let wait = if r.kind == Kind::Long {
+        let wait = if r.kind == BenchKind::LongPoll {
             "&wait=30s"
         } else {
             ""
@@ -533,7 +488,7 @@ impl Bench<'_> {
         // The receipt time is when the bytes are read, not the loop turn's.
         let now = Instant::now();
         match self.receivers[i].kind {
-            Kind::Ws => self.ws_frames(i, now),
+            BenchKind::Ws => self.ws_frames(i, now),
             _ => self.http_answers(i, now),
         }
     }
@@ -590,7 +545,7 @@ impl Bench<'_> {
                     }
                 }
             }
-            if self.receivers[i].kind == Kind::Long && !self.done {
+            if self.receivers[i].kind == BenchKind::LongPoll && !self.done {
                 self.ask(i);
             }
         }
@@ -685,9 +640,9 @@ impl Bench<'_> {
     /// and 1,000 long-poll receivers, last receipt 138 ms asleep, 104 ms
     /// awake, under load). Pollers are left out (they wait on purpose).
     fn pushing(&self) -> bool {
-        self.groups
-            .iter()
-            .any(|g| g.kind != Kind::Poll && g.delivered < self.published * g.range.len() as u64)
+        self.groups.iter().any(|g| {
+            g.kind != BenchKind::Poll && g.delivered < self.published * g.range.len() as u64
+        })
     }
 
     fn all_done(&self) -> bool {
@@ -696,9 +651,9 @@ impl Bench<'_> {
 }
 
 impl Handler for Bench<'_> {
-    type Timer = Timer;
+    type Timer = BenchTimer;
 
-    fn ready(&mut self, _: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, _: &mut Ctx<BenchTimer>, token: Token, event: &MioEvent) -> Result<()> {
         let i = token.0;
         if i >= self.receivers.len() {
             let Some(p) = self.publishers.get_mut(i - self.receivers.len()) else {
@@ -732,54 +687,57 @@ impl Handler for Bench<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<BenchTimer>, timer: BenchTimer) -> Result<()> {
         match timer {
-            Timer::Start => {
-                let ready = self.receivers.iter().all(|r| r.kind != Kind::Ws || r.open);
+            BenchTimer::Start => {
+                let ready = self
+                    .receivers
+                    .iter()
+                    .all(|r| r.kind != BenchKind::Ws || r.open);
                 if !ready {
                     cx.timers
-                        .add(cx.now + Duration::from_millis(50), Timer::Start);
+                        .add(cx.now + Duration::from_millis(50), BenchTimer::Start);
                     return Ok(());
                 }
                 self.publishing = true;
                 self.pub_start = cx.now;
-                cx.timers.add(cx.now, Timer::Publish);
+                cx.timers.add(cx.now, BenchTimer::Publish);
             }
-            Timer::Publish => {
+            BenchTimer::Publish => {
                 if self.published < self.messages {
                     self.publish();
                     // On a schedule from the first publish: no drift.
                     let every = Duration::from_secs_f64(1.0 / self.rate.max(0.001));
                     let next = self.pub_start + every.mul_f64(self.published as f64);
-                    cx.timers.add(next, Timer::Publish);
+                    cx.timers.add(next, BenchTimer::Publish);
                 } else if self.last_publish.is_none() {
                     self.last_publish = Some(cx.now);
                     let wait = DRAIN
-                        + if self.groups.iter().any(|g| g.kind == Kind::Poll) {
+                        + if self.groups.iter().any(|g| g.kind == BenchKind::Poll) {
                             self.interval * 2
                         } else {
                             Duration::ZERO
                         };
-                    cx.timers.add(cx.now + wait, Timer::Deadline);
+                    cx.timers.add(cx.now + wait, BenchTimer::Deadline);
                 }
             }
-            Timer::Poll(i) => {
+            BenchTimer::Poll(i) => {
                 if !self.done {
                     if !self.receivers[i].asking {
                         self.ask(i);
                     }
-                    cx.timers.add(cx.now + self.interval, Timer::Poll(i));
+                    cx.timers.add(cx.now + self.interval, BenchTimer::Poll(i));
                 }
             }
-            Timer::Deadline => self.done = true,
-            Timer::Spin => {}
+            BenchTimer::Deadline => self.done = true,
+            BenchTimer::Spin => {}
         }
         Ok(())
     }
 
-    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<BenchTimer>) -> Result<Option<Exit>> {
         if self.pushing() {
-            cx.timers.add(cx.now, Timer::Spin);
+            cx.timers.add(cx.now, BenchTimer::Spin);
         }
         if self.done || (self.publishing && self.published >= self.messages && self.all_done()) {
             self.done = true;

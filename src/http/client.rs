@@ -1,31 +1,31 @@
 //! One HTTP request and its response, on the reactor.
 //!
 //! An [`Exchange`] resolves and connects (or takes a kept-alive
-//! [`Transport`]), runs the TLS handshake for https, sends the request and
-//! decodes the response with [`ResponseDecoder`], reporting each [`Step`] to
+//! [`Transport`]), runs the TLS handshake for https, and moves bytes
+//! between the socket and the sans-IO [`RoundTrip`], reporting each [`Step`] to
 //! the caller as it happens: the body streams through in slices of the read
 //! buffer, never gathered. The caller forwards the connection's events and
 //! the connect timer, and decides what the steps mean (print, follow a
-//! redirect, hash for change detection). `netkit http` and `netkit poll`
-//! share it; so will the WebSocket handshake.
+//! redirect, hash for change detection). `netkit http`, `netkit poll` and
+//! the WebSocket client's handshake share it.
 
 use std::collections::VecDeque;
-use std::io::{self, Read as _};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::event::Event as MioEvent;
 use mio::Token;
 use rustls::ClientConfig;
 use url::Url;
 
-use super::tls::{tls_failure, TlsConn};
 use super::transport::Transport;
-use crate::cli::{DialArgs, Family, RequestArgs};
+use crate::config::DialConfig;
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::net;
 use crate::net::proxy::{self, Proxy, Tunnel};
+use crate::net::tls::{tls_failure, TlsConn};
 use crate::proto::http::{Head, HttpError};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};
@@ -37,7 +37,7 @@ use crate::reactor::{Ctx, TimerId};
 const BUF_SIZE: usize = 256 * 1024;
 
 pub use crate::proto::http_client::{basic_auth, Origin, Request};
-use crate::proto::http_client::{default_headers, Event, Failure, RoundTrip, UrlError};
+use crate::proto::http_client::{Event, Failure, RoundTrip, UrlError};
 
 impl From<UrlError> for Error {
     fn from(e: UrlError) -> Error {
@@ -118,22 +118,17 @@ pub fn report_link(out: &mut crate::output::Output, step: &Step) -> Result<bool>
     Ok(true)
 }
 
-/// What an exchange needs to connect.
+/// What an exchange needs to connect: the dial config from the config
+/// step, and what is made of it at run time.
 #[derive(Clone)]
 pub struct Settings {
-    pub connect_timeout: Duration,
-    pub family: Family,
+    /// Family, connect timeout, proxy, `--unix-socket` (connect there
+    /// instead: the URL still gives Host and path), TLS options.
+    pub dial: DialConfig,
     /// Required for https; see [`Settings::load_tls`].
     pub tls: Option<Arc<ClientConfig>>,
     /// Host names are looked up off the loop thread (clones share its bound).
     pub resolver: Resolver,
-    /// `-x URL` (`Some("")`: none, whatever the environment says).
-    pub proxy: Option<String>,
-    /// `--noproxy LIST`.
-    pub noproxy: Option<String>,
-    /// `--unix-socket PATH`: connect there instead (the URL still gives
-    /// Host and path).
-    pub unix_socket: Option<String>,
     /// `--resolve`: these addresses for HOST:PORT (`*` for any host).
     pub resolve: Vec<ResolveEntry>,
     /// `--connect-to`: connect elsewhere (the Host header and TLS name stay).
@@ -259,27 +254,23 @@ impl Settings {
 }
 
 impl Settings {
-    pub fn new(args: &DialArgs) -> Settings {
+    pub fn new(dial: &DialConfig) -> Settings {
         Settings {
-            connect_timeout: args.connect_timeout,
-            family: args.family,
+            dial: dial.clone(),
             tls: None,
             resolver: Resolver::default(),
             resolve: Vec::new(),
             connect_to: Vec::new(),
-            proxy: args.proxy.clone(),
-            noproxy: args.noproxy.clone(),
-            unix_socket: args.unix_socket.clone(),
         }
     }
 
     /// Builds the TLS configuration once, when the first https origin needs
     /// it (plain http never pays for loading the root store).
-    pub fn load_tls(&mut self, args: &DialArgs) -> Result<()> {
+    pub fn load_tls(&mut self) -> Result<()> {
         if self.tls.is_none() {
-            self.tls = Some(super::tls::client_config(
-                args.cacert.as_deref(),
-                args.insecure,
+            self.tls = Some(crate::net::tls::client_config(
+                self.dial.tls.cacert.as_deref(),
+                self.dial.tls.insecure,
                 &[b"http/1.1"],
             )?);
         }
@@ -287,400 +278,7 @@ impl Settings {
     }
 }
 
-/// Largest `--data` body.
-const MAX_DATA: u64 = 1 << 30;
-
-/// The request the shared flags describe: method, headers, body, URL.
-pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Request> {
-    let mut url = parse_url(url)?;
-    let data = join_data(args)?;
-    let mut body = Vec::new();
-    let mut form = false;
-    let mut multipart = None;
-    if !args.body.form.is_empty() {
-        if data.is_some() || args.body.get {
-            return Err(Error::usage(
-                "-F",
-                "cannot be combined with -d, --data-* or -G (as in curl)",
-            ));
-        }
-        let boundary = format!(
-            "------------------------{}",
-            crate::ws::os_random::<8>()?
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        body = multipart_body(&args.body.form, &boundary)?;
-        multipart = Some(boundary);
-    }
-    if let Some(data) = data {
-        if args.body.get {
-            // -G: the data goes to the query string, as curl appends it.
-            let text = String::from_utf8_lossy(&data);
-            let query = match url.query() {
-                Some(q) if !q.is_empty() => format!("{q}&{text}"),
-                _ => text.into_owned(),
-            };
-            url.set_query(Some(&query));
-        } else {
-            body = data;
-            form = true;
-        }
-    }
-    let method = match &args.method {
-        Some(m) => m.to_ascii_uppercase(),
-        None if head => "HEAD".into(),
-        None if form || multipart.is_some() => "POST".into(),
-        None => "GET".into(),
-    };
-    let mut headers = request_headers(args, form)?;
-    if let Some(boundary) = multipart {
-        // Before the -H fields, so a -H Content-Type replaces it.
-        let at = headers
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case("accept"))
-            .map_or(0, |i| i + 1);
-        if !args.headers.iter().any(|h| {
-            h.split(':')
-                .next()
-                .is_some_and(|n| n.trim().eq_ignore_ascii_case("content-type"))
-        }) {
-            headers.insert(
-                at,
-                (
-                    "Content-Type".into(),
-                    format!("multipart/form-data; boundary={boundary}"),
-                ),
-            );
-        }
-    }
-    Ok(Request {
-        method,
-        url,
-        headers,
-        body: Arc::new(body),
-    })
-}
-
-/// One `-F` part, parsed.
-#[derive(Debug, PartialEq, Eq)]
-struct FormPart {
-    name: String,
-    /// `@file`: uploaded as a file; `<file`: its content as a field.
-    content: FormContent,
-    content_type: Option<String>,
-    filename: Option<String>,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum FormContent {
-    Text(String),
-    Upload(String),
-    FromFile(String),
-}
-
-/// `name=value;type=T;filename=F`, as curl reads `-F`.
-fn parse_form(arg: &str) -> Result<FormPart> {
-    let Some((name, rest)) = arg.split_once('=') else {
-        return Err(Error::usage(
-            format!("-F {arg}"),
-            "expected name=value, name=@file or name=<file",
-        ));
-    };
-    // The value ends at the first `;` (unless double-quoted, with `\`
-    // escapes); `;type=` and `;filename=` follow, other parameters are
-    // skipped (as curl).
-    let (value, params) = match rest.strip_prefix('"') {
-        Some(quoted) => {
-            let mut v = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = quoted.len();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, n)) = chars.next() {
-                            v.push(n);
-                        }
-                    }
-                    '"' => {
-                        end = i + 1;
-                        break;
-                    }
-                    _ => v.push(c),
-                }
-            }
-            (v, &quoted[end..])
-        }
-        None => match rest.find(';') {
-            Some(i) => (rest[..i].to_string(), &rest[i..]),
-            None => (rest.to_string(), ""),
-        },
-    };
-    let value = value.as_str();
-    let params: Vec<&str> = params
-        .split(';')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let mut part = FormPart {
-        name: name.to_string(),
-        content: match (value.strip_prefix('@'), value.strip_prefix('<')) {
-            (Some(path), _) => FormContent::Upload(path.to_string()),
-            (_, Some(path)) => FormContent::FromFile(path.to_string()),
-            _ => FormContent::Text(value.to_string()),
-        },
-        content_type: None,
-        filename: None,
-    };
-    for p in params {
-        if let Some((k, v)) = p.split_once('=') {
-            let v = v.trim_matches('"').to_string();
-            match k.to_ascii_lowercase().as_str() {
-                "type" => part.content_type = Some(v),
-                "filename" => part.filename = Some(v),
-                _ => {}
-            }
-        }
-    }
-    Ok(part)
-}
-
-/// curl's guess from a file name's extension.
-fn content_type_for(name: &str) -> &'static str {
-    let ext = name
-        .rsplit_once('.')
-        .map_or("", |(_, e)| e)
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "gif" => "image/gif",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "svg" => "image/svg+xml",
-        "txt" => "text/plain",
-        "htm" | "html" => "text/html",
-        "pdf" => "application/pdf",
-        "xml" => "application/xml",
-        _ => "application/octet-stream",
-    }
-}
-
-/// A quoted-string value for Content-Disposition, escaped as curl does.
-fn disposition_escape(s: &str) -> String {
-    s.replace('"', "%22")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// The multipart/form-data body of the `-F` parts (RFC 7578), laid out
-/// byte for byte as curl lays it out.
-fn multipart_body(args: &[String], boundary: &str) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
-    for arg in args {
-        let part = parse_form(arg)?;
-        let (content, filename) = match &part.content {
-            FormContent::Text(t) => (t.as_bytes().to_vec(), part.filename.clone()),
-            FormContent::FromFile(path) => {
-                (read_data("-F", &format!("@{path}"))?, part.filename.clone())
-            }
-            FormContent::Upload(path) => {
-                let base = std::path::Path::new(path)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| path.clone());
-                (
-                    read_data("-F", &format!("@{path}"))?,
-                    Some(part.filename.clone().unwrap_or(base)),
-                )
-            }
-        };
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        let mut disp = format!(
-            "Content-Disposition: form-data; name=\"{}\"",
-            disposition_escape(&part.name)
-        );
-        if let Some(f) = &filename {
-            disp.push_str(&format!("; filename=\"{}\"", disposition_escape(f)));
-        }
-        body.extend_from_slice(disp.as_bytes());
-        body.extend_from_slice(b"\r\n");
-        let ctype = match (&part.content_type, &part.content, &filename) {
-            (Some(t), _, _) => Some(t.clone()),
-            (None, FormContent::Upload(_), Some(f)) => Some(content_type_for(f).to_string()),
-            _ => None,
-        };
-        if let Some(t) = ctype {
-            if t.contains(['\r', '\n']) {
-                return Err(Error::usage(format!("-F {arg}"), "line break in type="));
-            }
-            body.extend_from_slice(format!("Content-Type: {t}\r\n").as_bytes());
-        }
-        body.extend_from_slice(b"\r\n");
-        body.extend_from_slice(&content);
-        body.extend_from_slice(b"\r\n");
-        if body.len() as u64 > MAX_DATA {
-            return Err(Error::usage("-F", "over 1 GiB"));
-        }
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    Ok(body)
-}
-
-/// Every `-d`, `--data-binary`, `--data-raw`, `--data-urlencode` in
-/// command-line order, joined with `&` (as curl); `None` when there is none.
-fn join_data(args: &RequestArgs) -> Result<Option<Vec<u8>>> {
-    let mut parts: Vec<(usize, Vec<u8>)> = Vec::new();
-    for d in &args.body.data {
-        let mut bytes = read_data("--data", &d.text)?;
-        if d.text.starts_with('@') {
-            // curl drops carriage returns and newlines from -d @FILE.
-            bytes.retain(|b| !matches!(b, b'\r' | b'\n'));
-        }
-        parts.push((d.seq, bytes));
-    }
-    for d in &args.body.data_binary {
-        parts.push((d.seq, read_data("--data-binary", &d.text)?));
-    }
-    for d in &args.body.data_raw {
-        parts.push((d.seq, d.text.as_bytes().to_vec()));
-    }
-    for d in &args.body.data_urlencode {
-        parts.push((d.seq, urlencode_arg(&d.text)?));
-    }
-    if parts.is_empty() {
-        return Ok(None);
-    }
-    parts.sort_by_key(|(seq, _)| *seq);
-    let mut body = Vec::new();
-    for (i, (_, p)) in parts.into_iter().enumerate() {
-        if i > 0 {
-            body.push(b'&');
-        }
-        body.extend_from_slice(&p);
-        if body.len() as u64 > MAX_DATA {
-            return Err(Error::usage("--data", "over 1 GiB"));
-        }
-    }
-    Ok(Some(body))
-}
-
-/// curl's `--data-urlencode` forms: `content`, `=content`, `name=content`,
-/// `@file`, `name@file`.
-fn urlencode_arg(arg: &str) -> Result<Vec<u8>> {
-    let eq = arg.find('=');
-    let at = arg.find('@');
-    let (name, content) = match (eq, at) {
-        (Some(e), Some(a)) if a < e => (&arg[..a], read_data("--data-urlencode", &arg[a..])?),
-        (None, Some(a)) => (&arg[..a], read_data("--data-urlencode", &arg[a..])?),
-        (Some(e), _) => (&arg[..e], arg.as_bytes()[e + 1..].to_vec()),
-        (None, None) => ("", arg.as_bytes().to_vec()),
-    };
-    let mut out = Vec::with_capacity(name.len() + 1 + content.len());
-    if !name.is_empty() {
-        out.extend_from_slice(name.as_bytes());
-        out.push(b'=');
-    }
-    out.extend(urlencode(&content).bytes());
-    Ok(out)
-}
-
-/// Percent-encodes all but ASCII letters, digits and `-._~`, a space as
-/// `+` (as curl does since 7.86 for form data).
-fn urlencode(bytes: &[u8]) -> String {
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    percent_encoding::percent_encode(bytes, KEEP)
-        .to_string()
-        .replace("%20", "+")
-}
-
-/// The string itself, or `@FILE`, or `@-` for stdin.
-fn read_data(flag: &str, data: &str) -> Result<Vec<u8>> {
-    let Some(path) = data.strip_prefix('@') else {
-        return Ok(data.as_bytes().to_vec());
-    };
-    let mut body = Vec::new();
-    let what = format!("{flag} @{path}");
-    let result = if path == "-" {
-        io::stdin().lock().take(MAX_DATA + 1).read_to_end(&mut body)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_DATA + 1).read_to_end(&mut body))
-    };
-    result.map_err(|e| Error::usage(what.clone(), describe_io(&e)))?;
-    if body.len() as u64 > MAX_DATA {
-        return Err(Error::usage(what, "over 1 GiB"));
-    }
-    Ok(body)
-}
-
-/// Default headers (with `-u`), then every `-H` in order. A `-H` replaces a
-/// default of the same name, and `Name:` with no value removes it.
-fn request_headers(args: &RequestArgs, form: bool) -> Result<Vec<(String, String)>> {
-    let mut headers = default_headers();
-    if form {
-        headers.push((
-            "Content-Type".into(),
-            "application/x-www-form-urlencoded".into(),
-        ));
-    }
-    if let Some(user) = &args.user {
-        let (name, pass) = user.split_once(':').unwrap_or((user, ""));
-        headers.push(("Authorization".into(), basic_auth(name, pass)));
-    }
-    with_custom_headers(headers, &args.headers)
-}
-
-/// A GET of `url` with the default fields and the `-H` fields `custom`
-/// (the WebSocket handshake's start).
-pub fn get_request(url: &str, custom: &[String]) -> Result<Request> {
-    let url = parse_url(url)?;
-    Ok(Request {
-        method: "GET".into(),
-        url,
-        headers: with_custom_headers(default_headers(), custom)?,
-        body: Arc::new(Vec::new()),
-    })
-}
-
-/// `headers`, then every `-H` of `custom` in order (replacing a field of
-/// the same name; `Name:` with no value removes it).
-fn with_custom_headers(
-    mut headers: Vec<(String, String)>,
-    custom_args: &[String],
-) -> Result<Vec<(String, String)>> {
-    let mut custom = Vec::with_capacity(custom_args.len());
-    for h in custom_args {
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(Error::usage(
-                "-H",
-                format!("not a header: {h:?} (expected 'Name: value')"),
-            ));
-        };
-        let name = name.trim();
-        if name.is_empty() || name.bytes().any(|b| !b.is_ascii_graphic()) {
-            return Err(Error::usage("-H", format!("invalid header name in {h:?}")));
-        }
-        let value = value.trim();
-        if value.contains(['\r', '\n']) {
-            return Err(Error::usage(
-                "-H",
-                format!("line break in header value of {name}"),
-            ));
-        }
-        // -H replaces a default of the same name; repeated -H all go out.
-        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        if !value.is_empty() {
-            custom.push((name.to_string(), value.to_string()));
-        }
-    }
-    headers.extend(custom);
-    Ok(headers)
-}
-
-enum Phase {
+enum ExchangePhase {
     /// Looking the host name up (bounded by --connect-timeout).
     Resolving(Lookup),
     Connecting(Connector),
@@ -705,7 +303,7 @@ pub struct Exchange<K> {
     settings: Arc<Settings>,
     round_trip: RoundTrip,
     wire_queued: bool,
-    phase: Phase,
+    phase: ExchangePhase,
     transport: Option<Transport>,
     buf: ReadBuf,
     started: Instant,
@@ -740,13 +338,13 @@ impl<K: Copy> Exchange<K> {
         settings: Arc<Settings>,
     ) -> anyhow::Result<Exchange<K>> {
         let origin = Origin::of(&request.url)?;
-        let proxy = if settings.unix_socket.is_some() {
+        let proxy = if settings.dial.unix_socket.is_some() {
             // As curl: the socket is the way there, no proxy.
             Ok(None)
         } else {
             proxy::choose(
-                settings.proxy.as_deref(),
-                settings.noproxy.as_deref(),
+                settings.dial.proxy.as_deref(),
+                settings.dial.noproxy.as_deref(),
                 origin.https,
                 &origin.host,
                 &proxy::process_env,
@@ -770,7 +368,7 @@ impl<K: Copy> Exchange<K> {
             key,
             settings,
             wire_queued: false,
-            phase: Phase::Done,
+            phase: ExchangePhase::Done,
             transport: None,
             buf: ReadBuf::new(BUF_SIZE),
             started: Instant::now(),
@@ -796,7 +394,7 @@ impl<K: Copy> Exchange<K> {
                     });
                 }
                 ex.transport = Some(t);
-                ex.phase = Phase::Send;
+                ex.phase = ExchangePhase::Send;
             }
             None => {
                 let r = ex.connect(cx);
@@ -819,7 +417,7 @@ impl<K: Copy> Exchange<K> {
         }
         match self.failure.take() {
             Some(e) => {
-                self.phase = Phase::Done;
+                self.phase = ExchangePhase::Done;
                 Err(e)
             }
             None => Ok(None),
@@ -837,7 +435,7 @@ impl<K: Copy> Exchange<K> {
 
     fn connect(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let settings = Arc::clone(&self.settings);
-        if let Some(path) = &settings.unix_socket {
+        if let Some(path) = &settings.dial.unix_socket {
             let mut stream = net::unix::connect(path)?;
             cx.registry
                 .register(
@@ -851,26 +449,26 @@ impl<K: Copy> Exchange<K> {
             if self.origin.https {
                 let tls = TlsConn::new(stream, tls_config(&settings)?, &self.origin.host)?;
                 self.transport = Some(Transport::UnixTls(Box::new(tls)));
-                self.phase = Phase::Secure;
-                self.tls_timer = cx
-                    .timers
-                    .add_after(cx.now, settings.connect_timeout, self.key);
+                self.phase = ExchangePhase::Secure;
+                self.tls_timer =
+                    cx.timers
+                        .add_after(cx.now, settings.dial.connect_timeout, self.key);
             } else {
                 let none = SocketAddr::from(([0, 0, 0, 0], 0));
                 self.transport = Some(Transport::Unix(Conn::new(stream, none, none, cx.now)));
-                self.phase = Phase::Send;
+                self.phase = ExchangePhase::Send;
             }
             return Ok(());
         }
         let (host, port) = self.dial();
         let (host, port, fixed) = settings.target(&host, port);
         if let Some(addrs) = fixed {
-            let addrs = net::pick(&host, &addrs, settings.family)?;
+            let addrs = net::pick(&host, &addrs, settings.dial.family)?;
             self.timing.namelookup = self.started.elapsed();
             return self.connect_to(cx, addrs);
         }
         if net::is_literal(&host) {
-            let addrs = net::resolve(&host, port, settings.family)?;
+            let addrs = net::resolve(&host, port, settings.dial.family)?;
             self.timing.namelookup = self.started.elapsed();
             return self.connect_to(cx, addrs);
         }
@@ -883,13 +481,13 @@ impl<K: Copy> Exchange<K> {
                 self.key,
                 &host,
                 port,
-                settings.connect_timeout,
+                settings.dial.connect_timeout,
             )
             .map_err(|e| match e.kind() {
                 io::ErrorKind::TimedOut => net::resolve_error(&host, &e),
                 _ => Error::io(format!("resolve {host}"), &e),
             })?;
-        self.phase = Phase::Resolving(lookup);
+        self.phase = ExchangePhase::Resolving(lookup);
         Ok(())
     }
 
@@ -900,17 +498,17 @@ impl<K: Copy> Exchange<K> {
         result: io::Result<Vec<SocketAddr>>,
     ) -> anyhow::Result<()> {
         let host = self.lookup_host.clone();
-        self.phase = Phase::Done;
+        self.phase = ExchangePhase::Done;
         let addrs = result.map_err(|e| net::resolve_error(&host, &e))?;
-        let addrs = net::pick(&host, &addrs, self.settings.family)?;
+        let addrs = net::pick(&host, &addrs, self.settings.dial.family)?;
         self.timing.namelookup = self.started.elapsed();
         self.connect_to(cx, addrs)
     }
 
     fn connect_to(&mut self, cx: &mut Ctx<K>, addrs: Vec<SocketAddr>) -> anyhow::Result<()> {
-        let mut connector = Connector::new(addrs, None, self.settings.connect_timeout);
+        let mut connector = Connector::new(addrs, None, self.settings.dial.connect_timeout);
         let outcome = connector.start(cx, self.token, self.key);
-        self.phase = Phase::Connecting(connector);
+        self.phase = ExchangePhase::Connecting(connector);
         self.on_connect(cx, outcome)
     }
 
@@ -934,7 +532,7 @@ impl<K: Copy> Exchange<K> {
     }
 
     pub fn is_done(&self) -> bool {
-        matches!(self.phase, Phase::Done)
+        matches!(self.phase, ExchangePhase::Done)
     }
 
     pub fn origin(&self) -> &Origin {
@@ -963,8 +561,8 @@ impl<K: Copy> Exchange<K> {
     /// Drops the connection (deregistering it) and its timers.
     pub fn abandon(&mut self, cx: &mut Ctx<K>) {
         match &mut self.phase {
-            Phase::Connecting(c) => c.cancel(cx),
-            Phase::Resolving(l) => l.cancel(cx),
+            ExchangePhase::Connecting(c) => c.cancel(cx),
+            ExchangePhase::Resolving(l) => l.cancel(cx),
             _ => {}
         }
         if let Some(t) = self.tls_timer.take() {
@@ -973,17 +571,17 @@ impl<K: Copy> Exchange<K> {
         if let Some(mut t) = self.transport.take() {
             let _ = cx.registry.deregister(t.stream_mut());
         }
-        self.phase = Phase::Done;
+        self.phase = ExchangePhase::Done;
     }
 
     /// A readiness event on the exchange's token (then [`Exchange::poll`]).
     pub fn ready(&mut self, cx: &mut Ctx<K>, event: &MioEvent) {
         let r = match &mut self.phase {
-            Phase::Resolving(l) => match l.ready(cx) {
+            ExchangePhase::Resolving(l) => match l.ready(cx) {
                 Resolved::Pending => Ok(()),
                 Resolved::Done(r) => self.resolved(cx, r),
             },
-            Phase::Connecting(c) => {
+            ExchangePhase::Connecting(c) => {
                 let outcome = c.ready(cx, self.token, self.key);
                 self.on_connect(cx, outcome)
             }
@@ -1004,17 +602,17 @@ impl<K: Copy> Exchange<K> {
     }
 
     fn timed_out_inner(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
-        let connect_timeout = self.settings.connect_timeout;
-        if let Phase::Resolving(l) = &mut self.phase {
+        let connect_timeout = self.settings.dial.connect_timeout;
+        if let ExchangePhase::Resolving(l) = &mut self.phase {
             let e = l.timed_out(cx);
-            self.phase = Phase::Done;
+            self.phase = ExchangePhase::Done;
             return Err(net::resolve_error(&self.lookup_host, &e).into());
         }
-        if let Phase::Connecting(c) = &mut self.phase {
+        if let ExchangePhase::Connecting(c) = &mut self.phase {
             let outcome = c.timed_out(cx, self.token, self.key);
             return self.on_connect(cx, outcome);
         }
-        if matches!(self.phase, Phase::Tunnel) && self.tls_timer.take().is_some() {
+        if matches!(self.phase, ExchangePhase::Tunnel) && self.tls_timer.take().is_some() {
             let name = self.proxy.as_ref().map(|p| p.name()).unwrap_or_default();
             return Err(Error::timeout(
                 format!("proxy {name}"),
@@ -1026,7 +624,7 @@ impl<K: Copy> Exchange<K> {
             )
             .into());
         }
-        if matches!(self.phase, Phase::Secure) && self.tls_timer.take().is_some() {
+        if matches!(self.phase, ExchangePhase::Secure) && self.tls_timer.take().is_some() {
             return Err(Error::timeout(
                 format!("TLS with {}", self.origin.authority()),
                 format!(
@@ -1078,28 +676,28 @@ impl<K: Copy> Exchange<K> {
                     Some(p) if !self.absolute => Some(p.handshake(
                         &self.origin.host,
                         self.origin.port,
-                        self.settings.family,
+                        self.settings.dial.family,
                     )?),
                     _ => None,
                 };
-                let connect_timeout = self.settings.connect_timeout;
+                let connect_timeout = self.settings.dial.connect_timeout;
                 if let Some(tunnel) = tunnel {
                     self.tunnel = Some(tunnel);
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
-                    self.phase = Phase::Tunnel;
+                    self.phase = ExchangePhase::Tunnel;
                     self.tls_timer = cx.timers.add_after(cx.now, connect_timeout, self.key);
                 } else if self.origin.https {
                     let config = tls_config(&self.settings)?;
                     let tls = TlsConn::new(stream, config, &self.origin.host)?;
                     self.transport = Some(Transport::Tls(Box::new(tls)));
-                    self.phase = Phase::Secure;
+                    self.phase = ExchangePhase::Secure;
                     self.tls_timer = cx.timers.add_after(cx.now, connect_timeout, self.key);
                 } else {
                     self.transport =
                         Some(Transport::Plain(Conn::new(stream, remote, local, cx.now)));
                     self.timing.appconnect = self.timing.connect;
-                    self.phase = Phase::Send;
+                    self.phase = ExchangePhase::Send;
                 }
                 Ok(())
             }
@@ -1109,7 +707,7 @@ impl<K: Copy> Exchange<K> {
     /// Moves the exchange until a step is queued or the socket has no more.
     fn drive(&mut self, cx: &mut Ctx<K>) -> anyhow::Result<()> {
         let result = self.drive_inner(cx.now);
-        if !matches!(self.phase, Phase::Secure | Phase::Tunnel) {
+        if !matches!(self.phase, ExchangePhase::Secure | ExchangePhase::Tunnel) {
             if let Some(t) = self.tls_timer.take() {
                 cx.timers.cancel(t);
             }
@@ -1126,7 +724,9 @@ impl<K: Copy> Exchange<K> {
                 self.wire_queued = false;
                 self.buf.take();
                 self.connect(cx)?;
-                if matches!(self.phase, Phase::Send | Phase::Secure) && self.steps.is_empty() {
+                if matches!(self.phase, ExchangePhase::Send | ExchangePhase::Secure)
+                    && self.steps.is_empty()
+                {
                     return self.drive(cx);
                 }
                 Ok(())
@@ -1144,8 +744,10 @@ impl<K: Copy> Exchange<K> {
                 return Ok(());
             };
             match self.phase {
-                Phase::Resolving(_) | Phase::Connecting(_) | Phase::Done => return Ok(()),
-                Phase::Tunnel => {
+                ExchangePhase::Resolving(_)
+                | ExchangePhase::Connecting(_)
+                | ExchangePhase::Done => return Ok(()),
+                ExchangePhase::Tunnel => {
                     let (Transport::Plain(conn), Some(tunnel)) = (transport, self.tunnel.as_mut())
                     else {
                         return Ok(());
@@ -1169,15 +771,15 @@ impl<K: Copy> Exchange<K> {
                         let config = tls_config(&self.settings)?;
                         let tls = TlsConn::new(conn.stream, config, &self.origin.host)?;
                         self.transport = Some(Transport::Tls(Box::new(tls)));
-                        self.phase = Phase::Secure;
+                        self.phase = ExchangePhase::Secure;
                     } else {
                         self.buf.spare()[..early.len()].copy_from_slice(&early);
                         self.buf.filled(early.len());
                         self.timing.appconnect = self.started.elapsed();
-                        self.phase = Phase::Send;
+                        self.phase = ExchangePhase::Send;
                     }
                 }
-                Phase::Secure => {
+                ExchangePhase::Secure => {
                     transport
                         .flush(now)
                         .map_err(|e| io_error(&self.origin, e))?;
@@ -1210,9 +812,9 @@ impl<K: Copy> Exchange<K> {
                     if let Some(s) = session {
                         self.steps.push_back(Step::Secured(s));
                     }
-                    self.phase = Phase::Send;
+                    self.phase = ExchangePhase::Send;
                 }
-                Phase::Send => {
+                ExchangePhase::Send => {
                     if !self.wire_queued {
                         self.wire_queued = true;
                         self.steps.push_back(Step::Sending);
@@ -1226,19 +828,19 @@ impl<K: Copy> Exchange<K> {
                     if flushed.map_err(|e| self.io_failure(e))? {
                         // Watch for an early response (a 413, say) while the
                         // body goes out: read until the socket has no more.
-                        while matches!(self.phase, Phase::Send)
+                        while matches!(self.phase, ExchangePhase::Send)
                             && self.steps.is_empty()
                             && self.read_some(now)?
                         {}
-                        if !matches!(self.phase, Phase::Send) || !self.steps.is_empty() {
+                        if !matches!(self.phase, ExchangePhase::Send) || !self.steps.is_empty() {
                             continue;
                         }
                         return Ok(());
                     }
                     self.timing.pretransfer = self.started.elapsed();
-                    self.phase = Phase::Receive;
+                    self.phase = ExchangePhase::Receive;
                 }
-                Phase::Receive => {
+                ExchangePhase::Receive => {
                     if !self.read_some(now)? {
                         return Ok(());
                     }
@@ -1335,7 +937,7 @@ impl<K: Copy> Exchange<K> {
         if self.timing.starttransfer.is_zero() {
             self.timing.starttransfer = self.timing.total;
         }
-        self.phase = Phase::Done;
+        self.phase = ExchangePhase::Done;
     }
 }
 
@@ -1448,39 +1050,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn data_urlencode_forms_as_curl() {
-        let enc = |a: &str| String::from_utf8(urlencode_arg(a).unwrap()).unwrap();
-        assert_eq!(enc("a b&c"), "a+b%26c");
-        assert_eq!(enc("=a b"), "a+b");
-        assert_eq!(enc("n=a b/~-._"), "n=a+b%2F~-._");
-        assert_eq!(enc("name=x=y"), "name=x%3Dy");
-        assert_eq!(enc(""), "");
-        assert!(urlencode_arg("n@/nonexistent/netkit").is_err());
-    }
-
-    #[test]
-    fn form_parts_as_curl_reads_them() {
-        let p = parse_form("f=@/tmp/a.txt;type=text/x;filename=b.txt").unwrap();
-        assert_eq!(p.name, "f");
-        assert_eq!(p.content, FormContent::Upload("/tmp/a.txt".into()));
-        assert_eq!(p.content_type.as_deref(), Some("text/x"));
-        assert_eq!(p.filename.as_deref(), Some("b.txt"));
-        let p = parse_form("t=<file").unwrap();
-        assert_eq!(p.content, FormContent::FromFile("file".into()));
-        let p = parse_form("a=one; two").unwrap();
-        assert_eq!(p.content, FormContent::Text("one".into()));
-        let p = parse_form(r#"q="x; \"y\"";type=a/b"#).unwrap();
-        assert_eq!(p.content, FormContent::Text(r#"x; "y""#.into()));
-        assert_eq!(p.content_type.as_deref(), Some("a/b"));
-        assert!(parse_form("novalue").is_err());
-        for junk in ["=", "a=\"", "a=\"\\", "a=;;;", "a=;type", "é=\"ü"] {
-            let _ = parse_form(junk);
-        }
-        assert_eq!(content_type_for("X.PNG"), "image/png");
-        assert_eq!(content_type_for("noext"), "application/octet-stream");
-    }
-
-    #[test]
     fn resolve_and_connect_to_arguments() {
         let r = ResolveEntry::parse("Host.example:443:[::1],127.0.0.1").unwrap();
         assert_eq!(r.host, "host.example");
@@ -1491,15 +1060,7 @@ mod tests {
         let c = ConnectTo::parse("::[::1]:8080").unwrap();
         assert_eq!((c.from_host, c.from_port), (None, None));
         assert_eq!((c.to_host.as_deref(), c.to_port), (Some("::1"), Some(8080)));
-        let mut s = Settings::new(&crate::cli::DialArgs {
-            family: Default::default(),
-            connect_timeout: Duration::from_secs(1),
-            insecure: false,
-            cacert: None,
-            proxy: None,
-            noproxy: None,
-            unix_socket: None,
-        });
+        let mut s = Settings::new(&DialConfig::new(std::time::Duration::from_secs(1)));
         s.connect_to
             .push(ConnectTo::parse("a.test:80:b.test:81").unwrap());
         s.resolve

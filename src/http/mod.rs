@@ -2,7 +2,8 @@
 //!
 //! The request machinery ([`client::Exchange`], [`transport`], [`tls`]) is
 //! shared with `netkit poll` and the WebSocket client; this module is the
-//! command: flags to a [`client::Request`], redirects (on a kept-alive
+//! command, given an [`HttpConfig`] (the request and every decision the
+//! flags make, built in [`crate::config::http`]): redirects (on a kept-alive
 //! connection when the origin stays the same), where the body goes (stdout,
 //! `-o FILE` with a progress bar, or the `--json` event), `--fail`, and the
 //! `--timing` report.
@@ -23,7 +24,7 @@ use mio::event::Event as MioEvent;
 use mio::Token;
 use url::Url;
 
-use crate::cli::HttpArgs;
+use crate::config::http::{BodyTarget, DumpTarget, HttpConfig, Redirects};
 use crate::error::{exit_of, flatten, Error, Exit, Result};
 use crate::event::{Event, HttpReport};
 use crate::output::{units, Output};
@@ -42,7 +43,7 @@ const MAX_JSON_BODY: usize = 64 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum HttpTimer {
     Connect,
     /// `-m`, for the attempt with this number (each retry gets its own, as curl).
     MaxTime(u32),
@@ -64,21 +65,6 @@ enum Sink {
 enum Dump {
     Stdout,
     File(std::path::PathBuf, Option<File>),
-}
-
-/// `-O`: the URL's last path segment, as curl takes it (not decoded).
-fn remote_name(url: &Url) -> Result<std::path::PathBuf> {
-    let name = url
-        .path_segments()
-        .and_then(|mut s| s.next_back())
-        .unwrap_or("");
-    if name.is_empty() || name == "." || name == ".." {
-        return Err(Error::usage(
-            format!("-O {url}"),
-            "the URL has no file name to save as (use -o FILE)",
-        ));
-    }
-    Ok(std::path::PathBuf::from(name))
 }
 
 /// Opens (creates) an output file on first use.
@@ -131,7 +117,7 @@ struct Progress {
 }
 
 struct HttpCmd<'o> {
-    args: HttpArgs,
+    cfg: HttpConfig,
     request: Request,
     /// The request as first made, for `--retry`.
     original: Request,
@@ -140,7 +126,7 @@ struct HttpCmd<'o> {
     /// When the first attempt began (`--retry-max-time`).
     first_started: Instant,
     settings: Arc<Settings>,
-    exchange: Option<Exchange<Timer>>,
+    exchange: Option<Exchange<HttpTimer>>,
     pool: Pool,
     redirects: u32,
     started: Instant,
@@ -149,9 +135,6 @@ struct HttpCmd<'o> {
     redirect_phases: client::Timing,
     current: Current,
     sink: Sink,
-    /// The cookie engine (`-b FILE`, `-c`), and `-b` strings.
-    jar: Option<cookies::Jar>,
-    cookie_strings: Vec<String>,
     /// The last response head received (for `-w`).
     last_head: Option<Head>,
     /// The finished request's report (for `-w`).
@@ -167,66 +150,31 @@ struct HttpCmd<'o> {
     failure: Option<anyhow::Error>,
 }
 
-pub fn run(args: HttpArgs, out: &mut Output) -> anyhow::Result<Exit> {
-    if args.silent {
-        out.silence(args.show_error);
-    }
-    let mut request = client::build_request(&args.url, &args.req, args.head)?;
-    if args.compressed
-        && !request
-            .headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
-    {
-        let at = request
-            .headers
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case("accept"))
-            .map_or(request.headers.len(), |i| i + 1);
-        request.headers.insert(
-            at,
-            ("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()),
-        );
-    }
-    if args.req.dial.insecure {
+pub fn run(cfg: HttpConfig, out: &mut Output) -> anyhow::Result<Exit> {
+    if cfg.dial.tls.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
-    let output = match &args.output {
-        Some(p) if p.as_os_str() == "-" => None,
-        Some(p) => Some(p.clone()),
-        None if args.remote_name => Some(remote_name(&request.url)?),
-        None => None,
+    let sink = match (&cfg.body, out.is_json()) {
+        (BodyTarget::File(path), _) => Sink::File(path.clone(), None),
+        (BodyTarget::Stdout, true) => Sink::Json(Vec::new()),
+        (BodyTarget::Stdout, false) => Sink::Stdout,
     };
-    let sink = match (output, out.is_json()) {
-        (Some(path), _) => Sink::File(path, None),
-        (None, true) => Sink::Json(Vec::new()),
-        (None, false) => Sink::Stdout,
-    };
-    let dump = args.dump_header.as_ref().map(|p| {
-        if p.as_os_str() == "-" {
-            Dump::Stdout
-        } else {
-            Dump::File(p.clone(), None)
-        }
+    let dump = cfg.dump.as_ref().map(|d| match d {
+        DumpTarget::Stdout => Dump::Stdout,
+        DumpTarget::File(p) => Dump::File(p.clone(), None),
     });
-    let write_out = args.write_out.as_deref().map(read_write_out).transpose()?;
-    let (jar, cookie_strings) = load_cookies(&args)?;
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let started = Instant::now();
-    let mut settings = Settings::new(&args.req.dial);
-    for r in &args.resolve {
-        settings.resolve.push(client::ResolveEntry::parse(r)?);
-    }
-    for c in &args.connect_to {
-        settings.connect_to.push(client::ConnectTo::parse(c)?);
-    }
+    let mut settings = Settings::new(&cfg.dial);
+    settings.resolve = cfg.resolve.clone();
+    settings.connect_to = cfg.connect_to.clone();
+    let request = cfg.request.clone();
     let mut cmd = HttpCmd {
         original: request.clone(),
         attempt: 0,
         first_started: started,
         request,
-        args,
         settings: Arc::new(settings),
         exchange: None,
         pool: Pool::default(),
@@ -236,8 +184,6 @@ pub fn run(args: HttpArgs, out: &mut Output) -> anyhow::Result<Exit> {
         redirect_phases: client::Timing::default(),
         current: Current::default(),
         sink,
-        jar,
-        cookie_strings,
         last_head: None,
         report: None,
         dump,
@@ -246,6 +192,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> anyhow::Result<Exit> {
         signals,
         result: None,
         failure: None,
+        cfg,
     };
     let mut cx = reactor.ctx();
     cmd.start_attempt(&mut cx);
@@ -262,7 +209,7 @@ pub fn run(args: HttpArgs, out: &mut Output) -> anyhow::Result<Exit> {
         (Ok(_), Err(e)) => Err(e.into()),
         (r, _) => r,
     };
-    if let Some(pieces) = write_out {
+    if let Some(pieces) = cmd.cfg.write_out.take() {
         let (code, errormsg) = match &result {
             Ok(exit) => (exit.code(), String::new()),
             Err(e) => {
@@ -316,88 +263,24 @@ pub fn curl_json_misuse(args: impl Iterator<Item = std::ffi::OsString>) -> Optio
     ))
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the epoch, for cookie expiry.
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-/// `-b` (strings and files) and `-c`: the jar (when the engine is on) and
-/// the literal cookie strings.
-fn load_cookies(args: &HttpArgs) -> Result<(Option<cookies::Jar>, Vec<String>)> {
-    let mut jar = args.cookie_jar.as_ref().map(|_| cookies::Jar::default());
-    let mut strings = Vec::new();
-    for b in &args.cookie {
-        if b.contains('=') {
-            strings.push(b.trim().to_string());
-            continue;
-        }
-        let j = jar.get_or_insert_with(cookies::Jar::default);
-        let text = if b == "-" {
-            let mut t = String::new();
-            std::io::Read::read_to_string(
-                &mut std::io::Read::take(std::io::stdin().lock(), MAX_COOKIE_FILE),
-                &mut t,
-            )
-            .map(|_| t)
-        } else {
-            File::open(b).and_then(|f| {
-                let mut t = String::new();
-                std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_COOKIE_FILE), &mut t)
-                    .map(|_| t)
-            })
-        };
-        match text {
-            Ok(t) => j.load(&t, unix_now()),
-            // As curl: a cookie file that is not there yet is an empty jar.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(Error::usage(
-                    format!("-b {b}"),
-                    crate::error::describe_io(&e),
-                ))
-            }
-        }
-    }
-    Ok((jar, strings))
-}
-
-/// Largest cookie file read.
-const MAX_COOKIE_FILE: u64 = 16 << 20;
-
-/// `-w FORMAT`, `-w @FILE`, `-w @-` (stdin).
-fn read_write_out(arg: &str) -> Result<Vec<writeout::Piece>> {
-    let Some(path) = arg.strip_prefix('@') else {
-        return Ok(writeout::parse(arg));
-    };
-    const MAX_FORMAT: u64 = 1 << 20;
-    let mut text = String::new();
-    let what = format!("-w @{path}");
-    let r = if path == "-" {
-        std::io::Read::read_to_string(
-            &mut std::io::Read::take(std::io::stdin().lock(), MAX_FORMAT),
-            &mut text,
-        )
-    } else {
-        File::open(path).and_then(|f| {
-            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_FORMAT), &mut text)
-        })
-    };
-    r.map_err(|e| Error::usage(what, crate::error::describe_io(&e)))?;
-    Ok(writeout::parse(&text))
-}
-
 impl HttpCmd<'_> {
     /// Starts an attempt (the first, or a retry): its `-m` timer, then the
     /// exchange.
-    fn start_attempt(&mut self, cx: &mut Ctx<Timer>) {
+    fn start_attempt(&mut self, cx: &mut Ctx<HttpTimer>) {
         if self.attempt > 0 {
             // -w and --timing describe the last attempt, as curl's do.
             self.started = Instant::now();
         }
-        if let Some(max) = self.args.max_time.filter(|m| !m.is_zero()) {
+        if let Some(max) = self.cfg.max_time.filter(|m| !m.is_zero()) {
             cx.timers
-                .add_after(cx.now, max, Timer::MaxTime(self.attempt));
+                .add_after(cx.now, max, HttpTimer::MaxTime(self.attempt));
         }
         match self.begin(cx) {
             Ok(()) => self.pump(cx),
@@ -407,7 +290,7 @@ impl HttpCmd<'_> {
 
     /// Takes the exchange's steps until it waits for the socket; a finished
     /// response leads to the next request (a redirect) or to the end.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+    fn pump(&mut self, cx: &mut Ctx<HttpTimer>) {
         while let Some(ex) = self.exchange.as_mut() {
             let r = match ex.poll(cx) {
                 Ok(Some(step)) => self
@@ -427,14 +310,14 @@ impl HttpCmd<'_> {
     /// The delay before the next retry, or `None` when none is left (count
     /// or `--retry-max-time`).
     fn retry_delay(&self, retry_after: Option<Duration>) -> Option<Duration> {
-        if self.attempt >= self.args.retry {
+        if self.attempt >= self.cfg.retry.count {
             return None;
         }
         let backoff = Duration::from_secs(1)
             .saturating_mul(1u32 << self.attempt.min(20))
             .min(MAX_BACKOFF);
-        let delay = retry_after.or(self.args.retry_delay).unwrap_or(backoff);
-        if let Some(max) = self.args.retry_max_time.filter(|m| !m.is_zero()) {
+        let delay = retry_after.or(self.cfg.retry.delay).unwrap_or(backoff);
+        if let Some(max) = self.cfg.retry.max_time.filter(|m| !m.is_zero()) {
             if self.first_started.elapsed().saturating_add(delay) > max {
                 return None;
             }
@@ -446,13 +329,13 @@ impl HttpCmd<'_> {
     /// this is the result.
     /// The decision goes by the chain's typed causes (`exit_of`), never by
     /// its text.
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+    fn fail(&mut self, cx: &mut Ctx<HttpTimer>, e: impl Into<anyhow::Error>) {
         let e = e.into();
         let retryable = match exit_of(&e) {
             Exit::Usage | Exit::Interrupted | Exit::Ok => false,
-            _ if self.args.retry_all_errors => true,
+            _ if self.cfg.retry.all_errors => true,
             Exit::Timeout => true,
-            Exit::Refused => self.args.retry_connrefused,
+            Exit::Refused => self.cfg.retry.connrefused,
             _ => false,
         };
         if retryable && self.result.is_none() {
@@ -466,13 +349,13 @@ impl HttpCmd<'_> {
     }
 
     /// Drops the current attempt and schedules the next one.
-    fn retry(&mut self, cx: &mut Ctx<Timer>, why: &str, delay: Duration) {
+    fn retry(&mut self, cx: &mut Ctx<HttpTimer>, why: &str, delay: Duration) {
         if let Some(mut ex) = self.exchange.take() {
             ex.abandon(cx);
         }
         self.pool.close(cx);
         self.attempt += 1;
-        let left = self.args.retry.saturating_sub(self.attempt);
+        let left = self.cfg.retry.count.saturating_sub(self.attempt);
         self.out.notice(&format!(
             "retrying in {} ({why}); {left} {} left",
             humantime::format_duration(delay),
@@ -505,22 +388,22 @@ impl HttpCmd<'_> {
             Sink::Json(b) => b.clear(),
             Sink::Stdout => {}
         }
-        cx.timers.add_after(cx.now, delay, Timer::Retry);
+        cx.timers.add_after(cx.now, delay, HttpTimer::Retry);
     }
 
     /// Starts the exchange for `self.request`, reusing a pooled connection.
-    fn begin(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
+    fn begin(&mut self, cx: &mut Ctx<HttpTimer>) -> anyhow::Result<()> {
         let origin = Origin::of(&self.request.url)?;
         self.set_cookie_header(&origin);
         if origin.https {
-            Arc::make_mut(&mut self.settings).load_tls(&self.args.req.dial)?;
+            Arc::make_mut(&mut self.settings).load_tls()?;
         }
         let reuse = self.pool.take_for(cx, &origin);
         self.current = Current::default();
         let ex = Exchange::start(
             cx,
             SOCKET,
-            Timer::Connect,
+            HttpTimer::Connect,
             &self.request,
             reuse,
             Arc::clone(&self.settings),
@@ -586,22 +469,17 @@ impl HttpCmd<'_> {
     /// The `Cookie` field for this request: the jar's cookies for its URL,
     /// then the `-b` strings (a `-H Cookie:` of the user's stays as given).
     fn set_cookie_header(&mut self, origin: &Origin) {
-        if self.jar.is_none() && self.cookie_strings.is_empty() {
+        if self.cfg.cookies.jar.is_none() && self.cfg.cookies.strings.is_empty() {
             return;
         }
-        let user_set = self.args.req.headers.iter().any(|h| {
-            h.split(':')
-                .next()
-                .is_some_and(|n| n.trim().eq_ignore_ascii_case("cookie"))
-        });
-        if user_set {
+        if self.cfg.cookies.user_header {
             return;
         }
         self.request
             .headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case("cookie"));
         let mut parts = Vec::new();
-        if let Some(jar) = &self.jar {
+        if let Some(jar) = &self.cfg.cookies.jar {
             if let Some(h) = jar.header(
                 &origin.host,
                 self.request.url.path(),
@@ -611,9 +489,9 @@ impl HttpCmd<'_> {
                 parts.push(h);
             }
         }
-        if !self.cookie_strings.is_empty() {
+        if !self.cfg.cookies.strings.is_empty() {
             // curl joins its -b strings with a bare `;`.
-            parts.push(self.cookie_strings.join(";"));
+            parts.push(self.cfg.cookies.strings.join(";"));
         }
         if !parts.is_empty() {
             self.request
@@ -624,7 +502,7 @@ impl HttpCmd<'_> {
 
     /// `Set-Cookie` fields of any response (redirects too) into the jar.
     fn take_cookies(&mut self, head: &Head) {
-        let Some(jar) = &mut self.jar else {
+        let Some(jar) = &mut self.cfg.cookies.jar else {
             return;
         };
         let host = self.request.url.host_str().unwrap_or("").to_string();
@@ -639,7 +517,7 @@ impl HttpCmd<'_> {
 
     /// `-c FILE`: the jar, written at the end (as curl, whatever the outcome).
     fn save_cookies(&mut self) -> Result<()> {
-        let (Some(path), Some(jar)) = (&self.args.cookie_jar, &self.jar) else {
+        let (Some(path), Some(jar)) = (&self.cfg.cookies.save_to, &self.cfg.cookies.jar) else {
             return Ok(());
         };
         let text = jar.save();
@@ -659,7 +537,7 @@ impl HttpCmd<'_> {
 
     /// The head as received, for `-i`, `-I` and `-D`.
     fn write_head(&mut self, head: &Head) -> Result<()> {
-        let include = !self.out.is_json() && (self.args.include || self.args.head);
+        let include = !self.out.is_json() && self.cfg.head.shows_head();
         if !include && self.dump.is_none() {
             return Ok(());
         }
@@ -699,15 +577,11 @@ impl HttpCmd<'_> {
         self.show_head(&head)?;
         self.take_cookies(&head);
         self.last_head = Some(head.clone());
-        let target = if self.args.location {
-            follow_target(
-                &self.request.url,
-                &head,
-                self.redirects,
-                self.args.max_redirs,
-            )
-        } else {
-            None
+        let target = match self.cfg.redirects {
+            Redirects::Follow { max } => {
+                follow_target(&self.request.url, &head, self.redirects, max)
+            }
+            Redirects::Report => None,
         };
         if let Some(target) = target {
             let next = target.map_err(|e| match e {
@@ -719,7 +593,7 @@ impl HttpCmd<'_> {
             self.current.head = Some(head);
             return Ok(());
         }
-        let transient = (self.args.retry > 0)
+        let transient = (self.cfg.retry.count > 0)
             .then(|| transient(&head, unix_now()))
             .flatten();
         if let Some(after) = transient {
@@ -729,7 +603,7 @@ impl HttpCmd<'_> {
                 return Ok(());
             }
         }
-        if self.args.fail && head.status >= 400 {
+        if self.cfg.fail && head.status >= 400 {
             return Err(Error::new(
                 Exit::HttpStatus,
                 format!("{} {}", self.request.method, self.request.url),
@@ -737,7 +611,7 @@ impl HttpCmd<'_> {
             ));
         }
         self.write_head(&head)?;
-        if let Some(max) = self.args.max_filesize {
+        if let Some(max) = self.cfg.max_filesize {
             let length = head
                 .header("content-length")
                 .and_then(|v| v.trim().parse::<u64>().ok());
@@ -745,11 +619,11 @@ impl HttpCmd<'_> {
                 return Err(self.too_large());
             }
         }
-        if self.args.compressed {
+        if self.cfg.compressed {
             if let Some(value) = head.header("content-encoding") {
                 match decode::Coding::of(value) {
                     Ok(Some(coding)) => {
-                        let limit = self.args.max_filesize.map_or(u64::MAX, |m| m as u64);
+                        let limit = self.cfg.max_filesize.map_or(u64::MAX, |m| m as u64);
                         let d = decode::Decoder::new(coding, limit).map_err(|e| self.decode_error(e))?;
                         self.current.decoder = Some(d);
                     }
@@ -783,7 +657,7 @@ impl HttpCmd<'_> {
             self.request.url.as_str(),
             format!(
                 "the body is larger than --max-filesize {}",
-                units::bytes(self.args.max_filesize.unwrap_or(0) as u64)
+                units::bytes(self.cfg.max_filesize.unwrap_or(0) as u64)
             ),
         )
     }
@@ -823,7 +697,7 @@ impl HttpCmd<'_> {
     /// Body bytes (decoded) to their sink.
     fn deliver(&mut self, data: &[u8]) -> Result<()> {
         self.current.delivered += data.len() as u64;
-        if let Some(max) = self.args.max_filesize {
+        if let Some(max) = self.cfg.max_filesize {
             if self.current.delivered > max as u64 {
                 return Err(self.too_large());
             }
@@ -875,7 +749,7 @@ impl HttpCmd<'_> {
 
     /// After any exchange call: a finished response leads to the next
     /// request (a redirect) or to the end.
-    fn after_step(&mut self, cx: &mut Ctx<Timer>) -> anyhow::Result<()> {
+    fn after_step(&mut self, cx: &mut Ctx<HttpTimer>) -> anyhow::Result<()> {
         let Some(reusable) = self.current.done.take() else {
             return Ok(());
         };
@@ -904,7 +778,7 @@ impl HttpCmd<'_> {
         self.request = redirected(&self.request, status, next);
     }
 
-    fn finish(&mut self, ex: &Exchange<Timer>) -> Result<()> {
+    fn finish(&mut self, ex: &Exchange<HttpTimer>) -> Result<()> {
         if self.progress.take().is_some() {
             self.out.progress(None);
         }
@@ -950,12 +824,12 @@ impl HttpCmd<'_> {
             timing: self.timing(ex),
             time_redirect: self.redirect_time,
             body,
-            show_timing: self.args.timing,
+            show_timing: self.cfg.timing,
         };
-        if self.out.is_json() || self.args.timing {
+        if self.out.is_json() || self.cfg.timing {
             self.out.emit(&Event::HttpResponse(&report))?;
         }
-        if self.args.write_out.is_some() {
+        if self.cfg.write_out.is_some() {
             self.report = Some(HttpReport {
                 body: None,
                 ..report
@@ -1069,7 +943,7 @@ impl HttpCmd<'_> {
         }
     }
 
-    fn timing(&self, last: &Exchange<Timer>) -> client::Timing {
+    fn timing(&self, last: &Exchange<HttpTimer>) -> client::Timing {
         let mut t = add_phases(&self.redirect_phases, &last.timing);
         t.total = self.started.elapsed().max(t.total).max(self.redirect_time);
         t
@@ -1090,7 +964,7 @@ fn progress_line(p: &Progress, now: Instant) -> String {
             let eta = (p.got > 0 && secs > 0.0)
                 .then(|| total.saturating_sub(p.got) as f64 / (p.got as f64 / secs))
                 .and_then(|left| Duration::try_from_secs_f64(left).ok())
-                .filter(|left| *left <= crate::cli::MAX_DURATION)
+                .filter(|left| *left <= crate::config::MAX_DURATION)
                 .map_or_else(|| "-".to_string(), units::duration);
             format!(
                 "[{bar}] {:>3.0}%  {} of {}  {rate}  ETA {eta}",
@@ -1104,9 +978,9 @@ fn progress_line(p: &Progress, now: Instant) -> String {
 }
 
 impl Handler for HttpCmd<'_> {
-    type Timer = Timer;
+    type Timer = HttpTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<HttpTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => {
                 if let Some(ex) = self.exchange.as_mut() {
@@ -1123,29 +997,29 @@ impl Handler for HttpCmd<'_> {
         }
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<HttpTimer>, timer: HttpTimer) -> Result<()> {
         match timer {
-            Timer::Connect => {
+            HttpTimer::Connect => {
                 if let Some(ex) = self.exchange.as_mut() {
                     ex.timed_out(cx);
                     self.pump(cx);
                 }
             }
-            Timer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {
-                let max = self.args.max_time.unwrap_or_default();
+            HttpTimer::MaxTime(attempt) if attempt == self.attempt && self.exchange.is_some() => {
+                let max = self.cfg.max_time.unwrap_or_default();
                 let e = Error::timeout(
                     self.request.url.as_str(),
                     format!("--max-time {} reached", humantime::format_duration(max)),
                 );
                 self.fail(cx, e);
             }
-            Timer::MaxTime(_) => {}
-            Timer::Retry => self.start_attempt(cx),
+            HttpTimer::MaxTime(_) => {}
+            HttpTimer::Retry => self.start_attempt(cx),
         }
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<HttpTimer>) -> Result<Option<Exit>> {
         match self.result.take() {
             Some(Ok(exit)) => Ok(Some(exit)),
             Some(Err(e)) => {

@@ -1,5 +1,5 @@
-//! A plain or TLS connection behind one interface, so the HTTP exchange (and
-//! later the WebSocket client) does not care which it has.
+//! A plain or TLS connection behind one interface, so the HTTP exchange,
+//! the WebSocket client and the server core do not care which they have.
 
 use std::io;
 use std::time::Instant;
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use mio::event::{Event, Source};
 use mio::net::UnixStream;
 
-use super::tls::TlsConn;
+use crate::net::tls::TlsConn;
 use crate::reactor::conn::{Conn, Read};
 
 pub enum Transport {

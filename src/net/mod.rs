@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use listener::{Accept, Listener, Peer, Stream};
 
-use crate::cli::Family;
+pub use crate::cli::Family;
 use crate::error::{describe_io, Error, Exit, Result};
 
 /// A usage error when `ip` (given as `what`: a literal host, `--bind ADDR`)

@@ -20,10 +20,10 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::event::Event as MioEvent;
 use mio::Token;
 
-use crate::cli::PollArgs;
+use crate::config::poll::{PollConfig, PollTarget};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Event, PollOutcome, PollRecord, PollSummary};
-use crate::http::client::{build_request, Exchange, Origin, Pool, Request, Settings, Step};
+use crate::http::client::{Exchange, Origin, Pool, Request, Settings, Step};
 use crate::net;
 use crate::output::Output;
 use crate::reactor::connector::{Connector, Outcome};
@@ -39,7 +39,7 @@ const SOCKET: Token = Token(2);
 const MAX_CHANGES_BODY: usize = 16 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+enum PollTimer {
     /// Time for the next poll.
     Next,
     /// The connect attempt of the poll in flight timed out.
@@ -55,7 +55,7 @@ enum Target {
 }
 
 enum InFlight {
-    Http(Box<Exchange<Timer>>),
+    Http(Box<Exchange<PollTimer>>),
     Tcp(Connector),
 }
 
@@ -75,7 +75,7 @@ struct Seen {
 }
 
 struct Poller<'o> {
-    args: PollArgs,
+    cfg: PollConfig,
     target: Target,
     settings: Arc<Settings>,
     inflight: Option<InFlight>,
@@ -102,41 +102,34 @@ struct Poller<'o> {
     exit: Option<Result<Exit>>,
 }
 
-pub fn run(args: PollArgs, out: &mut Output) -> anyhow::Result<Exit> {
-    let target = match args.url.strip_prefix("tcp://") {
-        Some(rest) => {
-            let (host, port) = rest
-                .trim_end_matches('/')
-                .rsplit_once(':')
-                .ok_or_else(|| Error::usage(&args.url, "expected tcp://HOST:PORT"))?;
-            let port = crate::cli::parse_dest_port(port).map_err(|e| Error::usage(&args.url, e))?;
-            let host = host.trim_matches(['[', ']']);
-            let addrs = net::resolve(host, port, args.req.dial.family)?;
-            Target::Tcp { addrs }
-        }
-        None => Target::Http(build_request(&args.url, &args.req, false)?),
+pub fn run(cfg: PollConfig, out: &mut Output) -> anyhow::Result<Exit> {
+    let target = match &cfg.target {
+        PollTarget::Tcp { host, port } => Target::Tcp {
+            addrs: net::resolve(host, *port, cfg.dial.family)?,
+        },
+        PollTarget::Http(req) => Target::Http(req.clone()),
     };
-    let mut settings = Settings::new(&args.req.dial);
+    let mut settings = Settings::new(&cfg.dial);
     if let Target::Http(req) = &target {
         if Origin::of(&req.url)?.https {
-            settings.load_tls(&args.req.dial)?;
+            settings.load_tls()?;
         }
-        if args.req.dial.insecure {
+        if cfg.dial.tls.insecure {
             out.warn("--insecure: the server's certificate is not verified");
         }
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let now = Instant::now();
-    if let Some(max) = args.max_time {
-        reactor.timers.add_after(now, max, Timer::MaxTime);
+    if let Some(max) = cfg.max_time {
+        reactor.timers.add_after(now, max, PollTimer::MaxTime);
     }
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
         ^ u64::from(std::process::id());
     let mut poller = Poller {
-        args,
+        cfg,
         target,
         settings: Arc::new(settings),
         inflight: None,
@@ -165,7 +158,7 @@ pub fn run(args: PollArgs, out: &mut Output) -> anyhow::Result<Exit> {
 
 impl Poller<'_> {
     /// Sends the next poll.
-    fn launch(&mut self, cx: &mut Ctx<Timer>) {
+    fn launch(&mut self, cx: &mut Ctx<PollTimer>) {
         self.seq += 1;
         self.poll_started = Instant::now();
         self.seen = Seen {
@@ -173,20 +166,22 @@ impl Poller<'_> {
             ..Seen::default()
         };
         let seq = self.seq;
-        self.hold =
-            cx.timers
-                .add_after(self.poll_started, self.args.hold_timeout, Timer::Hold(seq));
+        self.hold = cx.timers.add_after(
+            self.poll_started,
+            self.cfg.hold_timeout,
+            PollTimer::Hold(seq),
+        );
         let started = match &self.target {
             Target::Tcp { addrs } => {
-                let mut c = Connector::new(addrs.clone(), None, self.args.req.dial.connect_timeout);
-                let outcome = c.start(cx, SOCKET, Timer::Connect);
+                let mut c = Connector::new(addrs.clone(), None, self.cfg.dial.connect_timeout);
+                let outcome = c.start(cx, SOCKET, PollTimer::Connect);
                 self.inflight = Some(InFlight::Tcp(c));
                 self.tcp_outcome(cx, outcome);
                 return;
             }
             Target::Http(req) => {
                 let mut req = req.clone();
-                if self.args.long
+                if self.cfg.is_long()
                     && !req
                         .headers
                         .iter()
@@ -194,10 +189,10 @@ impl Poller<'_> {
                 {
                     // RFC 7240: ask the server to answer a little before
                     // our own --hold-timeout gives up on the request.
-                    let wait = self.args.hold_timeout.as_secs().saturating_sub(1).max(1);
+                    let wait = self.cfg.hold_timeout.as_secs().saturating_sub(1).max(1);
                     req.headers.push(("Prefer".into(), format!("wait={wait}")));
                 }
-                if !self.args.no_conditional {
+                if self.cfg.conditional {
                     if let Some(etag) = &self.etag {
                         req.headers.push(("If-None-Match".into(), etag.clone()));
                     }
@@ -215,7 +210,7 @@ impl Poller<'_> {
                 Exchange::start(
                     cx,
                     SOCKET,
-                    Timer::Connect,
+                    PollTimer::Connect,
                     &req,
                     reuse,
                     Arc::clone(&self.settings),
@@ -232,11 +227,11 @@ impl Poller<'_> {
     }
 
     /// Takes the HTTP poll's steps until it waits for the socket.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+    fn pump(&mut self, cx: &mut Ctx<PollTimer>) {
         while let Some(InFlight::Http(ex)) = self.inflight.as_mut() {
             match ex.poll(cx) {
                 Ok(Some(step)) => {
-                    if let Err(e) = Self::step(&mut self.seen, &self.args, self.out, step) {
+                    if let Err(e) = Self::step(&mut self.seen, &self.cfg, self.out, step) {
                         return self.fail(cx, e);
                     }
                     self.after_http(cx);
@@ -248,7 +243,7 @@ impl Poller<'_> {
     }
 
     /// Records one step of an HTTP poll.
-    fn step(seen: &mut Seen, args: &PollArgs, out: &mut Output, step: Step) -> Result<()> {
+    fn step(seen: &mut Seen, cfg: &PollConfig, out: &mut Output, step: Step) -> Result<()> {
         match step {
             Step::Connected { .. } | Step::Retrying { .. } | Step::Secured(_) => {
                 crate::http::client::report_link(out, &step)?;
@@ -263,10 +258,10 @@ impl Poller<'_> {
                     hasher.write(&b);
                 }
                 seen.size += b.len() as u64;
-                if (args.changes || args.long) && seen.body.len() + b.len() <= MAX_CHANGES_BODY {
+                if cfg.keeps_bodies() && seen.body.len() + b.len() <= MAX_CHANGES_BODY {
                     seen.body.extend_from_slice(&b);
                 }
-                if let Some(needle) = &args.until_contains {
+                if let Some(needle) = &cfg.until.contains {
                     let needle = needle.as_bytes();
                     if !seen.contains && !needle.is_empty() {
                         seen.tail.extend_from_slice(&b);
@@ -285,7 +280,7 @@ impl Poller<'_> {
     }
 
     /// After any exchange call: a finished response completes the poll.
-    fn after_http(&mut self, cx: &mut Ctx<Timer>) {
+    fn after_http(&mut self, cx: &mut Ctx<PollTimer>) {
         let Some(reusable) = self.seen.done.take() else {
             return;
         };
@@ -306,7 +301,7 @@ impl Poller<'_> {
         });
         // A long poll's 204 is the server's "nothing new in the hold time",
         // like a 304.
-        let outcome = if status == 304 || (status == 204 && self.args.long) {
+        let outcome = if status == 304 || (status == 204 && self.cfg.is_long()) {
             if status == 204 {
                 // A cursor on an empty answer is still the cursor.
                 if let Some(etag) = self.seen.etag.take() {
@@ -314,7 +309,7 @@ impl Poller<'_> {
                 }
             }
             PollOutcome::NotModified
-        } else if self.args.long && (200..300).contains(&status) {
+        } else if self.cfg.is_long() && (200..300).contains(&status) {
             // In long polling every 2xx response is news, even one whose
             // body equals the last.
             self.last_hash = hash;
@@ -341,7 +336,7 @@ impl Poller<'_> {
         self.complete(cx, Ok(outcome));
     }
 
-    fn tcp_outcome(&mut self, cx: &mut Ctx<Timer>, outcome: Outcome) {
+    fn tcp_outcome(&mut self, cx: &mut Ctx<PollTimer>, outcome: Outcome) {
         match outcome {
             Outcome::Pending | Outcome::Retrying(..) => {}
             Outcome::Connected(mut stream, _, _) => {
@@ -357,7 +352,7 @@ impl Poller<'_> {
     }
 
     /// A poll failed: its exit code and line come from the error chain.
-    fn fail(&mut self, cx: &mut Ctx<Timer>, e: impl Into<anyhow::Error>) {
+    fn fail(&mut self, cx: &mut Ctx<PollTimer>, e: impl Into<anyhow::Error>) {
         let e = crate::error::flatten(&e.into());
         if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
             ex.abandon(cx);
@@ -370,7 +365,11 @@ impl Poller<'_> {
     }
 
     /// Records a finished poll, checks the conditions and schedules the next.
-    fn complete(&mut self, cx: &mut Ctx<Timer>, result: std::result::Result<PollOutcome, Error>) {
+    fn complete(
+        &mut self,
+        cx: &mut Ctx<PollTimer>,
+        result: std::result::Result<PollOutcome, Error>,
+    ) {
         if let Some(h) = self.hold.take() {
             cx.timers.cancel(h);
         }
@@ -401,14 +400,14 @@ impl Poller<'_> {
         let delay = self.next_delay();
         let record = PollRecord {
             seq: self.seq,
-            url: self.args.url.clone(),
+            url: self.cfg.url.clone(),
             status: self.seen.status,
             size: self.seen.size,
             latency,
             outcome,
             error,
             retry_in: (outcome == PollOutcome::Failed).then_some(delay),
-            to_stderr: self.args.changes || self.args.long,
+            to_stderr: self.cfg.keeps_bodies(),
         };
         if let Err(e) = self.out.emit(&Event::PollResult(&record)) {
             self.exit = Some(Err(e));
@@ -416,7 +415,7 @@ impl Poller<'_> {
         }
         let fresh = matches!(outcome, PollOutcome::New | PollOutcome::Changed);
         let ok = self.seen.status.is_some_and(|s| (200..300).contains(&s));
-        if (self.args.changes || (self.args.long && ok)) && fresh {
+        if (self.cfg.changes || (self.cfg.is_long() && ok)) && fresh {
             let body = std::mem::take(&mut self.seen.body);
             if let Err(e) = self.out.emit(&Event::Verbatim {
                 kind: "body",
@@ -430,7 +429,7 @@ impl Poller<'_> {
             self.exit = Some(Ok(Exit::Ok));
             return;
         }
-        if self.args.count.is_some_and(|c| self.seq >= c) {
+        if self.cfg.count.is_some_and(|c| self.seq >= c) {
             self.exit = Some(self.ran_out());
             return;
         }
@@ -443,25 +442,25 @@ impl Poller<'_> {
             // Too far away to ever come: no next poll.
             None => return,
         }
-        cx.timers.add(self.due, Timer::Next);
+        cx.timers.add(self.due, PollTimer::Next);
     }
 
     /// The wait before the next poll: the interval (none for --long), or
     /// the backoff after errors; jittered.
     fn next_delay(&mut self) -> Duration {
-        let base = if self.args.long {
+        let base = if self.cfg.is_long() {
             Duration::ZERO
         } else {
-            self.args.interval
+            self.cfg.interval
         };
         let delay = if self.errors_in_a_row == 0 {
             base
         } else {
-            let start = self.args.interval.max(Duration::from_millis(100));
+            let start = self.cfg.interval.max(Duration::from_millis(100));
             let factor = 1u32 << (self.errors_in_a_row - 1).min(20);
-            start.saturating_mul(factor).min(self.args.backoff_max)
+            start.saturating_mul(factor).min(self.cfg.backoff_max)
         };
-        match self.args.jitter {
+        match self.cfg.jitter {
             Some(pct) if pct > 0 && !delay.is_zero() => {
                 // xorshift64*: plenty for spreading pollers apart.
                 self.rng ^= self.rng >> 12;
@@ -478,18 +477,16 @@ impl Poller<'_> {
     }
 
     fn has_condition(&self) -> bool {
-        self.args.until_status.is_some()
-            || self.args.until_contains.is_some()
-            || self.args.until_change
-            || self.args.until_ok
+        self.cfg.until.is_set()
     }
 
     fn condition_met(&self, outcome: PollOutcome) -> bool {
         let ok = outcome != PollOutcome::Failed;
-        (self.args.until_status.is_some() && self.seen.status == self.args.until_status)
-            || (ok && self.args.until_contains.is_some() && self.seen.contains)
-            || (self.args.until_change && outcome == PollOutcome::Changed)
-            || (self.args.until_ok
+        let until = &self.cfg.until;
+        (until.status.is_some() && self.seen.status == until.status)
+            || (ok && until.contains.is_some() && self.seen.contains)
+            || (until.change && outcome == PollOutcome::Changed)
+            || (until.ok
                 && (outcome == PollOutcome::Up
                     || (ok && self.seen.status.is_some_and(|s| (200..300).contains(&s)))))
     }
@@ -504,7 +501,7 @@ impl Poller<'_> {
         match &self.last_error {
             Some((kind, why)) if self.stats.ok == 0 => Err(Error::new(
                 *kind,
-                self.args.url.as_str(),
+                self.cfg.url.as_str(),
                 format!(
                     "no poll succeeded ({} failed); the last: {why}",
                     self.stats.errors
@@ -538,9 +535,9 @@ impl Poller<'_> {
 }
 
 impl Handler for Poller<'_> {
-    type Timer = Timer;
+    type Timer = PollTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<PollTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
@@ -549,7 +546,7 @@ impl Handler for Poller<'_> {
                     self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
-                    let outcome = c.ready(cx, SOCKET, Timer::Connect);
+                    let outcome = c.ready(cx, SOCKET, PollTimer::Connect);
                     self.inflight = Some(InFlight::Tcp(c));
                     self.tcp_outcome(cx, outcome);
                 }
@@ -561,45 +558,45 @@ impl Handler for Poller<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<PollTimer>, timer: PollTimer) -> Result<()> {
         match timer {
-            Timer::Next => {
+            PollTimer::Next => {
                 if self.inflight.is_none() && self.exit.is_none() {
                     self.launch(cx);
                 }
             }
-            Timer::Connect => match self.inflight.take() {
+            PollTimer::Connect => match self.inflight.take() {
                 Some(InFlight::Http(mut ex)) => {
                     ex.timed_out(cx);
                     self.inflight = Some(InFlight::Http(ex));
                     self.pump(cx);
                 }
                 Some(InFlight::Tcp(mut c)) => {
-                    let outcome = c.timed_out(cx, SOCKET, Timer::Connect);
+                    let outcome = c.timed_out(cx, SOCKET, PollTimer::Connect);
                     self.inflight = Some(InFlight::Tcp(c));
                     self.tcp_outcome(cx, outcome);
                 }
                 None => {}
             },
-            Timer::Hold(seq) if seq == self.seq && self.inflight.is_some() => {
+            PollTimer::Hold(seq) if seq == self.seq && self.inflight.is_some() => {
                 self.hold = None;
                 if let Some(InFlight::Http(mut ex)) = self.inflight.take() {
                     ex.abandon(cx);
                 }
-                if self.args.long {
+                if self.cfg.is_long() {
                     // A held request simply expired: ask again, no error.
                     self.seq -= 1;
                     self.launch(cx);
                 } else {
                     let why = format!(
                         "no response in {}",
-                        humantime::format_duration(self.args.hold_timeout)
+                        humantime::format_duration(self.cfg.hold_timeout)
                     );
                     self.complete(cx, Err(Error::timeout("", why)));
                 }
             }
-            Timer::Hold(_) => {}
-            Timer::MaxTime => {
+            PollTimer::Hold(_) => {}
+            PollTimer::MaxTime => {
                 if self.exit.is_none() {
                     self.exit = Some(self.ran_out());
                 }
@@ -608,7 +605,7 @@ impl Handler for Poller<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<PollTimer>) -> Result<Option<Exit>> {
         let Some(result) = self.exit.take() else {
             return Ok(None);
         };

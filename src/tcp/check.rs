@@ -15,7 +15,7 @@ use mio::{Interest, Token};
 use slab::Slab;
 
 use super::{CLIENT_BASE, SIGNAL};
-use crate::cli::{CheckArgs, PortItem, PortList, PortRange};
+use crate::config::port_check::{PortCheckConfig, PortReport, PortVerdict};
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Event, PortState};
 use crate::net;
@@ -23,15 +23,13 @@ use crate::output::Output;
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor, TimerId};
 
-/// Most ports one run will check (every port of 16 hosts' worth).
-const MAX_PORTS: usize = 1 << 20;
 /// Refused sockets kept for reuse.
 const SPARE_SOCKETS: usize = 8;
 /// File descriptors kept free for stdio, the poll and the rest.
 const FD_RESERVE: u64 = 32;
 
 #[derive(Debug, Clone, Copy)]
-struct Timer {
+struct ProbeTimer {
     key: usize,
     idx: usize,
 }
@@ -44,13 +42,13 @@ struct Probe {
     timer: Option<TimerId>,
 }
 
-struct Outcome {
+struct PortOutcome {
     state: PortState,
     time: Option<Duration>,
     error: Option<String>,
 }
 
-struct Check<'o> {
+struct PortCheck<'o> {
     host: String,
     ip: IpAddr,
     ports: Vec<u16>,
@@ -58,45 +56,44 @@ struct Check<'o> {
     inflight: Slab<Probe>,
     /// Unregistered sockets whose last connect was refused.
     spare: Vec<TcpStream>,
-    results: Vec<Option<Outcome>>,
+    results: Vec<Option<PortOutcome>>,
     emitted: usize,
     counts: [usize; 3],
     concurrency: usize,
     timeout: Duration,
-    open_only: bool,
-    /// Success when one port is open (`--any`), not only when all are.
-    any: bool,
+    report: PortReport,
+    verdict: PortVerdict,
     started: Instant,
     signals: Signals,
     out: &'o mut Output,
     interrupted: bool,
 }
 
-pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
-    let ranges = port_ranges(&args.ports)?;
-    let total: usize = ranges.iter().map(|r| r.len()).sum();
-    if total > MAX_PORTS {
-        return Err(Error::usage(
-            "ports",
-            format!("{total} ports to check; at most {MAX_PORTS} per run"),
-        ));
-    }
-    let ports: Vec<u16> = ranges.iter().flat_map(|r| r.iter()).collect();
-    let addrs = net::resolve(&args.host, ports[0], args.family)?;
+pub fn run(cfg: PortCheckConfig, out: &mut Output) -> Result<Exit> {
+    let PortCheckConfig {
+        host,
+        ports,
+        family,
+        timeout,
+        concurrency,
+        report,
+        verdict,
+    } = cfg;
+    let addrs = net::resolve(&host, ports[0], family)?;
     let ip = addrs[0].ip();
-    if addrs.len() > 1 || addrs[0].ip().to_string() != args.host {
+    if addrs.len() > 1 || addrs[0].ip().to_string() != host {
         out.emit(&Event::Resolved {
-            host: &args.host,
+            host: &host,
             addrs: &addrs,
         })?;
     }
     let fd_limit = net::raise_fd_limit();
     let concurrency =
-        (args.concurrency as u64).min(fd_limit.saturating_sub(FD_RESERVE).max(1)) as usize;
+        (u64::from(concurrency)).min(fd_limit.saturating_sub(FD_RESERVE).max(1)) as usize;
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let mut check = Check {
-        host: args.host,
+    let mut check = PortCheck {
+        host,
         ip,
         results: (0..ports.len()).map(|_| None).collect(),
         ports,
@@ -106,9 +103,9 @@ pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
         emitted: 0,
         counts: [0; 3],
         concurrency,
-        timeout: args.timeout,
-        open_only: args.open,
-        any: args.any,
+        timeout,
+        report,
+        verdict,
         started: Instant::now(),
         signals,
         out,
@@ -121,9 +118,9 @@ pub fn run(args: CheckArgs, out: &mut Output) -> Result<Exit> {
     result
 }
 
-impl Check<'_> {
+impl PortCheck<'_> {
     /// Starts connects until the concurrency limit.
-    fn launch(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn launch(&mut self, cx: &mut Ctx<ProbeTimer>) -> Result<()> {
         while self.inflight.len() < self.concurrency && self.next < self.ports.len() {
             let idx = self.next;
             let addr = SocketAddr::new(self.ip, self.ports[idx]);
@@ -157,7 +154,7 @@ impl Check<'_> {
                 Ok(Ok(Some(stream))) => {
                     let timer = started
                         .checked_add(self.timeout)
-                        .map(|at| cx.timers.add(at, Timer { key, idx }));
+                        .map(|at| cx.timers.add(at, ProbeTimer { key, idx }));
                     entry.insert(Probe {
                         idx,
                         stream,
@@ -167,7 +164,7 @@ impl Check<'_> {
                 }
                 Ok(Ok(None)) => self.record(
                     idx,
-                    Outcome {
+                    PortOutcome {
                         state: PortState::Open,
                         time: Some(started.elapsed()),
                         error: None,
@@ -189,12 +186,12 @@ impl Check<'_> {
         self.flush()
     }
 
-    fn complete(&mut self, cx: &mut Ctx<Timer>, key: usize, timed_out: bool) -> Result<()> {
+    fn complete(&mut self, cx: &mut Ctx<ProbeTimer>, key: usize, timed_out: bool) -> Result<()> {
         let Some(probe) = self.inflight.get(key) else {
             return Ok(());
         };
         let outcome = if timed_out {
-            Outcome {
+            PortOutcome {
                 state: PortState::Timeout,
                 time: None,
                 error: Some(format!(
@@ -205,7 +202,7 @@ impl Check<'_> {
         } else {
             match net::finish_connect(&probe.stream) {
                 Ok(false) => return Ok(()),
-                Ok(true) => Outcome {
+                Ok(true) => PortOutcome {
                     state: PortState::Open,
                     time: Some(cx.now - probe.started),
                     error: None,
@@ -225,7 +222,7 @@ impl Check<'_> {
         self.launch(cx)
     }
 
-    fn record(&mut self, idx: usize, outcome: Outcome) {
+    fn record(&mut self, idx: usize, outcome: PortOutcome) {
         self.counts[outcome.state as usize] += 1;
         self.results[idx] = Some(outcome);
     }
@@ -233,7 +230,7 @@ impl Check<'_> {
     /// Prints every result whose predecessors are all known.
     fn flush(&mut self) -> Result<()> {
         while let Some(Some(r)) = self.results.get(self.emitted) {
-            if !self.open_only || r.state == PortState::Open {
+            if self.report == PortReport::All || r.state == PortState::Open {
                 self.out.emit(&Event::Check {
                     host: &self.host,
                     addr: SocketAddr::new(self.ip, self.ports[self.emitted]),
@@ -249,102 +246,23 @@ impl Check<'_> {
     }
 }
 
-/// Where service names are looked up, as getservbyname does.
-const SERVICES: &str = "/etc/services";
-
-/// The services known without /etc/services (a minimal container).
-const BUILTIN_SERVICES: &[(&str, u16)] = &[
-    ("ftp", 21),
-    ("ssh", 22),
-    ("telnet", 23),
-    ("smtp", 25),
-    ("domain", 53),
-    ("http", 80),
-    ("pop3", 110),
-    ("imap", 143),
-    ("ldap", 389),
-    ("https", 443),
-    ("submission", 587),
-    ("imaps", 993),
-    ("pop3s", 995),
-    ("mysql", 3306),
-    ("postgresql", 5432),
-    ("redis", 6379),
-];
-
-/// The port ranges of the PORT arguments, service names looked up in
-/// /etc/services (or, if it cannot be read, a small built-in table).
-fn port_ranges(lists: &[PortList]) -> Result<Vec<PortRange>> {
-    let mut services: Option<Option<String>> = None;
-    let mut ranges = Vec::new();
-    for item in lists.iter().flat_map(|l| &l.0) {
-        match item {
-            PortItem::Range(r) => ranges.push(*r),
-            PortItem::Service(name) => {
-                let table = services.get_or_insert_with(|| std::fs::read_to_string(SERVICES).ok());
-                let port = service_port(name, table.as_deref()).ok_or_else(|| {
-                    let place = if table.is_some() {
-                        SERVICES
-                    } else {
-                        "the built-in table (no /etc/services)"
-                    };
-                    Error::usage(
-                        format!("port {name}"),
-                        format!("unknown TCP service name (not in {place})"),
-                    )
-                })?;
-                ranges.push(PortRange {
-                    first: port,
-                    last: port,
-                });
-            }
-        }
-    }
-    Ok(ranges)
-}
-
-/// The TCP port of service `name` (or one of its aliases, any case) in
-/// the text of an /etc/services file, or in the built-in table without one.
-fn service_port(name: &str, services: Option<&str>) -> Option<u16> {
-    let Some(text) = services else {
-        return BUILTIN_SERVICES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|&(_, p)| p);
-    };
-    text.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or_default();
-        let mut words = line.split_whitespace();
-        let first = words.next()?;
-        let (port, proto) = words.next()?.split_once('/')?;
-        if proto != "tcp" {
-            return None;
-        }
-        let port = port.parse::<u16>().ok().filter(|&p| p > 0)?;
-        std::iter::once(first)
-            .chain(words)
-            .any(|n| n.eq_ignore_ascii_case(name))
-            .then_some(port)
-    })
-}
-
-fn outcome_of(e: &io::Error) -> Outcome {
+fn outcome_of(e: &io::Error) -> PortOutcome {
     let (state, error) = match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => (PortState::Closed, "refused".to_string()),
         Some(libc::ETIMEDOUT) => (PortState::Timeout, "timed out".to_string()),
         _ => (PortState::Closed, describe_io(e)),
     };
-    Outcome {
+    PortOutcome {
         state,
         time: None,
         error: Some(error),
     }
 }
 
-impl Handler for Check<'_> {
-    type Timer = Timer;
+impl Handler for PortCheck<'_> {
+    type Timer = ProbeTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, _event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<ProbeTimer>, token: Token, _event: &MioEvent) -> Result<()> {
         match token {
             SIGNAL => {
                 if self.signals.take() {
@@ -357,14 +275,14 @@ impl Handler for Check<'_> {
         }
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<ProbeTimer>, timer: ProbeTimer) -> Result<()> {
         match self.inflight.get(timer.key) {
             Some(p) if p.idx == timer.idx => self.complete(cx, timer.key, true),
             _ => Ok(()),
         }
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<ProbeTimer>) -> Result<Option<Exit>> {
         // Result lines go out once per turn of the loop, not one write each.
         self.out.flush()?;
         if self.interrupted {
@@ -382,68 +300,12 @@ impl Handler for Check<'_> {
                 elapsed: self.started.elapsed(),
             })?;
         }
-        Ok(Some(if open == self.ports.len() || self.any && open > 0 {
-            Exit::Ok
-        } else {
-            Exit::Failed
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SAMPLE: &str = "# comment\n\
-        ssh\t\t22/tcp\t\t\t\t# SSH Remote Login Protocol\n\
-        domain\t\t53/udp\n\
-        domain\t\t53/tcp\n\
-        http\t\t80/tcp\t\twww\t# WorldWideWeb HTTP\n\
-        bad\t\tx/tcp\n\
-        zero\t\t0/tcp\n\
-        \n\
-        https\t\t443/udp\n\
-        https\t\t443/tcp\n";
-
-    #[test]
-    fn services_come_from_the_file() {
-        assert_eq!(service_port("ssh", Some(SAMPLE)), Some(22));
-        assert_eq!(service_port("SSH", Some(SAMPLE)), Some(22));
-        assert_eq!(service_port("www", Some(SAMPLE)), Some(80));
-        assert_eq!(service_port("domain", Some(SAMPLE)), Some(53));
-        assert_eq!(service_port("https", Some(SAMPLE)), Some(443));
-        for unknown in ["bad", "zero", "mysql", "comment", "#", "tcp"] {
-            assert_eq!(service_port(unknown, Some(SAMPLE)), None, "{unknown}");
-        }
-        assert_eq!(service_port("ssh", Some("")), None);
-    }
-
-    #[test]
-    fn without_the_file_a_small_table_answers() {
-        assert_eq!(service_port("ssh", None), Some(22));
-        assert_eq!(service_port("https", None), Some(443));
-        assert_eq!(service_port("postgresql", None), Some(5432));
-        assert_eq!(service_port("gopher", None), None);
-    }
-
-    #[test]
-    fn lists_flatten_in_order() {
-        let lists = [
-            crate::cli::parse_port_list("22,80-81").unwrap(),
-            crate::cli::parse_port_list("7").unwrap(),
-        ];
-        let ports: Vec<u16> = port_ranges(&lists)
-            .unwrap()
-            .iter()
-            .flat_map(|r| r.iter())
-            .collect();
-        assert_eq!(ports, vec![22, 80, 81, 7]);
-        let unknown = [crate::cli::parse_port_list("no-such-service").unwrap()];
-        let e = port_ranges(&unknown).unwrap_err();
-        assert_eq!(e.kind, Exit::Usage);
-        assert!(
-            e.to_string().starts_with("port no-such-service: unknown"),
-            "{e}"
-        );
+        Ok(Some(
+            if open == self.ports.len() || self.verdict == PortVerdict::AnyOpen && open > 0 {
+                Exit::Ok
+            } else {
+                Exit::Failed
+            },
+        ))
     }
 }

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use mio::event::Event as MioEvent;
-use rustls::ServerConfig;
 use mio::{Interest, Token};
+use rustls::ServerConfig;
 
 use super::server::{self, Mode};
 use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
@@ -27,7 +27,12 @@ use crate::reactor::{Ctx, Handler, Reactor};
 
 pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
     let listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
-    serve(Listener::Tcp(listener), &args.serve, tls_config(&args)?, out)
+    serve(
+        Listener::Tcp(listener),
+        &args.serve,
+        tls_config(&args)?,
+        out,
+    )
 }
 
 /// `--tls-cert` and `--tls-key` (with `--alpn`): the server's settings.

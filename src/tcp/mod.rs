@@ -27,7 +27,10 @@ pub fn run(cmd: TcpCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
         TcpCommand::Connect(args) => connect::run(args, out),
         TcpCommand::Listen(args) => listen::run(args, out),
-        TcpCommand::Check(args) => check::run(args, out),
+        TcpCommand::Check(args) => check::run(
+            crate::config::port_check::PortCheckConfig::from_args(args)?,
+            out,
+        ),
     }
 }
 

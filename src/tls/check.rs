@@ -18,12 +18,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mio::event::Event as MioEvent;
 use mio::Token;
 
-use crate::cli::TlsCheckArgs;
+use crate::config::tls_check::TlsCheckConfig;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Event, TlsReport};
 use crate::net;
 use crate::net::proxy::{Proxy, Tunnel};
 use crate::net::tls::{self as ntls, CertInfo, Recorder, TlsConn, Verifier};
+use crate::net::Family;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
 use crate::reactor::connector::{Connector, Outcome};
@@ -33,17 +34,15 @@ use crate::reactor::{Ctx, Handler, Reactor, TimerId};
 
 const SIGNAL: Token = Token(1);
 const BASE: usize = 16;
-/// Hosts one run checks at most.
-const MAX_HOSTS: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum TlsCheckTimer {
     Resolve(usize),
     Connect(usize),
     Handshake(usize),
 }
 
-enum Phase {
+enum HostPhase {
     /// Waiting for a free lookup.
     Queued,
     Resolving(Lookup),
@@ -67,15 +66,15 @@ enum Phase {
 struct Host {
     host: String,
     port: u16,
-    phase: Phase,
+    phase: HostPhase,
 }
 
-struct Check<'o> {
+struct TlsCheck<'o> {
     hosts: Vec<Host>,
     verifier: Arc<Verifier>,
     insecure: bool,
     proxy: Option<Proxy>,
-    family: crate::cli::Family,
+    family: Family,
     sni: Option<String>,
     alpn: Vec<Vec<u8>>,
     timeout: Duration,
@@ -93,57 +92,21 @@ struct Check<'o> {
     resolving: usize,
 }
 
-/// `host`, `host:port`, `[v6]:port` or a bare IPv6 address.
-pub fn parse_target(target: &str) -> Result<(String, u16)> {
-    let bad = |why: &str| Error::usage(format!("target {target}"), why.to_string());
-    if let Some(rest) = target.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']').ok_or_else(|| bad("missing `]`"))?;
-        let port = match tail.strip_prefix(':') {
-            Some(p) => parse_port(p).ok_or_else(|| bad("not a port (1-65535)"))?,
-            None if tail.is_empty() => 443,
-            None => return Err(bad("expected [ADDR]:PORT")),
-        };
-        return Ok((host.to_string(), port));
-    }
-    match target.split_once(':') {
-        Some((host, port)) if !port.contains(':') => {
-            let port = parse_port(port).ok_or_else(|| bad("not a port (1-65535)"))?;
-            if host.is_empty() {
-                return Err(bad("empty host name"));
-            }
-            Ok((host.to_string(), port))
-        }
-        // Two colons or more: a bare IPv6 address.
-        Some(_) => Ok((target.to_string(), 443)),
-        None if target.is_empty() => Err(bad("empty host name")),
-        None => Ok((target.to_string(), 443)),
-    }
-}
-
-fn parse_port(text: &str) -> Option<u16> {
-    text.parse::<u16>().ok().filter(|p| *p > 0)
-}
-
-pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
-    if args.targets.len() > MAX_HOSTS {
-        return Err(Error::usage(
-            "hosts",
-            format!("{} hosts; at most {MAX_HOSTS} per run", args.targets.len()),
-        ));
-    }
-    let targets = args
-        .targets
-        .iter()
-        .map(|t| parse_target(t))
-        .collect::<Result<Vec<_>>>()?;
-    let opts = &args.tls_opts;
+pub fn run(cfg: TlsCheckConfig, out: &mut Output) -> Result<Exit> {
+    let TlsCheckConfig {
+        targets,
+        family,
+        connect_timeout,
+        warn_days,
+        proxy,
+        tls: opts,
+    } = cfg;
     let verifier = Arc::new(Verifier::new(opts.cacert.as_deref())?);
     if opts.insecure {
         out.warn("--insecure: untrusted certificates do not fail the check");
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
     let mut hosts = Vec::with_capacity(targets.len());
     let mut queue = VecDeque::new();
     for (host, port) in targets {
@@ -153,26 +116,26 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
         };
         // An address connects at once; a name waits for its lookup.
         let phase = if net::bare_host(&name).parse::<IpAddr>().is_ok() {
-            match net::resolve(&name, dial_port, args.family) {
-                Ok(addrs) => Phase::Connecting(Connector::new(addrs, None, args.connect_timeout)),
+            match net::resolve(&name, dial_port, family) {
+                Ok(addrs) => HostPhase::Connecting(Connector::new(addrs, None, connect_timeout)),
                 Err(e) => return Err(e),
             }
         } else {
             queue.push_back(hosts.len());
-            Phase::Queued
+            HostPhase::Queued
         };
         hosts.push(Host { host, port, phase });
     }
-    let mut check = Check {
+    let mut check = TlsCheck {
         hosts,
         verifier,
         insecure: opts.insecure,
         proxy,
-        family: args.family,
+        family,
         sni: opts.sni.clone(),
         alpn: opts.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
-        timeout: args.connect_timeout,
-        warn_days: args.warn_days,
+        timeout: connect_timeout,
+        warn_days,
         next_report: 0,
         exit: Exit::Ok,
         signals,
@@ -186,15 +149,15 @@ pub fn run(args: TlsCheckArgs, out: &mut Output) -> Result<Exit> {
     let mut cx = reactor.ctx();
     check.start_lookups(&mut cx);
     for i in 0..check.hosts.len() {
-        if let Phase::Connecting(c) = &mut check.hosts[i].phase {
-            let outcome = c.start(&mut cx, Token(BASE + i), Timer::Connect(i));
+        if let HostPhase::Connecting(c) = &mut check.hosts[i].phase {
+            let outcome = c.start(&mut cx, Token(BASE + i), TlsCheckTimer::Connect(i));
             check.on_outcome(&mut cx, i, outcome);
         }
     }
     reactor.run(&mut check)
 }
 
-impl Check<'_> {
+impl TlsCheck<'_> {
     fn target(&self, i: usize) -> String {
         let h = &self.hosts[i];
         crate::tcp::host_port(&h.host, h.port)
@@ -214,7 +177,7 @@ impl Check<'_> {
     /// Starts the queued lookups the resolver has room for. When every
     /// slot is held by a lookup that timed out (a resolver not answering),
     /// the next host fails at once rather than wait for ever.
-    fn start_lookups(&mut self, cx: &mut Ctx<Timer>) {
+    fn start_lookups(&mut self, cx: &mut Ctx<TlsCheckTimer>) {
         while let Some(&i) = self.queue.front() {
             let full = self.resolver.running() >= crate::reactor::resolver::MAX_LOOKUPS;
             if full && self.resolving > 0 {
@@ -225,7 +188,7 @@ impl Check<'_> {
             let started = self.resolver.start(
                 cx,
                 Token(BASE + i),
-                Timer::Resolve(i),
+                TlsCheckTimer::Resolve(i),
                 &name,
                 port,
                 self.timeout,
@@ -233,9 +196,9 @@ impl Check<'_> {
             self.hosts[i].phase = match started {
                 Ok(lookup) => {
                     self.resolving += 1;
-                    Phase::Resolving(lookup)
+                    HostPhase::Resolving(lookup)
                 }
-                Err(e) => Phase::Done(Err(net::resolve_error(&name, &e))),
+                Err(e) => HostPhase::Done(Err(net::resolve_error(&name, &e))),
             };
         }
     }
@@ -243,7 +206,7 @@ impl Check<'_> {
     /// Host `i`'s lookup answered: connect to what it found.
     fn resolved(
         &mut self,
-        cx: &mut Ctx<Timer>,
+        cx: &mut Ctx<TlsCheckTimer>,
         i: usize,
         result: std::io::Result<Vec<SocketAddr>>,
     ) {
@@ -255,15 +218,15 @@ impl Check<'_> {
         match addrs {
             Ok(addrs) => {
                 let mut c = Connector::new(addrs, None, self.timeout);
-                let outcome = c.start(cx, Token(BASE + i), Timer::Connect(i));
-                self.hosts[i].phase = Phase::Connecting(c);
+                let outcome = c.start(cx, Token(BASE + i), TlsCheckTimer::Connect(i));
+                self.hosts[i].phase = HostPhase::Connecting(c);
                 self.on_outcome(cx, i, outcome);
             }
-            Err(e) => self.hosts[i].phase = Phase::Done(Err(e)),
+            Err(e) => self.hosts[i].phase = HostPhase::Done(Err(e)),
         }
     }
 
-    fn on_outcome(&mut self, cx: &mut Ctx<Timer>, i: usize, outcome: Outcome) {
+    fn on_outcome(&mut self, cx: &mut Ctx<TlsCheckTimer>, i: usize, outcome: Outcome) {
         match outcome {
             Outcome::Pending => {}
             Outcome::Retrying(addr, e) => {
@@ -276,7 +239,7 @@ impl Check<'_> {
                     format!("connect {}", self.target(i)),
                     describe_io(&e),
                 );
-                self.hosts[i].phase = Phase::Done(Err(err));
+                self.hosts[i].phase = HostPhase::Done(Err(err));
             }
             Outcome::Connected(stream, addr, _) if self.proxy.is_some() => {
                 let (host, port) = (self.hosts[i].host.clone(), self.hosts[i].port);
@@ -287,18 +250,18 @@ impl Check<'_> {
                 {
                     Some(Ok(t)) => t,
                     Some(Err(e)) => {
-                        self.hosts[i].phase = Phase::Done(Err(e));
+                        self.hosts[i].phase = HostPhase::Done(Err(e));
                         return;
                     }
                     None => return,
                 };
                 let local = stream.local_addr().unwrap_or(addr);
-                self.hosts[i].phase = Phase::Tunnel {
+                self.hosts[i].phase = HostPhase::Tunnel {
                     conn: Conn::new(stream, addr, local, cx.now),
                     tunnel,
                     timer: cx
                         .timers
-                        .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+                        .add_after(cx.now, self.timeout, TlsCheckTimer::Handshake(i)),
                 };
                 self.tunnel(cx, i);
             }
@@ -307,8 +270,8 @@ impl Check<'_> {
     }
 
     /// Moves a proxy handshake on; starts TLS once the tunnel is up.
-    fn tunnel(&mut self, cx: &mut Ctx<Timer>, i: usize) {
-        let Phase::Tunnel {
+    fn tunnel(&mut self, cx: &mut Ctx<TlsCheckTimer>, i: usize) {
+        let HostPhase::Tunnel {
             conn,
             tunnel,
             timer,
@@ -322,8 +285,8 @@ impl Check<'_> {
                 if let Some(t) = timer.take() {
                     cx.timers.cancel(t);
                 }
-                let Phase::Tunnel { conn, .. } =
-                    std::mem::replace(&mut self.hosts[i].phase, Phase::Reported)
+                let HostPhase::Tunnel { conn, .. } =
+                    std::mem::replace(&mut self.hosts[i].phase, HostPhase::Reported)
                 else {
                     return;
                 };
@@ -335,7 +298,7 @@ impl Check<'_> {
                 if let Some(t) = timer.take() {
                     cx.timers.cancel(t);
                 }
-                self.hosts[i].phase = Phase::Done(Err(e));
+                self.hosts[i].phase = HostPhase::Done(Err(e));
             }
         }
     }
@@ -343,7 +306,7 @@ impl Check<'_> {
     /// Starts the TLS handshake on a connected stream.
     fn secure(
         &mut self,
-        cx: &mut Ctx<Timer>,
+        cx: &mut Ctx<TlsCheckTimer>,
         i: usize,
         stream: mio::net::TcpStream,
         addr: SocketAddr,
@@ -357,24 +320,24 @@ impl Check<'_> {
         let tls = ntls::config_with(recorder.clone(), &alpn)
             .and_then(|config| TlsConn::new(stream, config, &name));
         self.hosts[i].phase = match tls {
-            Ok(tls) => Phase::Handshaking {
+            Ok(tls) => HostPhase::Handshaking {
                 tls: Box::new(tls),
                 addr,
                 recorder,
                 timer: cx
                     .timers
-                    .add_after(cx.now, self.timeout, Timer::Handshake(i)),
+                    .add_after(cx.now, self.timeout, TlsCheckTimer::Handshake(i)),
             },
-            Err(e) => Phase::Done(Err(e)),
+            Err(e) => HostPhase::Done(Err(e)),
         };
         self.drive(cx, i);
     }
 
     /// Moves a handshake on; records the result when it is done.
-    fn drive(&mut self, cx: &mut Ctx<Timer>, i: usize) {
+    fn drive(&mut self, cx: &mut Ctx<TlsCheckTimer>, i: usize) {
         let what = format!("TLS with {}", self.target(i));
         let (host, port) = (self.hosts[i].host.clone(), self.hosts[i].port);
-        let Phase::Handshaking {
+        let HostPhase::Handshaking {
             tls,
             addr,
             recorder,
@@ -435,11 +398,11 @@ impl Check<'_> {
                 error: recorder.failure(),
             }
         });
-        if let Phase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
+        if let HostPhase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
             tls.close();
             let _ = cx.registry.deregister(&mut tls.stream);
         }
-        self.hosts[i].phase = Phase::Done(report);
+        self.hosts[i].phase = HostPhase::Done(report);
     }
 
     /// Reports finished hosts in order; the exit status is the first
@@ -447,9 +410,9 @@ impl Check<'_> {
     fn report(&mut self) -> Result<()> {
         while self.next_report < self.hosts.len() {
             let i = self.next_report;
-            let phase = std::mem::replace(&mut self.hosts[i].phase, Phase::Reported);
+            let phase = std::mem::replace(&mut self.hosts[i].phase, HostPhase::Reported);
             let result = match phase {
-                Phase::Done(r) => r,
+                HostPhase::Done(r) => r,
                 other => {
                     self.hosts[i].phase = other;
                     return Ok(());
@@ -484,10 +447,10 @@ impl Check<'_> {
     }
 }
 
-impl Handler for Check<'_> {
-    type Timer = Timer;
+impl Handler for TlsCheck<'_> {
+    type Timer = TlsCheckTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<TlsCheckTimer>, token: Token, event: &MioEvent) -> Result<()> {
         if token == SIGNAL {
             if self.signals.take() {
                 self.interrupted = true;
@@ -498,20 +461,20 @@ impl Handler for Check<'_> {
             return Ok(());
         };
         match &mut self.hosts[i].phase {
-            Phase::Resolving(lookup) => {
+            HostPhase::Resolving(lookup) => {
                 if let Resolved::Done(result) = lookup.ready(cx) {
                     self.resolved(cx, i, result);
                 }
             }
-            Phase::Connecting(c) => {
-                let outcome = c.ready(cx, token, Timer::Connect(i));
+            HostPhase::Connecting(c) => {
+                let outcome = c.ready(cx, token, TlsCheckTimer::Connect(i));
                 self.on_outcome(cx, i, outcome);
             }
-            Phase::Tunnel { conn, .. } => {
+            HostPhase::Tunnel { conn, .. } => {
                 conn.ready(event);
                 self.tunnel(cx, i);
             }
-            Phase::Handshaking { tls, .. } => {
+            HostPhase::Handshaking { tls, .. } => {
                 tls.set_ready(
                     event.is_readable() || event.is_read_closed() || event.is_error(),
                     event.is_writable() || event.is_write_closed() || event.is_error(),
@@ -523,24 +486,24 @@ impl Handler for Check<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<TlsCheckTimer>, timer: TlsCheckTimer) -> Result<()> {
         match timer {
-            Timer::Resolve(i) => {
-                if let Phase::Resolving(lookup) = &mut self.hosts[i].phase {
+            TlsCheckTimer::Resolve(i) => {
+                if let HostPhase::Resolving(lookup) = &mut self.hosts[i].phase {
                     let e = lookup.timed_out(cx);
                     self.resolving -= 1;
                     let (name, _) = self.dial(i);
-                    self.hosts[i].phase = Phase::Done(Err(net::resolve_error(&name, &e)));
+                    self.hosts[i].phase = HostPhase::Done(Err(net::resolve_error(&name, &e)));
                 }
             }
-            Timer::Connect(i) => {
-                if let Phase::Connecting(c) = &mut self.hosts[i].phase {
+            TlsCheckTimer::Connect(i) => {
+                if let HostPhase::Connecting(c) = &mut self.hosts[i].phase {
                     let outcome = c.timed_out(cx, Token(BASE + i), timer);
                     self.on_outcome(cx, i, outcome);
                 }
             }
-            Timer::Handshake(i) => {
-                if let Phase::Tunnel { conn, tunnel, .. } = &mut self.hosts[i].phase {
+            TlsCheckTimer::Handshake(i) => {
+                if let HostPhase::Tunnel { conn, tunnel, .. } = &mut self.hosts[i].phase {
                     let _ = cx.registry.deregister(&mut conn.stream);
                     let err = Error::timeout(
                         format!("proxy {}", tunnel.proxy()),
@@ -550,9 +513,9 @@ impl Handler for Check<'_> {
                             humantime::format_duration(self.timeout)
                         ),
                     );
-                    self.hosts[i].phase = Phase::Done(Err(err));
+                    self.hosts[i].phase = HostPhase::Done(Err(err));
                 }
-                if let Phase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
+                if let HostPhase::Handshaking { tls, .. } = &mut self.hosts[i].phase {
                     let _ = cx.registry.deregister(&mut tls.stream);
                     let err = Error::timeout(
                         format!("TLS with {}", self.target(i)),
@@ -561,14 +524,14 @@ impl Handler for Check<'_> {
                             humantime::format_duration(self.timeout)
                         ),
                     );
-                    self.hosts[i].phase = Phase::Done(Err(err));
+                    self.hosts[i].phase = HostPhase::Done(Err(err));
                 }
             }
         }
         Ok(())
     }
 
-    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<TlsCheckTimer>) -> Result<Option<Exit>> {
         self.start_lookups(cx);
         self.report()?;
         if self.interrupted {
@@ -578,36 +541,5 @@ impl Handler for Check<'_> {
             return Ok(Some(self.exit));
         }
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_parse_with_default_port_443() {
-        assert_eq!(
-            parse_target("example.org").unwrap(),
-            ("example.org".into(), 443)
-        );
-        assert_eq!(
-            parse_target("example.org:8443").unwrap(),
-            ("example.org".into(), 8443)
-        );
-        assert_eq!(parse_target("[::1]:4433").unwrap(), ("::1".into(), 4433));
-        assert_eq!(parse_target("[::1]").unwrap(), ("::1".into(), 443));
-        assert_eq!(parse_target("::1").unwrap(), ("::1".into(), 443));
-        for bad in [
-            "",
-            "host:",
-            "host:0",
-            "host:70000",
-            "[::1",
-            "[::1]x",
-            ":443",
-        ] {
-            assert_eq!(parse_target(bad).unwrap_err().kind, Exit::Usage, "{bad}");
-        }
     }
 }

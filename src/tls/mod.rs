@@ -9,6 +9,9 @@ use crate::output::Output;
 
 pub fn run(cmd: TlsCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
-        TlsCommand::Check(args) => check::run(args, out),
+        TlsCommand::Check(args) => check::run(
+            crate::config::tls_check::TlsCheckConfig::from_args(args)?,
+            out,
+        ),
     }
 }

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use mio::Token;
 
 use crate::cli::UdpCommand;
+use crate::config::udp::{UdpRecvConfig, UdpSendConfig};
 use crate::error::{Exit, Result};
 use crate::output::Output;
 
@@ -21,8 +22,8 @@ pub(crate) const SOCKET: Token = Token(2);
 
 pub fn run(cmd: UdpCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
-        UdpCommand::Send(args) => send::run(args, out),
-        UdpCommand::Recv(args) => recv::run(args, out),
+        UdpCommand::Send(args) => send::run(UdpSendConfig::from_args(args)?, out),
+        UdpCommand::Recv(args) => recv::run(UdpRecvConfig::from_args(args)?, out),
     }
 }
 

@@ -18,10 +18,11 @@ use socket2::{InterfaceIndexOrAddress, Socket};
 
 use super::batch::{self, RecvBatch};
 use super::{SIGNAL, SOCKET};
-use crate::cli::{Family, UdpRecvArgs};
+use crate::config::udp::UdpRecvConfig;
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
 use crate::net;
+use crate::net::Family;
 use crate::output::Output;
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
@@ -35,7 +36,7 @@ struct IdleTimer;
 struct Recv<'o> {
     socket: UdpSocket,
     batch: RecvBatch,
-    args: UdpRecvArgs,
+    cfg: UdpRecvConfig,
     received: u64,
     bytes: u64,
     echoed: u64,
@@ -48,13 +49,13 @@ struct Recv<'o> {
     exit: Option<Exit>,
 }
 
-pub fn run(args: UdpRecvArgs, out: &mut Output) -> Result<Exit> {
-    let socket = match args.multicast {
-        Some(group) => multicast_socket(group, &args)?,
+pub fn run(cfg: UdpRecvConfig, out: &mut Output) -> Result<Exit> {
+    let socket = match &cfg.multicast {
+        Some((group, interface)) => multicast_socket(*group, interface.as_deref(), &cfg)?,
         None => net::bind_udp(
-            args.bind.map(|b| b.ip(args.family)),
-            args.port,
-            args.family,
+            cfg.bind.map(|b| b.ip(cfg.family)),
+            cfg.port,
+            cfg.family,
             false,
         )?,
     };
@@ -71,14 +72,14 @@ pub fn run(args: UdpRecvArgs, out: &mut Output) -> Result<Exit> {
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     // Announced once Ctrl-C is handled, so a script may send it at once.
     out.emit(&Event::Listening { addr: addr.into() })?;
-    if let Some(timeout) = args.timeout {
+    if let Some(timeout) = cfg.timeout {
         reactor.timers.add_after(Instant::now(), timeout, IdleTimer);
     }
     let now = Instant::now();
     let mut driver = Recv {
         socket,
         batch: RecvBatch::new(),
-        args,
+        cfg,
         received: 0,
         bytes: 0,
         echoed: 0,
@@ -97,22 +98,16 @@ pub fn run(args: UdpRecvArgs, out: &mut Output) -> Result<Exit> {
 }
 
 /// A socket bound to the group's port and joined to the group.
-fn multicast_socket(group: IpAddr, args: &UdpRecvArgs) -> Result<Socket> {
-    if !group.is_multicast() {
-        return Err(Error::usage(
-            "--multicast",
-            format!("{group} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)"),
-        ));
-    }
+fn multicast_socket(group: IpAddr, interface: Option<&str>, cfg: &UdpRecvConfig) -> Result<Socket> {
     let family = Family {
         ipv4: group.is_ipv4(),
         ipv6: group.is_ipv6(),
     };
-    let socket = net::bind_udp(args.bind.map(|b| b.ip(family)), args.port, family, true)?;
+    let socket = net::bind_udp(cfg.bind.map(|b| b.ip(family)), cfg.port, family, true)?;
     let what = format!("join multicast group {group}");
     match group {
         IpAddr::V4(g) => {
-            let iface = match args.interface.as_deref() {
+            let iface = match interface {
                 None => InterfaceIndexOrAddress::Address(Ipv4Addr::UNSPECIFIED),
                 Some(text) => match text.parse::<Ipv4Addr>() {
                     Ok(ip) => InterfaceIndexOrAddress::Address(ip),
@@ -124,7 +119,7 @@ fn multicast_socket(group: IpAddr, args: &UdpRecvArgs) -> Result<Socket> {
                 .map_err(|e| Error::io(what, &e))?;
         }
         IpAddr::V6(g) => {
-            let index = match args.interface.as_deref() {
+            let index = match interface {
                 None => 0,
                 Some(text) => interface_index(text)?,
             };
@@ -173,7 +168,7 @@ impl Recv<'_> {
                 if drops.is_some() {
                     self.drops = drops;
                 }
-                if self.args.echo {
+                if self.cfg.echo {
                     match self.socket.send_to(payload, from) {
                         Ok(_) => {
                             self.echoed += 1;
@@ -187,7 +182,7 @@ impl Recv<'_> {
                         }
                     }
                 }
-                if self.args.raw && !self.out.is_json() {
+                if self.cfg.raw && !self.out.is_json() {
                     self.out.emit(&Event::Data {
                         id: 0,
                         peer: from.into(),
@@ -199,7 +194,7 @@ impl Recv<'_> {
                         bytes: payload,
                     })?;
                 }
-                if self.args.count.is_some_and(|c| self.received >= c) {
+                if self.cfg.count.is_some_and(|c| self.received >= c) {
                     self.exit = Some(Exit::Ok);
                     break;
                 }
@@ -237,7 +232,7 @@ impl Handler for Recv<'_> {
     }
 
     fn timeout(&mut self, cx: &mut Ctx<IdleTimer>, _timer: IdleTimer) -> Result<()> {
-        let Some(timeout) = self.args.timeout else {
+        let Some(timeout) = self.cfg.timeout else {
             return Ok(());
         };
         let Some(deadline) = crate::reactor::timer::deadline(self.last, timeout) else {
@@ -247,7 +242,7 @@ impl Handler for Recv<'_> {
             cx.timers.add(deadline, IdleTimer);
             return Ok(());
         }
-        let short = self.received == 0 || self.args.count.is_some_and(|c| self.received < c);
+        let short = self.received == 0 || self.cfg.count.is_some_and(|c| self.received < c);
         self.exit = Some(if short { Exit::Timeout } else { Exit::Ok });
         Ok(())
     }
@@ -261,8 +256,8 @@ impl Handler for Recv<'_> {
         }
         if exit == Exit::Timeout {
             self.out.flush()?;
-            let waited = self.args.timeout.unwrap_or_default();
-            let why = match self.args.count {
+            let waited = self.cfg.timeout.unwrap_or_default();
+            let why = match self.cfg.count {
                 Some(c) if self.received > 0 => format!(
                     "{} of {c} datagrams, then nothing for {}",
                     self.received,
@@ -274,7 +269,7 @@ impl Handler for Recv<'_> {
                 .socket
                 .local_addr()
                 .map(|a| a.port())
-                .unwrap_or(self.args.port);
+                .unwrap_or(self.cfg.port);
             return Err(Error::timeout(format!("receive on port {port}"), why));
         }
         Ok(Some(exit))

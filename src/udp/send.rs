@@ -17,7 +17,7 @@ use mio::{Interest, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{max_payload, SIGNAL, SOCKET, STDIN};
-use crate::cli::UdpSendArgs;
+use crate::config::udp::{UdpPayloads, UdpSendConfig};
 use crate::error::{Error, Exit, Result};
 use crate::event::Event;
 use crate::net;
@@ -34,7 +34,7 @@ const SETTLE: Duration = Duration::from_millis(50);
 const MAX_PENDING: usize = 64;
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum SendTimer {
     /// The interval has passed: send the next datagram.
     Next,
     /// Stop waiting (for replies, or for a late ICMP error).
@@ -42,7 +42,7 @@ enum Timer {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum SendPhase {
     Sending,
     /// Everything is sent; waiting for replies until the deadline.
     Waiting,
@@ -50,7 +50,8 @@ enum Phase {
     Settling,
 }
 
-enum Input {
+/// Where the datagrams come from, and how far they have gone.
+enum SendSource {
     Args {
         messages: Vec<Vec<u8>>,
         index: usize,
@@ -67,12 +68,12 @@ struct Sender<'o> {
     socket: UdpSocket,
     dest: SocketAddr,
     limit: usize,
-    args: UdpSendArgs,
-    input: Input,
+    cfg: UdpSendConfig,
+    input: SendSource,
     /// Datagrams from stdin, with how many more times each is to be sent.
     pending: VecDeque<(Vec<u8>, u64)>,
     input_done: bool,
-    phase: Phase,
+    phase: SendPhase,
     next_at: Option<Instant>,
     writable: bool,
     sent: u64,
@@ -86,11 +87,13 @@ struct Sender<'o> {
     exit: Option<Result<Exit>>,
 }
 
-pub fn run(args: UdpSendArgs, out: &mut Output) -> Result<Exit> {
-    let dest = net::resolve(&args.host, args.port, args.family)?[0];
+pub fn run(cfg: UdpSendConfig, out: &mut Output) -> Result<Exit> {
+    let dest = net::resolve(&cfg.host, cfg.port, cfg.family)?[0];
     let limit = max_payload(dest);
-    let messages = parse_messages(&args, limit)?;
-    let socket = open_socket(dest, &args)?;
+    if let UdpPayloads::Args(messages) = &cfg.payloads {
+        check_sizes(messages, limit)?;
+    }
+    let socket = open_socket(dest, &cfg)?;
     let mut socket = UdpSocket::from_std(socket.into());
 
     let mut reactor = Reactor::new()?;
@@ -99,15 +102,18 @@ pub fn run(args: UdpSendArgs, out: &mut Output) -> Result<Exit> {
         .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
         .map_err(|e| Error::io("udp socket", &e))?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let input = match messages {
-        Some(messages) => Input::Args {
-            messages,
+    let input = match &cfg.payloads {
+        UdpPayloads::Args(messages) => SendSource::Args {
+            messages: messages.clone(),
             index: 0,
             round: 0,
         },
-        None => Input::Stdin {
+        UdpPayloads::StdinLines { .. } | UdpPayloads::StdinChunks => SendSource::Stdin {
             stdin: Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?,
-            lines: (!args.raw).then(|| LineSplitter::new(line_room(limit, args.hex))),
+            lines: match cfg.payloads {
+                UdpPayloads::StdinLines { hex } => Some(LineSplitter::new(line_room(limit, hex))),
+                _ => None,
+            },
             line_no: 0,
         },
     };
@@ -115,11 +121,11 @@ pub fn run(args: UdpSendArgs, out: &mut Output) -> Result<Exit> {
         socket,
         dest,
         limit,
-        args,
+        cfg,
         input,
         pending: VecDeque::new(),
         input_done: false,
-        phase: Phase::Sending,
+        phase: SendPhase::Sending,
         next_at: None,
         writable: true,
         sent: 0,
@@ -136,22 +142,12 @@ pub fn run(args: UdpSendArgs, out: &mut Output) -> Result<Exit> {
     reactor.run(&mut sender)
 }
 
-/// The MESSAGE arguments as datagrams (`None`: read stdin), size-checked.
-fn parse_messages(args: &UdpSendArgs, limit: usize) -> Result<Option<Vec<Vec<u8>>>> {
-    if args.messages.is_empty() {
-        return Ok(None);
+/// The MESSAGE arguments are datagrams: each must fit `limit`.
+fn check_sizes(messages: &[Vec<u8>], limit: usize) -> Result<()> {
+    for (i, m) in messages.iter().enumerate() {
+        check_size(m.len(), limit, &format!("message {}", i + 1))?;
     }
-    let mut out = Vec::with_capacity(args.messages.len());
-    for (i, m) in args.messages.iter().enumerate() {
-        let bytes = if args.hex {
-            hex::parse(m).map_err(|e| Error::usage(format!("message {}", i + 1), e))?
-        } else {
-            m.as_bytes().to_vec()
-        };
-        check_size(bytes.len(), limit, &format!("message {}", i + 1))?;
-        out.push(bytes);
-    }
-    Ok(Some(out))
+    Ok(())
 }
 
 fn check_size(len: usize, limit: usize, what: &str) -> Result<()> {
@@ -164,7 +160,7 @@ fn check_size(len: usize, limit: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn open_socket(dest: SocketAddr, args: &UdpSendArgs) -> Result<Socket> {
+fn open_socket(dest: SocketAddr, args: &UdpSendConfig) -> Result<Socket> {
     let what = format!("udp socket to {dest}");
     let io = |e: io::Error| Error::io(what.clone(), &e);
     let socket = Socket::new(
@@ -229,9 +225,9 @@ fn open_socket(dest: SocketAddr, args: &UdpSendArgs) -> Result<Socket> {
 
 impl Sender<'_> {
     /// Sends what is due, reads replies and errors, and moves the phases on.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn pump(&mut self, cx: &mut Ctx<SendTimer>) -> Result<()> {
         self.receive()?;
-        while self.phase == Phase::Sending && self.exit.is_none() {
+        while self.phase == SendPhase::Sending && self.exit.is_none() {
             if let Some(at) = self.next_at {
                 if at > cx.now {
                     return Ok(());
@@ -257,10 +253,10 @@ impl Sender<'_> {
                             length: n,
                         })?;
                     }
-                    if let Some(interval) = self.args.interval {
+                    if let Some(interval) = self.cfg.interval {
                         let at = cx.now + interval;
                         self.next_at = Some(at);
-                        cx.timers.add(at, Timer::Next);
+                        cx.timers.add(at, SendTimer::Next);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
@@ -274,18 +270,18 @@ impl Sender<'_> {
     /// The datagram to send now, without consuming it.
     fn next_datagram(&mut self) -> Result<Option<Vec<u8>>> {
         match &mut self.input {
-            Input::Args {
+            SendSource::Args {
                 messages,
                 index,
                 round,
             } => {
-                if *round >= self.args.count {
+                if *round >= self.cfg.count {
                     self.input_done = true;
                     return Ok(None);
                 }
                 Ok(Some(messages[*index].clone()))
             }
-            Input::Stdin { .. } => {
+            SendSource::Stdin { .. } => {
                 if self.pending.is_empty() {
                     self.read_stdin()?;
                 }
@@ -297,7 +293,7 @@ impl Sender<'_> {
     /// Consumes the datagram just sent.
     fn advance(&mut self) {
         match &mut self.input {
-            Input::Args {
+            SendSource::Args {
                 messages,
                 index,
                 round,
@@ -308,7 +304,7 @@ impl Sender<'_> {
                     *round += 1;
                 }
             }
-            Input::Stdin { .. } => {
+            SendSource::Stdin { .. } => {
                 if let Some((_, left)) = self.pending.front_mut() {
                     *left -= 1;
                     if *left == 0 {
@@ -321,7 +317,7 @@ impl Sender<'_> {
 
     /// Reads stdin into `pending` (lines, hex lines or raw chunks).
     fn read_stdin(&mut self) -> Result<()> {
-        let Input::Stdin {
+        let SendSource::Stdin {
             stdin,
             lines,
             line_no,
@@ -339,14 +335,22 @@ impl Sender<'_> {
                 Ok(Read::Data(n)) => {
                     let data = &self.buf[..n];
                     match lines {
-                        None => self.pending.push_back((data.to_vec(), self.args.count)),
+                        None => self.pending.push_back((data.to_vec(), self.cfg.count)),
                         Some(splitter) => {
                             let mut got = Vec::new();
                             splitter.push(data, |l| got.push(l.to_vec()));
                             for line in got {
                                 *line_no += 1;
-                                let d = decode_line(line, *line_no, self.args.hex, self.limit)?;
-                                self.pending.push_back((d, self.args.count));
+                                let d = decode_line(
+                                    line,
+                                    *line_no,
+                                    matches!(
+                                        self.cfg.payloads,
+                                        UdpPayloads::StdinLines { hex: true }
+                                    ),
+                                    self.limit,
+                                )?;
+                                self.pending.push_back((d, self.cfg.count));
                             }
                         }
                     }
@@ -354,8 +358,13 @@ impl Sender<'_> {
                 Ok(Read::Eof) => {
                     if let Some(rest) = lines.as_mut().and_then(LineSplitter::finish) {
                         *line_no += 1;
-                        let d = decode_line(rest, *line_no, self.args.hex, self.limit)?;
-                        self.pending.push_back((d, self.args.count));
+                        let d = decode_line(
+                            rest,
+                            *line_no,
+                            matches!(self.cfg.payloads, UdpPayloads::StdinLines { hex: true }),
+                            self.limit,
+                        )?;
+                        self.pending.push_back((d, self.cfg.count));
                     }
                     self.input_done = true;
                 }
@@ -367,17 +376,17 @@ impl Sender<'_> {
     }
 
     /// Everything is out: wait for replies, or for a late ICMP error.
-    fn all_sent(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
-        if self.args.reply {
+    fn all_sent(&mut self, cx: &mut Ctx<SendTimer>) -> Result<()> {
+        if let Some(timeout) = self.cfg.reply {
             if self.replies >= self.sent {
                 self.exit = Some(Ok(Exit::Ok));
                 return Ok(());
             }
-            self.phase = Phase::Waiting;
-            cx.timers.add(cx.now + self.args.timeout, Timer::Deadline);
+            self.phase = SendPhase::Waiting;
+            cx.timers.add(cx.now + timeout, SendTimer::Deadline);
         } else {
-            self.phase = Phase::Settling;
-            cx.timers.add(cx.now + SETTLE, Timer::Deadline);
+            self.phase = SendPhase::Settling;
+            cx.timers.add(cx.now + SETTLE, SendTimer::Deadline);
         }
         Ok(())
     }
@@ -387,7 +396,7 @@ impl Sender<'_> {
         loop {
             match self.socket.recv(&mut self.buf) {
                 Ok(n) => {
-                    if !self.args.reply {
+                    if self.cfg.reply.is_none() {
                         continue;
                     }
                     self.replies += 1;
@@ -396,7 +405,7 @@ impl Sender<'_> {
                         from: self.dest,
                         bytes: &self.buf[..n],
                     })?;
-                    if self.phase == Phase::Waiting && self.replies >= self.sent {
+                    if self.phase == SendPhase::Waiting && self.replies >= self.sent {
                         self.exit = Some(Ok(Exit::Ok));
                         return Ok(());
                     }
@@ -459,9 +468,9 @@ fn decode_line(line: Vec<u8>, line_no: u64, hex_input: bool, limit: usize) -> Re
 }
 
 impl Handler for Sender<'_> {
-    type Timer = Timer;
+    type Timer = SendTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<SendTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             SOCKET => {
                 if event.is_writable() || event.is_error() {
@@ -470,7 +479,7 @@ impl Handler for Sender<'_> {
                 self.pump(cx)
             }
             STDIN => {
-                if let Input::Stdin { stdin, .. } = &mut self.input {
+                if let SendSource::Stdin { stdin, .. } = &mut self.input {
                     stdin.ready();
                 }
                 self.pump(cx)
@@ -483,15 +492,15 @@ impl Handler for Sender<'_> {
         }
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<SendTimer>, timer: SendTimer) -> Result<()> {
         match timer {
-            Timer::Next => {
+            SendTimer::Next => {
                 if self.next_at.is_some_and(|at| at <= cx.now) {
                     self.next_at = None;
                 }
                 self.pump(cx)
             }
-            Timer::Deadline => {
+            SendTimer::Deadline => {
                 self.receive()?;
                 if self.exit.is_some() {
                     return Ok(());
@@ -499,12 +508,12 @@ impl Handler for Sender<'_> {
                 if let Ok(Some(e)) = self.socket.take_error() {
                     return Err(self.socket_error(&e));
                 }
-                self.exit = Some(if self.phase == Phase::Waiting && self.replies == 0 {
+                self.exit = Some(if self.phase == SendPhase::Waiting && self.replies == 0 {
                     Err(Error::timeout(
                         format!("reply from {}", self.dest),
                         format!(
                             "none came within {} of the last datagram",
-                            humantime::format_duration(self.args.timeout)
+                            humantime::format_duration(self.cfg.reply.unwrap_or_default())
                         ),
                     ))
                 } else {
@@ -515,11 +524,11 @@ impl Handler for Sender<'_> {
         }
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<SendTimer>) -> Result<Option<Exit>> {
         let Some(result) = self.exit.take() else {
             return Ok(None);
         };
-        let many = self.args.reply && self.sent > 1;
+        let many = self.cfg.reply.is_some() && self.sent > 1;
         if self.out.is_json()
             || self.out.verbose()
             || many

@@ -20,7 +20,7 @@ use mio::event::Event as MioEvent;
 use mio::Token;
 
 use super::{Entropy, CLOSE_WAIT, HIGH_WATER, LINGER, READ_BUF};
-use crate::cli::WsConnectArgs;
+use crate::config::ws_connect::{WsConnectConfig, WsInput};
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
 use crate::http::client::{Exchange, Request, Settings, Step};
@@ -35,7 +35,7 @@ use crate::proto::ws::session::{Message, Session, WsEvent};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::Read;
 use crate::reactor::signal::Signals;
-use crate::reactor::stdin::{Kind, Stdin};
+use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 
 const STDIN: Token = Token(0);
@@ -52,7 +52,7 @@ const REFUSAL_BODY: usize = 300;
 /// Timers; those of one connection carry its number, so that a timer
 /// left over from a connection before a reconnect does nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+enum WsClientTimer {
     Connect,
     Ping(u32),
     Idle(u32),
@@ -99,28 +99,19 @@ impl Backoff {
     }
 }
 
-enum Phase {
-    Handshake(Box<Exchange<Timer>>),
+enum WsClientPhase {
+    Handshake(Box<Exchange<WsClientTimer>>),
     Open,
     Over,
 }
 
-/// How stdin is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Input {
-    Lines,
-    Binary,
-    Chat,
-    Ignored,
-}
-
-struct Client<'o> {
-    args: WsConnectArgs,
+struct WsClient<'o> {
+    cfg: WsConnectConfig,
     url: String,
     request: Request,
     key: String,
     settings: Arc<Settings>,
-    phase: Phase,
+    phase: WsClientPhase,
     refused: Option<(Head, Vec<u8>)>,
     protocol: Option<String>,
     upgraded: bool,
@@ -129,7 +120,7 @@ struct Client<'o> {
     session: Session,
     inbuf: ReadBuf,
     entropy: Entropy,
-    input: Input,
+    input: WsInput,
     stdin: Option<Stdin>,
     lines: LineSplitter,
     /// Stdin lines read so far, and the first that was not UTF-8.
@@ -151,7 +142,7 @@ struct Client<'o> {
     close_pending: bool,
     /// When everything queued had been written after stdin's end.
     quiet_from: Option<Instant>,
-    /// A [`Timer::Quiet`] is armed.
+    /// A [`WsClientTimer::Quiet`] is armed.
     quiet_armed: bool,
     /// The exit status once the close handshake (or the failure) is done.
     ending: Option<Result<Exit>>,
@@ -171,68 +162,35 @@ struct Client<'o> {
     stdin_opened: bool,
 }
 
-/// `ws://` → `http://`, `wss://` → `https://`.
-fn http_url(url: &str) -> Result<String> {
-    let lower = url.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_prefix("ws://").map(|_| &url[5..]) {
-        Ok(format!("http://{rest}"))
-    } else if let Some(rest) = lower.strip_prefix("wss://").map(|_| &url[6..]) {
-        Ok(format!("https://{rest}"))
-    } else if !url.contains("://") {
-        Ok(format!("http://{url}"))
-    } else {
-        Err(Error::usage(
-            url,
-            "unsupported scheme (ws:// and wss:// are)",
-        ))
-    }
-}
-
-pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
-    let http = http_url(&args.url)?;
-    let mut request = crate::http::client::get_request(&http, &args.headers)?;
+pub fn run(cfg: WsConnectConfig, out: &mut Output) -> anyhow::Result<Exit> {
+    let mut request = cfg.request.clone();
     let entropy = Entropy::new()?;
     let key = handshake::client_key(super::os_random()?);
-    for (n, v) in handshake::client_headers(
-        &key,
-        args.origin.as_deref(),
-        &args.protocols,
-        !args.limits.no_compress,
-    ) {
+    for (n, v) in
+        handshake::client_headers(&key, cfg.origin.as_deref(), &cfg.protocols, cfg.compress)
+    {
         request.headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
         request.headers.push((n, v));
     }
-    let mut settings = Settings::new(&args.dial);
+    let mut settings = Settings::new(&cfg.dial);
     if request.url.scheme() == "https" {
-        settings.load_tls(&args.dial)?;
+        settings.load_tls()?;
     }
-    if args.dial.insecure {
+    if cfg.dial.tls.insecure {
         out.warn("--insecure: the server's certificate is not verified");
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let scripted = args.echo || !args.send.is_empty() || args.recv_only;
-    let kind = crate::reactor::stdin::Kind::detect();
-    let input = if scripted {
-        Input::Ignored
-    } else if kind == Kind::Tty && !out.is_json() {
-        Input::Chat
-    } else if args.binary {
-        Input::Binary
-    } else {
-        Input::Lines
-    };
-    let want = args
-        .count
-        .or_else(|| (!args.send.is_empty() && !args.echo).then_some(args.send.len() as u64));
-    let mut client = Client {
-        url: args.url.clone(),
-        session: Session::new(Role::Client, args.limits.max_message),
-        args,
+    let mut client = WsClient {
+        url: cfg.url.clone(),
+        session: Session::new(Role::Client, cfg.max_message),
+        input: cfg.input,
+        want: cfg.want,
+        cfg,
         request,
         key,
         settings: Arc::new(settings),
-        phase: Phase::Over,
+        phase: WsClientPhase::Over,
         refused: None,
         protocol: None,
         upgraded: false,
@@ -240,7 +198,6 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
         remote: SocketAddr::from(([0, 0, 0, 0], 0)),
         inbuf: ReadBuf::new(READ_BUF),
         entropy,
-        input,
         stdin: None,
         lines: LineSplitter::new(MAX_LINE),
         line_no: 0,
@@ -250,7 +207,6 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
         console: None,
         pings_asked: 0,
         received: 0,
-        want,
         last_active: Instant::now(),
         last_rx: Instant::now(),
         close_pending: false,
@@ -276,7 +232,7 @@ pub fn run(args: WsConnectArgs, out: &mut Output) -> anyhow::Result<Exit> {
     Ok(result?)
 }
 
-impl Client<'_> {
+impl WsClient<'_> {
     /// A step of the handshake exchange.
     fn step(&mut self, step: Step) -> Result<()> {
         match step {
@@ -292,8 +248,8 @@ impl Client<'_> {
                     let agreed = handshake::verify_response(
                         &head,
                         &self.key,
-                        &self.args.protocols,
-                        !self.args.limits.no_compress,
+                        &self.cfg.protocols,
+                        self.cfg.compress,
                     )
                     .map_err(|why| {
                         Error::new(Exit::Protocol, format!("handshake with {}", self.url), why)
@@ -333,11 +289,18 @@ impl Client<'_> {
     }
 
     /// Sends the upgrade request on a new connection.
-    fn start_handshake(&mut self, cx: &mut Ctx<Timer>) {
+    fn start_handshake(&mut self, cx: &mut Ctx<WsClientTimer>) {
         let settings = Arc::clone(&self.settings);
-        match Exchange::start(cx, SOCKET, Timer::Connect, &self.request, None, settings) {
+        match Exchange::start(
+            cx,
+            SOCKET,
+            WsClientTimer::Connect,
+            &self.request,
+            None,
+            settings,
+        ) {
             Ok(ex) => {
-                self.phase = Phase::Handshake(Box::new(ex));
+                self.phase = WsClientPhase::Handshake(Box::new(ex));
                 self.handshake(cx);
             }
             Err(e) => self.exit = Some(Err(crate::error::flatten(&e))),
@@ -346,8 +309,8 @@ impl Client<'_> {
 
     /// Takes the handshake's steps until it waits for the socket, then
     /// opens the session once the server agreed.
-    fn handshake(&mut self, cx: &mut Ctx<Timer>) {
-        while let Phase::Handshake(ex) = &mut self.phase {
+    fn handshake(&mut self, cx: &mut Ctx<WsClientTimer>) {
+        while let WsClientPhase::Handshake(ex) = &mut self.phase {
             match ex.poll(cx) {
                 Ok(Some(step)) => {
                     if let Err(e) = self.step(step) {
@@ -365,12 +328,14 @@ impl Client<'_> {
         self.after_handshake_step(cx);
     }
 
-    fn after_handshake_step(&mut self, cx: &mut Ctx<Timer>) {
-        let done = matches!(&self.phase, Phase::Handshake(ex) if ex.is_done());
+    fn after_handshake_step(&mut self, cx: &mut Ctx<WsClientTimer>) {
+        let done = matches!(&self.phase, WsClientPhase::Handshake(ex) if ex.is_done());
         if !done || !self.upgraded {
             return;
         }
-        let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Open) else {
+        let WsClientPhase::Handshake(mut ex) =
+            std::mem::replace(&mut self.phase, WsClientPhase::Open)
+        else {
             return;
         };
         self.transport = ex.take_transport();
@@ -381,12 +346,12 @@ impl Client<'_> {
     }
 
     /// The connection is upgraded: announce it, start timers, send --send.
-    fn open(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn open(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<()> {
         self.last_active = cx.now;
         self.opened_at = Some(cx.now);
         if self.session.is_closing() {
             // Stdin ended while reconnecting: its Close waits for an answer now.
-            arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+            arm(cx, CLOSE_WAIT, WsClientTimer::CloseWait(self.gen));
         }
         let path = self.request.target();
         self.out.emit(&Event::WsOpen {
@@ -396,16 +361,16 @@ impl Client<'_> {
             protocol: self.protocol.as_deref(),
             clients: 0,
         })?;
-        if let Some(warning) = protocol_warning(&self.args.protocols, self.protocol.as_deref()) {
+        if let Some(warning) = protocol_warning(&self.cfg.protocols, self.protocol.as_deref()) {
             self.out.warn(&warning);
         }
-        if let Some(d) = self.args.limits.ping_interval {
-            arm(cx, d, Timer::Ping(self.gen));
+        if let Some(d) = self.cfg.ping_interval {
+            arm(cx, d, WsClientTimer::Ping(self.gen));
         }
-        if let Some(d) = self.args.limits.idle_timeout {
-            arm(cx, d, Timer::Idle(self.gen));
+        if let Some(d) = self.cfg.idle_timeout {
+            arm(cx, d, WsClientTimer::Idle(self.gen));
         }
-        if self.input != Input::Ignored && !self.stdin_opened {
+        if self.input != WsInput::Ignored && !self.stdin_opened {
             // Once: stdin stays open across reconnects.
             self.stdin_opened = true;
             let stdin = Stdin::open(cx.registry, STDIN).map_err(|e| Error::io("stdin", &e))?;
@@ -413,7 +378,7 @@ impl Client<'_> {
         }
         if let Some(c) = &self.console {
             c.notice(&format!("reconnected to {}", self.url));
-        } else if self.input == Input::Chat {
+        } else if self.input == WsInput::Chat {
             let console = Console::open(self.out.color_err(), self.out.verbose())
                 .map_err(|e| Error::io("terminal", &e))?;
             console.notice(&format!(
@@ -426,7 +391,7 @@ impl Client<'_> {
             ));
             self.console = Some(console);
         }
-        let sends = std::mem::take(&mut self.args.send);
+        let sends = std::mem::take(&mut self.cfg.send);
         for m in &sends {
             self.session.send_text(m, &mut self.entropy);
         }
@@ -434,7 +399,7 @@ impl Client<'_> {
     }
 
     /// Moves everything that can move: socket in, events, stdin in, socket out.
-    fn pump(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn pump(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<()> {
         loop {
             let mut progress = false;
             progress |= self.receive(cx)?;
@@ -452,7 +417,7 @@ impl Client<'_> {
     }
 
     /// Reads the socket and handles what the session makes of it.
-    fn receive(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
+    fn receive(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<bool> {
         let mut progress = false;
         // Decode what is buffered first (the 101 may have brought frames).
         while !self.inbuf.is_empty() && self.exit.is_none() {
@@ -554,7 +519,7 @@ impl Client<'_> {
         ))
     }
 
-    fn on_event(&mut self, cx: &mut Ctx<Timer>, ev: WsEvent) -> Result<()> {
+    fn on_event(&mut self, cx: &mut Ctx<WsClientTimer>, ev: WsEvent) -> Result<()> {
         self.last_active = cx.now;
         match ev {
             WsEvent::Message(m) => {
@@ -563,14 +528,14 @@ impl Client<'_> {
                     return Ok(());
                 }
                 self.received += 1;
-                if self.args.echo {
+                if self.cfg.echo {
                     self.session.send(&m, &mut self.entropy);
                 }
                 let (text, bytes) = match &m {
                     Message::Text(t) => (Some(t.as_str()), t.as_bytes()),
                     Message::Binary(b) => (None, b.as_slice()),
                 };
-                let b64 = (self.args.base64 && text.is_none()).then(|| {
+                let b64 = (self.cfg.base64 && text.is_none()).then(|| {
                     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
                 });
                 match (&self.console, text) {
@@ -582,7 +547,7 @@ impl Client<'_> {
                         "[{} of binary]",
                         crate::output::units::bytes(bytes.len() as u64)
                     ))?,
-                    (None, None) if !self.args.binary && !self.out.is_json() => {
+                    (None, None) if !self.cfg.binary && !self.out.is_json() => {
                         // One line per incoming message, binary ones too
                         // (--binary prints them raw, a byte stream; --base64
                         // as base64).
@@ -628,7 +593,7 @@ impl Client<'_> {
                 let result = self.ending.take().unwrap_or(status);
                 self.ending = Some(result);
                 // The server closes TCP first; give it a moment.
-                arm(cx, LINGER, Timer::Linger(self.gen));
+                arm(cx, LINGER, WsClientTimer::Linger(self.gen));
             }
             WsEvent::Failed(e) => {
                 let _ = self.report_close(&Event::WsClose {
@@ -644,7 +609,7 @@ impl Client<'_> {
                     self.url.clone(),
                     format!("the server broke the protocol: {e}"),
                 )));
-                arm(cx, LINGER, Timer::Linger(self.gen));
+                arm(cx, LINGER, WsClientTimer::Linger(self.gen));
             }
         }
         Ok(())
@@ -654,7 +619,7 @@ impl Client<'_> {
     /// `--autoreconnect`, unless we ended it (our Close, stdin's end, -c,
     /// Ctrl-C) or the command line is at fault.
     fn reconnects(&self, r: &Result<Exit>) -> bool {
-        self.args.autoreconnect
+        self.cfg.autoreconnect
             && !self.local_end
             && !self.stdin_done
             && !self.interrupted
@@ -664,8 +629,10 @@ impl Client<'_> {
     /// Drops what is left of the connection, says why and when the next
     /// attempt comes, and arms it. Stdin stays open: what it brings
     /// meanwhile is queued (up to the usual bound) for the next connection.
-    fn schedule_reconnect(&mut self, cx: &mut Ctx<Timer>, r: &Result<Exit>) -> Result<()> {
-        if let Phase::Handshake(mut ex) = std::mem::replace(&mut self.phase, Phase::Over) {
+    fn schedule_reconnect(&mut self, cx: &mut Ctx<WsClientTimer>, r: &Result<Exit>) -> Result<()> {
+        if let WsClientPhase::Handshake(mut ex) =
+            std::mem::replace(&mut self.phase, WsClientPhase::Over)
+        {
             ex.abandon(cx);
         }
         if let Some(mut t) = self.transport.take() {
@@ -693,7 +660,7 @@ impl Client<'_> {
             c.redraw();
         }
         self.gen = self.gen.wrapping_add(1);
-        self.session = Session::new(Role::Client, self.args.limits.max_message);
+        self.session = Session::new(Role::Client, self.cfg.max_message);
         self.inbuf = ReadBuf::new(READ_BUF);
         self.refused = None;
         self.protocol = None;
@@ -702,12 +669,12 @@ impl Client<'_> {
         self.close_pending = false;
         self.quiet_from = None;
         self.quiet_armed = false;
-        arm(cx, delay, Timer::Reconnect);
+        arm(cx, delay, WsClientTimer::Reconnect);
         Ok(())
     }
 
     /// Starts the next connection: a fresh key, the same request.
-    fn reconnect(&mut self, cx: &mut Ctx<Timer>) {
+    fn reconnect(&mut self, cx: &mut Ctx<WsClientTimer>) {
         let key = match super::os_random() {
             Ok(r) => handshake::client_key(r),
             Err(e) => {
@@ -717,9 +684,9 @@ impl Client<'_> {
         };
         for (n, v) in handshake::client_headers(
             &key,
-            self.args.origin.as_deref(),
-            &self.args.protocols,
-            !self.args.limits.no_compress,
+            self.cfg.origin.as_deref(),
+            &self.cfg.protocols,
+            self.cfg.compress,
         ) {
             self.request
                 .headers
@@ -737,7 +704,7 @@ impl Client<'_> {
         if asked {
             self.pings_asked -= 1;
         }
-        if !self.args.show_ping_pong && !asked {
+        if !self.cfg.show_ping_pong && !asked {
             return Ok(());
         }
         match &self.console {
@@ -752,15 +719,15 @@ impl Client<'_> {
     }
 
     /// Starts the close handshake; `then` is the exit status once it is done.
-    fn close(&mut self, cx: &mut Ctx<Timer>, c: u16, reason: &str, then: Result<Exit>) {
+    fn close(&mut self, cx: &mut Ctx<WsClientTimer>, c: u16, reason: &str, then: Result<Exit>) {
         self.local_end = true;
         if self.session.is_open() {
             self.session.close(c, reason, &mut self.entropy);
             self.ending = Some(then);
             // Between connections (--autoreconnect) the wait starts once
             // the next one is open.
-            if matches!(self.phase, Phase::Open) {
-                arm(cx, CLOSE_WAIT, Timer::CloseWait(self.gen));
+            if matches!(self.phase, WsClientPhase::Open) {
+                arm(cx, CLOSE_WAIT, WsClientTimer::CloseWait(self.gen));
             }
         }
         if let Some(mut s) = self.stdin.take() {
@@ -770,7 +737,7 @@ impl Client<'_> {
 
     /// A line typed on the console: text to send, or a slash command.
     /// Returns whether it closed the connection.
-    fn chat_line(&mut self, cx: &mut Ctx<Timer>, line: &str) -> Result<bool> {
+    fn chat_line(&mut self, cx: &mut Ctx<WsClientTimer>, line: &str) -> Result<bool> {
         let Some(c) = &self.console else {
             return Ok(false);
         };
@@ -822,7 +789,7 @@ impl Client<'_> {
     }
 
     /// Reads stdin while the send queue has room.
-    fn read_stdin(&mut self, cx: &mut Ctx<Timer>) -> Result<bool> {
+    fn read_stdin(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<bool> {
         let mut progress = false;
         let mut buf = [0u8; 64 * 1024];
         while self.session.is_open() && self.backlog() < HIGH_WATER {
@@ -835,11 +802,11 @@ impl Client<'_> {
                     self.last_active = cx.now;
                     let data = &buf[..n];
                     match self.input {
-                        Input::Binary => self.session.send_binary(data, &mut self.entropy),
-                        Input::Lines => {
+                        WsInput::Binary => self.session.send_binary(data, &mut self.entropy),
+                        WsInput::Lines => {
                             let (session, entropy) = (&mut self.session, &mut self.entropy);
                             let (line_no, not_utf8) = (&mut self.line_no, &mut self.not_utf8);
-                            let base64 = self.args.base64.then_some(&mut self.not_base64);
+                            let base64 = self.cfg.base64.then_some(&mut self.not_base64);
                             let mut base64 = base64;
                             self.lines.push(data, |line| match base64.as_deref_mut() {
                                 Some(bad) => send_base64(session, entropy, line, line_no, bad),
@@ -847,7 +814,7 @@ impl Client<'_> {
                             });
                             self.warn_not_utf8();
                         }
-                        Input::Chat => {
+                        WsInput::Chat => {
                             let actions = match self.console.as_mut() {
                                 Some(c) => c.input(data),
                                 None => Vec::new(),
@@ -866,14 +833,14 @@ impl Client<'_> {
                                 }
                             }
                         }
-                        Input::Ignored => {}
+                        WsInput::Ignored => {}
                     }
                 }
                 Ok(Read::WouldBlock) => return Ok(progress),
                 Ok(Read::Eof) => {
                     self.stdin_done = true;
                     if let Some(rest) = self.lines.finish() {
-                        if self.args.base64 {
+                        if self.cfg.base64 {
                             send_base64(
                                 &mut self.session,
                                 &mut self.entropy,
@@ -895,10 +862,10 @@ impl Client<'_> {
                     if let Some(mut s) = self.stdin.take() {
                         s.close();
                     }
-                    if self.want.is_some() || self.args.no_close {
+                    if self.want.is_some() || self.cfg.no_close {
                         // -c N: the Nth incoming message closes, not stdin;
                         // --no-close: the server does.
-                    } else if self.args.linger.is_zero() {
+                    } else if self.cfg.linger.is_zero() {
                         self.close(cx, code::NORMAL, "", Ok(Exit::Ok));
                     } else {
                         self.close_pending = true;
@@ -915,13 +882,13 @@ impl Client<'_> {
     /// Close when nothing has arrived for `--linger` since the later of that
     /// moment and the last bytes received (a request/reply server answers
     /// the last lines in that time). Returns whether it closed.
-    fn close_when_quiet(&mut self, cx: &mut Ctx<Timer>) -> bool {
+    fn close_when_quiet(&mut self, cx: &mut Ctx<WsClientTimer>) -> bool {
         if !self.close_pending || !self.session.is_open() || self.backlog() > 0 {
             return false;
         }
         let from = *self.quiet_from.get_or_insert(cx.now);
         // A linger too long to represent never ends: no Close of ours.
-        let Some(deadline) = from.max(self.last_rx).checked_add(self.args.linger) else {
+        let Some(deadline) = from.max(self.last_rx).checked_add(self.cfg.linger) else {
             return false;
         };
         if cx.now >= deadline {
@@ -931,7 +898,7 @@ impl Client<'_> {
         }
         if !self.quiet_armed {
             self.quiet_armed = true;
-            cx.timers.add(deadline, Timer::Quiet(self.gen));
+            cx.timers.add(deadline, WsClientTimer::Quiet(self.gen));
         }
         false
     }
@@ -957,7 +924,7 @@ impl Client<'_> {
     }
 
     /// Hands session output to the transport and writes what the socket takes.
-    fn flush(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn flush(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<()> {
         let Some(t) = self.transport.as_mut() else {
             return Ok(());
         };
@@ -996,7 +963,7 @@ fn protocol_warning(asked: &[String], chosen: Option<&str>) -> Option<String> {
 
 /// Arms `timer` to fire `d` from now; a `d` too long to represent (a huge
 /// `--idle-timeout` or `--ping-interval`) means no deadline at all.
-fn arm(cx: &mut Ctx<Timer>, d: Duration, timer: Timer) {
+fn arm(cx: &mut Ctx<WsClientTimer>, d: Duration, timer: WsClientTimer) {
     if let Some(at) = cx.now.checked_add(d) {
         cx.timers.add(at, timer);
     }
@@ -1063,19 +1030,19 @@ fn close_exit(c: u16) -> Exit {
     }
 }
 
-impl Handler for Client<'_> {
-    type Timer = Timer;
+impl Handler for WsClient<'_> {
+    type Timer = WsClientTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<WsClientTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
-            SOCKET => match std::mem::replace(&mut self.phase, Phase::Over) {
-                Phase::Handshake(mut ex) => {
+            SOCKET => match std::mem::replace(&mut self.phase, WsClientPhase::Over) {
+                WsClientPhase::Handshake(mut ex) => {
                     ex.ready(cx, event);
-                    self.phase = Phase::Handshake(ex);
+                    self.phase = WsClientPhase::Handshake(ex);
                     self.handshake(cx);
                 }
-                Phase::Open => {
-                    self.phase = Phase::Open;
+                WsClientPhase::Open => {
+                    self.phase = WsClientPhase::Open;
                     if let Some(t) = self.transport.as_mut() {
                         t.ready(event);
                     }
@@ -1083,7 +1050,7 @@ impl Handler for Client<'_> {
                         self.exit = Some(Err(e));
                     }
                 }
-                Phase::Over => {}
+                WsClientPhase::Over => {}
             },
             STDIN => {
                 if let Some(s) = self.stdin.as_mut() {
@@ -1094,7 +1061,7 @@ impl Handler for Client<'_> {
                 }
             }
             SIGNAL if self.signals.take() => {
-                if self.interrupted || !matches!(self.phase, Phase::Open) {
+                if self.interrupted || !matches!(self.phase, WsClientPhase::Open) {
                     self.interrupted = true;
                     self.exit = Some(Ok(Exit::Interrupted));
                 } else {
@@ -1108,33 +1075,33 @@ impl Handler for Client<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<WsClientTimer>, timer: WsClientTimer) -> Result<()> {
         match timer {
-            Timer::Connect if matches!(self.phase, Phase::Handshake(_)) => {
-                if let Phase::Handshake(ex) = &mut self.phase {
+            WsClientTimer::Connect if matches!(self.phase, WsClientPhase::Handshake(_)) => {
+                if let WsClientPhase::Handshake(ex) = &mut self.phase {
                     ex.timed_out(cx);
                     self.handshake(cx);
                 }
             }
-            Timer::Connect => {}
-            Timer::Ping(g)
-            | Timer::Idle(g)
-            | Timer::CloseWait(g)
-            | Timer::Linger(g)
-            | Timer::Quiet(g)
+            WsClientTimer::Connect => {}
+            WsClientTimer::Ping(g)
+            | WsClientTimer::Idle(g)
+            | WsClientTimer::CloseWait(g)
+            | WsClientTimer::Linger(g)
+            | WsClientTimer::Quiet(g)
                 if g != self.gen => {}
-            Timer::Reconnect => self.reconnect(cx),
-            Timer::Ping(_) => {
+            WsClientTimer::Reconnect => self.reconnect(cx),
+            WsClientTimer::Ping(_) => {
                 if self.session.is_open() {
                     self.session.ping(b"netkit", &mut self.entropy);
                     self.flush(cx)?;
-                    if let Some(d) = self.args.limits.ping_interval {
-                        arm(cx, d, Timer::Ping(self.gen));
+                    if let Some(d) = self.cfg.ping_interval {
+                        arm(cx, d, WsClientTimer::Ping(self.gen));
                     }
                 }
             }
-            Timer::Idle(_) => {
-                if let Some(d) = self.args.limits.idle_timeout {
+            WsClientTimer::Idle(_) => {
+                if let Some(d) = self.cfg.idle_timeout {
                     // A deadline too far to represent never comes.
                     let Some(deadline) = self.last_active.checked_add(d) else {
                         return Ok(());
@@ -1152,11 +1119,11 @@ impl Handler for Client<'_> {
                         );
                         self.flush(cx)?;
                     } else {
-                        cx.timers.add(deadline, Timer::Idle(self.gen));
+                        cx.timers.add(deadline, WsClientTimer::Idle(self.gen));
                     }
                 }
             }
-            Timer::CloseWait(_) => {
+            WsClientTimer::CloseWait(_) => {
                 if self.session.is_closing() {
                     self.session.abort();
                     self.exit = Some(Err(Error::timeout(
@@ -1168,12 +1135,12 @@ impl Handler for Client<'_> {
                     )));
                 }
             }
-            Timer::Linger(_) => {
+            WsClientTimer::Linger(_) => {
                 if let Some(ending) = self.ending.take() {
                     self.exit = Some(ending);
                 }
             }
-            Timer::Quiet(_) => {
+            WsClientTimer::Quiet(_) => {
                 self.quiet_armed = false;
                 if self.close_when_quiet(cx) {
                     self.pump(cx)?;
@@ -1183,14 +1150,14 @@ impl Handler for Client<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, cx: &mut Ctx<WsClientTimer>) -> Result<Option<Exit>> {
         match self.exit.take() {
             Some(r) if self.reconnects(&r) => {
                 self.schedule_reconnect(cx, &r)?;
                 Ok(None)
             }
             Some(r) => {
-                self.phase = Phase::Over;
+                self.phase = WsClientPhase::Over;
                 drop(self.console.take());
                 r.map(Some)
             }

@@ -25,7 +25,10 @@ pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
 pub fn run(cmd: WsCommand, out: &mut Output) -> anyhow::Result<Exit> {
     match cmd {
-        WsCommand::Connect(args) => client::run(args, out),
+        WsCommand::Connect(args) => client::run(
+            crate::config::ws_connect::WsConnectConfig::from_args(args, out.is_json())?,
+            out,
+        ),
         WsCommand::Listen(args) => Ok(server::run(args, out)?),
     }
 }
