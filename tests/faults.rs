@@ -984,7 +984,7 @@ fn test_pki(name: &str) -> Pki {
 /// A one-connection HTTPS server: reads the request head, writes
 /// `response`, sends close_notify, then waits for the client to go.
 fn https_server(pki: &Pki, response: Vec<u8>) -> SocketAddr {
-    let config = netkit::http::tls::server_config(&pki.cert, &pki.key).expect("server config");
+    let config = netkit::net::tls::server_config(&pki.cert, &pki.key).expect("server config");
     let (l, port) = local_listener();
     thread::spawn(move || {
         let s = accept(&l);
@@ -1053,7 +1053,7 @@ fn https_cut_mid_body() {
         );
         assert!(out.len() < body.len() && body.starts_with(&out));
         if let Framing::Close = framing {
-            // Known and deliberate (src/http/tls.rs: "the HTTP framing
+            // Known and deliberate (src/net/tls.rs: "the HTTP framing
             // decides"): a close-delimited body cut by a FIN without
             // close_notify is taken for the end, as curl does too (curl
             // 7.88 with OpenSSL 3 also exits 0 here). Only TLS could tell.

@@ -26,9 +26,9 @@ use mio::Token;
 use super::api::Id;
 use crate::error::{describe_io, Error, Result};
 use crate::event::ConnId;
-use crate::http::tls::TlsConn;
-use crate::http::transport::Transport;
 use crate::net;
+use crate::net::tls::TlsConn;
+use crate::net::transport::Transport;
 use crate::output::Output;
 use crate::proto::resp::{self, Decoder, Limits, Value};
 use crate::reactor::conn::{Conn, Read};
@@ -277,7 +277,7 @@ impl Store {
         let url = RedisUrl::parse(url).map_err(|why| Error::usage("--redis", why))?;
         let addrs = net::resolve(&url.host, url.port, crate::cli::Family::default())?;
         let tls = if url.tls {
-            Some(crate::http::tls::client_config(cacert, false, &[])?)
+            Some(crate::net::tls::client_config(cacert, false, &[])?)
         } else {
             None
         };

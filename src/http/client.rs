@@ -20,12 +20,12 @@ use mio::Token;
 use rustls::ClientConfig;
 use url::Url;
 
-use super::transport::Transport;
 use crate::config::DialConfig;
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::net;
 use crate::net::proxy::{self, Proxy, Tunnel};
 use crate::net::tls::{tls_failure, TlsConn};
+use crate::net::transport::Transport;
 use crate::proto::http::{Head, HttpError};
 use crate::reactor::buf::ReadBuf;
 use crate::reactor::conn::{Conn, Read};

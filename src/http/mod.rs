@@ -11,8 +11,6 @@
 pub mod client;
 pub mod cookies;
 pub mod decode;
-pub mod tls;
-pub mod transport;
 pub mod writeout;
 
 use std::fs::File;

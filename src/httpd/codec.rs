@@ -26,7 +26,7 @@ use super::respond::{self, FileBody};
 use super::{files, Config, Mode};
 use crate::error::Result;
 use crate::event::{Closer, Event, HttpRequestRecord};
-use crate::http::transport::Transport;
+use crate::net::transport::Transport;
 use crate::output::Output;
 use crate::proto::http_request::{reason, ReqItem, Request, RequestDecoder, RequestError};
 use crate::proto::lines::LineSplitter;

@@ -9,6 +9,7 @@
 pub mod listener;
 pub mod proxy;
 pub mod tls;
+pub mod transport;
 pub mod unix;
 
 use std::io;

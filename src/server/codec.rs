@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::error::Result;
 use crate::event::{Closer, ConnId, Event, Peer};
-use crate::http::transport::Transport;
+use crate::net::transport::Transport;
 use crate::output::Output;
 use crate::proto::lines::LineSplitter;
 

@@ -76,7 +76,7 @@ pub use room::{Room, RoomIo};
 
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
-use crate::http::transport::Transport;
+use crate::net::transport::Transport;
 use crate::net::{self, Listener, Peer};
 use crate::output::{Direction, Output};
 use crate::proto::chat::Names;
@@ -650,13 +650,13 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             let (ip, local_ip) = (peer.ip(), local.ip());
             let transport = match (stream, &self.tls) {
                 (net::Stream::Tcp(stream), Some(config)) => Transport::Tls(Box::new(
-                    crate::http::tls::TlsConn::server(stream, config.clone())?,
+                    crate::net::tls::TlsConn::server(stream, config.clone())?,
                 )),
                 (net::Stream::Tcp(stream), None) => {
                     Transport::Plain(Conn::new(stream, ip, local_ip, cx.now))
                 }
                 (net::Stream::Unix(stream), Some(config)) => Transport::UnixTls(Box::new(
-                    crate::http::tls::TlsConn::server(stream, config.clone())?,
+                    crate::net::tls::TlsConn::server(stream, config.clone())?,
                 )),
                 (net::Stream::Unix(stream), None) => {
                     Transport::Unix(Conn::new(stream, ip, local_ip, cx.now))
@@ -807,7 +807,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                     return Ok(());
                 }
                 Err(e) => {
-                    let ending = match crate::http::tls::tls_failure(&e) {
+                    let ending = match crate::net::tls::tls_failure(&e) {
                         Some(f) => Ending::new(Closer::Error, Some(f.0.clone())),
                         None => c.codec.lost(describe_io(&e)),
                     };

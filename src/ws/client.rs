@@ -24,7 +24,7 @@ use crate::config::ws_connect::{WsConnectConfig, WsInput};
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
 use crate::http::client::{Exchange, Request, Settings, Step};
-use crate::http::transport::Transport;
+use crate::net::transport::Transport;
 use crate::output::console::{self, Action, Command, Console};
 use crate::output::Output;
 use crate::proto::http::Head;
