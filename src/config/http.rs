@@ -11,7 +11,7 @@ use super::request::build_request;
 use super::DialConfig;
 use crate::cli::HttpArgs;
 use crate::error::{describe_io, Error, Result};
-use crate::http::client::{ConnectTo, Request, ResolveEntry};
+use crate::http::client::{ClientRequest, ConnectTo, ResolveEntry};
 use crate::http::{cookies, decode, writeout};
 
 /// Which response heads are shown with the body (`-i`, `-I`).
@@ -103,7 +103,7 @@ pub struct CookieConfig {
 #[derive(Debug)]
 pub struct HttpConfig {
     /// The request, built once (`--compressed`'s Accept-Encoding included).
-    pub request: Request,
+    pub request: ClientRequest,
     pub dial: DialConfig,
     pub resolve: Vec<ResolveEntry>,
     pub connect_to: Vec<ConnectTo>,
@@ -198,7 +198,7 @@ impl HttpConfig {
 }
 
 /// `--compressed`: Accept-Encoding after Accept, unless a `-H` gave one.
-fn add_accept_encoding(request: &mut Request) {
+fn add_accept_encoding(request: &mut ClientRequest) {
     if request
         .headers
         .iter()

@@ -6,13 +6,13 @@ use super::request::build_request;
 use super::DialConfig;
 use crate::cli::PollArgs;
 use crate::error::{Error, Result};
-use crate::http::client::Request;
+use crate::http::client::ClientRequest;
 
 /// What is polled.
 #[derive(Debug, Clone)]
 pub enum PollTarget {
     /// `http://` or `https://`: the request, built once.
-    Http(Request),
+    Http(ClientRequest),
     /// `tcp://HOST:PORT`: a connect (the name is resolved by the driver).
     Tcp { host: String, port: u16 },
 }

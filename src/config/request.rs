@@ -9,13 +9,13 @@ use std::sync::Arc;
 use crate::cli::RequestArgs;
 use crate::error::{describe_io, Error, Result};
 use crate::http::client::parse_url;
-use crate::proto::http_client::{basic_auth, default_headers, Request};
+use crate::proto::http_client::{basic_auth, default_headers, ClientRequest};
 
 /// Largest `--data` body.
 const MAX_DATA: u64 = 1 << 30;
 
 /// The request the shared flags describe: method, headers, body, URL.
-pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Request> {
+pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<ClientRequest> {
     let mut url = parse_url(url)?;
     let data = join_data(args)?;
     let mut body = Vec::new();
@@ -79,7 +79,7 @@ pub fn build_request(url: &str, args: &RequestArgs, head: bool) -> Result<Reques
             );
         }
     }
-    Ok(Request {
+    Ok(ClientRequest {
         method,
         url,
         headers,
@@ -359,9 +359,9 @@ fn request_headers(args: &RequestArgs, form: bool) -> Result<Vec<(String, String
 
 /// A GET of `url` with the default fields and the `-H` fields `custom`
 /// (the WebSocket handshake's start).
-pub fn get_request(url: &str, custom: &[String]) -> Result<Request> {
+pub fn get_request(url: &str, custom: &[String]) -> Result<ClientRequest> {
     let url = parse_url(url)?;
-    Ok(Request {
+    Ok(ClientRequest {
         method: "GET".into(),
         url,
         headers: with_custom_headers(default_headers(), custom)?,

@@ -6,7 +6,7 @@ use super::request::get_request;
 use super::DialConfig;
 use crate::cli::WsConnectArgs;
 use crate::error::{Error, Result};
-use crate::http::client::Request;
+use crate::http::client::ClientRequest;
 use crate::reactor::stdin::Kind;
 
 /// What stdin is for, decided once from the flags and the terminal.
@@ -30,7 +30,7 @@ pub struct WsConnectConfig {
     pub url: String,
     /// The handshake's GET (http:// or https://) with the `-H` fields; the
     /// driver adds the key and the WebSocket fields to each attempt.
-    pub request: Request,
+    pub request: ClientRequest,
     pub dial: DialConfig,
     pub origin: Option<String>,
     pub protocols: Vec<String>,

@@ -36,8 +36,8 @@ use crate::reactor::{Ctx, TimerId};
 /// The read buffer; large enough that a fast body moves in big slices.
 const BUF_SIZE: usize = 256 * 1024;
 
-pub use crate::proto::http_client::{basic_auth, Origin, Request};
-use crate::proto::http_client::{Event, Failure, RoundTrip, UrlError};
+pub use crate::proto::http_client::{basic_auth, ClientRequest, Origin};
+use crate::proto::http_client::{Failure, RoundTrip, RoundTripEvent, UrlError};
 
 impl From<UrlError> for Error {
     fn from(e: UrlError) -> Error {
@@ -333,7 +333,7 @@ impl<K: Copy> Exchange<K> {
         cx: &mut Ctx<K>,
         token: Token,
         key: K,
-        request: &Request,
+        request: &ClientRequest,
         reuse: Option<Transport>,
         settings: Arc<Settings>,
     ) -> anyhow::Result<Exchange<K>> {
@@ -355,7 +355,7 @@ impl<K: Copy> Exchange<K> {
         let upgrade = request.has("upgrade");
         let absolute = proxy
             .as_ref()
-            .is_some_and(|p| p.kind == proxy::Kind::Http && !origin.https && !upgrade);
+            .is_some_and(|p| p.kind == proxy::ProxyKind::Http && !origin.https && !upgrade);
         let wire = match &proxy {
             Some(p) if absolute => request.encode_for_proxy(&origin, p.auth.as_ref()),
             _ => request.encode(&origin),
@@ -859,11 +859,11 @@ impl<K: Copy> Exchange<K> {
             Ok((used, event)) => (
                 used,
                 event.map(|e| match e {
-                    Event::Interim(h) => Step::Interim(h),
-                    Event::Head(h) => Step::Head(h),
-                    Event::Body(b) => Step::Body(b.to_vec()),
-                    Event::Trailers(t) => Step::Trailers(t),
-                    Event::Done { reusable } => Step::Done { reusable },
+                    RoundTripEvent::Interim(h) => Step::Interim(h),
+                    RoundTripEvent::Head(h) => Step::Head(h),
+                    RoundTripEvent::Body(b) => Step::Body(b.to_vec()),
+                    RoundTripEvent::Trailers(t) => Step::Trailers(t),
+                    RoundTripEvent::Done { reusable } => Step::Done { reusable },
                 }),
             ),
         };
@@ -1110,7 +1110,7 @@ mod tests {
 
     #[test]
     fn request_head_has_host_auth_and_length() {
-        let req = Request {
+        let req = ClientRequest {
             method: "POST".into(),
             url: parse_url("http://al%40ice:s%3Acret@example.org:8080/p?q").unwrap(),
             headers: vec![("Accept".into(), "*/*".into())],

@@ -96,16 +96,16 @@ enum Inner {
 }
 
 /// A streaming decoder for one body.
-pub struct Decoder {
+pub struct ContentDecoder {
     coding: Coding,
     inner: Inner,
     limit: u64,
     fed: bool,
 }
 
-impl Decoder {
+impl ContentDecoder {
     /// `limit`: most decoded bytes (`--max-filesize`), `u64::MAX` for none.
-    pub fn new(coding: Coding, limit: u64) -> Result<Decoder, DecodeError> {
+    pub fn new(coding: Coding, limit: u64) -> Result<ContentDecoder, DecodeError> {
         let out = || Out {
             buf: Vec::new(),
             total: 0,
@@ -126,7 +126,7 @@ impl Decoder {
                 Inner::Zstd(d)
             }
         };
-        Ok(Decoder {
+        Ok(ContentDecoder {
             coding,
             inner,
             limit,
@@ -270,7 +270,7 @@ mod tests {
         limit: u64,
         piece: usize,
     ) -> Result<Vec<u8>, DecodeError> {
-        let mut d = Decoder::new(coding, limit)?;
+        let mut d = ContentDecoder::new(coding, limit)?;
         let mut out = Vec::new();
         let mut sink = |b: &[u8]| -> Result<(), ()> {
             out.extend_from_slice(b);

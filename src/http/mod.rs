@@ -30,7 +30,7 @@ use crate::proto::http::Head;
 use crate::proto::http_client::{follow_target, redirected, transient, RedirectError};
 use crate::reactor::signal::Signals;
 use crate::reactor::{Ctx, Handler, Reactor};
-use client::{Exchange, Origin, Pool, Request, Settings, Step};
+use client::{ClientRequest, Exchange, Origin, Pool, Settings, Step};
 
 const SIGNAL: Token = Token(1);
 const SOCKET: Token = Token(2);
@@ -101,7 +101,7 @@ struct Current {
     /// Set when this response will be retried (`--retry`): why, and after how long.
     retry: Option<(String, Duration)>,
     /// `--compressed`: the body's decoder.
-    decoder: Option<decode::Decoder>,
+    decoder: Option<decode::ContentDecoder>,
     /// Body bytes delivered (decoded), for `--max-filesize`.
     delivered: u64,
     done: Option<bool>,
@@ -116,9 +116,9 @@ struct Progress {
 
 struct HttpCmd<'o> {
     cfg: HttpConfig,
-    request: Request,
+    request: ClientRequest,
     /// The request as first made, for `--retry`.
-    original: Request,
+    original: ClientRequest,
     /// Retries made so far.
     attempt: u32,
     /// When the first attempt began (`--retry-max-time`).
@@ -622,7 +622,7 @@ impl HttpCmd<'_> {
                 match decode::Coding::of(value) {
                     Ok(Some(coding)) => {
                         let limit = self.cfg.max_filesize.map_or(u64::MAX, |m| m as u64);
-                        let d = decode::Decoder::new(coding, limit).map_err(|e| self.decode_error(e))?;
+                        let d = decode::ContentDecoder::new(coding, limit).map_err(|e| self.decode_error(e))?;
                         self.current.decoder = Some(d);
                     }
                     Ok(None) => {}

@@ -16,7 +16,7 @@ use crate::proto::proxy::{Handshake, Progress, ProxyError, Target};
 use crate::reactor::conn::{Conn, Read, Stream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum ProxyKind {
     Http,
     Socks5,
     Socks5h,
@@ -24,7 +24,7 @@ pub enum Kind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proxy {
-    pub kind: Kind,
+    pub kind: ProxyKind,
     pub host: String,
     pub port: u16,
     pub auth: Option<(String, String)>,
@@ -41,9 +41,9 @@ impl Proxy {
         };
         let url = url::Url::parse(&with_scheme).map_err(|e| bad(&e.to_string()))?;
         let kind = match url.scheme() {
-            "http" => Kind::Http,
-            "socks5" => Kind::Socks5,
-            "socks5h" => Kind::Socks5h,
+            "http" => ProxyKind::Http,
+            "socks5" => ProxyKind::Socks5,
+            "socks5h" => ProxyKind::Socks5h,
             "https" => return Err(bad("https:// proxies are not supported (use http://)")),
             other => {
                 return Err(bad(&format!(
@@ -74,9 +74,9 @@ impl Proxy {
     /// `scheme://host:port`, without credentials: how errors name it.
     pub fn name(&self) -> String {
         let scheme = match self.kind {
-            Kind::Http => "http",
-            Kind::Socks5 => "socks5",
-            Kind::Socks5h => "socks5h",
+            ProxyKind::Http => "http",
+            ProxyKind::Socks5 => "socks5",
+            ProxyKind::Socks5h => "socks5h",
         };
         format!(
             "{scheme}://{}",
@@ -89,12 +89,12 @@ impl Proxy {
     pub fn handshake(&self, host: &str, port: u16, family: crate::cli::Family) -> Result<Tunnel> {
         let bare = net::bare_host(host).to_string();
         let hs = match self.kind {
-            Kind::Http => Ok(Handshake::http_connect(
+            ProxyKind::Http => Ok(Handshake::http_connect(
                 Target::Name(bare, port),
                 self.auth.clone(),
             )),
-            Kind::Socks5h => Handshake::socks5(Target::Name(bare, port), self.auth.clone()),
-            Kind::Socks5 => {
+            ProxyKind::Socks5h => Handshake::socks5(Target::Name(bare, port), self.auth.clone()),
+            ProxyKind::Socks5 => {
                 let addr = net::resolve(&bare, port, family)?[0];
                 Handshake::socks5(Target::Addr(addr), self.auth.clone())
             }
@@ -252,12 +252,12 @@ mod tests {
     #[test]
     fn proxy_urls() {
         let p = Proxy::parse("socks5h://us%40r:p%3Ass@127.0.0.1:9050").unwrap();
-        assert_eq!(p.kind, Kind::Socks5h);
+        assert_eq!(p.kind, ProxyKind::Socks5h);
         assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", 9050));
         assert_eq!(p.auth, Some(("us@r".into(), "p:ss".into())));
         assert_eq!(p.name(), "socks5h://127.0.0.1:9050");
         let p = Proxy::parse("proxy.local").unwrap();
-        assert_eq!((p.kind, p.port), (Kind::Http, 1080));
+        assert_eq!((p.kind, p.port), (ProxyKind::Http, 1080));
         let p = Proxy::parse("http://[::1]:3128").unwrap();
         assert_eq!(p.name(), "http://[::1]:3128");
         for bad in ["ftp://x:1", "https://x:1", "http://", "socks5://:1"] {

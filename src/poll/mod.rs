@@ -23,7 +23,7 @@ use mio::Token;
 use crate::config::poll::{PollConfig, PollTarget};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Event, PollOutcome, PollRecord, PollSummary};
-use crate::http::client::{Exchange, Origin, Pool, Request, Settings, Step};
+use crate::http::client::{ClientRequest, Exchange, Origin, Pool, Settings, Step};
 use crate::net;
 use crate::output::Output;
 use crate::reactor::connector::{Connector, Outcome};
@@ -50,7 +50,7 @@ enum PollTimer {
 }
 
 enum Target {
-    Http(Request),
+    Http(ClientRequest),
     Tcp { addrs: Vec<SocketAddr> },
 }
 

@@ -1,14 +1,14 @@
 //! The HTTP/1.1 client conversation, sans-IO, in the manner of quinn-proto:
 //! bytes in, bytes and events out, no sockets and no clock.
 //!
-//! * [`Request`] and [`Origin`]: what is asked and where; [`Request::encode`]
+//! * [`ClientRequest`] and [`Origin`]: what is asked and where; [`ClientRequest::encode`]
 //!   lays out the head as sent (Host, credentials from the URL, the fields,
 //!   Content-Length), [`default_headers`] are the fields every request
 //!   starts from.
 //! * [`RoundTrip`]: one request and its response on one connection. The
 //!   driver sends [`RoundTrip::wire`], feeds what arrives to
 //!   [`RoundTrip::decode`] (which returns how much it used and at most one
-//!   [`Event`]) and reports the connection's end ([`RoundTrip::closed`]) or
+//!   [`RoundTripEvent`]) and reports the connection's end ([`RoundTrip::closed`]) or
 //!   failure. It decides whether the connection may carry the next request
 //!   (`Done { reusable }`) and whether a failure means a kept-alive
 //!   connection had died while idle, so that the request is sent once more
@@ -112,7 +112,7 @@ pub fn default_headers() -> Vec<(String, String)> {
 
 /// A request ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub struct ClientRequest {
     pub method: String,
     pub url: Url,
     /// Header fields in order; Host comes first when encoded.
@@ -120,14 +120,14 @@ pub struct Request {
     pub body: Arc<Vec<u8>>,
 }
 
-impl Request {
+impl ClientRequest {
     /// A GET of `url` with the default fields, then `extra` (replacing a
     /// default of the same name).
-    pub fn get(url: Url, extra: Vec<(String, String)>) -> Request {
+    pub fn get(url: Url, extra: Vec<(String, String)>) -> ClientRequest {
         let mut headers = default_headers();
         headers.retain(|(n, _)| !extra.iter().any(|(e, _)| e.eq_ignore_ascii_case(n)));
         headers.extend(extra);
-        Request {
+        ClientRequest {
             method: "GET".into(),
             url,
             headers,
@@ -321,7 +321,7 @@ const CREDENTIALS: [&str; 2] = ["authorization", "cookie"];
 /// section 15.4, as curl does it): 303 turns anything but HEAD into a GET
 /// without body, 301 and 302 a POST; 307 and 308 keep method and body.
 /// Across origins the credentials are dropped.
-pub fn redirected(request: &Request, status: u16, next: Url) -> Request {
+pub fn redirected(request: &ClientRequest, status: u16, next: Url) -> ClientRequest {
     let mut req = request.clone();
     let to_get = match status {
         303 => req.method != "HEAD",
@@ -348,7 +348,7 @@ pub fn redirected(request: &Request, status: u16, next: Url) -> Request {
 
 /// What a round trip reports, in order.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Event<'a> {
+pub enum RoundTripEvent<'a> {
     /// A 1xx response (skipped).
     Interim(Head),
     /// The response head.
@@ -388,7 +388,7 @@ pub struct RoundTrip {
 }
 
 impl RoundTrip {
-    /// `request` to `origin`, sent as `wire` (see [`Request::encode`]);
+    /// `request` to `origin`, sent as `wire` (see [`ClientRequest::encode`]);
     /// `reused`: on a kept-alive connection.
     pub fn new(wire: Vec<u8>, head_only: bool, reused: bool) -> RoundTrip {
         RoundTrip {
@@ -436,7 +436,7 @@ impl RoundTrip {
         &mut self,
         input: &'a [u8],
         all_sent: bool,
-    ) -> Result<(usize, Option<Event<'a>>), HttpError> {
+    ) -> Result<(usize, Option<RoundTripEvent<'a>>), HttpError> {
         if self.done {
             return Ok((0, None));
         }
@@ -445,25 +445,25 @@ impl RoundTrip {
             None => None,
             Some(Item::Interim(h)) => {
                 self.bytes_head += h.size as u64;
-                Some(Event::Interim(h))
+                Some(RoundTripEvent::Interim(h))
             }
             Some(Item::Head(h)) => {
                 self.bytes_head += h.size as u64;
                 self.keep_alive = h.keep_alive();
-                Some(Event::Head(h))
+                Some(RoundTripEvent::Head(h))
             }
             Some(Item::Body(b)) => {
                 self.bytes_body += b.len() as u64;
-                Some(Event::Body(b))
+                Some(RoundTripEvent::Body(b))
             }
-            Some(Item::Trailers(t)) => Some(Event::Trailers(t)),
+            Some(Item::Trailers(t)) => Some(RoundTripEvent::Trailers(t)),
             Some(Item::End) => {
                 self.done = true;
                 let reusable = all_sent
                     && self.keep_alive
                     && used == input.len()
                     && !self.decoder.close_delimited();
-                Some(Event::Done { reusable })
+                Some(RoundTripEvent::Done { reusable })
             }
         };
         Ok((used, event))
@@ -471,10 +471,10 @@ impl RoundTrip {
 
     /// The connection closed, leaving `rest` undecoded: the end of a
     /// close-delimited body (`Done`, not reusable), or an error.
-    pub fn closed(&mut self, rest: &[u8]) -> Result<Event<'static>, HttpError> {
+    pub fn closed(&mut self, rest: &[u8]) -> Result<RoundTripEvent<'static>, HttpError> {
         self.decoder.finish(rest)?;
         self.done = true;
-        Ok(Event::Done { reusable: false })
+        Ok(RoundTripEvent::Done { reusable: false })
     }
 
     /// Whether `failure` means the kept-alive connection had been closed by
@@ -540,15 +540,15 @@ mod tests {
             Feed::Whole => vec![response],
             Feed::Bytewise => response.chunks(1).collect(),
         };
-        let push = |seen: &mut Vec<Seen>, e: Event| match e {
-            Event::Interim(h) => seen.push(Seen::Interim(h.status)),
-            Event::Head(h) => seen.push(Seen::Head(h.status, h.reason)),
-            Event::Body(b) => match seen.last_mut() {
+        let push = |seen: &mut Vec<Seen>, e: RoundTripEvent| match e {
+            RoundTripEvent::Interim(h) => seen.push(Seen::Interim(h.status)),
+            RoundTripEvent::Head(h) => seen.push(Seen::Head(h.status, h.reason)),
+            RoundTripEvent::Body(b) => match seen.last_mut() {
                 Some(Seen::Body(v)) => v.extend_from_slice(b),
                 _ => seen.push(Seen::Body(b.to_vec())),
             },
-            Event::Trailers(t) => seen.push(Seen::Trailers(t)),
-            Event::Done { reusable } => seen.push(Seen::Done { reusable }),
+            RoundTripEvent::Trailers(t) => seen.push(Seen::Trailers(t)),
+            RoundTripEvent::Done { reusable } => seen.push(Seen::Done { reusable }),
         };
         for chunk in chunks {
             rt.received(chunk.len());
@@ -576,7 +576,7 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
-    fn wire_of(req: &Request) -> String {
+    fn wire_of(req: &ClientRequest) -> String {
         String::from_utf8(req.encode(&Origin::of(&req.url).unwrap())).unwrap()
     }
 
@@ -586,7 +586,7 @@ mod tests {
 
     #[test]
     fn a_get_with_the_default_fields_and_a_kept_alive_answer() {
-        let req = Request::get(url("http://example.org:8080/a?b=1"), Vec::new());
+        let req = ClientRequest::get(url("http://example.org:8080/a?b=1"), Vec::new());
         assert_eq!(
             wire_of(&req),
             format!(
@@ -612,7 +612,7 @@ mod tests {
 
     #[test]
     fn extra_fields_replace_the_defaults() {
-        let req = Request::get(
+        let req = ClientRequest::get(
             url("http://h/"),
             vec![("accept".into(), "text/html".into())],
         );
@@ -705,19 +705,19 @@ mod tests {
         let response = b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n";
         let mut rt = RoundTrip::new(Vec::new(), false, false);
         let (used, e) = rt.decode(response, false).unwrap();
-        assert!(matches!(e, Some(Event::Head(_))));
+        assert!(matches!(e, Some(RoundTripEvent::Head(_))));
         let (_, e) = rt.decode(&response[used..], false).unwrap();
-        assert_eq!(e, Some(Event::Done { reusable: false }));
+        assert_eq!(e, Some(RoundTripEvent::Done { reusable: false }));
         let mut rt = RoundTrip::new(Vec::new(), false, false);
         let both = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
         let (used, _) = rt.decode(both, true).unwrap();
         let (_, e) = rt.decode(&both[used..], true).unwrap();
-        assert_eq!(e, Some(Event::Done { reusable: false }));
+        assert_eq!(e, Some(RoundTripEvent::Done { reusable: false }));
     }
 
     #[test]
     fn a_dead_kept_connection_is_retried_once_on_a_fresh_one() {
-        let req = Request::get(url("http://h/"), Vec::new());
+        let req = ClientRequest::get(url("http://h/"), Vec::new());
         let wire = req.encode(&Origin::of(&req.url).unwrap());
         // The server had closed the idle connection: EOF before any byte.
         let mut rt = RoundTrip::new(wire.clone(), false, true);
@@ -748,7 +748,7 @@ mod tests {
     /// next request's bytes as they go out, after the first conversation.
     #[test]
     fn redirect_conversations_rewrite_the_request_as_curl() {
-        let mut post = Request::get(
+        let mut post = ClientRequest::get(
             url("http://a.test/form"),
             vec![
                 (
@@ -782,7 +782,7 @@ mod tests {
                 for c in chunks {
                     buf.extend_from_slice(c);
                     while let (used, Some(e)) = rt.decode(&buf, true).unwrap() {
-                        if let Event::Head(h) = e {
+                        if let RoundTripEvent::Head(h) = e {
                             heads.push(h);
                         }
                         buf.drain(..used);
@@ -812,7 +812,7 @@ mod tests {
 
     #[test]
     fn credentials_stay_with_their_origin() {
-        let req = Request::get(
+        let req = ClientRequest::get(
             url("http://a.test/"),
             vec![
                 ("Authorization".into(), "Basic eDp5".into()),
@@ -905,7 +905,7 @@ mod tests {
 
     #[test]
     fn the_sent_head_line_by_line() {
-        let mut req = Request::get(url("http://h:8080/p?q"), Vec::new());
+        let mut req = ClientRequest::get(url("http://h:8080/p?q"), Vec::new());
         req.method = "PUT".into();
         req.body = Arc::new(b"abc".to_vec());
         let lines = req.head_lines(&Origin::of(&req.url).unwrap());

@@ -23,7 +23,7 @@ use super::{Entropy, CLOSE_WAIT, HIGH_WATER, LINGER, READ_BUF};
 use crate::config::ws_connect::{WsConnectConfig, WsInput};
 use crate::error::{describe_io, Error, Exit, Result};
 use crate::event::Event;
-use crate::http::client::{Exchange, Request, Settings, Step};
+use crate::http::client::{ClientRequest, Exchange, Settings, Step};
 use crate::net::transport::Transport;
 use crate::output::console::{self, Action, Command, Console};
 use crate::output::Output;
@@ -108,7 +108,7 @@ enum WsClientPhase {
 struct WsClient<'o> {
     cfg: WsConnectConfig,
     url: String,
-    request: Request,
+    request: ClientRequest,
     key: String,
     settings: Arc<Settings>,
     phase: WsClientPhase,
