@@ -1,4 +1,5 @@
-//! TLS for https (and later wss): rustls driven by the mio loop.
+//! TLS for every role (https, wss, `tcp connect --tls`, the servers'
+//! `--tls-cert`, `tls check`, rediss): rustls driven by the mio loop.
 //!
 //! rustls is itself sans-IO: `read_tls` takes ciphertext from the socket,
 //! `process_new_packets` decrypts, `reader()` yields plaintext, `writer()`

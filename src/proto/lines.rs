@@ -1,10 +1,10 @@
 //! A bounded line splitter: bytes in, complete lines out.
 //!
-//! Used wherever a byte stream is read as lines (the TCP chat room; later
-//! UDP and WebSocket stdin lines). A line ends at `\n`; a `\r` before it is
-//! dropped. A line longer than the limit is cut at the limit and reported as
-//! a line of its own, so a peer that never sends `\n` cannot make the buffer
-//! grow past `max` bytes.
+//! Used wherever a byte stream is read as lines: the chat rooms, the server
+//! console, `udp send` and `ws connect` stdin lines. A line ends at `\n`; a
+//! `\r` before it is dropped. A line longer than the limit is cut at the
+//! limit and reported as a line of its own, so a peer that never sends `\n`
+//! cannot make the buffer grow past `max` bytes.
 
 /// Splits a stream into lines of at most `max` bytes.
 #[derive(Debug)]
