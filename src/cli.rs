@@ -611,12 +611,16 @@ Examples:
 #[derive(Debug, Args)]
 pub struct HttpListenArgs {
     /// Port to listen on; 0 picks a free one and reports it
-    #[arg(value_parser = parse_listen_port)]
-    pub port: u16,
+    #[arg(value_parser = parse_listen_port, required_unless_present = "unix")]
+    pub port: Option<u16>,
 
     /// Address or host name to bind (default: every interface, IPv6 and IPv4)
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<crate::net::BindAddr>,
+
+    /// Listen on this Unix socket instead of a port (PATH, or @name for a Linux abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["port", "bind"])]
+    pub unix: Option<String>,
 
     #[command(flatten)]
     pub family: Family,
@@ -1061,12 +1065,16 @@ pub struct WsConnectArgs {
 #[derive(Debug, Args)]
 pub struct WsListenArgs {
     /// Port to listen on; 0 picks a free one and reports it
-    #[arg(value_parser = parse_listen_port)]
-    pub port: u16,
+    #[arg(value_parser = parse_listen_port, required_unless_present = "unix")]
+    pub port: Option<u16>,
 
     /// Address or host name to bind (default: every interface, IPv6 and IPv4)
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<crate::net::BindAddr>,
+
+    /// Listen on this Unix socket instead of a port (PATH, or @name for a Linux abstract name)
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["port", "bind"])]
+    pub unix: Option<String>,
 
     #[command(flatten)]
     pub family: Family,

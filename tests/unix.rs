@@ -667,3 +667,89 @@ fn unix_listen_echo_on_an_abstract_name_names_it_in_events() {
     nk.signal("INT");
     assert_eq!(code(nk.wait(TIMEOUT)), 130);
 }
+
+/// `netkit --json SUBCOMMAND listen --unix SOCK ARGS`, once it listens.
+fn unix_listener(sock: &SockPath, family: &str, args: &[&str]) -> (Proc, Events) {
+    let mut cmd = netkit();
+    cmd.args(["--json", family, "listen", "--unix", sock.s()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut nk = Proc::spawn(&mut cmd);
+    let mut events = Events::new(nk.stdout_lines());
+    let first = events.next(TIMEOUT).expect("a listening event");
+    assert_eq!(first["event"], "listening", "{first}");
+    assert_eq!(first["path"], sock.s(), "{first}");
+    wait_listening(sock.s());
+    (nk, events)
+}
+
+#[test]
+fn http_listen_on_a_unix_socket_answers_curl_and_removes_its_file() {
+    if !require_peer("curl") {
+        return;
+    }
+    let sock = SockPath::new("httpd");
+    let (mut nk, _events) = unix_listener(&sock, "http", &["--body", "hello unix\n", "-c", "1"]);
+    let out = Command::new("curl")
+        .args(["-sS", "--unix-socket", sock.s(), "http://localhost/x"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hello unix\n");
+    assert_eq!(code(nk.wait(TIMEOUT)), 0);
+    assert!(!sock.0.exists(), "the socket file is left behind");
+}
+
+#[test]
+fn ws_listen_on_a_unix_socket_echoes_to_python_websockets() {
+    if !require_peer("python3") {
+        return;
+    }
+    let sock = SockPath::new("wsd");
+    let (nk, _events) = unix_listener(&sock, "ws", &["--echo"]);
+    let script = "import sys\n\
+        from websockets.sync.client import unix_connect\n\
+        with unix_connect(sys.argv[1], 'ws://localhost/') as ws:\n    \
+        ws.send('over unix')\n    print(ws.recv())\n";
+    let out = Command::new("python3")
+        .args(["-c", script, sock.s()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && !in_ci() && err.contains("ModuleNotFoundError") {
+        eprintln!("skipping: python3 websockets is missing");
+        interrupt(nk, &sock);
+        return;
+    }
+    assert!(out.status.success(), "{err}");
+    assert_eq!(out.stdout, b"over unix\n");
+    interrupt(nk, &sock);
+}
+
+#[test]
+fn listen_flags_name_one_place_to_listen() {
+    for family in ["http", "ws"] {
+        // --unix with a port or --bind, and neither.
+        for args in [
+            vec![family, "listen", "--unix", "/tmp/x.sock", "8080"],
+            vec![
+                family,
+                "listen",
+                "--unix",
+                "/tmp/x.sock",
+                "--bind",
+                "127.0.0.1",
+            ],
+            vec![family, "listen"],
+        ] {
+            let (code, _, err) = run(&args, Stdio::null());
+            assert_eq!(code, 2, "{args:?}: {err}");
+        }
+    }
+}

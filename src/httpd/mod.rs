@@ -59,8 +59,13 @@ pub struct Config {
 pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
     let (config, tls) = configure(&args)?;
     net::raise_fd_limit();
-    let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
-    let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
+    let (mut listener, _cleanup) = net::server_listener(
+        args.unix.as_deref(),
+        args.bind,
+        args.port.unwrap_or(0),
+        args.family,
+    )?;
+    let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
     let mut reactor: Reactor<core::Timer> = Reactor::new()?;
     reactor
         .registry()
@@ -68,7 +73,7 @@ pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
         .map_err(|e| Error::io("listen", &e))?;
     let signals =
         Signals::new(reactor.registry(), core::SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    out.emit(&Event::Listening { addr: addr.into() })?;
+    out.emit(&Event::Listening { addr })?;
     let tick = (config.header_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let cfg = core::Config {
         max_clients: config.max_clients,
@@ -80,7 +85,7 @@ pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
         ..core::Config::default()
     };
     let parts = core::Parts {
-        listener: crate::net::Listener::Tcp(listener),
+        listener,
         tls,
         stdin: None,
         signals,

@@ -66,8 +66,8 @@ pub fn connect(path: &str) -> Result<UnixStream> {
 
 /// Listens on `path`. A socket file left by a listener that is gone is
 /// replaced; one with a live listener is "address in use" (exit 1).
-/// Returns the listener and whether a file was created (to remove at the end).
-pub fn listen(path: &str) -> Result<(UnixListener, bool)> {
+/// Returns the listener and the [`Cleanup`] of the file it created.
+pub fn listen(path: &str) -> Result<(UnixListener, Cleanup)> {
     let addr = address(path)?;
     let what = format!("listen on {path}");
     let bind = || std::os::unix::net::UnixListener::bind_addr(&addr);
@@ -93,7 +93,8 @@ pub fn listen(path: &str) -> Result<(UnixListener, bool)> {
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::io(what, &e))?;
-    Ok((UnixListener::from_std(listener), !path.starts_with('@')))
+    let file = (!path.starts_with('@')).then(|| path.to_string());
+    Ok((UnixListener::from_std(listener), Cleanup(file)))
 }
 
 /// Whether a listener still accepts on the socket file `path`. On Linux
@@ -119,6 +120,18 @@ fn live(path: &str, addr: &UnixAddr) -> bool {
         });
     }
     std::os::unix::net::UnixStream::connect_addr(addr).is_ok()
+}
+
+/// Removes the socket file a listener created when it drops (none for an
+/// abstract `@name`), however the server ends.
+pub struct Cleanup(Option<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            remove(path);
+        }
+    }
 }
 
 /// Removes the socket file a listener created (best effort).

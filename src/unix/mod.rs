@@ -39,10 +39,6 @@ fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
 }
 
 fn listen(args: UnixListenArgs, out: &mut Output) -> Result<Exit> {
-    let (listener, created) = unix::listen(&args.path)?;
-    let result = listen::serve(Listener::unix(listener, &args.path), &args.serve, None, out);
-    if created {
-        unix::remove(&args.path);
-    }
-    result
+    let (listener, _cleanup) = unix::listen(&args.path)?;
+    listen::serve(Listener::unix(listener, &args.path), &args.serve, None, out)
 }

@@ -461,8 +461,13 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         _ => None,
     };
     net::raise_fd_limit();
-    let mut listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
-    let addr = listener.local_addr().map_err(|e| Error::io("listen", &e))?;
+    let (mut listener, _cleanup) = net::server_listener(
+        args.unix.as_deref(),
+        args.bind,
+        args.port.unwrap_or(0),
+        args.family,
+    )?;
+    let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
     let mut reactor: Reactor<Timer> = Reactor::new()?;
     reactor
         .registry()
@@ -474,7 +479,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
     } else {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
     };
-    out.emit(&Event::Listening { addr: addr.into() })?;
+    out.emit(&Event::Listening { addr })?;
     let cfg = Config {
         max_clients: args.max_clients as usize,
         max_queue: args.max_queue,
@@ -495,7 +500,7 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         clients: Default::default(),
     };
     let parts = Parts {
-        listener: crate::net::Listener::Tcp(listener),
+        listener,
         tls,
         stdin,
         signals,
