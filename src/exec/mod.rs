@@ -27,7 +27,6 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use slab::Slab;
 
-use crate::cli::{ExecArgs, ServeArgs};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::net::{self, Listener, Peer};
@@ -64,24 +63,6 @@ pub enum Program {
 }
 
 impl Program {
-    /// The program `-e`/`--sh-exec` ask for, if any.
-    pub fn from_args(args: &ExecArgs) -> Result<Option<Program>> {
-        if let Some(e) = &args.exec {
-            let argv: Vec<String> = e.split_whitespace().map(String::from).collect();
-            if argv.is_empty() {
-                return Err(Error::usage("-e", "empty command"));
-            }
-            return Ok(Some(Program::Argv(argv, e.trim().to_string())));
-        }
-        if let Some(c) = &args.sh_exec {
-            if c.trim().is_empty() {
-                return Err(Error::usage("--sh-exec", "empty command"));
-            }
-            return Ok(Some(Program::Shell(c.clone())));
-        }
-        Ok(None)
-    }
-
     /// The command as given.
     pub fn text(&self) -> &str {
         match self {
@@ -405,18 +386,16 @@ struct Exec<'o> {
 pub fn serve(
     reactor: &mut Reactor<Timer>,
     listener: Listener,
-    program: Program,
-    args: &ServeArgs,
+    opts: crate::tcp::config::ExecOpts,
     signals: Signals,
     out: &mut Output,
 ) -> Result<Exit> {
-    let keep = args.keep_open;
     let mut exec = Exec {
         acceptor: Some(net::Acceptor::new(listener)),
-        keep,
-        max_clients: if keep { args.max_clients as usize } else { 1 },
-        idle_timeout: args.idle_timeout,
-        program,
+        keep: opts.keep,
+        max_clients: opts.max_clients,
+        idle_timeout: opts.idle_timeout,
+        program: opts.program,
         bridges: Slab::new(),
         next_id: 1,
         signals,

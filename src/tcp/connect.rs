@@ -2,21 +2,17 @@
 //! with its own connect timeout, then pipe stdin and stdout through the
 //! connection (see [`Session`]).
 
-use std::io;
-use std::sync::Arc;
-
-use rustls::ClientConfig;
-
 use mio::event::Event as MioEvent;
 use mio::Token;
+use std::io;
 
+use super::config::{ClientTls, ConnectConfig, ConnectTo};
 use super::session::{End, Session, Wake, BUF_SIZE};
 use super::{host_port, SIGNAL, SOCKET, STDIN};
-use crate::cli::ConnectArgs;
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net;
-use crate::net::proxy::{Proxy, Tunnel};
+use crate::net::proxy::Tunnel;
 use crate::net::tls::TlsLayer;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
@@ -42,7 +38,6 @@ enum Phase {
 }
 
 struct Connect<'o> {
-    args: ConnectArgs,
     target: String,
     phase: Phase,
     stdin: Option<Stdin>,
@@ -51,46 +46,41 @@ struct Connect<'o> {
     out: &'o mut Output,
     result: Option<Result<Exit>>,
     /// `--tls`: the client settings.
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<ClientTls>,
     /// `-x`: the handshake to make with the proxy.
     tunnel: Option<Tunnel>,
-    /// `-e`/`--sh-exec`: the connection goes to this program, not stdio.
-    program: Option<crate::exec::Program>,
+    /// Stdio (with the pipe's settings) or `-e`/`--sh-exec`.
+    to: ConnectTo,
     /// With `-e`: the connection (and what came with the proxy's answer),
     /// handed to the exec loop once connected.
     handoff: Option<(Conn, Vec<u8>)>,
 }
 
-pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
-    let target = host_port(&args.host, args.port);
-    let tls = tls_config(&args, out)?;
-    let program = crate::exec::Program::from_args(&args.exec)?;
-    if program.is_some() {
-        let p = &args.pipe;
-        let given = [
-            (args.tls, "--tls"),
-            (p.send_only, "--send-only"),
-            (p.recv_only, "--recv-only"),
-            (p.crlf, "--crlf"),
-            (p.hex, "--hex"),
-            (p.quit_after.is_some(), "--quit-after"),
-            (p.no_shutdown, "--no-shutdown"),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
-            return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
-        }
+pub fn run(config: ConnectConfig, out: &mut Output) -> Result<Exit> {
+    let ConnectConfig {
+        host,
+        port,
+        family,
+        connect_timeout,
+        source,
+        proxy,
+        tls,
+        to,
+    } = config;
+    let target = host_port(&host, port);
+    if tls.as_ref().is_some_and(|t| t.insecure) {
+        out.warn("--insecure: the server's certificate is not verified");
     }
-    let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
     let tunnel = match &proxy {
-        Some(p) => Some(p.handshake(&args.host, args.port, args.family)?),
+        Some(p) => Some(p.handshake(&host, port, family)?),
         None => None,
     };
     // Through a proxy, the proxy is what is connected to.
     let (dial_host, dial_port) = match &proxy {
         Some(p) => (p.host.clone(), p.port),
-        None => (args.host.clone(), args.port),
+        None => (host, port),
     };
-    let addrs = net::resolve(&dial_host, dial_port, args.family)?;
+    let addrs = net::resolve(&dial_host, dial_port, family)?;
     if !addrs
         .iter()
         .any(|a| a.ip().to_string() == dial_host.trim_matches(['[', ']']))
@@ -102,14 +92,14 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let stdin = if args.pipe.recv_only || program.is_some() {
-        None
-    } else {
-        Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+    let stdin = match &to {
+        ConnectTo::Stdio(opts) if !opts.recv_only => {
+            Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+        }
+        _ => None,
     };
-    let connector = Connector::new(addrs, args.source, args.connect_timeout);
+    let connector = Connector::new(addrs, source, connect_timeout);
     let mut driver = Connect {
-        args,
         target,
         phase: Phase::Connecting(connector),
         stdin,
@@ -119,7 +109,7 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         result: None,
         tls,
         tunnel,
-        program,
+        to,
         handoff: None,
     };
     let mut cx = reactor.ctx();
@@ -128,40 +118,21 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         driver.on_outcome(&mut cx, outcome);
     }
     let exit = reactor.run(&mut driver)?;
-    match (driver.handoff.take(), driver.program.take()) {
-        (Some((conn, early)), Some(program)) => {
+    match (driver.handoff.take(), driver.to) {
+        (
+            Some((conn, early)),
+            ConnectTo::Exec {
+                program,
+                idle_timeout,
+            },
+        ) => {
             drop(reactor);
             let peer = conn.peer.into();
             let stream = net::Stream::Tcp(conn.stream);
-            let idle = driver.args.pipe.idle_timeout;
-            crate::exec::connected(stream, peer, early, program, idle, driver.out)
+            crate::exec::connected(stream, peer, early, program, idle_timeout, driver.out)
         }
         _ => Ok(exit),
     }
-}
-
-/// The TLS settings for `--tls`; the TLS flags without it are a usage
-/// error.
-fn tls_config(args: &ConnectArgs, out: &mut Output) -> Result<Option<Arc<ClientConfig>>> {
-    let o = &args.tls_opts;
-    if !args.tls {
-        let given = [
-            (o.cacert.is_some(), "--cacert"),
-            (o.insecure, "--insecure"),
-            (o.sni.is_some(), "--sni"),
-            (!o.alpn.is_empty(), "--alpn"),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
-            return Err(Error::usage(*flag, "only means something with --tls"));
-        }
-        return Ok(None);
-    }
-    let alpn: Vec<&[u8]> = o.alpn.iter().map(|p| p.as_bytes()).collect();
-    let config = net::tls::client_config(o.cacert.as_deref(), o.insecure, &alpn)?;
-    if o.insecure {
-        out.warn("--insecure: the server's certificate is not verified");
-    }
-    Ok(Some(config))
 }
 
 impl Connect<'_> {
@@ -222,15 +193,18 @@ impl Connect<'_> {
 
     /// Starts the session on `conn`; `early` arrived with the proxy's answer.
     fn open(&mut self, cx: &mut Ctx<Timer>, conn: Conn, early: Vec<u8>) {
-        if self.program.is_some() {
-            // The exec loop takes over once this loop ends.
-            let mut conn = conn;
-            let _ = cx.registry.deregister(&mut conn.stream);
-            self.handoff = Some((conn, early));
-            self.result = Some(Ok(Exit::Ok));
-            return;
-        }
-        if !early.is_empty() && self.tls.is_none() && !self.args.pipe.send_only {
+        let opts = match &self.to {
+            ConnectTo::Stdio(opts) => *opts,
+            ConnectTo::Exec { .. } => {
+                // The exec loop takes over once this loop ends.
+                let mut conn = conn;
+                let _ = cx.registry.deregister(&mut conn.stream);
+                self.handoff = Some((conn, early));
+                self.result = Some(Ok(Exit::Ok));
+                return;
+            }
+        };
+        if !early.is_empty() && self.tls.is_none() && !opts.send_only {
             if let Err(e) = self.out.emit(&Event::Data {
                 id: 0,
                 peer: conn.peer.into(),
@@ -240,11 +214,9 @@ impl Connect<'_> {
                 return;
             }
         }
-        let opts = super::pipe_opts(&self.args.pipe);
         let mut session = Session::new(conn, 0, opts);
-        if let Some(config) = &self.tls {
-            let name = self.args.tls_opts.sni.as_deref().unwrap_or(&self.args.host);
-            match TlsLayer::client(config.clone(), name) {
+        if let Some(tls) = &self.tls {
+            match TlsLayer::client(tls.config.clone(), &tls.name) {
                 Ok(layer) => session.secure(layer),
                 Err(e) => {
                     self.result = Some(Err(e));

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 
 use mio::event::Event as MioEvent;
-use rustls::ServerConfig;
 use mio::{Interest, Token};
+use rustls::ServerConfig;
 
-use super::server::{self, Mode};
+use super::config::{ListenConfig, Serve, TcpBind};
+use super::server;
 use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
 use super::{LISTENER, SIGNAL, SOCKET, STDIN};
-use crate::cli::{ListenArgs, ServeArgs};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net::tls::TlsLayer;
@@ -24,84 +24,47 @@ use crate::reactor::conn::Conn;
 use crate::reactor::signal::Signals;
 use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
+use crate::server::room::ServeMode;
 
-pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
-    let listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
-    serve(Listener::Tcp(listener), &args.serve, tls_config(&args)?, out)
+pub fn run(config: ListenConfig, out: &mut Output) -> Result<Exit> {
+    let TcpBind { ip, port, family } = config.bind;
+    let listener = net::listen(ip, port, family)?;
+    serve(Listener::Tcp(listener), config.serve, config.tls, out)
 }
 
-/// `--tls-cert` and `--tls-key` (with `--alpn`): the server's settings.
-fn tls_config(args: &ListenArgs) -> Result<Option<Arc<ServerConfig>>> {
-    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
-        return Ok(None);
-    };
-    let config = net::tls::server_config(cert, key)?;
-    if args.alpn.is_empty() {
-        return Ok(Some(config));
-    }
-    let mut config = Arc::unwrap_or_clone(config);
-    config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    Ok(Some(Arc::new(config)))
-}
-
-/// Serves on a bound listener (TCP or Unix) as `args` say, over TLS with
+/// Serves on a bound listener (TCP or Unix) as `serve` says, over TLS with
 /// `tls`.
 pub fn serve(
     mut listener: Listener,
-    args: &ServeArgs,
+    serve: Serve,
     tls: Option<Arc<ServerConfig>>,
     out: &mut Output,
 ) -> Result<Exit> {
-    let mode = if args.chat {
-        Some(Mode::Chat)
-    } else if args.broker {
-        Some(Mode::Broker)
-    } else if args.echo {
-        Some(Mode::Echo)
-    } else if args.keep_open {
-        Some(Mode::Keep)
-    } else {
-        None
-    };
-    if mode.is_some() {
+    if matches!(serve, Serve::Many(_)) {
         net::raise_fd_limit();
     }
     let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
-    if let Some(program) = crate::exec::Program::from_args(&args.exec)? {
-        let given = [
-            (args.hex, "--hex"),
-            (args.no_shutdown, "--no-shutdown"),
-            (args.quit_after.is_some(), "--quit-after"),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
-            return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
+    match serve {
+        Serve::Exec(exec) => {
+            let (mut reactor, signals, _) = setup(&mut listener, false)?;
+            out.emit(&Event::Listening { addr })?;
+            crate::exec::serve(&mut reactor, listener, exec, signals, out)
         }
-        let (mut reactor, signals, _) = setup(&mut listener, false)?;
-        out.emit(&Event::Listening { addr })?;
-        return crate::exec::serve(&mut reactor, listener, program, args, signals, out);
-    }
-    match mode {
-        Some(mode) => {
-            let (mut reactor, signals, stdin) = setup(&mut listener, mode != Mode::Echo)?;
+        Serve::Many(many) => {
+            let want_stdin = many.mode != ServeMode::Echo;
+            let (mut reactor, signals, stdin) = setup(&mut listener, want_stdin)?;
             // Announced once Ctrl-C is handled, so a script may send it at once.
             out.emit(&Event::Listening { addr })?;
-            server::run(&mut reactor, listener, tls, mode, args, stdin, signals, out)
+            server::run(&mut reactor, listener, tls, many, stdin, signals, out)
         }
-        None => {
+        Serve::One(opts) => {
             let (mut reactor, signals, stdin) = setup(&mut listener, true)?;
             out.emit(&Event::Listening { addr })?;
             let mut driver = Single {
                 listener: Some(listener),
                 tls,
                 session: None,
-                opts: PipeOpts {
-                    no_shutdown: args.no_shutdown,
-                    hex: args.hex,
-                    idle_timeout: args.idle_timeout,
-                    quit_after: args.quit_after,
-                    crlf: args.crlf,
-                    ..PipeOpts::default()
-                },
+                opts,
                 stdin,
                 signals,
                 buf: vec![0; BUF_SIZE],

@@ -5,6 +5,7 @@
 //! multi-client [`server`], and reports through [`crate::output::Output`].
 
 mod check;
+pub mod config;
 mod connect;
 pub(crate) mod listen;
 mod server;
@@ -25,22 +26,9 @@ pub(crate) const CLIENT_BASE: usize = 16;
 
 pub fn run(cmd: TcpCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
-        TcpCommand::Connect(args) => connect::run(args, out),
-        TcpCommand::Listen(args) => listen::run(args, out),
+        TcpCommand::Connect(args) => connect::run(config::ConnectConfig::from_args(args)?, out),
+        TcpCommand::Listen(args) => listen::run(config::ListenConfig::from_args(args)?, out),
         TcpCommand::Check(args) => check::run(args, out),
-    }
-}
-
-/// The pipe's settings from the flags `tcp connect` and `unix connect` share.
-pub(crate) fn pipe_opts(args: &crate::cli::PipeArgs) -> session::PipeOpts {
-    session::PipeOpts {
-        send_only: args.send_only,
-        recv_only: args.recv_only,
-        no_shutdown: args.no_shutdown,
-        hex: args.hex,
-        idle_timeout: args.idle_timeout,
-        quit_after: args.quit_after,
-        crlf: args.crlf,
     }
 }
 

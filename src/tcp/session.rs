@@ -26,7 +26,7 @@ use crate::net::tls::TlsLayer;
 use crate::net::Peer;
 use crate::output::{Direction, Output};
 use crate::reactor::conn::{Conn, Read, Stream};
-use crate::reactor::stdin::{Kind, Stdin};
+use crate::reactor::stdin::Stdin;
 use crate::reactor::Ctx;
 use mio::net::TcpStream;
 
@@ -53,6 +53,9 @@ pub struct PipeOpts {
     pub quit_after: Option<Duration>,
     /// Send each line feed from stdin as CR LF (nc's `-C`).
     pub crlf: bool,
+    /// Stdin is a terminal (looked at once, in the config step): the peer's
+    /// FIN ends the session, as nobody is going to type the rest.
+    pub stdin_tty: bool,
 }
 
 /// How a session ended.
@@ -279,7 +282,7 @@ impl<S: Stream> Session<S> {
                     // terminal nobody is going to type the rest, and waiting
                     // would be ncat's CLOSE_WAIT hang.
                     self.peer_closed = true;
-                    let tty = stdin.as_deref().is_none_or(|s| s.kind() == Kind::Tty);
+                    let tty = stdin.is_none() || self.opts.stdin_tty;
                     if self.stdin_done || self.write_closed() || tty {
                         self.settling = Some(Closer::Peer);
                         continue;

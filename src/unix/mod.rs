@@ -7,8 +7,8 @@ use crate::cli::{UnixCommand, UnixConnectArgs, UnixListenArgs};
 use crate::error::{Exit, Result};
 use crate::net::{self, unix, Listener};
 use crate::output::Output;
-use crate::tcp::listen;
 use crate::tcp::session::Session;
+use crate::tcp::{config, listen};
 
 pub fn run(cmd: UnixCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
@@ -22,7 +22,7 @@ fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
     if out.verbose() {
         out.notice(&format!("connected to {}", args.path));
     }
-    let opts = crate::tcp::pipe_opts(&args.pipe);
+    let opts = config::pipe_opts(&args.pipe);
     let path = args.path;
     let session = |conn| {
         let mut session = Session::new(conn, 0, opts);
@@ -39,8 +39,9 @@ fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
 }
 
 fn listen(args: UnixListenArgs, out: &mut Output) -> Result<Exit> {
+    let serve = config::Serve::from_args(&args.serve)?;
     let (listener, created) = unix::listen(&args.path)?;
-    let result = listen::serve(Listener::unix(listener, &args.path), &args.serve, None, out);
+    let result = listen::serve(Listener::unix(listener, &args.path), serve, None, out);
     if created {
         unix::remove(&args.path);
     }
