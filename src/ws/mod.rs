@@ -2,6 +2,7 @@
 //! around the sans-IO protocol in [`crate::proto::ws`].
 
 mod client;
+pub mod listen_config;
 pub(crate) mod server;
 
 use std::time::Duration;
@@ -26,7 +27,10 @@ pub(crate) const LINGER: Duration = Duration::from_secs(2);
 pub fn run(cmd: WsCommand, out: &mut Output) -> anyhow::Result<Exit> {
     match cmd {
         WsCommand::Connect(args) => client::run(args, out),
-        WsCommand::Listen(args) => Ok(server::run(args, out)?),
+        WsCommand::Listen(args) => {
+            let config = listen_config::WsListenConfig::from_args(args)?;
+            Ok(server::run(config, out)?)
+        }
     }
 }
 
