@@ -112,3 +112,45 @@ fn only_the_sinks_write_to_stdout_and_stderr() {
         violations.join("\n")
     );
 }
+
+/// The config step: `tcp connect|listen`, `unix connect|listen`, `-e`,
+/// `ws listen` (with the chat) and `http listen` lift their flags once, in
+/// their config module, and hand the drivers a config. The drivers never
+/// name a clap (`cli::`) type; only the config modules and the families'
+/// dispatch (`mod.rs`) do.
+#[test]
+fn listen_and_pipe_drivers_never_see_clap_types() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let drivers = [
+        "tcp/connect.rs",
+        "tcp/listen.rs",
+        "tcp/server.rs",
+        "tcp/session.rs",
+        "exec/mod.rs",
+        "ws/server.rs",
+        "chat/mod.rs",
+        "chat/api.rs",
+        "chat/redis.rs",
+        "httpd/serve.rs",
+        "httpd/codec.rs",
+        "httpd/files.rs",
+        "httpd/respond.rs",
+    ];
+    let mut violations = Vec::new();
+    for name in drivers {
+        let file = src.join(name);
+        let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("cli::") {
+                violations.push(format!("src/{name}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "drivers take their config (tcp/config.rs, ws/listen_config.rs, httpd/config.rs), \
+         never clap types:\n{}",
+        violations.join("\n")
+    );
+}
