@@ -10,9 +10,8 @@ use rustls::ServerConfig;
 use super::files;
 use crate::cli::HttpListenArgs;
 use crate::error::{Error, Result};
-use crate::net;
 use crate::proto::http_request::Limits;
-use crate::tcp::config::TcpBind;
+use crate::tcp::config::{server_tls, TcpBind};
 
 /// `http listen PORT`.
 #[derive(Debug)]
@@ -90,16 +89,9 @@ impl HttpListenConfig {
             }
             headers.push((name.to_string(), value.to_string()));
         }
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(c), Some(k)) => Some(net::tls::server_config(c, k)?),
-            _ => None,
-        };
+        let tls = server_tls(args.tls_cert.as_deref(), args.tls_key.as_deref(), &[])?;
         Ok(HttpListenConfig {
-            bind: TcpBind {
-                ip: args.bind.map(|b| b.ip(args.family)),
-                port: args.port,
-                family: args.family,
-            },
+            bind: TcpBind::new(args.bind, args.port, args.family),
             tls,
             httpd: HttpdConfig {
                 mode,

@@ -5,6 +5,7 @@
 //! before any socket is opened. The drivers never see a `cli` type.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,14 +15,14 @@ use super::session::PipeOpts;
 use crate::cli::{ConnectArgs, ExecArgs, Family, ListenArgs, PipeArgs, ServeArgs, TlsOpts};
 use crate::error::{Error, Result};
 use crate::exec::Program;
-use crate::net;
 use crate::net::proxy::Proxy;
+use crate::net::{self, BindAddr};
 use crate::reactor::stdin::Kind;
 use crate::server::room::ServeMode;
 
 /// `tcp connect HOST PORT`.
 #[derive(Debug)]
-pub struct ConnectConfig {
+pub struct TcpConnectConfig {
     pub host: String,
     pub port: u16,
     pub family: Family,
@@ -65,9 +66,20 @@ pub struct TcpBind {
     pub family: Family,
 }
 
+impl TcpBind {
+    /// `--bind ADDR PORT` under `-4`/`-6`.
+    pub fn new(bind: Option<BindAddr>, port: u16, family: Family) -> TcpBind {
+        TcpBind {
+            ip: bind.map(|b| b.ip(family)),
+            port,
+            family,
+        }
+    }
+}
+
 /// `tcp listen PORT`.
 #[derive(Debug)]
-pub struct ListenConfig {
+pub struct TcpListenConfig {
     pub bind: TcpBind,
     /// `--tls-cert`/`--tls-key` (with `--alpn`): every client speaks TLS.
     pub tls: Option<Arc<ServerConfig>>,
@@ -153,8 +165,8 @@ pub fn program(args: &ExecArgs) -> Result<Option<Program>> {
     Ok(None)
 }
 
-impl ConnectConfig {
-    pub fn from_args(args: ConnectArgs) -> Result<ConnectConfig> {
+impl TcpConnectConfig {
+    pub fn from_args(args: ConnectArgs) -> Result<TcpConnectConfig> {
         let tls = client_tls(&args)?;
         let program = program(&args.exec)?;
         let to = match program {
@@ -180,7 +192,7 @@ impl ConnectConfig {
             None => ConnectTo::Stdio(pipe_opts(&args.pipe)),
         };
         let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
-        Ok(ConnectConfig {
+        Ok(TcpConnectConfig {
             host: args.host,
             port: args.port,
             family: args.family,
@@ -218,31 +230,36 @@ fn client_tls(args: &ConnectArgs) -> Result<Option<ClientTls>> {
     }))
 }
 
-impl ListenConfig {
-    pub fn from_args(args: ListenArgs) -> Result<ListenConfig> {
-        Ok(ListenConfig {
-            bind: TcpBind {
-                ip: args.bind.map(|b| b.ip(args.family)),
-                port: args.port,
-                family: args.family,
-            },
-            tls: server_tls(&args)?,
+impl TcpListenConfig {
+    pub fn from_args(args: ListenArgs) -> Result<TcpListenConfig> {
+        Ok(TcpListenConfig {
+            bind: TcpBind::new(args.bind, args.port, args.family),
+            tls: server_tls(
+                args.tls_cert.as_deref(),
+                args.tls_key.as_deref(),
+                &args.alpn,
+            )?,
             serve: Serve::from_args(&args.serve)?,
         })
     }
 }
 
-/// `--tls-cert` and `--tls-key` (with `--alpn`): the server's settings.
-fn server_tls(args: &ListenArgs) -> Result<Option<Arc<ServerConfig>>> {
-    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
+/// `--tls-cert` and `--tls-key` (with `--alpn`): a listener's TLS settings,
+/// for `tcp listen`, `ws listen` and `http listen` alike.
+pub fn server_tls(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    alpn: &[String],
+) -> Result<Option<Arc<ServerConfig>>> {
+    let (Some(cert), Some(key)) = (cert, key) else {
         return Ok(None);
     };
     let config = net::tls::server_config(cert, key)?;
-    if args.alpn.is_empty() {
+    if alpn.is_empty() {
         return Ok(Some(config));
     }
     let mut config = Arc::unwrap_or_clone(config);
-    config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(Some(Arc::new(config)))
 }
 
@@ -304,9 +321,9 @@ mod tests {
         Cli::try_parse_from(argv).expect("parses").command
     }
 
-    fn listen(line: &str) -> Result<ListenConfig> {
+    fn listen(line: &str) -> Result<TcpListenConfig> {
         match parse(line) {
-            Command::Tcp(TcpCommand::Listen(args)) => ListenConfig::from_args(args),
+            Command::Tcp(TcpCommand::Listen(args)) => TcpListenConfig::from_args(args),
             _ => panic!("not tcp listen: {line}"),
         }
     }
@@ -318,9 +335,9 @@ mod tests {
         }
     }
 
-    fn connect(line: &str) -> Result<ConnectConfig> {
+    fn connect(line: &str) -> Result<TcpConnectConfig> {
         match parse(line) {
-            Command::Tcp(TcpCommand::Connect(args)) => ConnectConfig::from_args(args),
+            Command::Tcp(TcpCommand::Connect(args)) => TcpConnectConfig::from_args(args),
             _ => panic!("not tcp connect: {line}"),
         }
     }
@@ -425,7 +442,7 @@ mod tests {
 
     #[test]
     fn connect_flags_make_one_config() {
-        let shape = |c: &ConnectConfig| -> String {
+        let shape = |c: &TcpConnectConfig| -> String {
             let to = match &c.to {
                 ConnectTo::Stdio(o) => format!(
                     "stdio send_only={} recv_only={} hex={} crlf={}",

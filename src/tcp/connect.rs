@@ -1,13 +1,13 @@
 //! `netkit tcp connect HOST PORT`: try each resolved address in order, each
 //! with its own connect timeout, then pipe stdin and stdout through the
-//! connection (see [`Session`]).
+//! connection (see [`PipeSession`]).
 
 use mio::event::Event as MioEvent;
 use mio::Token;
 use std::io;
 
-use super::config::{ClientTls, ConnectConfig, ConnectTo};
-use super::session::{End, Session, Wake, BUF_SIZE};
+use super::config::{ClientTls, ConnectTo, TcpConnectConfig};
+use super::session::{End, PipeSession, Wake, BUF_SIZE};
 use super::{host_port, SIGNAL, SOCKET, STDIN};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, Event};
@@ -22,24 +22,24 @@ use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+enum ConnectTimer {
     Connect,
     Idle,
     Session(Wake),
 }
 
-enum Phase {
+enum ConnectPhase {
     Connecting(Connector),
     /// Between phases.
     Done,
     /// Connected to the proxy (`-x`): the tunnel handshake.
     Tunnel(Conn),
-    Open(Box<Session>),
+    Open(Box<PipeSession>),
 }
 
 struct Connect<'o> {
     target: String,
-    phase: Phase,
+    phase: ConnectPhase,
     stdin: Option<Stdin>,
     signals: Signals,
     buf: Vec<u8>,
@@ -56,8 +56,8 @@ struct Connect<'o> {
     handoff: Option<(Conn, Vec<u8>)>,
 }
 
-pub fn run(config: ConnectConfig, out: &mut Output) -> Result<Exit> {
-    let ConnectConfig {
+pub fn run(config: TcpConnectConfig, out: &mut Output) -> Result<Exit> {
+    let TcpConnectConfig {
         host,
         port,
         family,
@@ -101,7 +101,7 @@ pub fn run(config: ConnectConfig, out: &mut Output) -> Result<Exit> {
     let connector = Connector::new(addrs, source, connect_timeout);
     let mut driver = Connect {
         target,
-        phase: Phase::Connecting(connector),
+        phase: ConnectPhase::Connecting(connector),
         stdin,
         signals,
         buf: vec![0; BUF_SIZE],
@@ -113,8 +113,8 @@ pub fn run(config: ConnectConfig, out: &mut Output) -> Result<Exit> {
         handoff: None,
     };
     let mut cx = reactor.ctx();
-    if let Phase::Connecting(c) = &mut driver.phase {
-        let outcome = c.start(&mut cx, SOCKET, Timer::Connect);
+    if let ConnectPhase::Connecting(c) = &mut driver.phase {
+        let outcome = c.start(&mut cx, SOCKET, ConnectTimer::Connect);
         driver.on_outcome(&mut cx, outcome);
     }
     let exit = reactor.run(&mut driver)?;
@@ -136,7 +136,7 @@ pub fn run(config: ConnectConfig, out: &mut Output) -> Result<Exit> {
 }
 
 impl Connect<'_> {
-    fn on_outcome(&mut self, cx: &mut Ctx<Timer>, outcome: Outcome) {
+    fn on_outcome(&mut self, cx: &mut Ctx<ConnectTimer>, outcome: Outcome) {
         match outcome {
             Outcome::Pending => {}
             Outcome::Retrying(addr, e) => {
@@ -161,7 +161,7 @@ impl Connect<'_> {
                     return;
                 }
                 if self.tunnel.is_some() {
-                    self.phase = Phase::Tunnel(conn);
+                    self.phase = ConnectPhase::Tunnel(conn);
                     self.tunnel_ready(cx);
                 } else {
                     self.open(cx, conn, Vec::new());
@@ -171,8 +171,8 @@ impl Connect<'_> {
     }
 
     /// Moves the proxy handshake on; opens the session once the tunnel is up.
-    fn tunnel_ready(&mut self, cx: &mut Ctx<Timer>) {
-        let (Phase::Tunnel(conn), Some(tunnel)) = (&mut self.phase, &mut self.tunnel) else {
+    fn tunnel_ready(&mut self, cx: &mut Ctx<ConnectTimer>) {
+        let (ConnectPhase::Tunnel(conn), Some(tunnel)) = (&mut self.phase, &mut self.tunnel) else {
             return;
         };
         match tunnel.pump(conn, &mut self.buf, cx.now) {
@@ -182,7 +182,9 @@ impl Connect<'_> {
                     let text = format!("tunnel through {} is up", tunnel.proxy());
                     self.out.notice(&text);
                 }
-                let Phase::Tunnel(conn) = std::mem::replace(&mut self.phase, Phase::Done) else {
+                let ConnectPhase::Tunnel(conn) =
+                    std::mem::replace(&mut self.phase, ConnectPhase::Done)
+                else {
                     return;
                 };
                 self.open(cx, conn, early);
@@ -192,7 +194,7 @@ impl Connect<'_> {
     }
 
     /// Starts the session on `conn`; `early` arrived with the proxy's answer.
-    fn open(&mut self, cx: &mut Ctx<Timer>, conn: Conn, early: Vec<u8>) {
+    fn open(&mut self, cx: &mut Ctx<ConnectTimer>, conn: Conn, early: Vec<u8>) {
         let opts = match &self.to {
             ConnectTo::Stdio(opts) => *opts,
             ConnectTo::Exec { .. } => {
@@ -214,7 +216,7 @@ impl Connect<'_> {
                 return;
             }
         }
-        let mut session = Session::new(conn, 0, opts);
+        let mut session = PipeSession::new(conn, 0, opts);
         if let Some(tls) = &self.tls {
             match TlsLayer::client(tls.config.clone(), &tls.name) {
                 Ok(layer) => session.secure(layer),
@@ -225,9 +227,9 @@ impl Connect<'_> {
             }
         }
         if let Some(at) = session.idle_deadline() {
-            cx.timers.add(at, Timer::Idle);
+            cx.timers.add(at, ConnectTimer::Idle);
         }
-        self.phase = Phase::Open(Box::new(session));
+        self.phase = ConnectPhase::Open(Box::new(session));
         self.pump(cx);
     }
 
@@ -241,7 +243,7 @@ impl Connect<'_> {
             _ => {}
         }
         let addrs = match &self.phase {
-            Phase::Connecting(c) => c.addrs(),
+            ConnectPhase::Connecting(c) => c.addrs(),
             _ => &[],
         };
         if addrs.len() > 1 {
@@ -259,20 +261,20 @@ impl Connect<'_> {
         Error::new(kind, what, why)
     }
 
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
-        if let Phase::Open(session) = &mut self.phase {
+    fn pump(&mut self, cx: &mut Ctx<ConnectTimer>) {
+        if let ConnectPhase::Open(session) = &mut self.phase {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
             while let Some((wake, at)) = session.next_timer(cx.now) {
-                cx.timers.add(at, Timer::Session(wake));
+                cx.timers.add(at, ConnectTimer::Session(wake));
             }
         }
     }
 }
 
 impl Handler for Connect<'_> {
-    type Timer = Timer;
+    type Timer = ConnectTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<ConnectTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             STDIN => {
                 if let Some(stdin) = &mut self.stdin {
@@ -281,44 +283,46 @@ impl Handler for Connect<'_> {
                 self.pump(cx);
             }
             SIGNAL if self.signals.take() => match &mut self.phase {
-                Phase::Open(session) => session.finish(Closer::Interrupted, self.out, None)?,
+                ConnectPhase::Open(session) => {
+                    session.finish(Closer::Interrupted, self.out, None)?
+                }
                 _ => self.result = Some(Ok(Exit::Interrupted)),
             },
             SOCKET => match &mut self.phase {
-                Phase::Connecting(c) => {
-                    let outcome = c.ready(cx, SOCKET, Timer::Connect);
+                ConnectPhase::Connecting(c) => {
+                    let outcome = c.ready(cx, SOCKET, ConnectTimer::Connect);
                     self.on_outcome(cx, outcome);
                 }
-                Phase::Tunnel(conn) => {
+                ConnectPhase::Tunnel(conn) => {
                     conn.ready(event);
                     self.tunnel_ready(cx);
                 }
-                Phase::Open(session) => {
+                ConnectPhase::Open(session) => {
                     session.conn.ready(event);
                     self.pump(cx);
                 }
-                Phase::Done => {}
+                ConnectPhase::Done => {}
             },
             _ => {}
         }
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<ConnectTimer>, timer: ConnectTimer) -> Result<()> {
         match (timer, &mut self.phase) {
-            (Timer::Connect, Phase::Connecting(c)) => {
-                let outcome = c.timed_out(cx, SOCKET, Timer::Connect);
+            (ConnectTimer::Connect, ConnectPhase::Connecting(c)) => {
+                let outcome = c.timed_out(cx, SOCKET, ConnectTimer::Connect);
                 self.on_outcome(cx, outcome);
             }
-            (Timer::Idle, Phase::Open(session)) => {
+            (ConnectTimer::Idle, ConnectPhase::Open(session)) => {
                 if let Some(at) = session.check_idle(cx.now) {
-                    cx.timers.add(at, Timer::Idle);
+                    cx.timers.add(at, ConnectTimer::Idle);
                 }
             }
-            (Timer::Session(wake), Phase::Open(session)) => {
+            (ConnectTimer::Session(wake), ConnectPhase::Open(session)) => {
                 session.on_timer(wake, cx.now, self.out);
                 while let Some((wake, at)) = session.next_timer(cx.now) {
-                    cx.timers.add(at, Timer::Session(wake));
+                    cx.timers.add(at, ConnectTimer::Session(wake));
                 }
             }
             _ => {}
@@ -326,11 +330,11 @@ impl Handler for Connect<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<ConnectTimer>) -> Result<Option<Exit>> {
         if let Some(result) = self.result.take() {
             return result.map(Some);
         }
-        if let Phase::Open(session) = &mut self.phase {
+        if let ConnectPhase::Open(session) = &mut self.phase {
             match session.take_end() {
                 Some(End::Done(exit)) => return Ok(Some(exit)),
                 Some(End::Failed(e)) => return Err(e),

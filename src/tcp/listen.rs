@@ -1,6 +1,6 @@
 //! `netkit tcp listen PORT` and `netkit unix listen PATH`: bind, report the
 //! address, then serve on the one listener: one client like `nc -l` (a
-//! [`Session`] piped to stdin/stdout, exit when it closes), many with the
+//! [`PipeSession`] piped to stdin/stdout, exit when it closes), many with the
 //! multi-client [`super::server`], or each with its own process
 //! ([`crate::exec`], `-e`/`--sh-exec`). With `--tls-cert` (TCP) the
 //! clients speak TLS, one or many.
@@ -11,9 +11,9 @@ use mio::event::Event as MioEvent;
 use mio::{Interest, Token};
 use rustls::ServerConfig;
 
-use super::config::{ListenConfig, Serve, TcpBind};
+use super::config::{Serve, TcpBind, TcpListenConfig};
 use super::server;
-use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
+use super::session::{End, PipeOpts, PipeSession, Wake, BUF_SIZE};
 use super::{LISTENER, SIGNAL, SOCKET, STDIN};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
@@ -26,7 +26,7 @@ use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 use crate::server::room::ServeMode;
 
-pub fn run(config: ListenConfig, out: &mut Output) -> Result<Exit> {
+pub fn run(config: TcpListenConfig, out: &mut Output) -> Result<Exit> {
     let TcpBind { ip, port, family } = config.bind;
     let listener = net::listen(ip, port, family)?;
     serve(Listener::Tcp(listener), config.serve, config.tls, out)
@@ -80,7 +80,7 @@ pub fn serve(
 /// the same loop as one accepted client.
 pub fn pipe(
     stream: net::Stream,
-    session: impl FnOnce(Conn<net::Stream>) -> Session<net::Stream>,
+    session: impl FnOnce(Conn<net::Stream>) -> PipeSession<net::Stream>,
     want_stdin: bool,
     out: &mut Output,
 ) -> Result<Exit> {
@@ -140,7 +140,7 @@ fn setup<K>(
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum PipeTimer {
     Idle,
     Session(Wake),
 }
@@ -150,7 +150,7 @@ struct Single<'o> {
     listener: Option<Listener>,
     /// `--tls-cert`: the client speaks TLS.
     tls: Option<Arc<ServerConfig>>,
-    session: Option<Session<net::Stream>>,
+    session: Option<PipeSession<net::Stream>>,
     opts: PipeOpts,
     stdin: Option<Stdin>,
     signals: Signals,
@@ -160,7 +160,7 @@ struct Single<'o> {
 }
 
 impl Single<'_> {
-    fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn accept(&mut self, cx: &mut Ctx<PipeTimer>) -> Result<()> {
         let Some(listener) = &mut self.listener else {
             return Ok(());
         };
@@ -189,7 +189,7 @@ impl Single<'_> {
             clients: 1,
         })?;
         let conn = Conn::new(stream, peer.ip(), local.ip(), cx.now);
-        let mut session = Session::new(conn, 1, self.opts);
+        let mut session = PipeSession::new(conn, 1, self.opts);
         session.set_peer(peer);
         if let Some(config) = &self.tls {
             session.secure(TlsLayer::server(config.clone())?);
@@ -198,28 +198,28 @@ impl Single<'_> {
         Ok(())
     }
 
-    fn begin(&mut self, cx: &mut Ctx<Timer>, session: Session<net::Stream>) {
+    fn begin(&mut self, cx: &mut Ctx<PipeTimer>, session: PipeSession<net::Stream>) {
         if let Some(at) = session.idle_deadline() {
-            cx.timers.add(at, Timer::Idle);
+            cx.timers.add(at, PipeTimer::Idle);
         }
         self.session = Some(session);
         self.pump(cx);
     }
 
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+    fn pump(&mut self, cx: &mut Ctx<PipeTimer>) {
         if let Some(session) = &mut self.session {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
             while let Some((wake, at)) = session.next_timer(cx.now) {
-                cx.timers.add(at, Timer::Session(wake));
+                cx.timers.add(at, PipeTimer::Session(wake));
             }
         }
     }
 }
 
 impl Handler for Single<'_> {
-    type Timer = Timer;
+    type Timer = PipeTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<PipeTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             LISTENER => self.accept(cx)?,
             STDIN => {
@@ -243,18 +243,18 @@ impl Handler for Single<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<PipeTimer>, timer: PipeTimer) -> Result<()> {
         if let Some(session) = &mut self.session {
             match timer {
-                Timer::Idle => {
+                PipeTimer::Idle => {
                     if let Some(at) = session.check_idle(cx.now) {
-                        cx.timers.add(at, Timer::Idle);
+                        cx.timers.add(at, PipeTimer::Idle);
                     }
                 }
-                Timer::Session(wake) => {
+                PipeTimer::Session(wake) => {
                     session.on_timer(wake, cx.now, self.out);
                     while let Some((wake, at)) = session.next_timer(cx.now) {
-                        cx.timers.add(at, Timer::Session(wake));
+                        cx.timers.add(at, PipeTimer::Session(wake));
                     }
                 }
             }
@@ -262,11 +262,11 @@ impl Handler for Single<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<PipeTimer>) -> Result<Option<Exit>> {
         if self.interrupted {
             return Ok(Some(Exit::Interrupted));
         }
-        match self.session.as_mut().and_then(Session::take_end) {
+        match self.session.as_mut().and_then(PipeSession::take_end) {
             Some(End::Done(exit)) => Ok(Some(exit)),
             Some(End::Failed(e)) => Err(e),
             None => Ok(None),

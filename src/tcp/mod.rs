@@ -1,7 +1,7 @@
 //! `netkit tcp connect | listen | check`.
 //!
 //! Each subcommand is a driver: a [`crate::reactor::Handler`] that wires
-//! sockets, stdin and signals to the shared [`session::Session`] pipe or the
+//! sockets, stdin and signals to the shared [`session::PipeSession`] pipe or the
 //! multi-client [`server`], and reports through [`crate::output::Output`].
 
 mod check;
@@ -26,8 +26,8 @@ pub(crate) const CLIENT_BASE: usize = 16;
 
 pub fn run(cmd: TcpCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
-        TcpCommand::Connect(args) => connect::run(config::ConnectConfig::from_args(args)?, out),
-        TcpCommand::Listen(args) => listen::run(config::ListenConfig::from_args(args)?, out),
+        TcpCommand::Connect(args) => connect::run(config::TcpConnectConfig::from_args(args)?, out),
+        TcpCommand::Listen(args) => listen::run(config::TcpListenConfig::from_args(args)?, out),
         TcpCommand::Check(args) => check::run(args, out),
     }
 }

@@ -7,7 +7,7 @@ use crate::cli::{UnixCommand, UnixConnectArgs, UnixListenArgs};
 use crate::error::{Exit, Result};
 use crate::net::{self, unix, Listener};
 use crate::output::Output;
-use crate::tcp::session::Session;
+use crate::tcp::session::PipeSession;
 use crate::tcp::{config, listen};
 
 pub fn run(cmd: UnixCommand, out: &mut Output) -> Result<Exit> {
@@ -25,7 +25,7 @@ fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
     let opts = config::pipe_opts(&args.pipe);
     let path = args.path;
     let session = |conn| {
-        let mut session = Session::new(conn, 0, opts);
+        let mut session = PipeSession::new(conn, 0, opts);
         session.set_peer(net::Peer::Unix(path.as_str().into()));
         session.set_label(path.clone());
         session

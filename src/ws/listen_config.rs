@@ -11,9 +11,8 @@ use rustls::ServerConfig;
 
 use crate::cli::WsListenArgs;
 use crate::error::Result;
-use crate::net;
 use crate::server::room::ServeMode;
-use crate::tcp::config::TcpBind;
+use crate::tcp::config::{server_tls, TcpBind};
 
 /// `ws listen PORT`.
 #[derive(Debug)]
@@ -51,10 +50,7 @@ pub struct RedisRoom {
 
 impl WsListenConfig {
     pub fn from_args(args: WsListenArgs) -> Result<WsListenConfig> {
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(c), Some(k)) => Some(net::tls::server_config(c, k)?),
-            _ => None,
-        };
+        let tls = server_tls(args.tls_cert.as_deref(), args.tls_key.as_deref(), &[])?;
         let mode =
             ServeMode::from_flags(args.chat, args.broker, args.echo).unwrap_or(ServeMode::Print);
         let redis = args.redis.map(|url| RedisRoom {
@@ -63,11 +59,7 @@ impl WsListenConfig {
             cacert: args.redis_cacert,
         });
         Ok(WsListenConfig {
-            bind: TcpBind {
-                ip: args.bind.map(|b| b.ip(args.family)),
-                port: args.port,
-                family: args.family,
-            },
+            bind: TcpBind::new(args.bind, args.port, args.family),
             tls,
             mode,
             history: args.history as usize,
