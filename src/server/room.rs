@@ -56,6 +56,12 @@ impl ServeMode {
         .into_iter()
         .find_map(|(set, mode)| set.then_some(mode))
     }
+
+    /// Whether the console (stdin) goes to the clients: in every mode but
+    /// `--echo`, where nobody else's bytes reach a client.
+    pub fn reads_console(self) -> bool {
+        self != ServeMode::Echo
+    }
 }
 
 /// A server's behaviour over messages. Every method may act on the clients

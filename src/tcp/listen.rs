@@ -24,7 +24,6 @@ use crate::reactor::conn::Conn;
 use crate::reactor::signal::Signals;
 use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
-use crate::server::room::ServeMode;
 
 pub fn run(config: TcpListenConfig, out: &mut Output) -> Result<Exit> {
     let TcpBind { ip, port, family } = config.bind;
@@ -51,8 +50,7 @@ pub fn serve(
             crate::exec::serve(&mut reactor, listener, exec, signals, out)
         }
         Serve::Many(many) => {
-            let want_stdin = many.mode != ServeMode::Echo;
-            let (mut reactor, signals, stdin) = setup(&mut listener, want_stdin)?;
+            let (mut reactor, signals, stdin) = setup(&mut listener, many.mode.reads_console())?;
             // Announced once Ctrl-C is handled, so a script may send it at once.
             out.emit(&Event::Listening { addr })?;
             server::run(&mut reactor, listener, tls, many, stdin, signals, out)

@@ -466,10 +466,10 @@ pub fn run(config: WsListenConfig, out: &mut Output) -> Result<Exit> {
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(|e| Error::io("listen", &e))?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let stdin = if config.mode == ServeMode::Echo {
-        None
-    } else {
+    let stdin = if config.mode.reads_console() {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+    } else {
+        None
     };
     out.emit(&Event::Listening { addr: addr.into() })?;
     let cfg = Config {
