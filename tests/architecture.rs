@@ -126,6 +126,7 @@ fn listen_and_pipe_drivers_never_see_clap_types() {
         "tcp/listen.rs",
         "tcp/server.rs",
         "tcp/session.rs",
+        "unix/driver.rs",
         "exec/mod.rs",
         "ws/server.rs",
         "chat/mod.rs",
