@@ -508,13 +508,11 @@ impl ChatRoom {
     /// `--redis URL --room NAME`: the log is the room's Redis Stream.
     pub fn redis(
         mut self,
-        url: Option<&str>,
-        room: &str,
+        redis: Option<&crate::config::ws_listen::RedisRoom>,
         history: usize,
-        cacert: Option<&std::path::Path>,
     ) -> Result<ChatRoom> {
-        if let Some(url) = url {
-            let store = Store::new(url, room, history, cacert)?;
+        if let Some(r) = redis {
+            let store = Store::new(&r.url, &r.room, history, r.cacert.as_deref())?;
             self.backend = Backend::Redis(Box::new(store));
         }
         Ok(self)

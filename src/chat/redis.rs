@@ -275,7 +275,7 @@ impl Store {
         cacert: Option<&std::path::Path>,
     ) -> Result<Store> {
         let url = RedisUrl::parse(url).map_err(|why| Error::usage("--redis", why))?;
-        let addrs = net::resolve(&url.host, url.port, crate::cli::Family::default())?;
+        let addrs = net::resolve(&url.host, url.port, Default::default())?;
         let tls = if url.tls {
             Some(crate::net::tls::client_config(cacert, false, &[])?)
         } else {

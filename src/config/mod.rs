@@ -12,16 +12,20 @@
 //! each driver, so that the translation from flags is read in one place
 //! and the drivers' directories never name a clap type (pinned by
 //! `tests/architecture.rs`). Each config is built by its `from_args`, in
-//! `lib::run`, and handed to the driver's `run`.
+//! `lib::run` or the family's dispatch (`tcp`, `udp`, `ws`, `tls`, `unix`,
+//! `httpd`), and handed to the driver's `run`.
 
 pub mod bench;
 pub mod http;
+pub mod httpd;
 pub mod poll;
 pub mod port_check;
 pub mod request;
+pub mod tcp;
 pub mod tls_check;
 pub mod udp;
 pub mod ws_connect;
+pub mod ws_listen;
 
 use std::path::PathBuf;
 use std::time::Duration;

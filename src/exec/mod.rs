@@ -27,7 +27,6 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use slab::Slab;
 
-use crate::cli::{ExecArgs, ServeArgs};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, ConnId, Event};
 use crate::net::{self, Listener, Peer};
@@ -64,24 +63,6 @@ pub enum Program {
 }
 
 impl Program {
-    /// The program `-e`/`--sh-exec` ask for, if any.
-    pub fn from_args(args: &ExecArgs) -> Result<Option<Program>> {
-        if let Some(e) = &args.exec {
-            let argv: Vec<String> = e.split_whitespace().map(String::from).collect();
-            if argv.is_empty() {
-                return Err(Error::usage("-e", "empty command"));
-            }
-            return Ok(Some(Program::Argv(argv, e.trim().to_string())));
-        }
-        if let Some(c) = &args.sh_exec {
-            if c.trim().is_empty() {
-                return Err(Error::usage("--sh-exec", "empty command"));
-            }
-            return Ok(Some(Program::Shell(c.clone())));
-        }
-        Ok(None)
-    }
-
     /// The command as given.
     pub fn text(&self) -> &str {
         match self {
@@ -367,7 +348,7 @@ impl Drop for Bridge {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub enum Timer {
+pub enum ExecTimer {
     RetryAccept,
     Reap {
         key: usize,
@@ -403,20 +384,18 @@ struct Exec<'o> {
 /// `tcp listen -e` / `unix listen -e`: serves until SIGINT (`-k`) or until
 /// the one connection's process is done.
 pub fn serve(
-    reactor: &mut Reactor<Timer>,
+    reactor: &mut Reactor<ExecTimer>,
     listener: Listener,
-    program: Program,
-    args: &ServeArgs,
+    opts: crate::config::tcp::ExecOpts,
     signals: Signals,
     out: &mut Output,
 ) -> Result<Exit> {
-    let keep = args.keep_open;
     let mut exec = Exec {
         acceptor: Some(net::Acceptor::new(listener)),
-        keep,
-        max_clients: if keep { args.max_clients as usize } else { 1 },
-        idle_timeout: args.idle_timeout,
-        program,
+        keep: opts.keep,
+        max_clients: opts.max_clients,
+        idle_timeout: opts.idle_timeout,
+        program: opts.program,
         bridges: Slab::new(),
         next_id: 1,
         signals,
@@ -437,7 +416,7 @@ pub fn connected(
     idle_timeout: Option<Duration>,
     out: &mut Output,
 ) -> Result<Exit> {
-    let mut reactor: Reactor<Timer> = Reactor::new()?;
+    let mut reactor: Reactor<ExecTimer> = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
     let mut exec = Exec {
         acceptor: None,
@@ -460,7 +439,7 @@ pub fn connected(
 }
 
 impl Exec<'_> {
-    fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn accept(&mut self, cx: &mut Ctx<ExecTimer>) -> Result<()> {
         loop {
             let Some(acceptor) = &mut self.acceptor else {
                 return Ok(());
@@ -469,7 +448,7 @@ impl Exec<'_> {
                 stream,
                 peer,
                 local,
-            } = match acceptor.next(cx, Timer::RetryAccept) {
+            } = match acceptor.next(cx, ExecTimer::RetryAccept) {
                 net::Accepted::Client(a) => a,
                 net::Accepted::None => return Ok(()),
                 net::Accepted::Exhausted(e) => {
@@ -516,7 +495,7 @@ impl Exec<'_> {
     /// Starts the process for a connection.
     fn start(
         &mut self,
-        cx: &mut Ctx<Timer>,
+        cx: &mut Ctx<ExecTimer>,
         conn: Conn<net::Stream>,
         peer: Peer,
         early: &[u8],
@@ -558,12 +537,12 @@ impl Exec<'_> {
             .map_err(|e| Error::io("exec", &e))?;
         entry.insert(bridge);
         if let Some(d) = self.idle_timeout {
-            cx.timers.add(cx.now + d, Timer::Idle { key, id });
+            cx.timers.add(cx.now + d, ExecTimer::Idle { key, id });
         }
         self.pump(cx, key)
     }
 
-    fn pump(&mut self, cx: &mut Ctx<Timer>, key: usize) -> Result<()> {
+    fn pump(&mut self, cx: &mut Ctx<ExecTimer>, key: usize) -> Result<()> {
         let Some(b) = self.bridges.get_mut(key) else {
             return Ok(());
         };
@@ -572,21 +551,24 @@ impl Exec<'_> {
             Pumped::More => {
                 let id = b.id;
                 // Due just after now: the next turn, after the others' events.
-                cx.timers
-                    .add(cx.now + Duration::from_nanos(1), Timer::Resume { key, id });
+                cx.timers.add(
+                    cx.now + Duration::from_nanos(1),
+                    ExecTimer::Resume { key, id },
+                );
             }
             Pumped::Waiting => {}
         }
         if b.status.is_none() && b.pidfd.is_none() && !b.reap_armed {
             b.reap_armed = true;
             let id = b.id;
-            cx.timers.add(cx.now + REAP_POLL, Timer::Reap { key, id });
+            cx.timers
+                .add(cx.now + REAP_POLL, ExecTimer::Reap { key, id });
         }
         Ok(())
     }
 
     /// Reports a finished connection and forgets it.
-    fn end(&mut self, cx: &mut Ctx<Timer>, key: usize) -> Result<()> {
+    fn end(&mut self, cx: &mut Ctx<ExecTimer>, key: usize) -> Result<()> {
         let Some(mut b) = self.bridges.try_remove(key) else {
             return Ok(());
         };
@@ -639,7 +621,7 @@ impl Exec<'_> {
 
     /// SIGINT: every child is asked to end (SIGTERM), then made to
     /// (SIGKILL after [`KILL_GRACE`]), reaped and reported.
-    fn interrupt(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn interrupt(&mut self, cx: &mut Ctx<ExecTimer>) -> Result<()> {
         if let Some(mut a) = self.acceptor.take() {
             let _ = cx.registry.deregister(&mut a.listener);
         }
@@ -675,9 +657,9 @@ impl Exec<'_> {
 }
 
 impl Handler for Exec<'_> {
-    type Timer = Timer;
+    type Timer = ExecTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<ExecTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             LISTENER => self.accept(cx),
             SIGNAL if self.signals.take() => self.interrupt(cx),
@@ -698,28 +680,28 @@ impl Handler for Exec<'_> {
         }
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<ExecTimer>, timer: ExecTimer) -> Result<()> {
         match timer {
-            Timer::RetryAccept => {
+            ExecTimer::RetryAccept => {
                 if let Some(a) = &mut self.acceptor {
                     a.resume();
                 }
                 self.accept(cx)
             }
-            Timer::Resume { key, id } => {
+            ExecTimer::Resume { key, id } => {
                 if self.bridges.get(key).is_some_and(|b| b.id == id) {
                     self.pump(cx, key)?;
                 }
                 Ok(())
             }
-            Timer::Reap { key, id } => {
+            ExecTimer::Reap { key, id } => {
                 let Some(b) = self.bridges.get_mut(key).filter(|b| b.id == id) else {
                     return Ok(());
                 };
                 b.reap_armed = false;
                 self.pump(cx, key)
             }
-            Timer::Idle { key, id } => {
+            ExecTimer::Idle { key, id } => {
                 let (Some(b), Some(d)) = (
                     self.bridges.get_mut(key).filter(|b| b.id == id),
                     self.idle_timeout,
@@ -728,7 +710,7 @@ impl Handler for Exec<'_> {
                 };
                 let deadline = b.conn.last_active + d;
                 if cx.now < deadline {
-                    cx.timers.add(deadline, Timer::Idle { key, id });
+                    cx.timers.add(deadline, ExecTimer::Idle { key, id });
                     return Ok(());
                 }
                 // Nothing moved: the connection goes, and so does the process.
@@ -741,7 +723,7 @@ impl Handler for Exec<'_> {
         }
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<ExecTimer>) -> Result<Option<Exit>> {
         self.out.flush()?;
         self.exit.take().transpose()
     }

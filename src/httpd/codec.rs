@@ -23,7 +23,7 @@ use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::respond::{self, FileBody};
-use super::{files, Config, Mode};
+use super::{files, HttpdConfig, HttpdMode};
 use crate::error::Result;
 use crate::event::{Closer, Event, HttpRequestRecord};
 use crate::net::transport::Transport;
@@ -50,7 +50,7 @@ const TLS_CHUNK: usize = 64 * 1024;
 pub struct HttpShared(Rc<RefCell<Inner>>);
 
 impl HttpShared {
-    pub fn new(config: Config) -> HttpShared {
+    pub fn new(config: HttpdConfig) -> HttpShared {
         HttpShared(Rc::new(RefCell::new(Inner {
             config,
             served: 0,
@@ -65,7 +65,7 @@ impl HttpShared {
 }
 
 pub struct Inner {
-    pub config: Config,
+    pub config: HttpdConfig,
     /// Requests answered so far.
     pub served: u64,
     /// `-c N` reached: nothing more is decoded.
@@ -155,7 +155,7 @@ impl HttpCodec {
     fn decode(&mut self, got: &mut Vec<Got<Served>>, force: bool) {
         let handle = self.shared.clone();
         let shared = &mut *handle.0.borrow_mut();
-        let keep_body = !matches!(shared.config.mode, Mode::Dir(_));
+        let keep_body = !matches!(shared.config.mode, HttpdMode::Dir(_));
         let mut pos = 0;
         loop {
             if self.ended || shared.stopping || (!force && self.busy()) {
@@ -216,7 +216,7 @@ impl HttpCodec {
         if last {
             shared.stopping = true;
         }
-        let brief = matches!(shared.config.mode, Mode::Dir(_));
+        let brief = matches!(shared.config.mode, HttpdMode::Dir(_));
         shared.date();
         let rec = HttpRequestRecord {
             id: 0,
@@ -529,8 +529,8 @@ mod tests {
     use super::*;
     use crate::proto::http_request::Limits;
 
-    fn shared(mode: Mode) -> HttpShared {
-        HttpShared::new(Config {
+    fn shared(mode: HttpdMode) -> HttpShared {
+        HttpShared::new(HttpdConfig {
             mode,
             headers: Vec::new(),
             count: None,
@@ -546,7 +546,7 @@ mod tests {
 
     /// Feeds `input` whole or one byte at a time (then EOF); returns the
     /// answers (Date lines dropped) and what the room got.
-    fn exchange(mode: Mode, input: &[u8], bytewise: bool) -> (String, Vec<String>) {
+    fn exchange(mode: HttpdMode, input: &[u8], bytewise: bool) -> (String, Vec<String>) {
         let mut sh = shared(mode);
         let mut codec = HttpCodec::new(&mut sh);
         let mut got = Vec::new();
@@ -594,7 +594,7 @@ mod tests {
         (text, items)
     }
 
-    fn both(mode: Mode, input: &[u8]) -> (String, Vec<String>) {
+    fn both(mode: HttpdMode, input: &[u8]) -> (String, Vec<String>) {
         let whole = exchange(mode.clone(), input, false);
         let bytewise = exchange(mode, input, true);
         assert_eq!(whole, bytewise, "whole vs byte by byte");
@@ -603,7 +603,7 @@ mod tests {
 
     #[test]
     fn pipelined_requests_are_answered_in_order() {
-        let mode = Mode::Print {
+        let mode = HttpdMode::Print {
             status: 200,
             body: b"ok".to_vec(),
         };
@@ -631,7 +631,7 @@ mod tests {
 
     #[test]
     fn a_bad_request_after_a_good_one_is_refused_and_ends() {
-        let mode = Mode::Echo { status: 200 };
+        let mode = HttpdMode::Echo { status: 200 };
         let input = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n\
             POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         let (out, items) = both(mode, input);
@@ -642,7 +642,7 @@ mod tests {
             "{items:?}"
         );
         let (out, _) = both(
-            Mode::Echo { status: 200 },
+            HttpdMode::Echo { status: 200 },
             b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n",
         );
         assert!(
@@ -668,8 +668,8 @@ mod tests {
             }
             // The status is the same however the bytes came (the quoted
             // line in a 400 shows what had arrived).
-            let (whole, _) = exchange(Mode::Echo { status: 200 }, &input, false);
-            let (bytewise, _) = exchange(Mode::Echo { status: 200 }, &input, true);
+            let (whole, _) = exchange(HttpdMode::Echo { status: 200 }, &input, false);
+            let (bytewise, _) = exchange(HttpdMode::Echo { status: 200 }, &input, true);
             let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
             assert_eq!(first(&whole), first(&bytewise), "{input:?}");
         }

@@ -4,7 +4,7 @@
 use std::fs::File;
 
 use super::files::{self, Found};
-use super::{Config, Mode};
+use super::{HttpdConfig, HttpdMode};
 use crate::event::HttpRequestRecord;
 use crate::proto::http_request::{encode_response_head, reason, Request, RequestError};
 
@@ -33,7 +33,7 @@ pub struct Answer {
 /// Answers `req` (whose body is `body`) as `config` says.
 /// `last`: the final request of `-c N`, answered with `Connection: close`.
 pub fn answer(
-    config: &Config,
+    config: &HttpdConfig,
     req: &Request,
     body: &[u8],
     date: &str,
@@ -44,8 +44,8 @@ pub fn answer(
     let head_only = req.method == "HEAD";
     let mut fields: Vec<(&str, String)> = Vec::new();
     let (status, content, file) = match &config.mode {
-        Mode::Print { status, body } => (*status, body.clone(), None),
-        Mode::Echo { status } => {
+        HttpdMode::Print { status, body } => (*status, body.clone(), None),
+        HttpdMode::Echo { status } => {
             let mut m = serde_json::Map::new();
             crate::output::request_fields(rec, &mut m);
             let mut text =
@@ -54,7 +54,7 @@ pub fn answer(
             fields.push(("Content-Type", "application/json".into()));
             (*status, text, None)
         }
-        Mode::Dir(root) => {
+        HttpdMode::Dir(root) => {
             let _ = body;
             serve(root, req, &mut fields)
         }

@@ -304,26 +304,6 @@ pub fn finish_connect(stream: &TcpStream) -> io::Result<bool> {
 
 /// Binds a TCP listener. Without `bind`, every interface: a dual-stack
 /// `[::]` socket, or `0.0.0.0` where IPv6 is missing or `-4` was given.
-/// What a server listens on: `--unix PATH` (a Unix socket, its file removed
-/// when the [`unix::Cleanup`] drops) or `--bind`/`-4`/`-6` and a TCP port.
-pub fn server_listener(
-    unix_path: Option<&str>,
-    bind: Option<BindAddr>,
-    port: u16,
-    family: Family,
-) -> Result<(Listener, Option<unix::Cleanup>)> {
-    match unix_path {
-        Some(path) => {
-            let (listener, cleanup) = unix::listen(path)?;
-            Ok((Listener::unix(listener, path), Some(cleanup)))
-        }
-        None => {
-            let listener = listen(bind.map(|b| b.ip(family)), port, family)?;
-            Ok((Listener::Tcp(listener), None))
-        }
-    }
-}
-
 pub fn listen(bind: Option<IpAddr>, port: u16, family: Family) -> Result<TcpListener> {
     let socket = bind_first(bind, port, family, "listen on", |addr, dual_stack| {
         let socket = bound_socket(addr, dual_stack, Type::STREAM, true)?;

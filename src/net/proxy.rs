@@ -86,7 +86,7 @@ impl Proxy {
 
     /// The handshake to reach `host:port` through this proxy. `socks5://`
     /// resolves the name here first (blocking, like curl does it).
-    pub fn handshake(&self, host: &str, port: u16, family: crate::cli::Family) -> Result<Tunnel> {
+    pub fn handshake(&self, host: &str, port: u16, family: super::Family) -> Result<Tunnel> {
         let bare = net::bare_host(host).to_string();
         let hs = match self.kind {
             ProxyKind::Http => Ok(Handshake::http_connect(

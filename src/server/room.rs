@@ -29,6 +29,41 @@ fn notice_interval(clients: usize) -> Duration {
     NOTICE_EVERY * per
 }
 
+/// Which room a multi-client listener serves, decided once from its flags:
+/// `tcp listen`, `unix listen` and `ws listen` share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeMode {
+    /// Console (stdin) to every client, each client to stdout (`-k`; the
+    /// default of `ws listen`).
+    Print,
+    /// `--broker`: as `Print`, and each client to every other client.
+    Broker,
+    /// `--chat`: a chat room with names, join and leave notices.
+    Chat,
+    /// `--echo`: each client's data back to it.
+    Echo,
+}
+
+impl ServeMode {
+    /// The mode `--chat`, `--broker` and `--echo` ask for, the first given
+    /// in that order; none of them: `None`.
+    pub fn from_flags(chat: bool, broker: bool, echo: bool) -> Option<ServeMode> {
+        [
+            (chat, ServeMode::Chat),
+            (broker, ServeMode::Broker),
+            (echo, ServeMode::Echo),
+        ]
+        .into_iter()
+        .find_map(|(set, mode)| set.then_some(mode))
+    }
+
+    /// Whether the console (stdin) goes to the clients: in every mode but
+    /// `--echo`, where nobody else's bytes reach a client.
+    pub fn reads_console(self) -> bool {
+        self != ServeMode::Echo
+    }
+}
+
 /// A server's behaviour over messages. Every method may act on the clients
 /// through `core`; nothing here sees a socket.
 pub trait Room<C: Codec> {

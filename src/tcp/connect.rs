@@ -1,22 +1,18 @@
 //! `netkit tcp connect HOST PORT`: try each resolved address in order, each
 //! with its own connect timeout, then pipe stdin and stdout through the
-//! connection (see [`Session`]).
-
-use std::io;
-use std::sync::Arc;
-
-use rustls::ClientConfig;
+//! connection (see [`PipeSession`]).
 
 use mio::event::Event as MioEvent;
 use mio::Token;
+use std::io;
 
-use super::session::{End, Session, Wake, BUF_SIZE};
+use super::session::{End, PipeSession, Wake, BUF_SIZE};
 use super::{host_port, SIGNAL, SOCKET, STDIN};
-use crate::cli::ConnectArgs;
+use crate::config::tcp::{ClientTls, ConnectTo, TcpConnectConfig};
 use crate::error::{describe_io, exit_for_io, Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net;
-use crate::net::proxy::{Proxy, Tunnel};
+use crate::net::proxy::Tunnel;
 use crate::net::tls::TlsLayer;
 use crate::output::Output;
 use crate::reactor::conn::Conn;
@@ -26,71 +22,65 @@ use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+enum ConnectTimer {
     Connect,
     Idle,
     Session(Wake),
 }
 
-enum Phase {
+enum ConnectPhase {
     Connecting(Connector),
     /// Between phases.
     Done,
     /// Connected to the proxy (`-x`): the tunnel handshake.
     Tunnel(Conn),
-    Open(Box<Session>),
+    Open(Box<PipeSession>),
 }
 
 struct Connect<'o> {
-    args: ConnectArgs,
     target: String,
-    phase: Phase,
+    phase: ConnectPhase,
     stdin: Option<Stdin>,
     signals: Signals,
     buf: Vec<u8>,
     out: &'o mut Output,
     result: Option<Result<Exit>>,
     /// `--tls`: the client settings.
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<ClientTls>,
     /// `-x`: the handshake to make with the proxy.
     tunnel: Option<Tunnel>,
-    /// `-e`/`--sh-exec`: the connection goes to this program, not stdio.
-    program: Option<crate::exec::Program>,
+    /// Stdio (with the pipe's settings) or `-e`/`--sh-exec`.
+    to: ConnectTo,
     /// With `-e`: the connection (and what came with the proxy's answer),
     /// handed to the exec loop once connected.
     handoff: Option<(Conn, Vec<u8>)>,
 }
 
-pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
-    let target = host_port(&args.host, args.port);
-    let tls = tls_config(&args, out)?;
-    let program = crate::exec::Program::from_args(&args.exec)?;
-    if program.is_some() {
-        let p = &args.pipe;
-        let given = [
-            (args.tls, "--tls"),
-            (p.send_only, "--send-only"),
-            (p.recv_only, "--recv-only"),
-            (p.crlf, "--crlf"),
-            (p.hex, "--hex"),
-            (p.quit_after.is_some(), "--quit-after"),
-            (p.no_shutdown, "--no-shutdown"),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
-            return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
-        }
+pub fn run(config: TcpConnectConfig, out: &mut Output) -> Result<Exit> {
+    let TcpConnectConfig {
+        host,
+        port,
+        family,
+        connect_timeout,
+        source,
+        proxy,
+        tls,
+        to,
+    } = config;
+    let target = host_port(&host, port);
+    if tls.as_ref().is_some_and(|t| t.insecure) {
+        out.warn("--insecure: the server's certificate is not verified");
     }
-    let proxy = args.proxy.as_deref().map(Proxy::parse).transpose()?;
     let tunnel = match &proxy {
-        Some(p) => Some(p.handshake(&args.host, args.port, args.family)?),
+        Some(p) => Some(p.handshake(&host, port, family)?),
         None => None,
     };
     // Through a proxy, the proxy is what is connected to.
     let (dial_host, dial_port) = match &proxy {
         Some(p) => (p.host.clone(), p.port),
-        None => (args.host.clone(), args.port),
+        None => (host, port),
     };
-    let addrs = net::resolve(&dial_host, dial_port, args.family)?;
+    let addrs = net::resolve(&dial_host, dial_port, family)?;
     if !addrs
         .iter()
         .any(|a| a.ip().to_string() == dial_host.trim_matches(['[', ']']))
@@ -102,16 +92,16 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
     }
     let mut reactor = Reactor::new()?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let stdin = if args.pipe.recv_only || program.is_some() {
-        None
-    } else {
-        Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+    let stdin = match &to {
+        ConnectTo::Stdio(opts) if !opts.recv_only => {
+            Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+        }
+        _ => None,
     };
-    let connector = Connector::new(addrs, args.source, args.connect_timeout);
+    let connector = Connector::new(addrs, source, connect_timeout);
     let mut driver = Connect {
-        args,
         target,
-        phase: Phase::Connecting(connector),
+        phase: ConnectPhase::Connecting(connector),
         stdin,
         signals,
         buf: vec![0; BUF_SIZE],
@@ -119,53 +109,34 @@ pub fn run(args: ConnectArgs, out: &mut Output) -> Result<Exit> {
         result: None,
         tls,
         tunnel,
-        program,
+        to,
         handoff: None,
     };
     let mut cx = reactor.ctx();
-    if let Phase::Connecting(c) = &mut driver.phase {
-        let outcome = c.start(&mut cx, SOCKET, Timer::Connect);
+    if let ConnectPhase::Connecting(c) = &mut driver.phase {
+        let outcome = c.start(&mut cx, SOCKET, ConnectTimer::Connect);
         driver.on_outcome(&mut cx, outcome);
     }
     let exit = reactor.run(&mut driver)?;
-    match (driver.handoff.take(), driver.program.take()) {
-        (Some((conn, early)), Some(program)) => {
+    match (driver.handoff.take(), driver.to) {
+        (
+            Some((conn, early)),
+            ConnectTo::Exec {
+                program,
+                idle_timeout,
+            },
+        ) => {
             drop(reactor);
             let peer = conn.peer.into();
             let stream = net::Stream::Tcp(conn.stream);
-            let idle = driver.args.pipe.idle_timeout;
-            crate::exec::connected(stream, peer, early, program, idle, driver.out)
+            crate::exec::connected(stream, peer, early, program, idle_timeout, driver.out)
         }
         _ => Ok(exit),
     }
 }
 
-/// The TLS settings for `--tls`; the TLS flags without it are a usage
-/// error.
-fn tls_config(args: &ConnectArgs, out: &mut Output) -> Result<Option<Arc<ClientConfig>>> {
-    let o = &args.tls_opts;
-    if !args.tls {
-        let given = [
-            (o.cacert.is_some(), "--cacert"),
-            (o.insecure, "--insecure"),
-            (o.sni.is_some(), "--sni"),
-            (!o.alpn.is_empty(), "--alpn"),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
-            return Err(Error::usage(*flag, "only means something with --tls"));
-        }
-        return Ok(None);
-    }
-    let alpn: Vec<&[u8]> = o.alpn.iter().map(|p| p.as_bytes()).collect();
-    let config = net::tls::client_config(o.cacert.as_deref(), o.insecure, &alpn)?;
-    if o.insecure {
-        out.warn("--insecure: the server's certificate is not verified");
-    }
-    Ok(Some(config))
-}
-
 impl Connect<'_> {
-    fn on_outcome(&mut self, cx: &mut Ctx<Timer>, outcome: Outcome) {
+    fn on_outcome(&mut self, cx: &mut Ctx<ConnectTimer>, outcome: Outcome) {
         match outcome {
             Outcome::Pending => {}
             Outcome::Retrying(addr, e) => {
@@ -190,7 +161,7 @@ impl Connect<'_> {
                     return;
                 }
                 if self.tunnel.is_some() {
-                    self.phase = Phase::Tunnel(conn);
+                    self.phase = ConnectPhase::Tunnel(conn);
                     self.tunnel_ready(cx);
                 } else {
                     self.open(cx, conn, Vec::new());
@@ -200,8 +171,8 @@ impl Connect<'_> {
     }
 
     /// Moves the proxy handshake on; opens the session once the tunnel is up.
-    fn tunnel_ready(&mut self, cx: &mut Ctx<Timer>) {
-        let (Phase::Tunnel(conn), Some(tunnel)) = (&mut self.phase, &mut self.tunnel) else {
+    fn tunnel_ready(&mut self, cx: &mut Ctx<ConnectTimer>) {
+        let (ConnectPhase::Tunnel(conn), Some(tunnel)) = (&mut self.phase, &mut self.tunnel) else {
             return;
         };
         match tunnel.pump(conn, &mut self.buf, cx.now) {
@@ -211,7 +182,9 @@ impl Connect<'_> {
                     let text = format!("tunnel through {} is up", tunnel.proxy());
                     self.out.notice(&text);
                 }
-                let Phase::Tunnel(conn) = std::mem::replace(&mut self.phase, Phase::Done) else {
+                let ConnectPhase::Tunnel(conn) =
+                    std::mem::replace(&mut self.phase, ConnectPhase::Done)
+                else {
                     return;
                 };
                 self.open(cx, conn, early);
@@ -221,16 +194,19 @@ impl Connect<'_> {
     }
 
     /// Starts the session on `conn`; `early` arrived with the proxy's answer.
-    fn open(&mut self, cx: &mut Ctx<Timer>, conn: Conn, early: Vec<u8>) {
-        if self.program.is_some() {
-            // The exec loop takes over once this loop ends.
-            let mut conn = conn;
-            let _ = cx.registry.deregister(&mut conn.stream);
-            self.handoff = Some((conn, early));
-            self.result = Some(Ok(Exit::Ok));
-            return;
-        }
-        if !early.is_empty() && self.tls.is_none() && !self.args.pipe.send_only {
+    fn open(&mut self, cx: &mut Ctx<ConnectTimer>, conn: Conn, early: Vec<u8>) {
+        let opts = match &self.to {
+            ConnectTo::Stdio(opts) => *opts,
+            ConnectTo::Exec { .. } => {
+                // The exec loop takes over once this loop ends.
+                let mut conn = conn;
+                let _ = cx.registry.deregister(&mut conn.stream);
+                self.handoff = Some((conn, early));
+                self.result = Some(Ok(Exit::Ok));
+                return;
+            }
+        };
+        if !early.is_empty() && self.tls.is_none() && !opts.send_only {
             if let Err(e) = self.out.emit(&Event::Data {
                 id: 0,
                 peer: conn.peer.into(),
@@ -240,11 +216,9 @@ impl Connect<'_> {
                 return;
             }
         }
-        let opts = super::pipe_opts(&self.args.pipe);
-        let mut session = Session::new(conn, 0, opts);
-        if let Some(config) = &self.tls {
-            let name = self.args.tls_opts.sni.as_deref().unwrap_or(&self.args.host);
-            match TlsLayer::client(config.clone(), name) {
+        let mut session = PipeSession::new(conn, 0, opts);
+        if let Some(tls) = &self.tls {
+            match TlsLayer::client(tls.config.clone(), &tls.name) {
                 Ok(layer) => session.secure(layer),
                 Err(e) => {
                     self.result = Some(Err(e));
@@ -253,9 +227,9 @@ impl Connect<'_> {
             }
         }
         if let Some(at) = session.idle_deadline() {
-            cx.timers.add(at, Timer::Idle);
+            cx.timers.add(at, ConnectTimer::Idle);
         }
-        self.phase = Phase::Open(Box::new(session));
+        self.phase = ConnectPhase::Open(Box::new(session));
         self.pump(cx);
     }
 
@@ -269,7 +243,7 @@ impl Connect<'_> {
             _ => {}
         }
         let addrs = match &self.phase {
-            Phase::Connecting(c) => c.addrs(),
+            ConnectPhase::Connecting(c) => c.addrs(),
             _ => &[],
         };
         if addrs.len() > 1 {
@@ -287,20 +261,20 @@ impl Connect<'_> {
         Error::new(kind, what, why)
     }
 
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
-        if let Phase::Open(session) = &mut self.phase {
+    fn pump(&mut self, cx: &mut Ctx<ConnectTimer>) {
+        if let ConnectPhase::Open(session) = &mut self.phase {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
             while let Some((wake, at)) = session.next_timer(cx.now) {
-                cx.timers.add(at, Timer::Session(wake));
+                cx.timers.add(at, ConnectTimer::Session(wake));
             }
         }
     }
 }
 
 impl Handler for Connect<'_> {
-    type Timer = Timer;
+    type Timer = ConnectTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<ConnectTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             STDIN => {
                 if let Some(stdin) = &mut self.stdin {
@@ -309,44 +283,46 @@ impl Handler for Connect<'_> {
                 self.pump(cx);
             }
             SIGNAL if self.signals.take() => match &mut self.phase {
-                Phase::Open(session) => session.finish(Closer::Interrupted, self.out, None)?,
+                ConnectPhase::Open(session) => {
+                    session.finish(Closer::Interrupted, self.out, None)?
+                }
                 _ => self.result = Some(Ok(Exit::Interrupted)),
             },
             SOCKET => match &mut self.phase {
-                Phase::Connecting(c) => {
-                    let outcome = c.ready(cx, SOCKET, Timer::Connect);
+                ConnectPhase::Connecting(c) => {
+                    let outcome = c.ready(cx, SOCKET, ConnectTimer::Connect);
                     self.on_outcome(cx, outcome);
                 }
-                Phase::Tunnel(conn) => {
+                ConnectPhase::Tunnel(conn) => {
                     conn.ready(event);
                     self.tunnel_ready(cx);
                 }
-                Phase::Open(session) => {
+                ConnectPhase::Open(session) => {
                     session.conn.ready(event);
                     self.pump(cx);
                 }
-                Phase::Done => {}
+                ConnectPhase::Done => {}
             },
             _ => {}
         }
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<ConnectTimer>, timer: ConnectTimer) -> Result<()> {
         match (timer, &mut self.phase) {
-            (Timer::Connect, Phase::Connecting(c)) => {
-                let outcome = c.timed_out(cx, SOCKET, Timer::Connect);
+            (ConnectTimer::Connect, ConnectPhase::Connecting(c)) => {
+                let outcome = c.timed_out(cx, SOCKET, ConnectTimer::Connect);
                 self.on_outcome(cx, outcome);
             }
-            (Timer::Idle, Phase::Open(session)) => {
+            (ConnectTimer::Idle, ConnectPhase::Open(session)) => {
                 if let Some(at) = session.check_idle(cx.now) {
-                    cx.timers.add(at, Timer::Idle);
+                    cx.timers.add(at, ConnectTimer::Idle);
                 }
             }
-            (Timer::Session(wake), Phase::Open(session)) => {
+            (ConnectTimer::Session(wake), ConnectPhase::Open(session)) => {
                 session.on_timer(wake, cx.now, self.out);
                 while let Some((wake, at)) = session.next_timer(cx.now) {
-                    cx.timers.add(at, Timer::Session(wake));
+                    cx.timers.add(at, ConnectTimer::Session(wake));
                 }
             }
             _ => {}
@@ -354,11 +330,11 @@ impl Handler for Connect<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<ConnectTimer>) -> Result<Option<Exit>> {
         if let Some(result) = self.result.take() {
             return result.map(Some);
         }
-        if let Phase::Open(session) = &mut self.phase {
+        if let ConnectPhase::Open(session) = &mut self.phase {
             match session.take_end() {
                 Some(End::Done(exit)) => return Ok(Some(exit)),
                 Some(End::Failed(e)) => return Err(e),

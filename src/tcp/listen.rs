@@ -1,6 +1,6 @@
 //! `netkit tcp listen PORT` and `netkit unix listen PATH`: bind, report the
 //! address, then serve on the one listener: one client like `nc -l` (a
-//! [`Session`] piped to stdin/stdout, exit when it closes), many with the
+//! [`PipeSession`] piped to stdin/stdout, exit when it closes), many with the
 //! multi-client [`super::server`], or each with its own process
 //! ([`crate::exec`], `-e`/`--sh-exec`). With `--tls-cert` (TCP) the
 //! clients speak TLS, one or many.
@@ -11,10 +11,10 @@ use mio::event::Event as MioEvent;
 use mio::{Interest, Token};
 use rustls::ServerConfig;
 
-use super::server::{self, Mode};
-use super::session::{End, PipeOpts, Session, Wake, BUF_SIZE};
+use super::server;
+use super::session::{End, PipeOpts, PipeSession, Wake, BUF_SIZE};
 use super::{LISTENER, SIGNAL, SOCKET, STDIN};
-use crate::cli::{ListenArgs, ServeArgs};
+use crate::config::tcp::{Serve, TcpBind, TcpListenConfig};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net::tls::TlsLayer;
@@ -25,88 +25,44 @@ use crate::reactor::signal::Signals;
 use crate::reactor::stdin::Stdin;
 use crate::reactor::{Ctx, Handler, Reactor};
 
-pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
-    let listener = net::listen(args.bind.map(|b| b.ip(args.family)), args.port, args.family)?;
-    serve(
-        Listener::Tcp(listener),
-        &args.serve,
-        tls_config(&args)?,
-        out,
-    )
+pub fn run(config: TcpListenConfig, out: &mut Output) -> Result<Exit> {
+    let TcpBind { ip, port, family } = config.bind;
+    let listener = net::listen(ip, port, family)?;
+    serve(Listener::Tcp(listener), config.serve, config.tls, out)
 }
 
-/// `--tls-cert` and `--tls-key` (with `--alpn`): the server's settings.
-fn tls_config(args: &ListenArgs) -> Result<Option<Arc<ServerConfig>>> {
-    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
-        return Ok(None);
-    };
-    let config = net::tls::server_config(cert, key)?;
-    if args.alpn.is_empty() {
-        return Ok(Some(config));
-    }
-    let mut config = Arc::unwrap_or_clone(config);
-    config.alpn_protocols = args.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    Ok(Some(Arc::new(config)))
-}
-
-/// Serves on a bound listener (TCP or Unix) as `args` say, over TLS with
+/// Serves on a bound listener (TCP or Unix) as `serve` says, over TLS with
 /// `tls`.
 pub fn serve(
     mut listener: Listener,
-    args: &ServeArgs,
+    serve: Serve,
     tls: Option<Arc<ServerConfig>>,
     out: &mut Output,
 ) -> Result<Exit> {
-    let mode = if args.chat {
-        Some(Mode::Chat)
-    } else if args.broker {
-        Some(Mode::Broker)
-    } else if args.echo {
-        Some(Mode::Echo)
-    } else if args.keep_open {
-        Some(Mode::Keep)
-    } else {
-        None
-    };
-    if mode.is_some() {
+    if matches!(serve, Serve::Many(_)) {
         net::raise_fd_limit();
     }
     let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
-    if let Some(program) = crate::exec::Program::from_args(&args.exec)? {
-        let given = [
-            (args.hex, "--hex"),
-            (args.no_shutdown, "--no-shutdown"),
-            (args.quit_after.is_some(), "--quit-after"),
-        ];
-        if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
-            return Err(Error::usage(*flag, "cannot be used with -e/--sh-exec"));
+    match serve {
+        Serve::Exec(exec) => {
+            let (mut reactor, signals, _) = setup(&mut listener, false)?;
+            out.emit(&Event::Listening { addr })?;
+            crate::exec::serve(&mut reactor, listener, exec, signals, out)
         }
-        let (mut reactor, signals, _) = setup(&mut listener, false)?;
-        out.emit(&Event::Listening { addr })?;
-        return crate::exec::serve(&mut reactor, listener, program, args, signals, out);
-    }
-    match mode {
-        Some(mode) => {
-            let (mut reactor, signals, stdin) = setup(&mut listener, mode != Mode::Echo)?;
+        Serve::Many(many) => {
+            let (mut reactor, signals, stdin) = setup(&mut listener, many.mode.reads_console())?;
             // Announced once Ctrl-C is handled, so a script may send it at once.
             out.emit(&Event::Listening { addr })?;
-            server::run(&mut reactor, listener, tls, mode, args, stdin, signals, out)
+            server::run(&mut reactor, listener, tls, many, stdin, signals, out)
         }
-        None => {
+        Serve::One(opts) => {
             let (mut reactor, signals, stdin) = setup(&mut listener, true)?;
             out.emit(&Event::Listening { addr })?;
             let mut driver = Single {
                 listener: Some(listener),
                 tls,
                 session: None,
-                opts: PipeOpts {
-                    no_shutdown: args.no_shutdown,
-                    hex: args.hex,
-                    idle_timeout: args.idle_timeout,
-                    quit_after: args.quit_after,
-                    crlf: args.crlf,
-                    ..PipeOpts::default()
-                },
+                opts,
                 stdin,
                 signals,
                 buf: vec![0; BUF_SIZE],
@@ -122,7 +78,7 @@ pub fn serve(
 /// the same loop as one accepted client.
 pub fn pipe(
     stream: net::Stream,
-    session: impl FnOnce(Conn<net::Stream>) -> Session<net::Stream>,
+    session: impl FnOnce(Conn<net::Stream>) -> PipeSession<net::Stream>,
     want_stdin: bool,
     out: &mut Output,
 ) -> Result<Exit> {
@@ -182,7 +138,7 @@ fn setup<K>(
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Timer {
+enum PipeTimer {
     Idle,
     Session(Wake),
 }
@@ -192,7 +148,7 @@ struct Single<'o> {
     listener: Option<Listener>,
     /// `--tls-cert`: the client speaks TLS.
     tls: Option<Arc<ServerConfig>>,
-    session: Option<Session<net::Stream>>,
+    session: Option<PipeSession<net::Stream>>,
     opts: PipeOpts,
     stdin: Option<Stdin>,
     signals: Signals,
@@ -202,7 +158,7 @@ struct Single<'o> {
 }
 
 impl Single<'_> {
-    fn accept(&mut self, cx: &mut Ctx<Timer>) -> Result<()> {
+    fn accept(&mut self, cx: &mut Ctx<PipeTimer>) -> Result<()> {
         let Some(listener) = &mut self.listener else {
             return Ok(());
         };
@@ -231,7 +187,7 @@ impl Single<'_> {
             clients: 1,
         })?;
         let conn = Conn::new(stream, peer.ip(), local.ip(), cx.now);
-        let mut session = Session::new(conn, 1, self.opts);
+        let mut session = PipeSession::new(conn, 1, self.opts);
         session.set_peer(peer);
         if let Some(config) = &self.tls {
             session.secure(TlsLayer::server(config.clone())?);
@@ -240,28 +196,28 @@ impl Single<'_> {
         Ok(())
     }
 
-    fn begin(&mut self, cx: &mut Ctx<Timer>, session: Session<net::Stream>) {
+    fn begin(&mut self, cx: &mut Ctx<PipeTimer>, session: PipeSession<net::Stream>) {
         if let Some(at) = session.idle_deadline() {
-            cx.timers.add(at, Timer::Idle);
+            cx.timers.add(at, PipeTimer::Idle);
         }
         self.session = Some(session);
         self.pump(cx);
     }
 
-    fn pump(&mut self, cx: &mut Ctx<Timer>) {
+    fn pump(&mut self, cx: &mut Ctx<PipeTimer>) {
         if let Some(session) = &mut self.session {
             session.pump(cx, self.stdin.as_mut(), &mut self.buf, self.out);
             while let Some((wake, at)) = session.next_timer(cx.now) {
-                cx.timers.add(at, Timer::Session(wake));
+                cx.timers.add(at, PipeTimer::Session(wake));
             }
         }
     }
 }
 
 impl Handler for Single<'_> {
-    type Timer = Timer;
+    type Timer = PipeTimer;
 
-    fn ready(&mut self, cx: &mut Ctx<Timer>, token: Token, event: &MioEvent) -> Result<()> {
+    fn ready(&mut self, cx: &mut Ctx<PipeTimer>, token: Token, event: &MioEvent) -> Result<()> {
         match token {
             LISTENER => self.accept(cx)?,
             STDIN => {
@@ -285,18 +241,18 @@ impl Handler for Single<'_> {
         Ok(())
     }
 
-    fn timeout(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
+    fn timeout(&mut self, cx: &mut Ctx<PipeTimer>, timer: PipeTimer) -> Result<()> {
         if let Some(session) = &mut self.session {
             match timer {
-                Timer::Idle => {
+                PipeTimer::Idle => {
                     if let Some(at) = session.check_idle(cx.now) {
-                        cx.timers.add(at, Timer::Idle);
+                        cx.timers.add(at, PipeTimer::Idle);
                     }
                 }
-                Timer::Session(wake) => {
+                PipeTimer::Session(wake) => {
                     session.on_timer(wake, cx.now, self.out);
                     while let Some((wake, at)) = session.next_timer(cx.now) {
-                        cx.timers.add(at, Timer::Session(wake));
+                        cx.timers.add(at, PipeTimer::Session(wake));
                     }
                 }
             }
@@ -304,11 +260,11 @@ impl Handler for Single<'_> {
         Ok(())
     }
 
-    fn finished(&mut self, _cx: &mut Ctx<Timer>) -> Result<Option<Exit>> {
+    fn finished(&mut self, _cx: &mut Ctx<PipeTimer>) -> Result<Option<Exit>> {
         if self.interrupted {
             return Ok(Some(Exit::Interrupted));
         }
-        match self.session.as_mut().and_then(Session::take_end) {
+        match self.session.as_mut().and_then(PipeSession::take_end) {
             Some(End::Done(exit)) => Ok(Some(exit)),
             Some(End::Failed(e)) => Err(e),
             None => Ok(None),

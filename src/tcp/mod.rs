@@ -1,7 +1,7 @@
 //! `netkit tcp connect | listen | check`.
 //!
 //! Each subcommand is a driver: a [`crate::reactor::Handler`] that wires
-//! sockets, stdin and signals to the shared [`session::Session`] pipe or the
+//! sockets, stdin and signals to the shared [`session::PipeSession`] pipe or the
 //! multi-client [`server`], and reports through [`crate::output::Output`].
 
 mod check;
@@ -25,25 +25,16 @@ pub(crate) const CLIENT_BASE: usize = 16;
 
 pub fn run(cmd: TcpCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
-        TcpCommand::Connect(args) => connect::run(args, out),
-        TcpCommand::Listen(args) => listen::run(args, out),
+        TcpCommand::Connect(args) => {
+            connect::run(crate::config::tcp::TcpConnectConfig::from_args(args)?, out)
+        }
+        TcpCommand::Listen(args) => {
+            listen::run(crate::config::tcp::TcpListenConfig::from_args(args)?, out)
+        }
         TcpCommand::Check(args) => check::run(
             crate::config::port_check::PortCheckConfig::from_args(args)?,
             out,
         ),
-    }
-}
-
-/// The pipe's settings from the flags `tcp connect` and `unix connect` share.
-pub(crate) fn pipe_opts(args: &crate::cli::PipeArgs) -> session::PipeOpts {
-    session::PipeOpts {
-        send_only: args.send_only,
-        recv_only: args.recv_only,
-        no_shutdown: args.no_shutdown,
-        hex: args.hex,
-        idle_timeout: args.idle_timeout,
-        quit_after: args.quit_after,
-        crlf: args.crlf,
     }
 }
 

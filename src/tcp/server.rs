@@ -18,52 +18,37 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use super::session::BUF_SIZE;
-use crate::cli::ServeArgs;
+use crate::config::tcp::ManyOpts;
 use crate::error::{Exit, Result};
 use crate::output::Output;
 use crate::reactor::signal::Signals;
-use crate::reactor::stdin::{Kind, Stdin};
+use crate::reactor::stdin::Stdin;
 use crate::reactor::Reactor;
 use crate::server::codec::{Bytes, Lines};
-use crate::server::room::{Broker, Chat, Echo, Print};
+use crate::server::room::{Broker, Chat, Echo, Print, ServeMode};
 use crate::server::{self, Config, Parts};
 
 pub use crate::server::Timer;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `-k`: stdin to all clients, each client's data to stdout.
-    Keep,
-    /// `--broker`: as `-k`, and each client's data to every other client.
-    Broker,
-    /// `--chat`: lines relayed as `<name> text`, join and leave notices.
-    Chat,
-    /// `--echo`: each client's data back to it.
-    Echo,
-}
-
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     reactor: &mut Reactor<Timer>,
     listener: crate::net::Listener,
     tls: Option<Arc<ServerConfig>>,
-    mode: Mode,
-    args: &ServeArgs,
+    many: ManyOpts,
     stdin: Option<Stdin>,
     signals: Signals,
     out: &mut Output,
 ) -> Result<Exit> {
-    let echo_console = stdin.as_ref().is_some_and(|s| s.kind() != Kind::Tty);
     let cfg = Config {
-        max_clients: args.max_clients as usize,
-        max_queue: args.max_queue,
-        idle_timeout: args.idle_timeout,
+        max_clients: many.max_clients,
+        max_queue: many.max_queue,
+        idle_timeout: many.idle_timeout,
         handshake_timeout: None,
         // TCP clients are dropped at once: SIGINT ends the loop at once.
         shutdown_grace: std::time::Duration::ZERO,
         read_buf: BUF_SIZE / 4,
-        back_pressure: mode == Mode::Echo,
-        hex: args.hex,
+        back_pressure: many.mode == ServeMode::Echo,
+        hex: many.hex,
         console_line: crate::server::codec::MAX_LINE,
         tls_events: true,
         ..Config::default()
@@ -75,10 +60,12 @@ pub fn run(
         signals,
         out,
     };
-    match mode {
-        Mode::Keep => server::run::<Bytes, _>(reactor, cfg, (), Print, parts),
-        Mode::Broker => server::run::<Bytes, _>(reactor, cfg, (), Broker, parts),
-        Mode::Echo => server::run::<Bytes, _>(reactor, cfg, (), Echo, parts),
-        Mode::Chat => server::run::<Lines, _>(reactor, cfg, (), Chat::new(echo_console), parts),
+    match many.mode {
+        ServeMode::Print => server::run::<Bytes, _>(reactor, cfg, (), Print, parts),
+        ServeMode::Broker => server::run::<Bytes, _>(reactor, cfg, (), Broker, parts),
+        ServeMode::Echo => server::run::<Bytes, _>(reactor, cfg, (), Echo, parts),
+        ServeMode::Chat => {
+            server::run::<Lines, _>(reactor, cfg, (), Chat::new(many.echo_console), parts)
+        }
     }
 }

@@ -26,7 +26,7 @@ use crate::net::tls::TlsLayer;
 use crate::net::Peer;
 use crate::output::{Direction, Output};
 use crate::reactor::conn::{Conn, Read, Stream};
-use crate::reactor::stdin::{Kind, Stdin};
+use crate::reactor::stdin::Stdin;
 use crate::reactor::Ctx;
 use mio::net::TcpStream;
 
@@ -53,6 +53,9 @@ pub struct PipeOpts {
     pub quit_after: Option<Duration>,
     /// Send each line feed from stdin as CR LF (nc's `-C`).
     pub crlf: bool,
+    /// Stdin is a terminal (looked at once, in the config step): the peer's
+    /// FIN ends the session, as nobody is going to type the rest.
+    pub stdin_tty: bool,
 }
 
 /// How a session ended.
@@ -64,7 +67,7 @@ pub enum End {
     Failed(Error),
 }
 
-/// A timer the session asks its driver for (see [`Session::next_timer`]).
+/// A timer the session asks its driver for (see [`PipeSession::next_timer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
     /// `--quit-after` since stdin's EOF.
@@ -87,7 +90,7 @@ enum Quit {
     Rearmed,
 }
 
-pub struct Session<S = TcpStream> {
+pub struct PipeSession<S = TcpStream> {
     pub conn: Conn<S>,
     /// `--tls`: the connection carries ciphertext, this layer the plaintext.
     tls: Option<Box<TlsLayer>>,
@@ -116,14 +119,14 @@ pub struct Session<S = TcpStream> {
     end: Option<End>,
 }
 
-impl<S: Stream> Session<S> {
-    pub fn new(conn: Conn<S>, id: ConnId, opts: PipeOpts) -> Session<S> {
+impl<S: Stream> PipeSession<S> {
+    pub fn new(conn: Conn<S>, id: ConnId, opts: PipeOpts) -> PipeSession<S> {
         // Bytes sent before the session (a proxy handshake) were all
         // acknowledged: the proxy's answer carried the acknowledgement.
         let acked_base = conn.bytes_acked().map(|a| a.saturating_sub(conn.sent));
         let started = conn.started;
         let peer = Peer::Ip(conn.peer);
-        Session {
+        PipeSession {
             peer,
             conn,
             tls: None,
@@ -222,7 +225,7 @@ impl<S: Stream> Session<S> {
     }
 
     /// Moves bytes both ways until neither side can make progress; a
-    /// failure ends the session (see [`Session::take_end`]).
+    /// failure ends the session (see [`PipeSession::take_end`]).
     pub fn pump<K>(
         &mut self,
         cx: &Ctx<K>,
@@ -279,7 +282,7 @@ impl<S: Stream> Session<S> {
                     // terminal nobody is going to type the rest, and waiting
                     // would be ncat's CLOSE_WAIT hang.
                     self.peer_closed = true;
-                    let tty = stdin.as_deref().is_none_or(|s| s.kind() == Kind::Tty);
+                    let tty = stdin.is_none() || self.opts.stdin_tty;
                     if self.stdin_done || self.write_closed() || tty {
                         self.settling = Some(Closer::Peer);
                         continue;
@@ -449,7 +452,7 @@ impl<S: Stream> Session<S> {
     }
 
     /// The next timer the session needs, each asked for once until it
-    /// fires; the driver arms it and calls [`Session::on_timer`].
+    /// fires; the driver arms it and calls [`PipeSession::on_timer`].
     pub fn next_timer(&mut self, now: Instant) -> Option<(Wake, Instant)> {
         if self.end.is_some() {
             return None;
@@ -472,7 +475,7 @@ impl<S: Stream> Session<S> {
         Some((Wake::Quit, from.checked_add(dur)?))
     }
 
-    /// A timer from [`Session::next_timer`] fired.
+    /// A timer from [`PipeSession::next_timer`] fired.
     pub fn on_timer(&mut self, wake: Wake, now: Instant, out: &mut Output) {
         if self.end.is_some() {
             return;

@@ -1,44 +1,22 @@
 //! `netkit unix connect | listen PATH`: the TCP commands over a Unix domain
 //! socket, like `nc -U` and `nc -lU`. `@name` is a Linux abstract name.
-//! Both run on the TCP drivers: the one-client pipe, the multi-client
-//! server core (`-k`, `--broker`, `--chat`, `--echo`) and exec (`-e`).
+//! Both run on the TCP drivers ([`driver`]): the one-client pipe, the
+//! multi-client server core (`-k`, `--broker`, `--chat`, `--echo`) and exec
+//! (`-e`). Here the flags are lifted into their configs, with the same
+//! config step as `tcp connect | listen` ([`crate::config::tcp`]).
 
-use crate::cli::{UnixCommand, UnixConnectArgs, UnixListenArgs};
+mod driver;
+
+use crate::cli::UnixCommand;
+use crate::config::tcp::{pipe_opts, Serve};
 use crate::error::{Exit, Result};
-use crate::net::{self, unix, Listener};
 use crate::output::Output;
-use crate::tcp::listen;
-use crate::tcp::session::Session;
 
 pub fn run(cmd: UnixCommand, out: &mut Output) -> Result<Exit> {
     match cmd {
-        UnixCommand::Connect(args) => connect(args, out),
-        UnixCommand::Listen(args) => listen(args, out),
+        UnixCommand::Connect(args) => driver::connect(args.path, pipe_opts(&args.pipe), out),
+        UnixCommand::Listen(args) => {
+            driver::listen(&args.path, Serve::from_args(&args.serve)?, out)
+        }
     }
-}
-
-fn connect(args: UnixConnectArgs, out: &mut Output) -> Result<Exit> {
-    let stream = unix::connect(&args.path)?;
-    if out.verbose() {
-        out.notice(&format!("connected to {}", args.path));
-    }
-    let opts = crate::tcp::pipe_opts(&args.pipe);
-    let path = args.path;
-    let session = |conn| {
-        let mut session = Session::new(conn, 0, opts);
-        session.set_peer(net::Peer::Unix(path.as_str().into()));
-        session.set_label(path.clone());
-        session
-    };
-    listen::pipe(
-        net::Stream::Unix(stream),
-        session,
-        !args.pipe.recv_only,
-        out,
-    )
-}
-
-fn listen(args: UnixListenArgs, out: &mut Output) -> Result<Exit> {
-    let (listener, _cleanup) = unix::listen(&args.path)?;
-    listen::serve(Listener::unix(listener, &args.path), &args.serve, None, out)
 }

@@ -29,7 +29,10 @@ pub fn run(cmd: WsCommand, out: &mut Output) -> anyhow::Result<Exit> {
             crate::config::ws_connect::WsConnectConfig::from_args(args, out.is_json())?,
             out,
         ),
-        WsCommand::Listen(args) => Ok(server::run(args, out)?),
+        WsCommand::Listen(args) => {
+            let config = crate::config::ws_listen::WsListenConfig::from_args(args)?;
+            Ok(server::run(config, out)?)
+        }
     }
 }
 

@@ -18,11 +18,10 @@ use std::time::Duration;
 use mio::Interest;
 
 use super::{Entropy, CLOSE_WAIT, READ_BUF};
-use crate::cli::WsListenArgs;
+use crate::config::ws_listen::WsListenConfig;
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net;
-use crate::net::tls;
 use crate::output::Output;
 use crate::proto::lines::LineSplitter;
 use crate::proto::ws::frame::{code, Role};
@@ -32,7 +31,7 @@ use crate::reactor::conn::OutBuf;
 use crate::reactor::signal::Signals;
 use crate::reactor::stdin::Stdin;
 use crate::reactor::Reactor;
-use crate::server::room::{Broker, Echo, Print};
+use crate::server::room::{Broker, Echo, Print, ServeMode};
 use crate::server::{
     self, AtEof, Codec, Config, Ending, Goodbye, Got, Info, Opened, Parts, Text, Timer, LISTENER,
     SIGNAL, STDIN,
@@ -455,18 +454,9 @@ fn abnormal(reason: String) -> Ending {
     }
 }
 
-pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => Some(tls::server_config(c, k)?),
-        _ => None,
-    };
+pub fn run(config: WsListenConfig, out: &mut Output) -> Result<Exit> {
     net::raise_fd_limit();
-    let (mut listener, _cleanup) = net::server_listener(
-        args.unix.as_deref(),
-        args.bind,
-        args.port.unwrap_or(0),
-        args.family,
-    )?;
+    let (mut listener, _cleanup) = config.at.open()?;
     let addr = listener.local().map_err(|e| Error::io("listen", &e))?;
     let mut reactor: Reactor<Timer> = Reactor::new()?;
     reactor
@@ -474,57 +464,52 @@ pub fn run(args: WsListenArgs, out: &mut Output) -> Result<Exit> {
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(|e| Error::io("listen", &e))?;
     let signals = Signals::new(reactor.registry(), SIGNAL).map_err(|e| Error::io("signals", &e))?;
-    let stdin = if args.echo && !args.chat && !args.broker {
-        None
-    } else {
+    let stdin = if config.mode.reads_console() {
         Some(Stdin::open(reactor.registry(), STDIN).map_err(|e| Error::io("stdin", &e))?)
+    } else {
+        None
     };
     out.emit(&Event::Listening { addr })?;
     let cfg = Config {
-        max_clients: args.max_clients as usize,
-        max_queue: args.max_queue,
-        idle_timeout: args.limits.idle_timeout,
-        handshake_timeout: Some(args.handshake_timeout),
+        max_clients: config.max_clients,
+        max_queue: config.max_queue,
+        idle_timeout: config.idle_timeout,
+        handshake_timeout: Some(config.handshake_timeout),
         close_wait: CLOSE_WAIT,
         shutdown_grace: SHUTDOWN_GRACE,
         read_buf: READ_BUF,
-        tick: args.limits.ping_interval,
+        tick: config.ping_interval,
         ..Config::default()
     };
     let shared = WsShared {
         entropy: Entropy::new()?,
-        max_message: args.limits.max_message,
-        path: args.path.clone(),
-        protocols: args.protocols.clone(),
-        no_compress: args.limits.no_compress,
+        max_message: config.max_message,
+        path: config.path,
+        protocols: config.protocols,
+        no_compress: config.no_compress,
         clients: Default::default(),
     };
     let parts = Parts {
         listener,
-        tls,
+        tls: config.tls,
         stdin,
         signals,
         out,
     };
-    if args.chat {
-        // WebSocket, polling and long polling in one room.
-        let shared = crate::chat::ChatShared {
-            ws: shared,
-            ping: cfg.tick,
-        };
-        let room = crate::chat::ChatRoom::new(args.history as usize).redis(
-            args.redis.as_deref(),
-            &args.room,
-            args.history as usize,
-            args.redis_cacert.as_deref(),
-        )?;
-        server::run::<crate::chat::ChatCodec, _>(&mut reactor, cfg, shared, room, parts)
-    } else if args.broker {
-        server::run::<WsCodec, _>(&mut reactor, cfg, shared, Broker, parts)
-    } else if args.echo {
-        server::run::<WsCodec, _>(&mut reactor, cfg, shared, Echo, parts)
-    } else {
-        server::run::<WsCodec, _>(&mut reactor, cfg, shared, Print, parts)
+    match config.mode {
+        ServeMode::Chat => {
+            // WebSocket, polling and long polling in one room.
+            let shared = crate::chat::ChatShared {
+                ws: shared,
+                ping: cfg.tick,
+            };
+            let room = crate::chat::ChatRoom::new(config.history)
+                .redis(config.redis.as_ref(), config.history)?;
+            server::run::<crate::chat::ChatCodec, _>(&mut reactor, cfg, shared, room, parts)
+        }
+        ServeMode::Broker => server::run::<WsCodec, _>(&mut reactor, cfg, shared, Broker, parts),
+        ServeMode::Echo => server::run::<WsCodec, _>(&mut reactor, cfg, shared, Echo, parts),
+        ServeMode::Print => server::run::<WsCodec, _>(&mut reactor, cfg, shared, Print, parts),
     }
 }
 
