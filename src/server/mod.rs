@@ -10,7 +10,8 @@
 //!
 //! What the core does, so codecs and rooms never do it again:
 //! - **Accepting**: every waiting client per listener event; past
-//!   `max_clients` a client gets [`Codec::FULL`] (best effort), is closed and
+//!   `max_clients` a client gets [`Codec::FULL`] (best effort; under TLS
+//!   nothing, as plaintext would be garbage to it), is closed and
 //!   reported `rejected`; running out of descriptors pauses accepting for
 //!   [`net::ACCEPT_RETRY`] (no busy loop) with one notice.
 //! - **Reading**: at most [`Config::reads_per_turn`] reads per client per
@@ -604,8 +605,9 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             let peer = net::canonical(peer);
             if self.core.clients.len() >= self.core.cfg.max_clients {
                 let reason = format!("server full (--max-clients {})", self.core.cfg.max_clients);
-                if !C::FULL.is_empty() {
-                    // Best effort: a full server says so, then hangs up.
+                // Best effort: a full server says so, then hangs up; a TLS
+                // client is owed TLS or nothing, so it just sees the close.
+                if !C::FULL.is_empty() && self.tls.is_none() {
                     let _ = io::Write::write(&mut stream, C::FULL);
                 }
                 self.core.out.emit(&Event::Rejected {
