@@ -430,6 +430,39 @@ fn a_plain_tcp_client_is_reported_and_the_keep_open_server_serves_on() {
 }
 
 #[test]
+fn a_client_that_never_finishes_its_handshake_is_closed_after_handshake_timeout() {
+    if !need_peers(&["socat"]) {
+        return;
+    }
+    let certs = Certs::new("stall");
+    let mut l = json_listener(
+        &certs,
+        &["-k", "--handshake-timeout", "300ms"],
+        Stdio::null(),
+    );
+    // TCP only: the ClientHello never comes.
+    let mut silent = client(l.addr());
+    let local = silent.local_addr().unwrap().to_string();
+    let connected = l.events.wait("connected", |v| v["remote"] == local);
+    let id = connected["id"].as_u64().unwrap();
+    let closed = l.events.wait("closed", |v| v["id"] == id);
+    assert_eq!(closed["by"], "idle", "{closed}");
+    assert_eq!(
+        closed["reason"], "TLS handshake timed out after 300ms",
+        "{closed}"
+    );
+    assert!(closed["duration"].as_f64().unwrap() >= 0.3, "{closed}");
+    // The server hung up (a TLS alert at most, never plaintext).
+    let rest = read_all(&mut silent);
+    assert!(rest.is_empty() || rest[0] == 0x15, "{rest:?}");
+    // Its slot is free and the server serves on.
+    let mut c = Client::socat(l.port);
+    wait_tls_session(&mut l, id + 1);
+    c.send(b"after the stall\n");
+    assert_eq!(data_of(&mut l, id + 1, 16), b"after the stall\n");
+}
+
+#[test]
 fn a_client_that_does_not_trust_the_certificate_is_named_so() {
     let certs = Certs::new("distrust");
     let mut l = HumanListener::start(&certs.listen_args(&[]), Stdio::null(), Stdio::null());

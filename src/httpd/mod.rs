@@ -76,6 +76,8 @@ pub fn run(args: HttpListenArgs, out: &mut Output) -> Result<Exit> {
         max_queue: 2 * codec::HIGH_WATER,
         back_pressure: true,
         idle_timeout: Some(config.idle_timeout),
+        // No head can come before the TLS handshake is done.
+        tls_handshake_timeout: config.header_timeout,
         tick: Some(tick),
         ..core::Config::default()
     };

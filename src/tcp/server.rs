@@ -59,6 +59,7 @@ pub fn run(
         max_queue: args.max_queue,
         idle_timeout: args.idle_timeout,
         handshake_timeout: None,
+        tls_handshake_timeout: args.handshake_timeout,
         // TCP clients are dropped at once: SIGINT ends the loop at once.
         shutdown_grace: std::time::Duration::ZERO,
         read_buf: BUF_SIZE / 4,
