@@ -1278,7 +1278,7 @@ pub struct ListenArgs {
     #[arg(long, value_name = "PROTO", requires = "tls_cert")]
     pub alpn: Vec<String>,
 
-    /// With --tls-cert and -k/--broker/--chat/--echo: drop a client whose TLS handshake is not done in this long
+    /// With --tls-cert: drop a client whose TLS handshake is not done in this long (one client: exit 5)
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR", requires = "tls_cert")]
     pub handshake_timeout: Duration,
 }

@@ -272,6 +272,30 @@ fn one_client_speaking_plain_tcp_is_a_tls_error_exit_7() {
 }
 
 #[test]
+fn one_client_that_never_finishes_its_handshake_is_exit_5_after_handshake_timeout() {
+    let certs = Certs::new("stall_one");
+    let args = certs.listen_args(&["--handshake-timeout", "300ms"]);
+    let mut l = HumanListener::start(&args, Stdio::null(), Stdio::piped());
+    let out = l.proc.stdout_bytes();
+    // TCP only: the ClientHello never comes.
+    let mut silent = client(l.addr());
+    let local = silent.local_addr().unwrap();
+    let status = l.proc.wait(TIMEOUT);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 5, "{err}");
+    // After the `client 1 connected` notice, one error line.
+    let (_, last) = err.trim_end().split_once('\n').unwrap_or_default();
+    assert_one_error_line(&format!("{last}\n"));
+    assert_eq!(
+        last,
+        format!("netkit: connection from {local}: TLS handshake timed out after 300ms")
+    );
+    let rest = read_all(&mut silent);
+    assert!(rest.is_empty() || rest[0] == 0x15, "not an alert: {rest:?}");
+    assert!(out.join().is_empty());
+}
+
+#[test]
 fn tls_flags_are_checked_before_listening() {
     // A key without its certificate, and a missing file.
     let (code, _, err) = run(&["tcp", "listen", "0", "--tls-key", "k.pem"], Stdio::null());

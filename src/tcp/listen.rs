@@ -1,10 +1,13 @@
 //! `netkit tcp listen PORT`: bind, report the port, then either serve one
 //! client like `nc -l` (a [`Session`] piped to stdin/stdout, exit when it
 //! closes) or hand over to the multi-client [`super::server`]. With
-//! `--tls-cert` the client speaks TLS in either case.
+//! `--tls-cert` the client speaks TLS in either case, and must finish its
+//! handshake within `--handshake-timeout` (one client: exit 5; many: that
+//! client is closed).
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::ServerConfig;
 
@@ -67,6 +70,7 @@ pub fn run(args: ListenArgs, out: &mut Output) -> Result<Exit> {
             let mut driver = Single {
                 listener: Some(listener),
                 tls,
+                handshake_timeout: args.handshake_timeout,
                 session: None,
                 opts: PipeOpts {
                     no_shutdown: args.no_shutdown,
@@ -124,6 +128,8 @@ fn setup<K>(
 enum Timer {
     Idle,
     Session(Wake),
+    /// `--handshake-timeout`: the client's TLS handshake is due.
+    TlsHandshake,
 }
 
 /// One client, then exit.
@@ -131,6 +137,8 @@ struct Single<'o> {
     listener: Option<TcpListener>,
     /// `--tls-cert`: the client speaks TLS.
     tls: Option<Arc<ServerConfig>>,
+    /// `--handshake-timeout`: how long its TLS handshake may take.
+    handshake_timeout: Duration,
     session: Option<Session>,
     opts: PipeOpts,
     stdin: Option<Stdin>,
@@ -175,6 +183,8 @@ impl Single<'_> {
         let mut session = Session::new(Conn::new(stream, peer, local, cx.now), 1, self.opts);
         if let Some(config) = &self.tls {
             session.secure(TlsLayer::server(config.clone())?);
+            cx.timers
+                .add(cx.now + self.handshake_timeout, Timer::TlsHandshake);
         }
         if let Some(at) = session.idle_deadline() {
             cx.timers.add(at, Timer::Idle);
@@ -235,6 +245,16 @@ impl Handler for Single<'_> {
                         cx.timers.add(at, Timer::Session(wake));
                     }
                 }
+                Timer::TlsHandshake if session.tls_handshaking() => {
+                    session.fail(Error::timeout(
+                        format!("connection from {}", session.conn.peer),
+                        format!(
+                            "TLS handshake timed out after {}",
+                            humantime::format_duration(self.handshake_timeout)
+                        ),
+                    ));
+                }
+                Timer::TlsHandshake => {}
             }
         }
         Ok(())
