@@ -4,7 +4,11 @@
 //! `process_new_packets` decrypts, `reader()` yields plaintext, `writer()`
 //! takes plaintext and `write_tls` puts ciphertext on the socket. [`TlsConn`]
 //! runs those steps on an edge-triggered socket with the same readiness
-//! flags as [`crate::reactor::conn::Conn`]. Certificates are verified against
+//! flags as [`crate::reactor::conn::Conn`]; [`TlsLayer`] runs them over a
+//! buffered `Conn`. Both read through one path (`Reading`, over a
+//! `Wire`): a read fills the buffer from many records, and plaintext
+//! decrypted before a failure (an alert, a bad record, a reset) is
+//! delivered before the failure is reported. Certificates are verified against
 //! the system's roots (the bundled Mozilla roots where the system has none),
 //! plus `--cacert`; `-k` turns verification off.
 
@@ -660,7 +664,7 @@ impl<S: io::Read + io::Write> TlsConn<S> {
     /// Reads plaintext (as much as `buf` takes, from many records);
     /// drives the handshake as needed. The peer closing TCP without
     /// close_notify is the end (the HTTP framing decides whether anything
-    /// is missing); see [`Reading::read`].
+    /// is missing); one read path with [`TlsLayer`].
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Read> {
         let (mut wire, tls, reading) = self.wire();
         reading.read(tls, &mut wire, buf)
@@ -839,16 +843,16 @@ impl<S: io::Read + io::Write> Wire for SockWire<'_, S> {
             return Ok(Feed::WouldBlock);
         }
         loop {
-            return match tls.read_tls(self.stream) {
-                Ok(0) => Ok(Feed::Eof),
-                Ok(_) => Ok(Feed::Fed),
+            match tls.read_tls(self.stream) {
+                Ok(0) => return Ok(Feed::Eof),
+                Ok(_) => return Ok(Feed::Fed),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     *self.readable = false;
-                    Ok(Feed::WouldBlock)
+                    return Ok(Feed::WouldBlock);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Err(e),
-            };
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 
