@@ -657,7 +657,7 @@ pub struct HttpListenArgs {
     #[arg(long, default_value = "16KiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_head: usize,
 
-    /// A request head must arrive within this long (408, then close)
+    /// A request head must arrive within this long (408, then close); with --tls-cert it bounds the TLS handshake too
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR")]
     pub header_timeout: Duration,
 
@@ -1238,6 +1238,10 @@ pub struct ListenArgs {
     /// With --tls-cert: accept this ALPN protocol (repeatable, in order of preference)
     #[arg(long, value_name = "PROTO", requires = "tls_cert")]
     pub alpn: Vec<String>,
+
+    /// With --tls-cert: drop a client whose TLS handshake is not done in this long (one client: exit 5)
+    #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR", requires = "tls_cert")]
+    pub handshake_timeout: Duration,
 
     #[command(flatten)]
     pub serve: ServeArgs,

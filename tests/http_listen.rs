@@ -431,6 +431,33 @@ fn a_slow_head_gets_408_and_is_closed() {
     assert_eq!(read_all(&mut idle), b"");
 }
 
+#[test]
+fn an_https_client_that_never_finishes_its_tls_handshake_is_closed_after_header_timeout() {
+    let dir = temp_dir("tls-stall");
+    let pki = make_pki(&dir, &["localhost"]);
+    let mut server = Server::start(&[
+        "--header-timeout",
+        "300ms",
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+    ]);
+    // TCP only: the ClientHello never comes, so no 408 can be said to it.
+    let mut silent = server.connect();
+    let start = std::time::Instant::now();
+    let rest = read_all(&mut silent);
+    assert!(rest.is_empty() || rest[0] == 0x15, "not an alert: {rest:?}");
+    let waited = start.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(250),
+        "{waited:?}"
+    );
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    assert!(server.proc.running());
+    let _ = fs::remove_dir_all(dir);
+}
+
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("netkit-http-listen-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);

@@ -272,6 +272,30 @@ fn one_client_speaking_plain_tcp_is_a_tls_error_exit_7() {
 }
 
 #[test]
+fn one_client_that_never_finishes_its_handshake_is_exit_5_after_handshake_timeout() {
+    let certs = Certs::new("stall_one");
+    let args = certs.listen_args(&["--handshake-timeout", "300ms"]);
+    let mut l = HumanListener::start(&args, Stdio::null(), Stdio::piped());
+    let out = l.proc.stdout_bytes();
+    // TCP only: the ClientHello never comes.
+    let mut silent = client(l.addr());
+    let local = silent.local_addr().unwrap();
+    let status = l.proc.wait(TIMEOUT);
+    let err = l.stderr.rest(TIMEOUT).concat();
+    assert_eq!(code(status), 5, "{err}");
+    // After the `client 1 connected` notice, one error line.
+    let (_, last) = err.trim_end().split_once('\n').unwrap_or_default();
+    assert_one_error_line(&format!("{last}\n"));
+    assert_eq!(
+        last,
+        format!("netkit: connection from {local}: TLS handshake timed out after 300ms")
+    );
+    let rest = read_all(&mut silent);
+    assert!(rest.is_empty() || rest[0] == 0x15, "not an alert: {rest:?}");
+    assert!(out.join().is_empty());
+}
+
+#[test]
 fn tls_flags_are_checked_before_listening() {
     // A key without its certificate, and a missing file.
     let (code, _, err) = run(&["tcp", "listen", "0", "--tls-key", "k.pem"], Stdio::null());
@@ -443,6 +467,39 @@ fn a_plain_tcp_client_is_reported_and_the_keep_open_server_serves_on() {
         "{}",
         l.events.dump()
     );
+}
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_is_closed_after_handshake_timeout() {
+    if !need_peers(&["socat"]) {
+        return;
+    }
+    let certs = Certs::new("stall");
+    let mut l = json_listener(
+        &certs,
+        &["-k", "--handshake-timeout", "300ms"],
+        Stdio::null(),
+    );
+    // TCP only: the ClientHello never comes.
+    let mut silent = client(l.addr());
+    let local = silent.local_addr().unwrap().to_string();
+    let connected = l.events.wait("connected", |v| v["remote"] == local);
+    let id = connected["id"].as_u64().unwrap();
+    let closed = l.events.wait("closed", |v| v["id"] == id);
+    assert_eq!(closed["by"], "idle", "{closed}");
+    assert_eq!(
+        closed["reason"], "TLS handshake timed out after 300ms",
+        "{closed}"
+    );
+    assert!(closed["duration"].as_f64().unwrap() >= 0.3, "{closed}");
+    // The server hung up (a TLS alert at most, never plaintext).
+    let rest = read_all(&mut silent);
+    assert!(rest.is_empty() || rest[0] == 0x15, "{rest:?}");
+    // Its slot is free and the server serves on.
+    let mut c = Client::socat(l.port);
+    wait_tls_session(&mut l, id + 1);
+    c.send(b"after the stall\n");
+    assert_eq!(data_of(&mut l, id + 1, 16), b"after the stall\n");
 }
 
 #[test]

@@ -446,6 +446,34 @@ fn a_stalled_tls_handshake_is_cut_after_handshake_timeout() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_tls_client_refused_by_max_clients_gets_no_plaintext_503() {
+    let dir = std::env::temp_dir().join(format!("netkit-wsx-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = common::make_pki(&dir, &["127.0.0.1"]);
+    let mut server = Server::start(&[
+        "--echo",
+        "--max-clients",
+        "1",
+        "--tls-cert",
+        pki.cert.to_str().unwrap(),
+        "--tls-key",
+        pki.key.to_str().unwrap(),
+    ]);
+    // The one slot: a client still before its TLS handshake.
+    let _first = client(addr(server.port));
+    let mut second = client(addr(server.port));
+    let local = second.local_addr().unwrap().to_string();
+    let ev = server.events.wait("rejected", |_| true);
+    assert_eq!(ev["remote"], local, "{ev}");
+    assert_eq!(ev["reason"], "server full (--max-clients 1)", "{ev}");
+    // A TLS client is owed TLS or nothing: closed without a plaintext 503.
+    let mut got = Vec::new();
+    second.read_to_end(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), "");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A client with a tiny receive buffer (so the server's queue, not the
 /// kernel, holds what it does not read), upgraded.
 fn non_reader(port: u16) -> TcpStream {

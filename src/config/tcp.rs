@@ -117,8 +117,16 @@ impl ListenAt {
 pub struct TcpListenConfig {
     pub bind: TcpBind,
     /// `--tls-cert`/`--tls-key` (with `--alpn`): every client speaks TLS.
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<ListenTls>,
     pub serve: Serve,
+}
+
+/// `tcp listen --tls-cert`: the server's settings, and how long a client's
+/// handshake may take (`--handshake-timeout`).
+#[derive(Debug, Clone)]
+pub struct ListenTls {
+    pub config: Arc<ServerConfig>,
+    pub handshake_timeout: Duration,
 }
 
 /// What a listener (`tcp listen`, `unix listen`) does with its clients.
@@ -273,7 +281,11 @@ impl TcpListenConfig {
                 args.tls_cert.as_deref(),
                 args.tls_key.as_deref(),
                 &args.alpn,
-            )?,
+            )?
+            .map(|config| ListenTls {
+                config,
+                handshake_timeout: args.handshake_timeout,
+            }),
             serve: Serve::from_args(&args.serve)?,
         })
     }

@@ -41,6 +41,8 @@ pub fn run(config: HttpListenConfig, out: &mut Output) -> Result<Exit> {
         back_pressure: true,
         idle_timeout: Some(config.idle_timeout),
         tick: Some(tick),
+        // No head can come before the TLS handshake is done.
+        tls_handshake_timeout: config.header_timeout,
         ..core::Config::default()
     };
     let parts = core::Parts {

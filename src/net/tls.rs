@@ -5,7 +5,11 @@
 //! `process_new_packets` decrypts, `reader()` yields plaintext, `writer()`
 //! takes plaintext and `write_tls` puts ciphertext on the socket. [`TlsConn`]
 //! runs those steps on an edge-triggered socket with the same readiness
-//! flags as [`crate::reactor::conn::Conn`]. Certificates are verified against
+//! flags as [`crate::reactor::conn::Conn`]; [`TlsLayer`] runs them over a
+//! buffered `Conn`. Both read through one path (`Reading`, over a
+//! `Wire`): a read fills the buffer from many records, and plaintext
+//! decrypted before a failure (an alert, a bad record, a reset) is
+//! delivered before the failure is reported. Certificates are verified against
 //! the system's roots (the bundled Mozilla roots where the system has none),
 //! plus `--cacert`; `-k` turns verification off.
 
@@ -586,7 +590,7 @@ pub struct TlsConn<S = TcpStream> {
     plain: OutBuf,
     readable: bool,
     writable: bool,
-    tcp_eof: bool,
+    reading: Reading,
 }
 
 impl<S: io::Read + io::Write> TlsConn<S> {
@@ -612,7 +616,7 @@ impl<S: io::Read + io::Write> TlsConn<S> {
             plain: OutBuf::default(),
             readable: true,
             writable: true,
-            tcp_eof: false,
+            reading: Reading::default(),
         }
     }
 
@@ -658,41 +662,13 @@ impl<S: io::Read + io::Write> TlsConn<S> {
         format!("{version} {suite}{alpn}")
     }
 
-    /// Reads plaintext; drives the handshake as needed.
+    /// Reads plaintext (as much as `buf` takes, from many records);
+    /// drives the handshake as needed. The peer closing TCP without
+    /// close_notify is the end (the HTTP framing decides whether anything
+    /// is missing); one read path with [`TlsLayer`].
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Read> {
-        loop {
-            match self.tls.reader().read(buf) {
-                Ok(0) => return Ok(Read::Eof),
-                Ok(n) => return Ok(Read::Data(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The peer closed TCP without close_notify: treat as the end;
-                // the HTTP framing decides whether anything is missing.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Read::Eof),
-                Err(e) => return Err(e),
-            }
-            if self.tcp_eof {
-                return Ok(Read::Eof);
-            }
-            if !self.readable {
-                return Ok(Read::WouldBlock);
-            }
-            match self.tls.read_tls(&mut self.stream) {
-                Ok(0) => self.tcp_eof = true,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
-                    return Ok(Read::WouldBlock);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            if let Err(e) = self.tls.process_new_packets() {
-                // Tell the peer why (an alert), if the socket takes it.
-                let _ = self.flush();
-                return Err(failure_of(&self.tls, &e));
-            }
-            self.flush()?;
-        }
+        let (mut wire, tls, reading) = self.wire();
+        reading.read(tls, &mut wire, buf)
     }
 
     /// Queues plaintext and sends what the socket takes.
@@ -704,22 +680,18 @@ impl<S: io::Read + io::Write> TlsConn<S> {
     /// Encrypts queued plaintext a batch at a time and writes records until
     /// done or the socket pushes back.
     pub fn flush(&mut self) -> io::Result<()> {
-        loop {
-            while self.tls.wants_write() && self.writable {
-                match self.tls.write_tls(&mut self.stream) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if self.tls.wants_write() || self.plain.is_empty() || self.tls.is_handshaking() {
-                return Ok(());
-            }
-            let batch = &self.plain.front()[..self.plain.len().min(RECORD_BATCH)];
-            let n = self.tls.writer().write(batch)?;
-            self.plain.consume(n);
-        }
+        let (mut wire, tls, _) = self.wire();
+        wire.flush(tls)
+    }
+
+    fn wire(&mut self) -> (SockWire<'_, S>, &mut Connection, &mut Reading) {
+        let wire = SockWire {
+            stream: &mut self.stream,
+            plain: &mut self.plain,
+            readable: &mut self.readable,
+            writable: &mut self.writable,
+        };
+        (wire, &mut self.tls, &mut self.reading)
     }
 
     /// Whether anything is waiting for the socket.
@@ -742,6 +714,168 @@ impl<S: io::Read + io::Write> TlsConn<S> {
     pub fn close(&mut self) {
         self.tls.send_close_notify();
         let _ = self.flush();
+    }
+}
+
+/// Where a read's ciphertext comes from and where rustls's records go:
+/// the socket itself ([`TlsConn`]) or a buffered [`Conn`] ([`TlsLayer`]).
+trait Wire {
+    /// Gives rustls more ciphertext.
+    fn feed(&mut self, tls: &mut Connection) -> io::Result<Feed>;
+    /// Writes what rustls has to send (handshake, alerts, data).
+    fn flush(&mut self, tls: &mut Connection) -> io::Result<()>;
+}
+
+enum Feed {
+    /// Some ciphertext went to rustls.
+    Fed,
+    /// Nothing there now.
+    WouldBlock,
+    /// TCP ended (and rustls was told).
+    Eof,
+}
+
+/// The read path of [`TlsConn`] and [`TlsLayer`].
+#[derive(Debug, Default)]
+struct Reading {
+    tcp_eof: bool,
+    /// A failure met after some plaintext, reported by the next read.
+    failed: Option<io::Error>,
+}
+
+impl Reading {
+    /// Fills `buf` with as much plaintext as is there (many records), so
+    /// a bulk transfer makes few large writes; what ends the filling (the
+    /// end, a failure: an alert, a bad record, a reset) is reported by the
+    /// next call once the plaintext decrypted before it was given. A TCP
+    /// end without close_notify is the end, as for nc.
+    fn read(
+        &mut self,
+        tls: &mut Connection,
+        wire: &mut impl Wire,
+        buf: &mut [u8],
+    ) -> io::Result<Read> {
+        if self.failed.is_some() {
+            return self.drain_then_fail(tls, buf, 0);
+        }
+        let mut filled = 0;
+        let done = |filled: usize, end: Read| Ok(if filled > 0 { Read::Data(filled) } else { end });
+        while filled < buf.len() {
+            match tls.reader().read(&mut buf[filled..]) {
+                Ok(0) => return done(filled, Read::Eof),
+                Ok(n) => {
+                    filled += n;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return done(filled, Read::Eof)
+                }
+                Err(e) => return self.fail(tls, buf, filled, e),
+            }
+            if self.tcp_eof {
+                return done(filled, Read::Eof);
+            }
+            match wire.feed(tls) {
+                Ok(Feed::Fed) => {}
+                Ok(Feed::WouldBlock) => return done(filled, Read::WouldBlock),
+                Ok(Feed::Eof) => self.tcp_eof = true,
+                Err(e) => return self.fail(tls, buf, filled, e),
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // Tell the peer why (an alert), if the socket takes it.
+                let _ = wire.flush(tls);
+                let e = failure_of(tls, &e);
+                return self.fail(tls, buf, filled, e);
+            }
+            if let Err(e) = wire.flush(tls) {
+                return self.fail(tls, buf, filled, e);
+            }
+        }
+        done(filled, Read::WouldBlock)
+    }
+
+    /// `e`, once the plaintext decrypted before it (in `buf` from
+    /// `filled`, and still in rustls) is delivered.
+    fn fail(
+        &mut self,
+        tls: &mut Connection,
+        buf: &mut [u8],
+        filled: usize,
+        e: io::Error,
+    ) -> io::Result<Read> {
+        self.failed = Some(e);
+        self.drain_then_fail(tls, buf, filled)
+    }
+
+    fn drain_then_fail(
+        &mut self,
+        tls: &mut Connection,
+        buf: &mut [u8],
+        mut filled: usize,
+    ) -> io::Result<Read> {
+        while filled < buf.len() {
+            match tls.reader().read(&mut buf[filled..]) {
+                Ok(n) if n > 0 => filled += n,
+                _ => break,
+            }
+        }
+        if filled > 0 {
+            return Ok(Read::Data(filled));
+        }
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(Read::WouldBlock),
+        }
+    }
+}
+
+/// [`TlsConn`]'s socket, with its readiness flags and queued plaintext.
+struct SockWire<'a, S> {
+    stream: &'a mut S,
+    plain: &'a mut OutBuf,
+    readable: &'a mut bool,
+    writable: &'a mut bool,
+}
+
+impl<S: io::Read + io::Write> Wire for SockWire<'_, S> {
+    fn feed(&mut self, tls: &mut Connection) -> io::Result<Feed> {
+        if !*self.readable {
+            return Ok(Feed::WouldBlock);
+        }
+        loop {
+            match tls.read_tls(self.stream) {
+                Ok(0) => return Ok(Feed::Eof),
+                Ok(_) => return Ok(Feed::Fed),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *self.readable = false;
+                    return Ok(Feed::WouldBlock);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Encrypts queued plaintext a batch at a time and writes records until
+    /// done or the socket pushes back.
+    fn flush(&mut self, tls: &mut Connection) -> io::Result<()> {
+        loop {
+            while tls.wants_write() && *self.writable {
+                match tls.write_tls(self.stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => *self.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if tls.wants_write() || self.plain.is_empty() || tls.is_handshaking() {
+                return Ok(());
+            }
+            let batch = &self.plain.front()[..self.plain.len().min(RECORD_BATCH)];
+            let n = tls.writer().write(batch)?;
+            self.plain.consume(n);
+        }
     }
 }
 
@@ -851,14 +985,8 @@ const CIPHER_CHUNK: usize = 256 * 1024;
 /// plaintext and back. `tcp connect --tls` pipes through it.
 pub struct TlsLayer {
     tls: Connection,
-    /// Ciphertext read from the connection (`staged[staged_at..staged_end]`
-    /// not yet taken by rustls); allocated at the first read.
-    staged: Vec<u8>,
-    staged_at: usize,
-    staged_end: usize,
-    tcp_eof: bool,
-    /// A failure met after some plaintext, reported by the next read.
-    failed: Option<io::Error>,
+    staged: Staged,
+    reading: Reading,
     /// The end of the plaintext was reported.
     eof: bool,
     /// stdin ended: close_notify and shutdown once the handshake is done.
@@ -891,11 +1019,8 @@ impl TlsLayer {
         tls.set_buffer_limit(None);
         TlsLayer {
             tls,
-            staged: Vec::new(),
-            staged_at: 0,
-            staged_end: 0,
-            tcp_eof: false,
-            failed: None,
+            staged: Staged::default(),
+            reading: Reading::default(),
             eof: false,
             close_pending: false,
             closed: false,
@@ -936,108 +1061,28 @@ impl TlsLayer {
         read
     }
 
-    /// Fills `buf` with as much plaintext as is there (many records), so
-    /// a bulk transfer makes few large writes; what ends the filling (the
-    /// end, a failure) is reported by the next call once data was given.
+    /// See [`Reading::read`].
     fn read_inner<S: Stream>(
         &mut self,
         conn: &mut Conn<S>,
         buf: &mut [u8],
         now: Instant,
     ) -> io::Result<Read> {
-        if self.failed.is_some() {
-            return self.drain_then_fail(buf, 0);
+        if self.reading.failed.is_none() {
+            self.flush(conn, now)?;
         }
-        self.flush(conn, now)?;
-        let mut filled = 0;
-        let done = |filled: usize, end: Read| Ok(if filled > 0 { Read::Data(filled) } else { end });
-        while filled < buf.len() {
-            match self.tls.reader().read(&mut buf[filled..]) {
-                Ok(0) => return done(filled, Read::Eof),
-                Ok(n) => {
-                    self.received += n as u64;
-                    filled += n;
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // TCP closed without close_notify: the end, as for nc.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return done(filled, Read::Eof)
-                }
-                Err(e) => return self.fail(buf, filled, e),
-            }
-            if self.staged_at < self.staged_end {
-                let mut rest = &self.staged[self.staged_at..self.staged_end];
-                let n = match self.tls.read_tls(&mut rest) {
-                    Ok(n) => n,
-                    Err(e) => return self.fail(buf, filled, e),
-                };
-                self.staged_at += n;
-                if let Err(e) = self.process(conn, now) {
-                    return self.fail(buf, filled, e);
-                }
-                continue;
-            }
-            if self.tcp_eof {
-                return done(filled, Read::Eof);
-            }
-            if self.staged.len() < CIPHER_CHUNK {
-                self.staged.resize(CIPHER_CHUNK, 0);
-            }
-            (self.staged_at, self.staged_end) = (0, 0);
-            match conn.read(&mut self.staged, now) {
-                Ok(Read::Data(n)) => self.staged_end = n,
-                Ok(Read::WouldBlock) => return done(filled, Read::WouldBlock),
-                Ok(Read::Eof) => {
-                    self.tcp_eof = true;
-                    // Tell rustls: a read of nothing is the end.
-                    let end = self
-                        .tls
-                        .read_tls(&mut &[][..])
-                        .and_then(|_| self.process(conn, now));
-                    if let Err(e) = end {
-                        return self.fail(buf, filled, e);
-                    }
-                }
-                Err(e) => return self.fail(buf, filled, e),
-            }
+        let mut wire = LayerWire {
+            conn,
+            now,
+            staged: &mut self.staged,
+            close_pending: self.close_pending,
+            closed: &mut self.closed,
+        };
+        let read = self.reading.read(&mut self.tls, &mut wire, buf);
+        if let Ok(Read::Data(n)) = read {
+            self.received += n as u64;
         }
-        done(filled, Read::WouldBlock)
-    }
-
-    /// `e`, once the plaintext decrypted before it (in `buf` from
-    /// `filled`, and still in rustls) is delivered.
-    fn fail(&mut self, buf: &mut [u8], filled: usize, e: io::Error) -> io::Result<Read> {
-        self.failed = Some(e);
-        self.drain_then_fail(buf, filled)
-    }
-
-    fn drain_then_fail(&mut self, buf: &mut [u8], mut filled: usize) -> io::Result<Read> {
-        while filled < buf.len() {
-            match self.tls.reader().read(&mut buf[filled..]) {
-                Ok(n) if n > 0 => {
-                    self.received += n as u64;
-                    filled += n;
-                }
-                _ => break,
-            }
-        }
-        if filled > 0 {
-            return Ok(Read::Data(filled));
-        }
-        match self.failed.take() {
-            Some(e) => Err(e),
-            None => Ok(Read::WouldBlock),
-        }
-    }
-
-    fn process<S: Stream>(&mut self, conn: &mut Conn<S>, now: Instant) -> io::Result<()> {
-        if let Err(e) = self.tls.process_new_packets() {
-            // Tell the peer why (an alert), if the socket takes it.
-            let _ = self.flush(conn, now);
-            return Err(failure_of(&self.tls, &e));
-        }
-        self.flush(conn, now)
+        read
     }
 
     /// Encrypts `data` (held until the handshake is done) and queues it.
@@ -1055,19 +1100,14 @@ impl TlsLayer {
     /// Moves every record rustls has into the connection's queue, then
     /// performs a pending close (close_notify, then shutdown).
     pub fn flush<S: Stream>(&mut self, conn: &mut Conn<S>, now: Instant) -> io::Result<()> {
-        if self.close_pending && !self.closed && !self.tls.is_handshaking() {
-            self.closed = true;
-            self.tls.send_close_notify();
-        }
-        let mut out = Vec::new();
-        while self.tls.wants_write() {
-            self.tls.write_tls(&mut out)?;
-        }
-        conn.send(&out, usize::MAX, now)?;
-        if self.closed {
-            conn.shutdown_write(now)?;
-        }
-        conn.flush(now)
+        let mut wire = LayerWire {
+            conn,
+            now,
+            staged: &mut self.staged,
+            close_pending: self.close_pending,
+            closed: &mut self.closed,
+        };
+        wire.flush(&mut self.tls)
     }
 
     /// Plaintext held back by the handshake counts as queued.
@@ -1088,6 +1128,64 @@ impl TlsLayer {
 
     pub fn write_closed(&self) -> bool {
         self.close_pending
+    }
+}
+
+/// Ciphertext read from the connection (`buf[at..end]` not yet taken by
+/// rustls); allocated at the first read.
+#[derive(Debug, Default)]
+struct Staged {
+    buf: Vec<u8>,
+    at: usize,
+    end: usize,
+}
+
+/// [`TlsLayer`]'s connection, with its staged ciphertext and its close.
+struct LayerWire<'a, S: Stream> {
+    conn: &'a mut Conn<S>,
+    now: Instant,
+    staged: &'a mut Staged,
+    close_pending: bool,
+    closed: &'a mut bool,
+}
+
+impl<S: Stream> Wire for LayerWire<'_, S> {
+    fn feed(&mut self, tls: &mut Connection) -> io::Result<Feed> {
+        let s = &mut *self.staged;
+        if s.at == s.end {
+            if s.buf.len() < CIPHER_CHUNK {
+                s.buf.resize(CIPHER_CHUNK, 0);
+            }
+            (s.at, s.end) = (0, 0);
+            match self.conn.read(&mut s.buf, self.now)? {
+                Read::Data(n) => s.end = n,
+                Read::WouldBlock => return Ok(Feed::WouldBlock),
+                Read::Eof => {
+                    // Tell rustls: a read of nothing is the end.
+                    tls.read_tls(&mut &[][..])?;
+                    return Ok(Feed::Eof);
+                }
+            }
+        }
+        let mut rest = &s.buf[s.at..s.end];
+        s.at += tls.read_tls(&mut rest)?;
+        Ok(Feed::Fed)
+    }
+
+    fn flush(&mut self, tls: &mut Connection) -> io::Result<()> {
+        if self.close_pending && !*self.closed && !tls.is_handshaking() {
+            *self.closed = true;
+            tls.send_close_notify();
+        }
+        let mut out = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut out)?;
+        }
+        self.conn.send(&out, usize::MAX, self.now)?;
+        if *self.closed {
+            self.conn.shutdown_write(self.now)?;
+        }
+        self.conn.flush(self.now)
     }
 }
 
@@ -1131,10 +1229,19 @@ mod tests {
         }
     }
 
-    /// A client and a server [`TlsLayer`] over a Unix socket pair, driven
-    /// by a mio poll: the server sends `data` (then, if given, `garbage`
-    /// raw on the socket, then closes); returns the client's reads.
-    fn layer_pair(data: &[u8], garbage: Option<&[u8]>) -> Vec<io::Result<Read>> {
+    /// Which client reads in [`tls_pair`].
+    #[derive(Clone, Copy)]
+    enum Side {
+        /// A [`TlsLayer`] over a buffered [`Conn`] (`tcp connect --tls`).
+        Layer,
+        /// A [`TlsConn`] on the socket itself (https, the server core).
+        Sock,
+    }
+
+    /// A client ([`Side`]) and a server [`TlsLayer`] over a Unix socket
+    /// pair, driven by a mio poll: the server sends `data` (then, if given,
+    /// `garbage` raw on the socket, then closes); returns the client's reads.
+    fn tls_pair(side: Side, data: &[u8], garbage: Option<&[u8]>) -> Vec<io::Result<Read>> {
         use mio::net::UnixStream;
         use mio::{Events, Interest, Poll, Token};
         use rustls::pki_types::PrivateKeyDer;
@@ -1157,8 +1264,17 @@ mod tests {
         let both = Interest::READABLE | Interest::WRITABLE;
         poll.registry().register(&mut a, Token(0), both).unwrap();
         poll.registry().register(&mut b, Token(1), both).unwrap();
-        let (mut ca, mut cb) = (Conn::new(a, addr, addr, now), Conn::new(b, addr, addr, now));
-        let mut client = TlsLayer::client(client_config, "localhost").unwrap();
+        let mut cb = Conn::new(b, addr, addr, now);
+        let (mut layer, mut sock) = match side {
+            Side::Layer => {
+                let client = TlsLayer::client(client_config, "localhost").unwrap();
+                (Some((client, Conn::new(a, addr, addr, now))), None)
+            }
+            Side::Sock => (
+                None,
+                Some(TlsConn::new(a, client_config, "localhost").unwrap()),
+            ),
+        };
         let mut server = TlsLayer::server(Arc::new(server_config)).unwrap();
         server.send(&mut cb, data, now).unwrap();
         let mut reads = Vec::new();
@@ -1183,7 +1299,15 @@ mod tests {
                 }
             }
             loop {
-                let r = client.read(&mut ca, &mut buf, now);
+                let r = match (&mut layer, &mut sock) {
+                    (Some((client, ca)), _) => client.read(ca, &mut buf, now),
+                    (_, Some(client)) => {
+                        // Its hello: a TlsConn's user flushes before reading.
+                        let _ = client.flush();
+                        client.read(&mut buf)
+                    }
+                    _ => unreachable!(),
+                };
                 let stop = !matches!(r, Ok(Read::Data(_)));
                 let end = matches!(r, Ok(Read::Eof) | Err(_));
                 if !matches!(r, Ok(Read::WouldBlock)) {
@@ -1199,8 +1323,12 @@ mod tests {
             poll.poll(&mut events, Some(std::time::Duration::from_millis(100)))
                 .unwrap();
             for e in events.iter() {
-                match e.token() {
-                    Token(0) => ca.ready(e),
+                match (e.token(), &mut layer, &mut sock) {
+                    (Token(0), Some((_, ca)), _) => ca.ready(e),
+                    (Token(0), _, Some(client)) => client.set_ready(
+                        e.is_readable() || e.is_read_closed() || e.is_error(),
+                        e.is_writable() || e.is_write_closed() || e.is_error(),
+                    ),
                     _ => cb.ready(e),
                 }
             }
@@ -1219,27 +1347,42 @@ mod tests {
 
     #[test]
     fn a_read_takes_many_records_at_once_and_ends_with_close_notify() {
-        let data = vec![7u8; 3 << 20];
-        let reads = layer_pair(&data, None);
-        let sizes = data_len(&reads);
-        assert_eq!(sizes.iter().sum::<usize>(), data.len(), "{sizes:?}");
-        // Records carry at most 16 KiB; reads hold many of them.
-        assert!(sizes.iter().any(|&n| n > 64 * 1024), "{sizes:?}");
-        assert!(matches!(reads.last(), Some(Ok(Read::Eof))), "{reads:?}");
+        for side in [Side::Layer, Side::Sock] {
+            let data = vec![7u8; 3 << 20];
+            let reads = tls_pair(side, &data, None);
+            let sizes = data_len(&reads);
+            assert_eq!(sizes.iter().sum::<usize>(), data.len(), "{sizes:?}");
+            // Records carry at most 16 KiB; reads hold many of them.
+            assert!(sizes.iter().any(|&n| n > 64 * 1024), "{sizes:?}");
+            assert!(matches!(reads.last(), Some(Ok(Read::Eof))), "{reads:?}");
+        }
     }
 
-    #[test]
-    fn plaintext_read_before_a_bad_record_is_delivered_then_the_failure() {
-        let data = vec![9u8; 100_000];
+    /// No plaintext lost before a failure: what was decrypted before a bad
+    /// record is delivered, then the failure.
+    fn plaintext_then_failure(side: Side, data: &[u8]) {
         // An application-data record that does not decrypt.
         let bad = b"\x17\x03\x03\x00\x20aaaabbbbccccddddeeeeffffgggghhhh";
-        let reads = layer_pair(&data, Some(bad));
+        let reads = tls_pair(side, data, Some(bad));
         let sizes = data_len(&reads);
         assert_eq!(sizes.iter().sum::<usize>(), data.len(), "{sizes:?}");
         match reads.last() {
             Some(Err(e)) => assert!(tls_failure(e).is_some(), "{e}"),
             other => panic!("no failure at the end: {other:?}"),
         }
+    }
+
+    #[test]
+    fn plaintext_read_before_a_bad_record_is_delivered_then_the_failure() {
+        plaintext_then_failure(Side::Layer, &[9u8; 100_000]);
+        plaintext_then_failure(Side::Layer, b"the last words");
+    }
+
+    #[test]
+    fn tls_conn_delivers_plaintext_read_before_a_bad_record_then_the_failure() {
+        plaintext_then_failure(Side::Sock, &[9u8; 100_000]);
+        // One small record and the bad one arrive in one socket read.
+        plaintext_then_failure(Side::Sock, b"the last words");
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!
 //! What the core does, so codecs and rooms never do it again:
 //! - **Accepting**: every waiting client per listener event; past
-//!   `max_clients` a client gets [`Codec::FULL`] (best effort), is closed and
+//!   `max_clients` a client gets [`Codec::FULL`] (best effort; under TLS
+//!   nothing, as plaintext would be garbage to it), is closed and
 //!   reported `rejected`; running out of descriptors pauses accepting for
 //!   [`net::ACCEPT_RETRY`] (no busy loop) with one notice.
 //! - **Reading**: at most [`Config::reads_per_turn`] reads per client per
@@ -28,8 +29,11 @@
 //!   *behind*: [`Codec::goodbye`] with [`Goodbye::Behind`] drops it at once
 //!   (TCP) or sends a goodbye and waits up to `close_wait` (WebSocket 1008).
 //!   Everything is bounded by `max_queue` plus one message.
-//! - **Timers**: the handshake timer (until [`Codec::is_open`]), the idle
-//!   timer (`idle_timeout`: no byte either way), the close-wait timer after
+//! - **Timers**: the handshake timer (until [`Codec::is_open`]; it
+//!   bounds the TLS handshake too), else under TLS the TLS handshake timer
+//!   ([`Config::tls_handshake_timeout`], [`TLS_HANDSHAKE_TIMEOUT`] by
+//!   default: a client that connects and never finishes its TLS handshake
+//!   does not hold a slot for ever), the idle timer (`idle_timeout`: no byte either way), the close-wait timer after
 //!   a goodbye, the accept retry.
 //! - **Ends**: a codec's [`Got::End`], EOF ([`AtEof`]), an I/O error, idle,
 //!   behind, shutdown. Each client ends once, with an [`Ending`] (`by` is a
@@ -99,6 +103,8 @@ pub const ROOM_IO: usize = 8;
 const HIGH_WATER: usize = 256 * 1024;
 /// How many closes a shutdown reports one by one.
 const DETAILED_CLOSES: usize = 10;
+/// [`Config::tls_handshake_timeout`] unless the command says otherwise.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The knobs, lifted from the command's flags.
 #[derive(Debug, Clone)]
@@ -109,6 +115,10 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// How long a client may take to become open.
     pub handshake_timeout: Option<Duration>,
+    /// Under TLS, how long a client may take to finish its TLS handshake
+    /// (when no `handshake_timeout` bounds it already): past it, it is
+    /// closed (`Closer::Idle`, "TLS handshake timed out after ...").
+    pub tls_handshake_timeout: Duration,
     /// How long a goodbye may go unanswered.
     pub close_wait: Duration,
     /// How long SIGINT waits for the goodbyes.
@@ -136,6 +146,7 @@ impl Default for Config {
             max_queue: 4 << 20,
             idle_timeout: None,
             handshake_timeout: None,
+            tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
             close_wait: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(2),
             reads_per_turn: 16,
@@ -152,6 +163,11 @@ impl Default for Config {
 #[derive(Debug, Clone, Copy)]
 pub enum Timer {
     Handshake {
+        key: usize,
+        id: ConnId,
+    },
+    /// Its TLS handshake is due ([`Config::tls_handshake_timeout`]).
+    TlsHandshake {
         key: usize,
         id: ConnId,
     },
@@ -628,8 +644,9 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             }
             if self.core.clients.len() >= self.core.cfg.max_clients {
                 let reason = format!("server full (--max-clients {})", self.core.cfg.max_clients);
-                if !C::FULL.is_empty() {
-                    // Best effort: a full server says so, then hangs up.
+                // Best effort: a full server says so, then hangs up; a TLS
+                // client is owed TLS or nothing, so it just sees the close.
+                if !C::FULL.is_empty() && self.tls.is_none() {
                     let _ = io::Write::write(&mut stream, C::FULL);
                 }
                 self.core.out.emit(&Event::Rejected {
@@ -692,10 +709,17 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
             if let Some(d) = self.core.cfg.idle_timeout {
                 cx.timers.add(cx.now + d, Timer::Idle { key, id });
             }
+            let mut tls_bounded = false;
             if open {
                 self.opened(key, Opened::default())?;
             } else if let Some(d) = self.core.cfg.handshake_timeout {
+                // The codec's handshake comes after TLS: this bounds both.
                 cx.timers.add(cx.now + d, Timer::Handshake { key, id });
+                tls_bounded = true;
+            }
+            if self.tls.is_some() && !tls_bounded {
+                let at = cx.now + self.core.cfg.tls_handshake_timeout;
+                cx.timers.add(at, Timer::TlsHandshake { key, id });
             }
         }
     }
@@ -966,6 +990,7 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
 
     fn client_timer(&mut self, cx: &mut Ctx<Timer>, timer: Timer) -> Result<()> {
         let (Timer::Handshake { key, id }
+        | Timer::TlsHandshake { key, id }
         | Timer::Idle { key, id }
         | Timer::CloseWait { key, id }
         | Timer::Resume { key, id }) = timer
@@ -995,6 +1020,16 @@ impl<C: Codec, R: Room<C>> Server<'_, C, R> {
                     remote,
                     reason: &reason,
                 })?;
+            }
+            Timer::TlsHandshake { .. } if c.transport.handshaking() => {
+                // Nothing can be said to it in TLS yet: it is just closed.
+                let d = self.core.cfg.tls_handshake_timeout;
+                let reason = format!(
+                    "TLS handshake timed out after {}",
+                    humantime::format_duration(d)
+                );
+                let ending = Ending::new(Closer::Idle, Some(reason));
+                self.core.doomed.push((key, ending));
             }
             Timer::Idle { .. } => {
                 let Some(d) = self.core.cfg.idle_timeout else {

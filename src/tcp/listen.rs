@@ -3,18 +3,16 @@
 //! [`PipeSession`] piped to stdin/stdout, exit when it closes), many with the
 //! multi-client [`super::server`], or each with its own process
 //! ([`crate::exec`], `-e`/`--sh-exec`). With `--tls-cert` (TCP) the
-//! clients speak TLS, one or many.
-
-use std::sync::Arc;
+//! clients speak TLS, one or many, and must finish the handshake within
+//! `--handshake-timeout` (one client: exit 5; many: that client is closed).
 
 use mio::event::Event as MioEvent;
 use mio::{Interest, Token};
-use rustls::ServerConfig;
 
 use super::server;
 use super::session::{End, PipeOpts, PipeSession, Wake, BUF_SIZE};
 use super::{LISTENER, SIGNAL, SOCKET, STDIN};
-use crate::config::tcp::{Serve, TcpBind, TcpListenConfig};
+use crate::config::tcp::{ListenTls, Serve, TcpBind, TcpListenConfig};
 use crate::error::{Error, Exit, Result};
 use crate::event::{Closer, Event};
 use crate::net::tls::TlsLayer;
@@ -36,7 +34,7 @@ pub fn run(config: TcpListenConfig, out: &mut Output) -> Result<Exit> {
 pub fn serve(
     mut listener: Listener,
     serve: Serve,
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<ListenTls>,
     out: &mut Output,
 ) -> Result<Exit> {
     if matches!(serve, Serve::Many(_)) {
@@ -141,13 +139,15 @@ fn setup<K>(
 enum PipeTimer {
     Idle,
     Session(Wake),
+    /// `--handshake-timeout`: the client's TLS handshake is due.
+    TlsHandshake,
 }
 
 /// One client, then exit.
 struct Single<'o> {
     listener: Option<Listener>,
     /// `--tls-cert`: the client speaks TLS.
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<ListenTls>,
     session: Option<PipeSession<net::Stream>>,
     opts: PipeOpts,
     stdin: Option<Stdin>,
@@ -189,8 +189,10 @@ impl Single<'_> {
         let conn = Conn::new(stream, peer.ip(), local.ip(), cx.now);
         let mut session = PipeSession::new(conn, 1, self.opts);
         session.set_peer(peer);
-        if let Some(config) = &self.tls {
-            session.secure(TlsLayer::server(config.clone())?);
+        if let Some(tls) = &self.tls {
+            session.secure(TlsLayer::server(tls.config.clone())?);
+            cx.timers
+                .add(cx.now + tls.handshake_timeout, PipeTimer::TlsHandshake);
         }
         self.begin(cx, session);
         Ok(())
@@ -255,6 +257,17 @@ impl Handler for Single<'_> {
                         cx.timers.add(at, PipeTimer::Session(wake));
                     }
                 }
+                PipeTimer::TlsHandshake if session.tls_handshaking() => {
+                    let due = self.tls.as_ref().map(|t| t.handshake_timeout);
+                    session.fail(Error::timeout(
+                        format!("connection from {}", session.conn.peer),
+                        format!(
+                            "TLS handshake timed out after {}",
+                            humantime::format_duration(due.unwrap_or_default())
+                        ),
+                    ));
+                }
+                PipeTimer::TlsHandshake => {}
             }
         }
         Ok(())

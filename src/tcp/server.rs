@@ -13,12 +13,8 @@
 //!
 //! [server core]: crate::server
 
-use std::sync::Arc;
-
-use rustls::ServerConfig;
-
 use super::session::BUF_SIZE;
-use crate::config::tcp::ManyOpts;
+use crate::config::tcp::{ListenTls, ManyOpts};
 use crate::error::{Exit, Result};
 use crate::output::Output;
 use crate::reactor::signal::Signals;
@@ -33,7 +29,7 @@ pub use crate::server::Timer;
 pub fn run(
     reactor: &mut Reactor<Timer>,
     listener: crate::net::Listener,
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<ListenTls>,
     many: ManyOpts,
     stdin: Option<Stdin>,
     signals: Signals,
@@ -44,6 +40,11 @@ pub fn run(
         max_queue: many.max_queue,
         idle_timeout: many.idle_timeout,
         handshake_timeout: None,
+        tls_handshake_timeout: tls
+            .as_ref()
+            .map_or(crate::server::TLS_HANDSHAKE_TIMEOUT, |t| {
+                t.handshake_timeout
+            }),
         // TCP clients are dropped at once: SIGINT ends the loop at once.
         shutdown_grace: std::time::Duration::ZERO,
         read_buf: BUF_SIZE / 4,
@@ -55,7 +56,7 @@ pub fn run(
     };
     let parts = Parts {
         listener,
-        tls,
+        tls: tls.map(|t| t.config),
         stdin,
         signals,
         out,

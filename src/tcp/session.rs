@@ -170,6 +170,18 @@ impl<S: Stream> PipeSession<S> {
         self.tls = Some(Box::new(tls));
     }
 
+    /// Whether the TLS handshake ([`Session::secure`]) is still under way.
+    pub fn tls_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Ends the session with `e` (a driver's deadline), unless it ended.
+    pub fn fail(&mut self, e: Error) {
+        if self.end.is_none() {
+            self.end = Some(End::Failed(e));
+        }
+    }
+
     fn link_read(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Read> {
         match self.tls.as_mut() {
             Some(tls) => tls.read(&mut self.conn, buf, now),
