@@ -38,6 +38,12 @@ use crate::reactor::{Ctx, Handler, Reactor};
 
 /// Largest response or frame a receiver buffers.
 const MAX_IN: usize = 16 << 20;
+/// Before the first publish the room must have been quiet this long (no
+/// byte to any receiver): the server's join notices for the bench's own
+/// clients, batched, are out, so they do not ride with the first message.
+const SETTLE: Duration = Duration::from_millis(300);
+/// Publishing starts after this long however busy the room stays.
+const SETTLE_MAX: Duration = Duration::from_secs(3);
 /// How long the bench waits for the last deliveries after the last publish
 /// (plus one polling interval).
 const DRAIN: Duration = Duration::from_secs(5);
@@ -103,6 +109,13 @@ struct Bench<'o> {
     started: Instant,
     /// Receivers that have every message.
     complete: usize,
+    /// Long pollers answered this turn, to ask again before the next wait.
+    ask_again: Vec<usize>,
+    /// When a receiver last read a byte (the room settling before the
+    /// first publish).
+    last_rx: Instant,
+    /// When every WebSocket receiver was first seen open.
+    opened: Option<Instant>,
     /// One read buffer for every receiver (not zeroed per read).
     rbuf: Box<[u8]>,
     publishing: bool,
@@ -323,6 +336,9 @@ fn run_one(
         published: 0,
         started: now,
         complete: 0,
+        ask_again: Vec::new(),
+        last_rx: now,
+        opened: None,
         rbuf: vec![0; 64 * 1024].into_boxed_slice(),
         publishing: false,
         pub_start: now,
@@ -475,6 +491,7 @@ impl Bench<'_> {
                 Ok(0) => return self.reconnect(i),
                 Ok(k) => {
                     r.bytes += k as u64;
+                    self.last_rx = Instant::now();
                     if r.inbuf.len() + k > MAX_IN {
                         return Err(Error::new(Exit::Protocol, "bench", "an answer over 16 MiB"));
                     }
@@ -546,7 +563,10 @@ impl Bench<'_> {
                 }
             }
             if self.receivers[i].kind == BenchKind::LongPoll && !self.done {
-                self.ask(i);
+                // Asked again once this turn's answers are all read, so
+                // that one poller's new request does not delay the
+                // receipt of the others' answers.
+                self.ask_again.push(i);
             }
         }
     }
@@ -690,10 +710,16 @@ impl Handler for Bench<'_> {
     fn timeout(&mut self, cx: &mut Ctx<BenchTimer>, timer: BenchTimer) -> Result<()> {
         match timer {
             BenchTimer::Start => {
-                let ready = self
+                let open = self
                     .receivers
                     .iter()
                     .all(|r| r.kind != BenchKind::Ws || r.open);
+                let opened = *self.opened.get_or_insert(cx.now);
+                let settled = cx.now.saturating_duration_since(self.last_rx) >= SETTLE;
+                let ready = open && (settled || cx.now >= opened + SETTLE_MAX);
+                if !open {
+                    self.opened = None;
+                }
                 if !ready {
                     cx.timers
                         .add(cx.now + Duration::from_millis(50), BenchTimer::Start);
@@ -736,6 +762,11 @@ impl Handler for Bench<'_> {
     }
 
     fn finished(&mut self, cx: &mut Ctx<BenchTimer>) -> Result<Option<Exit>> {
+        for i in std::mem::take(&mut self.ask_again) {
+            if !self.done {
+                self.ask(i);
+            }
+        }
         if self.pushing() {
             cx.timers.add(cx.now, BenchTimer::Spin);
         }
