@@ -162,3 +162,57 @@ fn drivers_never_see_clap_types() {
         violations.join("\n")
     );
 }
+
+/// `fuzz/` compiles `src/proto` by path with its own dependency list: a
+/// crate of netkit's that `src/proto` starts using must be added there too,
+/// or CI's fuzz build fails after every test passed.
+#[test]
+fn the_fuzz_crate_has_every_crate_proto_uses() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let deps = |path: &str| -> Vec<String> {
+        let text = fs::read_to_string(root.join(path)).unwrap();
+        let section = text
+            .split("\n[dependencies]\n")
+            .nth(1)
+            .unwrap_or("")
+            .split("\n[")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        section
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim().replace('-', "_")))
+            .filter(|k| !k.is_empty() && !k.starts_with('#'))
+            .collect()
+    };
+    let netkit = deps("Cargo.toml");
+    let fuzz = deps("fuzz/Cargo.toml");
+    assert!(
+        netkit.contains(&"mio".to_string()),
+        "read no dependencies: {netkit:?}"
+    );
+    let mut files = Vec::new();
+    rust_files(&root.join("src/proto"), &mut files);
+    let mut missing = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        for krate in &netkit {
+            let used = text.lines().any(|line| {
+                let code = line.split("//").next().unwrap_or("");
+                code.match_indices(&format!("{krate}::")).any(|(at, _)| {
+                    at == 0
+                        || !code[..at]
+                            .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                })
+            });
+            if used && !fuzz.contains(krate) {
+                missing.push(format!("{}: {krate}", file.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "crates src/proto uses but fuzz/Cargo.toml does not list:\n{}",
+        missing.join("\n")
+    );
+}
