@@ -608,8 +608,10 @@ Examples:
     Listen(Box<HttpListenArgs>),
 }
 
-#[derive(Debug, Args)]
-pub struct HttpListenArgs {
+/// Where `ws listen` and `http listen` listen: a port (with `--bind`,
+/// `-4`/`-6`) or `--unix PATH`.
+#[derive(Debug, Clone, Args)]
+pub struct ListenAtArgs {
     /// Port to listen on; 0 picks a free one and reports it
     #[arg(value_parser = parse_listen_port, required_unless_present = "unix")]
     pub port: Option<u16>,
@@ -624,6 +626,12 @@ pub struct HttpListenArgs {
 
     #[command(flatten)]
     pub family: Family,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpListenArgs {
+    #[command(flatten)]
+    pub at: ListenAtArgs,
 
     /// Status of the answer (default 200)
     #[arg(long, value_name = "CODE", value_parser = clap::value_parser!(u16).range(200..600))]
@@ -1064,20 +1072,8 @@ pub struct WsConnectArgs {
 
 #[derive(Debug, Args)]
 pub struct WsListenArgs {
-    /// Port to listen on; 0 picks a free one and reports it
-    #[arg(value_parser = parse_listen_port, required_unless_present = "unix")]
-    pub port: Option<u16>,
-
-    /// Address or host name to bind (default: every interface, IPv6 and IPv4)
-    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
-    pub bind: Option<crate::net::BindAddr>,
-
-    /// Listen on this Unix socket instead of a port (PATH, or @name for a Linux abstract name)
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["port", "bind"])]
-    pub unix: Option<String>,
-
     #[command(flatten)]
-    pub family: Family,
+    pub at: ListenAtArgs,
 
     /// Send each message back to its sender
     #[arg(long, conflicts_with_all = ["broker", "chat"])]

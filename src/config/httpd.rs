@@ -92,7 +92,7 @@ impl HttpListenConfig {
         }
         let tls = server_tls(args.tls_cert.as_deref(), args.tls_key.as_deref(), &[])?;
         Ok(HttpListenConfig {
-            at: ListenAt::new(args.unix.clone(), args.bind, args.port, args.family),
+            at: ListenAt::new(&args.at),
             tls,
             httpd: HttpdConfig {
                 mode,

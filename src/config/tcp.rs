@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use rustls::{ClientConfig, ServerConfig};
 
-use crate::cli::{ConnectArgs, ExecArgs, Family, ListenArgs, PipeArgs, ServeArgs, TlsOpts};
+use crate::cli::{
+    ConnectArgs, ExecArgs, Family, ListenArgs, ListenAtArgs, PipeArgs, ServeArgs, TlsOpts,
+};
 use crate::error::{Error, Result};
 use crate::exec::Program;
 use crate::net::proxy::Proxy;
@@ -88,15 +90,10 @@ pub enum ListenAt {
 
 impl ListenAt {
     /// `--unix PATH`, else `--bind ADDR PORT` under `-4`/`-6`.
-    pub fn new(
-        unix: Option<String>,
-        bind: Option<BindAddr>,
-        port: Option<u16>,
-        family: Family,
-    ) -> ListenAt {
-        match unix {
-            Some(path) => ListenAt::Unix(path),
-            None => ListenAt::Tcp(TcpBind::new(bind, port.unwrap_or(0), family)),
+    pub fn new(args: &ListenAtArgs) -> ListenAt {
+        match &args.unix {
+            Some(path) => ListenAt::Unix(path.clone()),
+            None => ListenAt::Tcp(TcpBind::new(args.bind, args.port.unwrap_or(0), args.family)),
         }
     }
 

@@ -60,7 +60,7 @@ impl WsListenConfig {
             cacert: args.redis_cacert,
         });
         Ok(WsListenConfig {
-            at: ListenAt::new(args.unix.clone(), args.bind, args.port, args.family),
+            at: ListenAt::new(&args.at),
             tls,
             mode,
             history: args.history as usize,
