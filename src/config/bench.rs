@@ -103,14 +103,12 @@ impl BenchConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Command;
     use crate::error::Exit;
-    use clap::Parser as _;
     use BenchKind::*;
 
     fn config(line: &str) -> Result<BenchConfig> {
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        match Cli::try_parse_from(argv).expect("parses").command {
+        match crate::config::testing::command(line) {
             Command::Bench(args) => BenchConfig::from_args(args),
             _ => panic!("not bench"),
         }

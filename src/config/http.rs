@@ -298,13 +298,11 @@ fn read_write_out(arg: &str) -> Result<Vec<writeout::Piece>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command, HttpCommand};
+    use crate::cli::{Command, HttpCommand};
     use crate::error::Exit;
-    use clap::Parser as _;
 
     fn config(line: &str) -> Result<HttpConfig> {
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        match Cli::try_parse_from(argv).expect("parses").command {
+        match crate::config::testing::command(line) {
             Command::Http(HttpCommand::Request(args)) => HttpConfig::from_args(*args),
             _ => panic!("not http"),
         }

@@ -107,3 +107,19 @@ impl From<&DialArgs> for DialConfig {
         }
     }
 }
+
+/// What the config modules' table tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use clap::Parser as _;
+
+    use crate::cli::{Cli, Command};
+
+    /// `netkit LINE` (split at whitespace) parsed: the subcommand.
+    pub fn command(line: &str) -> Command {
+        let argv = std::iter::once("netkit").chain(line.split_whitespace());
+        Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .command
+    }
+}

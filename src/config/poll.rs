@@ -119,13 +119,11 @@ impl PollConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Command;
     use crate::error::Exit;
-    use clap::Parser as _;
 
     fn config(line: &str) -> Result<PollConfig> {
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        match Cli::try_parse_from(argv).expect("parses").command {
+        match crate::config::testing::command(line) {
             Command::Poll(args) => PollConfig::from_args(args),
             _ => panic!("not poll"),
         }

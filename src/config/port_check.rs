@@ -211,10 +211,8 @@ mod tests {
     }
 
     fn config(line: &str) -> Result<PortCheckConfig> {
-        use crate::cli::{Cli, Command, TcpCommand};
-        use clap::Parser as _;
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        match Cli::try_parse_from(argv).expect("parses").command {
+        use crate::cli::{Command, TcpCommand};
+        match crate::config::testing::command(line) {
             Command::Tcp(TcpCommand::Check(args)) => PortCheckConfig::from_args(args),
             _ => panic!("not tcp check"),
         }

@@ -356,14 +356,10 @@ impl Serve {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command, TcpCommand, UnixCommand};
+    use crate::cli::{Command, TcpCommand, UnixCommand};
     use crate::error::Exit;
-    use clap::Parser;
 
-    fn parse(line: &str) -> Command {
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        Cli::try_parse_from(argv).expect("parses").command
-    }
+    use crate::config::testing::command as parse;
 
     fn listen(line: &str) -> Result<TcpListenConfig> {
         match parse(line) {

@@ -113,10 +113,8 @@ mod tests {
     }
 
     fn config(line: &str) -> Result<TlsCheckConfig> {
-        use crate::cli::{Cli, Command, TlsCommand};
-        use clap::Parser as _;
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        match Cli::try_parse_from(argv).expect("parses").command {
+        use crate::cli::{Command, TlsCommand};
+        match crate::config::testing::command(line) {
             Command::Tls(TlsCommand::Check(args)) => TlsCheckConfig::from_args(args),
             _ => panic!("not tls check"),
         }

@@ -114,13 +114,11 @@ impl UdpRecvConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command, UdpCommand};
+    use crate::cli::{Command, UdpCommand};
     use crate::error::Exit;
-    use clap::Parser as _;
 
     fn command(line: &str) -> UdpCommand {
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        match Cli::try_parse_from(argv).expect("parses").command {
+        match crate::config::testing::command(line) {
             Command::Udp(cmd) => cmd,
             _ => panic!("not udp"),
         }

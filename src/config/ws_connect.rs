@@ -120,13 +120,11 @@ fn http_url(url: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command, WsCommand};
+    use crate::cli::{Command, WsCommand};
     use crate::error::Exit;
-    use clap::Parser as _;
 
     fn config(line: &str, json: bool, tty: bool) -> Result<WsConnectConfig> {
-        let argv = std::iter::once("netkit").chain(line.split_whitespace());
-        match Cli::try_parse_from(argv).expect("parses").command {
+        match crate::config::testing::command(line) {
             Command::Ws(WsCommand::Connect(args)) => WsConnectConfig::build(args, json, tty),
             _ => panic!("not ws connect"),
         }
