@@ -40,7 +40,6 @@ need ncat ncat
 need openssl openssl
 need ss iproute2
 [[ -x /usr/bin/time ]] || need /usr/bin/time time
-GNU_TIME=/usr/bin/time
 
 CERT=$BENCH_TMP/cert.pem
 KEY=$BENCH_TMP/key.pem
@@ -64,42 +63,6 @@ CONFIGS=(
     "netkit->ncat|$LISTEN_NCAT|$SEND_NETKIT"
 )
 
-last_line() { [[ -s $1 ]] && tail -n 1 "$1" || echo nan; }
-
-# run_pair LISTEN SEND SOURCE-CMD OUT TIMEOUT: one transfer, SOURCE-CMD | SEND -> LISTEN > OUT. Sets RUN_SECS,
-# RUN_OK (1/0), RUN_WHY, RUN_LRSS, RUN_SRSS (KiB).
-run_pair() {
-    local listen=$1 send=$2 source=$3 out=$4 limit=$5 port lpid t0 t1 lst=0 st
-    port=$(free_port)
-    rm -f "$BENCH_TMP"/l.rss "$BENCH_TMP"/s.rss
-    timeout -k 2 "$limit" $GNU_TIME -f %M -o "$BENCH_TMP/l.rss" \
-        ${listen//PORT/$port} </dev/null >"$out" 2>"$BENCH_TMP/l.err" &
-    lpid=$!
-    track "$lpid"
-    wait_listening "$port"
-    t0=$EPOCHREALTIME
-    set +e
-    $source | timeout -k 2 "$limit" $GNU_TIME -f %M -o "$BENCH_TMP/s.rss" \
-        ${send//PORT/$port} >/dev/null 2>"$BENCH_TMP/s.err"
-    st=("${PIPESTATUS[@]}")
-    wait "$lpid"
-    lst=$?
-    set -e
-    t1=$EPOCHREALTIME
-    RUN_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')
-    RUN_LRSS=$(last_line "$BENCH_TMP/l.rss")
-    RUN_SRSS=$(last_line "$BENCH_TMP/s.rss")
-    RUN_OK=1 RUN_WHY=""
-    if [[ ${st[1]} == 124 || ${st[1]} == 137 || $lst == 124 || $lst == 137 ]]; then
-        RUN_OK=0 RUN_WHY="timed out after ${limit}s (stalled?)"
-    elif [[ ${st[0]} != 0 || ${st[1]} != 0 || $lst != 0 ]]; then
-        RUN_OK=0 RUN_WHY="exit status: source=${st[0]} sender=${st[1]} listener=$lst"
-    fi
-    if ((!RUN_OK)); then
-        RUN_WHY+="; sender stderr: $(tr '\n' ' ' <"$BENCH_TMP/s.err" | cut -c1-200); listener stderr: $(tr '\n' ' ' <"$BENCH_TMP/l.err" | cut -c1-200)"
-    fi
-}
-
 echo "# tls_throughput: $BYTES bytes per run, $REPS repetitions, loopback 127.0.0.1"
 echo "# netkit: $NETKIT ($("$NETKIT" --version)); $(ncat --version 2>&1 | head -n 1); $(openssl version); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # What each listener negotiates, as netkit's client reports it (-v).
@@ -120,76 +83,23 @@ echo "# netkit's listener negotiates: $(negotiated "$LISTEN_NETKIT")"
 echo
 
 # --- correctness pass: random bytes, compared with cmp ------------------------
-echo "## correctness: $VERIFY_BYTES random bytes through each pair (received file compared with cmp)"
-head -c "$VERIFY_BYTES" /dev/urandom >"$BENCH_TMP/verify.bin"
-VERIFY_FAILED=0
-for cfg in "${CONFIGS[@]}"; do
-    IFS='|' read -r name listen send <<<"$cfg"
-    run_pair "$listen" "$send" "cat $BENCH_TMP/verify.bin" "$BENCH_TMP/received.bin" "$VERIFY_TIMEOUT"
-    got=$(stat -c %s "$BENCH_TMP/received.bin")
-    if ((RUN_OK)) && cmp -s "$BENCH_TMP/verify.bin" "$BENCH_TMP/received.bin"; then
-        printf '  %-20s ok (%s bytes)\n' "$name" "$got"
-    else
-        VERIFY_FAILED=1
-        printf '  %-20s FAILED: received %s of %s bytes%s\n' "$name" "$got" "$VERIFY_BYTES" \
-            "$( ((RUN_OK)) && echo '' || echo "; $RUN_WHY")"
-    fi
-done
-rm -f "$BENCH_TMP/verify.bin" "$BENCH_TMP/received.bin"
-echo
+verify_pairs 20 "$VERIFY_TIMEOUT" "$VERIFY_BYTES" "${CONFIGS[@]}"
 
 # --- timed runs -----------------------------------------------------------------
 declare -A SECS=() LRSS=() SRSS=() FAILS=() SKIP=()
 for ((rep = 1; rep <= REPS; rep++)); do
-    for cfg in "${CONFIGS[@]}"; do
-        IFS='|' read -r name listen send <<<"$cfg"
-        if [[ -n ${SKIP[$name]:-} ]]; then
-            printf 'rep %d/%d  %-16s skipped (failed before)\n' "$rep" "$REPS" "$name"
-            continue
-        fi
-        run_pair "$listen" "$send" "head -c $BYTES /dev/zero" /dev/null "$TIMEOUT"
-        if ((RUN_OK)); then
-            SECS[$name]+="$RUN_SECS "
-            LRSS[$name]+="$RUN_LRSS "
-            SRSS[$name]+="$RUN_SRSS "
-            printf 'rep %d/%d  %-16s %8.3f s  %6.2f GB/s  rss listen %s KiB, send %s KiB\n' "$rep" "$REPS" "$name" \
-                "$RUN_SECS" "$(awk -v n="$BYTES" -v s="$RUN_SECS" 'BEGIN{print n/s/1e9}')" "$RUN_LRSS" "$RUN_SRSS"
-        else
-            FAILS[$name]="${FAILS[$name]:-}rep $rep: $RUN_WHY"$'\n'
-            SKIP[$name]=1
-            printf 'rep %d/%d  %-16s FAILED: %s\n' "$rep" "$REPS" "$name" "$RUN_WHY"
-        fi
-    done
+    time_pairs "$rep" "${CONFIGS[@]}"
 done
 echo
 
 # --- summary ----------------------------------------------------------------------
-med_of() { tr ' ' '\n' <<<"${1:-}" | awk 'NF' | median; }
-gbps() { awk -v n="$BYTES" -v s="$1" 'BEGIN{ if (s=="nan") print "nan"; else printf "%.2f", n/s/1e9 }'; }
-mib() { awk -v k="$1" 'BEGIN{ if (k=="nan") print "nan"; else printf "%.1f", k/1024 }'; }
-
 declare -A GB=()
-printf '%-16s %10s %10s %5s %16s %14s\n' "pair" "median s" "GB/s" "runs" "listen RSS MiB" "send RSS MiB"
-for name in "ncat->ncat" "netkit->netkit" "ncat->netkit" "netkit->ncat"; do
-    s=$(med_of "${SECS[$name]:-}")
-    GB[$name]=$(gbps "$s")
-    n=$(tr ' ' '\n' <<<"${SECS[$name]:-}" | awk 'NF{n++} END{print n+0}')
-    l=$(mib "$(med_of "${LRSS[$name]:-}")")
-    w=$(mib "$(med_of "${SRSS[$name]:-}")")
-    printf '%-16s %10s %10s %5s %16s %14s\n' "$name" "$s" "${GB[$name]}" "$n/$REPS" "$l" "$w"
-done
+pair_table "ncat->ncat" "netkit->netkit" "ncat->netkit" "netkit->ncat"
 echo
 r=$(ratio "${GB[netkit->netkit]}" "${GB[ncat->ncat]}")
 echo "ratio netkit->netkit / ncat->ncat (GB/s):      $r   (target >= 1.0)"
 echo "ratio ncat->netkit / ncat->ncat (receive side): $(ratio "${GB[ncat->netkit]}" "${GB[ncat->ncat]}")"
 echo "ratio netkit->ncat / ncat->ncat (send side):    $(ratio "${GB[netkit->ncat]}" "${GB[ncat->ncat]}")"
-verdict=FAIL
-if [[ $r != nan ]] && awk -v r="$r" 'BEGIN{exit !(r >= 1.0)}'; then verdict=PASS; fi
-echo "throughput target: $verdict"
+throughput_verdict "$r"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-if ((${#FAILS[@]})); then
-    echo
-    echo "failed runs:"
-    for name in "${!FAILS[@]}"; do printf '  %s: %s' "$name" "${FAILS[$name]}"; done
-fi
-((VERIFY_FAILED)) && echo "correctness pass: FAILED (see above)" || echo "correctness pass: ok"
+report_failures
