@@ -10,79 +10,12 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::chat::*;
 use common::*;
-
-struct Server {
-    proc: Proc,
-    port: u16,
-    _events: Events,
-    _err: Collector,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let mut cmd = netkit();
-        cmd.args(["--json", "ws", "listen", "--chat"])
-            .args(extra)
-            .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let (proc, events, err, _, port) = spawn_listening(&mut cmd);
-        Server {
-            proc,
-            port,
-            _events: events,
-            _err: err,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.proc.signal("INT");
-        let _ = self.proc.wait_or_kill(TIMEOUT);
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`): the whole answer.
-fn http(port: u16, request: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    String::from_utf8(out).unwrap()
-}
-
-fn get(port: u16, target: &str, headers: &str) -> String {
-    http(
-        port,
-        &format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"),
-    )
-}
-
-fn post(port: u16, name: &str, text: &str) -> String {
-    http(
-        port,
-        &format!(
-            "POST /messages?name={name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{text}",
-            text.len()
-        ),
-    )
-}
-
-fn body(answer: &str) -> &str {
-    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
-}
 
 #[test]
 fn messages_endpoint_lines_json_etags_304_and_204() {
-    let s = Server::start(&[]);
+    let s = ChatServer::start(&[]);
     assert_eq!(
         post(s.port, "bot", "hello there\n"),
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"1\"\r\n\
@@ -129,7 +62,7 @@ fn messages_endpoint_lines_json_etags_304_and_204() {
 
 #[test]
 fn head_of_the_page_has_its_length_and_no_body() {
-    let s = Server::start(&[]);
+    let s = ChatServer::start(&[]);
     let get = get(s.port, "/", "");
     let head = http(
         s.port,
@@ -141,7 +74,7 @@ fn head_of_the_page_has_its_length_and_no_body() {
 
 #[test]
 fn the_history_is_bounded() {
-    let s = Server::start(&["--history", "2"]);
+    let s = ChatServer::start(&["--history", "2"]);
     for t in ["a", "b", "c"] {
         post(s.port, "x", t);
     }
@@ -150,7 +83,7 @@ fn the_history_is_bounded() {
 
 #[test]
 fn a_long_poll_is_held_until_a_message_comes() {
-    let s = Server::start(&[]);
+    let s = ChatServer::start(&[]);
     let port = s.port;
     let waiter = std::thread::spawn(move || get(port, "/messages?since=0&wait=30s", ""));
     // Not a synchronisation: whether the post comes before the request is
@@ -179,7 +112,7 @@ fn curl_posts_and_reads() {
     if !require_peer("curl") {
         return;
     }
-    let s = Server::start(&[]);
+    let s = ChatServer::start(&[]);
     let out = Command::new("curl")
         .args([
             "-sS",
@@ -215,7 +148,7 @@ fn curl_posts_and_reads() {
 
 #[test]
 fn the_page_is_served_self_contained() {
-    let s = Server::start(&[]);
+    let s = ChatServer::start(&[]);
     let answer = get(s.port, "/", "");
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"));
     let page = body(&answer);
@@ -230,34 +163,9 @@ fn the_page_is_served_self_contained() {
     );
 }
 
-/// A `netkit ws connect` reading stdin lines and printing messages.
-fn ws_client(port: u16, name: &str) -> (Proc, std::process::ChildStdin, Lines) {
-    let (p, stdin, out, _) = ws_client_welcomed(port, name);
-    (p, stdin, out)
-}
-
-/// [`ws_client`], and its welcome line.
-fn ws_client_welcomed(port: u16, name: &str) -> (Proc, std::process::ChildStdin, Lines, String) {
-    let mut cmd = netkit();
-    cmd.args([
-        "ws",
-        "connect",
-        &format!("ws://127.0.0.1:{port}/?name={name}"),
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    let mut p = Proc::spawn(&mut cmd);
-    let stdin = p.take_stdin();
-    let mut out = p.stdout_lines();
-    let w = out.next_line(TIMEOUT).expect("a welcome");
-    assert!(w.starts_with(&format!("*** welcome, {name}")), "{w}");
-    (p, stdin, out, w)
-}
-
 #[test]
 fn pollers_are_not_members_of_the_room() {
-    let s = Server::start(&[]);
+    let s = ChatServer::start(&[]);
     // A poller on a kept-alive connection, answered (so open on the
     // server) and still there while people join.
     let mut poller = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
@@ -279,22 +187,9 @@ fn pollers_are_not_members_of_the_room() {
     drop(poller);
 }
 
-fn chat_lines(lines: &mut Lines, n: usize, what: &str) -> Vec<String> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let l = lines
-            .next_line(TIMEOUT)
-            .unwrap_or_else(|| panic!("{what}: EOF after {got:?}"));
-        if l.starts_with('<') {
-            got.push(l);
-        }
-    }
-    got
-}
-
 #[test]
 fn websocket_long_poll_and_poll_clients_see_every_message_once_in_order() {
-    let s = Server::start(&[]);
+    let s = ChatServer::start(&[]);
     let url = s.url("/messages");
     // The listener (WebSocket), the speaker (WebSocket), a long poller and
     // a poller (ETag cursor, every 20 ms).

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::chat::*;
 use common::*;
 
 /// A `redis-server` on 127.0.0.1:port, data in `dir`.
@@ -117,40 +118,16 @@ fn redis_cmd(port: u16, cmd: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
-struct Server {
-    proc: Proc,
-    port: u16,
-    _events: Events,
-    err: Option<Collector>,
-}
-
-impl Server {
-    fn start(redis: &Redis, room: &str) -> Server {
-        Server::start_with(&["--redis", &redis.url(), "--room", room])
+impl ChatServer {
+    fn on_redis(redis: &Redis, room: &str) -> ChatServer {
+        ChatServer::start_bound(&["--redis", &redis.url(), "--room", room])
     }
 
-    fn start_with(args: &[&str]) -> Server {
-        let mut cmd = netkit();
-        cmd.args(["--json", "ws", "listen", "--chat", "--bind", "127.0.0.1"])
-            .args(args)
-            .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // Listening at once; taking messages once connected to Redis
-        // (see `post_ok`), up to date once it read the stream that far
-        // (see `wait_until_read`).
-        let (proc, events, err, _, port) = spawn_listening(&mut cmd);
-        Server {
-            proc,
-            port,
-            _events: events,
-            err: Some(err),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    /// Listening at once; taking messages once connected to Redis (see
+    /// `post_ok`), up to date once it read the stream that far (see
+    /// `wait_until_read`).
+    fn start_bound(args: &[&str]) -> ChatServer {
+        ChatServer::start(&[&["--bind", "127.0.0.1"], args].concat())
     }
 
     /// Without --json: listening, then connected to Redis (its notice),
@@ -170,49 +147,6 @@ impl Server {
         err.wait_for(TIMEOUT, "connected", |l| l == connected);
         (proc, port, err, out)
     }
-
-    /// Stops it: its stderr.
-    fn stop(&mut self) -> String {
-        self.proc.signal("INT");
-        let _ = self.proc.wait_or_kill(TIMEOUT);
-        self.err.take().map(|c| c.text()).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.proc.running() {
-            self.proc.signal("INT");
-            let _ = self.proc.wait_or_kill(TIMEOUT);
-        }
-    }
-}
-
-/// One request on a fresh connection (`Connection: close`): the whole answer.
-fn http(port: u16, request: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    String::from_utf8(out).unwrap()
-}
-
-fn get(port: u16, target: &str, headers: &str) -> String {
-    http(
-        port,
-        &format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n"),
-    )
-}
-
-fn post(port: u16, name: &str, text: &str) -> String {
-    http(
-        port,
-        &format!(
-            "POST /messages?name={name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{text}",
-            text.len()
-        ),
-    )
 }
 
 /// POSTs until the server takes it (a server still connecting to Redis
@@ -230,10 +164,6 @@ fn post_ok(port: u16, name: &str, text: &str) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn body(answer: &str) -> &str {
-    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
 fn etag(answer: &str) -> String {
@@ -259,39 +189,6 @@ fn wait_until_read(port: u16, id: &str) -> String {
     }
 }
 
-/// A `netkit ws connect` reading stdin lines and printing messages.
-fn ws_client(port: u16, name: &str) -> (Proc, std::process::ChildStdin, Lines) {
-    let mut cmd = netkit();
-    cmd.args([
-        "ws",
-        "connect",
-        &format!("ws://127.0.0.1:{port}/?name={name}"),
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    let mut p = Proc::spawn(&mut cmd);
-    let stdin = p.take_stdin();
-    let mut out = p.stdout_lines();
-    let w = out.next_line(TIMEOUT).expect("a welcome");
-    assert!(w.starts_with(&format!("*** welcome, {name}")), "{w}");
-    (p, stdin, out)
-}
-
-/// The next `n` chat lines (`<name> text`), notices skipped.
-fn chat_lines(lines: &mut Lines, n: usize, what: &str) -> Vec<String> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let l = lines
-            .next_line(TIMEOUT)
-            .unwrap_or_else(|| panic!("{what}: EOF after {got:?}"));
-        if l.starts_with('<') {
-            got.push(l);
-        }
-    }
-    got
-}
-
 fn poller(args: &[&str]) -> (Proc, Lines, Collector) {
     let mut cmd = netkit();
     cmd.arg("poll")
@@ -311,7 +208,9 @@ fn three_servers_on_one_redis_deliver_every_message_once_in_one_order() {
         return;
     }
     let redis = Redis::start(false);
-    let s: Vec<Server> = (0..3).map(|_| Server::start(&redis, "three")).collect();
+    let s: Vec<ChatServer> = (0..3)
+        .map(|_| ChatServer::on_redis(&redis, "three"))
+        .collect();
     // Each server takes messages (its commands connection is up) and has
     // read the room so far (its reads connection too).
     let mut expected = Vec::new();
@@ -418,8 +317,8 @@ fn a_client_moving_to_another_server_with_its_cursor_misses_nothing() {
         return;
     }
     let redis = Redis::start(false);
-    let a = Server::start(&redis, "move");
-    let b = Server::start(&redis, "move");
+    let a = ChatServer::on_redis(&redis, "move");
+    let b = ChatServer::on_redis(&redis, "move");
     let first = post_ok(a.port, "ann", "one");
     post_ok(b.port, "bob", "two");
     let cursor = etag(&wait_until_read(a.port, &post_ok(a.port, "ann", "three")));
@@ -479,8 +378,8 @@ fn redis_restarted_mid_conversation_loses_nothing_acknowledged_and_refuses_meanw
         return;
     }
     let mut redis = Redis::start(true);
-    let mut a = Server::start(&redis, "restart");
-    let mut b = Server::start(&redis, "restart");
+    let mut a = ChatServer::on_redis(&redis, "restart");
+    let mut b = ChatServer::on_redis(&redis, "restart");
     let (mut ear, _ear_in, mut heard) = ws_client(b.port, "ear");
     let (mut mouth, mut say, mut mouth_out) = ws_client(a.port, "mouth");
     let mut acked = Vec::new();
@@ -527,7 +426,7 @@ fn redis_restarted_mid_conversation_loses_nothing_acknowledged_and_refuses_meanw
     assert_eq!(chat_lines(&mut heard, 2, "ear"), acked[2..]);
     // Nothing acknowledged lost, nothing refused kept: on both servers
     // and on a server started now (it loads the room from Redis).
-    let c = Server::start(&redis, "restart");
+    let c = ChatServer::on_redis(&redis, "restart");
     let last = etag(&get(a.port, "/messages?since=0", ""));
     for srv in [&a, &b, &c] {
         let answer = wait_until_read(srv.port, &last);
@@ -593,7 +492,7 @@ fn pipelined_posts_are_each_answered_once_redis_has_them() {
         return;
     }
     let redis = Redis::start(false);
-    let a = Server::start(&redis, "pipe");
+    let a = ChatServer::on_redis(&redis, "pipe");
     post_ok(a.port, "boot", "up");
     // Three POSTs in one write on one keep-alive connection: each waits
     // for its XADD; the next must not wait for more bytes from us.
@@ -661,12 +560,12 @@ fn rediss_with_a_password_and_a_database() {
     let ca = pki.ca.to_str().unwrap();
     let args = ["--redis", &url, "--redis-cacert", ca, "--room", "tls"];
     // Taking messages once TLS, AUTH and SELECT are done.
-    let a = Server::start_with(&args);
-    let b = Server::start_with(&args);
+    let a = ChatServer::start_bound(&args);
+    let b = ChatServer::start_bound(&args);
     let id = post_ok(a.port, "ann", "over TLS");
     assert_eq!(body(&wait_until_read(b.port, &id)), "<ann> over TLS\n");
     // Without the CA the certificate is refused, and so are messages.
-    let mut c = Server::start_with(&["--redis", &url, "--room", "tls"]);
+    let mut c = ChatServer::start_bound(&["--redis", &url, "--room", "tls"]);
     let deadline = Instant::now() + TIMEOUT;
     loop {
         // (Until the first handshake fails it says "not connected yet".)
@@ -706,7 +605,7 @@ fn a_stopped_redis_is_noticed_and_senders_get_an_error_not_silence() {
         return;
     }
     let redis = Redis::start(false);
-    let mut a = Server::start(&redis, "stopped");
+    let mut a = ChatServer::on_redis(&redis, "stopped");
     let (mut mouth, mut say, mut mouth_out) = ws_client(a.port, "mouth");
     post_ok(a.port, "bot", "before");
     // SIGSTOP: the connections stay open, nothing answers.
@@ -753,8 +652,8 @@ fn the_chat_page_on_one_server_and_a_cli_client_on_another() {
         return;
     }
     let redis = Redis::start(false);
-    let (_pages, port, _pages_err, _pages_out) = Server::start_connected(&redis, "browser");
-    let (_other, other, _other_err, _other_out) = Server::start_connected(&redis, "browser");
+    let (_pages, port, _pages_err, _pages_out) = ChatServer::start_connected(&redis, "browser");
+    let (_other, other, _other_err, _other_out) = ChatServer::start_connected(&redis, "browser");
     let (mut cli, mut say, mut heard) = ws_client(other, "cli");
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -808,8 +707,8 @@ fn bench_spreads_its_clients_over_the_servers_of_one_room() {
         return;
     }
     let redis = Redis::start(false);
-    let a = Server::start(&redis, "bench");
-    let b = Server::start(&redis, "bench");
+    let a = ChatServer::on_redis(&redis, "bench");
+    let b = ChatServer::on_redis(&redis, "bench");
     post_ok(a.port, "boot", "a");
     post_ok(b.port, "boot", "b");
     let out = netkit()

@@ -1085,4 +1085,5 @@ pub fn with_slow_resolver(
     (code(status), err.text(), started.elapsed())
 }
 
+pub mod chat;
 pub mod fault;
