@@ -108,6 +108,25 @@ fn poll_json(args: &[&str]) -> (i32, Vec<Value>, String) {
     (code, events, err)
 }
 
+/// `netkit poll ARGS URL` against a [`Scripted`] server playing `script`,
+/// which must exit 0: its stderr.
+fn poll_scripted(script: Vec<String>, args: &[&str]) -> String {
+    let server = Scripted::start(script);
+    let url = server.url();
+    let (code, _, err) = poll(&[args, &[url.as_str()]].concat());
+    assert_eq!(code, 0, "stderr: {err}");
+    err
+}
+
+/// [`poll_scripted`] with `--json`: its events.
+fn poll_json_scripted(script: Vec<String>, args: &[&str]) -> Vec<Value> {
+    let server = Scripted::start(script);
+    let url = server.url();
+    let (code, events, err) = poll_json(&[args, &[url.as_str()]].concat());
+    assert_eq!(code, 0, "stderr: {err}");
+    events
+}
+
 fn summary(events: &[Value]) -> Value {
     let s: Vec<&Value> = events.iter().filter(|e| e["event"] == "summary").collect();
     assert_eq!(s.len(), 1, "one summary: {events:?}");
@@ -183,20 +202,11 @@ fn unknown_host_exits_3() {
 
 #[test]
 fn one_success_among_failures_exits_0() {
-    let server = Scripted::start(vec![
+    let script = vec![
         resp("503 Service Unavailable", "", ""),
         resp("200 OK", "", "up\n"),
-    ]);
-    let (code, _, err) = poll(&[
-        "-n",
-        "20ms",
-        "--backoff-max",
-        "40ms",
-        "-c",
-        "2",
-        &server.url(),
-    ]);
-    assert_eq!(code, 0, "stderr: {err}");
+    ];
+    poll_scripted(script, &["-n", "20ms", "--backoff-max", "40ms", "-c", "2"]);
 }
 
 #[test]
@@ -227,16 +237,14 @@ fn a_condition_not_met_stays_exit_1() {
 
 #[test]
 fn summary_counts_the_first_new_poll() {
-    let server = Scripted::start(vec![
+    let script = vec![
         resp("200 OK", "", "a\n"),
         resp("200 OK", "", "a\n"),
         resp("200 OK", "", "b\n"),
         resp("503 Service Unavailable", "", ""),
-    ]);
-    let url = server.url();
-    let args = ["-n", "20ms", "--backoff-max", "40ms", "-c", "4", &url];
-    let (code, events, err) = poll_json(&args);
-    assert_eq!(code, 0, "stderr: {err}");
+    ];
+    let args = ["-n", "20ms", "--backoff-max", "40ms", "-c", "4"];
+    let events = poll_json_scripted(script.clone(), &args);
     assert_eq!(outcomes(&events), ["new", "unchanged", "changed", "error"]);
     let s = summary(&events);
     assert_eq!(s["requests"], 4, "{s}");
@@ -246,18 +254,8 @@ fn summary_counts_the_first_new_poll() {
     assert_eq!(s["errors"], 1, "{s}");
     assert_eq!(s["uptime_pct"], 75.0, "{s}");
     assert_eq!(s["nothing_new_pct"], 33.3, "{s}");
-    drop(server);
 
-    let server = Scripted::start(vec![
-        resp("200 OK", "", "a\n"),
-        resp("200 OK", "", "a\n"),
-        resp("200 OK", "", "b\n"),
-        resp("503 Service Unavailable", "", ""),
-    ]);
-    let url = server.url();
-    let args = ["-n", "20ms", "--backoff-max", "40ms", "-c", "4", &url];
-    let (code, _, err) = poll(&args);
-    assert_eq!(code, 0, "stderr: {err}");
+    let err = poll_scripted(script, &args);
     assert!(
         err.contains(": 1 new, 1 changed, 1 unchanged, 1 errors; "),
         "summary line: {err}"
@@ -284,15 +282,13 @@ fn tcp_summary_counts_up_polls() {
 
 #[test]
 fn long_poll_304_and_204_are_not_changes() {
-    let server = Scripted::start(vec![
+    let script = vec![
         resp("200 OK", "ETag: \"1\"\r\n", "event 1\n"),
         resp("304 Not Modified", "ETag: \"1\"\r\n", ""),
         resp("204 No Content", "", ""),
         resp("304 Not Modified", "ETag: \"1\"\r\n", ""),
-    ]);
-    let url = server.url();
-    let (code, events, err) = poll_json(&["--long", "-c", "4", &url]);
-    assert_eq!(code, 0, "stderr: {err}");
+    ];
+    let events = poll_json_scripted(script, &["--long", "-c", "4"]);
     assert_eq!(
         outcomes(&events),
         ["new", "not_modified", "not_modified", "not_modified"]
@@ -307,14 +303,12 @@ fn long_poll_304_and_204_are_not_changes() {
 /// event in JSON (they were missing there).
 #[test]
 fn changes_bodies_are_body_events_in_json() {
-    let server = Scripted::start(vec![
+    let script = vec![
         resp("200 OK", "", "one\n"),
         resp("200 OK", "", "one\n"),
         resp("200 OK", "", "two\n"),
-    ]);
-    let url = server.url();
-    let (code, events, err) = poll_json(&["--changes", "-n", "10ms", "-c", "3", &url]);
-    assert_eq!(code, 0, "stderr: {err}");
+    ];
+    let events = poll_json_scripted(script, &["--changes", "-n", "10ms", "-c", "3"]);
     let bodies: Vec<&str> = events
         .iter()
         .filter(|e| e["event"] == "body")
@@ -325,15 +319,13 @@ fn changes_bodies_are_body_events_in_json() {
 
 #[test]
 fn long_poll_until_change_ignores_204() {
-    let server = Scripted::start(vec![
+    let script = vec![
         resp("200 OK", "", "event 1\n"),
         resp("204 No Content", "", ""),
         resp("204 No Content", "", ""),
         resp("200 OK", "", "event 2\n"),
-    ]);
-    let url = server.url();
-    let (code, events, err) = poll_json(&["--long", "--until-change", "-c", "6", &url]);
-    assert_eq!(code, 0, "stderr: {err}");
+    ];
+    let events = poll_json_scripted(script, &["--long", "--until-change", "-c", "6"]);
     assert_eq!(
         outcomes(&events),
         ["new", "not_modified", "not_modified", "changed"]
@@ -362,26 +354,25 @@ fn huge_interval_with_jitter_is_a_usage_error() {
 
 #[test]
 fn the_largest_durations_run_without_a_panic() {
-    let server = Scripted::start(vec![resp("200 OK", "", "x\n")]);
-    let url = server.url();
-    let (code, _, err) = poll(&[
-        "-n",
-        "99years",
-        "--jitter",
-        "100",
-        "--hold-timeout",
-        "99years",
-        "--connect-timeout",
-        "99years",
-        "--backoff-max",
-        "99years",
-        "-m",
-        "99years",
-        "-c",
-        "1",
-        &url,
-    ]);
-    assert_eq!(code, 0, "stderr: {err}");
+    let err = poll_scripted(
+        vec![resp("200 OK", "", "x\n")],
+        &[
+            "-n",
+            "99years",
+            "--jitter",
+            "100",
+            "--hold-timeout",
+            "99years",
+            "--connect-timeout",
+            "99years",
+            "--backoff-max",
+            "99years",
+            "-m",
+            "99years",
+            "-c",
+            "1",
+        ],
+    );
     assert_no_panic(&err);
 }
 
