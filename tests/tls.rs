@@ -96,6 +96,16 @@ fn s_server(cert: &str, key: &str, args: &[&str]) -> (Proc, u16) {
     (proc, port)
 }
 
+/// [`s_server`] with `ARGS`, on a fresh [`openssl_cert`] for localhost (30
+/// days) in a scratch directory `name`: (the directory, the server, the
+/// certificate's path, its port).
+fn localhost_s_server(name: &str, key: Key, args: &[&str]) -> (TempDir, Proc, String, u16) {
+    let dir = TempDir::new(name);
+    let (cert, keyf) = openssl_cert(&dir, "server", key, "localhost", 30);
+    let (server, port) = s_server(&cert, &keyf, args);
+    (dir, server, cert, port)
+}
+
 fn need_openssl() -> bool {
     require_peer("openssl")
 }
@@ -109,9 +119,7 @@ fn cacert_trusts_an_openssl_self_signed_certificate_rsa_and_ec() {
         return;
     }
     for key in [Key::Rsa, Key::Ec] {
-        let dir = TempDir::new("cacert");
-        let (cert, keyf) = openssl_cert(&dir, "server", key, "localhost", 30);
-        let (_server, port) = s_server(&cert, &keyf, &["-www"]);
+        let (_dir, _server, cert, port) = localhost_s_server("cacert", key, &["-www"]);
         let url = format!("https://localhost:{port}/");
         let (code, out, err) = run(&["http", &url, "--cacert", &cert], Stdio::null());
         assert_eq!(code, 0, "stderr: {err}");
@@ -128,9 +136,7 @@ fn a_pinned_certificate_still_has_its_host_name_checked() {
     if !need_openssl() {
         return;
     }
-    let dir = TempDir::new("name");
-    let (cert, keyf) = openssl_cert(&dir, "server", Key::Rsa, "localhost", 30);
-    let (_server, port) = s_server(&cert, &keyf, &["-www"]);
+    let (_dir, _server, cert, port) = localhost_s_server("name", Key::Rsa, &["-www"]);
     let url = format!("https://127.0.0.1:{port}/");
     let (code, _, err) = run(&["http", &url, "--cacert", &cert], Stdio::null());
     assert_eq!(code, 7, "stderr: {err}");
@@ -144,10 +150,8 @@ fn an_untrusted_self_signed_certificate_is_one_plain_line_rsa_and_ec() {
         return;
     }
     for key in [Key::Rsa, Key::Ec] {
-        let dir = TempDir::new("untrusted");
-        let (cert, keyf) = openssl_cert(&dir, "server", key, "localhost", 30);
+        let (dir, _server, _, port) = localhost_s_server("untrusted", key, &["-www"]);
         let (other, _) = openssl_cert(&dir, "other", key, "localhost", 30);
-        let (_server, port) = s_server(&cert, &keyf, &["-www"]);
         let url = format!("https://localhost:{port}/");
         for extra in [&[][..], &["--cacert", other.as_str()][..]] {
             let mut args = vec!["http", url.as_str()];
@@ -169,9 +173,7 @@ fn plain_http_to_an_openssl_tls_port_suggests_https() {
     if !need_openssl() {
         return;
     }
-    let dir = TempDir::new("plain");
-    let (cert, keyf) = openssl_cert(&dir, "server", Key::Rsa, "localhost", 30);
-    let (_server, port) = s_server(&cert, &keyf, &["-www"]);
+    let (_dir, _server, _, port) = localhost_s_server("plain", Key::Rsa, &["-www"]);
     let url = format!("http://localhost:{port}/");
     let (code, _, err) = run(&["http", &url], Stdio::null());
     assert_eq!(code, 6, "stderr: {err}");
@@ -241,6 +243,12 @@ fn ncat_ssl(cert: &str, key: &str, args: &[&str], stdin: Stdio, stdout: Stdio) -
     (proc, port)
 }
 
+/// `netkit GLOBAL... tcp connect --tls ARGS...`: exit code, stdout, stderr.
+fn tls_connect(global: &[&str], args: &[&str], stdin: Stdio) -> (i32, Vec<u8>, String) {
+    let full = [global, &["tcp", "connect", "--tls"], args].concat();
+    run(&full, stdin)
+}
+
 /// netkit's stdin from a temp file holding `data`.
 fn file_stdin(data: &[u8]) -> (TempFile, Stdio) {
     let f = TempFile::with("stdin", data);
@@ -288,16 +296,9 @@ fn tls_connect_sends_megabytes_exactly_to_openssl_s_server() {
     };
     let data = random_bytes(4 * MIB, 14);
     let (_f, stdin) = file_stdin(&data);
-    let (code, out, err) = run(
-        &[
-            "tcp",
-            "connect",
-            "--tls",
-            "--cacert",
-            &cert,
-            "localhost",
-            &port.to_string(),
-        ],
+    let (code, out, err) = tls_connect(
+        &[],
+        &["--cacert", &cert, "localhost", &port.to_string()],
         stdin,
     );
     assert_eq!(code, 0, "stderr: {err}");
@@ -344,16 +345,9 @@ fn tls_connect_echoes_megabytes_exactly_through_socat() {
         socat_listener(&[&listen, "SYSTEM:cat"], Stdio::null(), Stdio::null());
     let data = random_bytes(8 * MIB, 15);
     let (_f, stdin) = file_stdin(&data);
-    let (code, out, err) = run(
-        &[
-            "tcp",
-            "connect",
-            "--tls",
-            "--cacert",
-            &cert,
-            "localhost",
-            &port.to_string(),
-        ],
+    let (code, out, err) = tls_connect(
+        &[],
+        &["--cacert", &cert, "localhost", &port.to_string()],
         stdin,
     );
     assert_eq!(code, 0, "stderr: {err}");
@@ -371,19 +365,9 @@ fn tls_connect_receives_and_sends_megabytes_exactly_with_ncat() {
     let data = random_bytes(16 * MIB, 16);
     let (_f, ncat_in) = file_stdin(&data);
     let (_ncat, port) = ncat_ssl(&cert, &key, &[], ncat_in, Stdio::null());
-    let (code, out, err) = run(
-        &[
-            "tcp",
-            "connect",
-            "--tls",
-            "--recv-only",
-            "--cacert",
-            &cert,
-            "localhost",
-            &port.to_string(),
-        ],
-        Stdio::null(),
-    );
+    let port = port.to_string();
+    let args = ["--recv-only", "--cacert", &cert, "localhost", &port];
+    let (code, out, err) = tls_connect(&[], &args, Stdio::null());
     assert_eq!(code, 0, "stderr: {err}");
     assert_same_bytes("sent by ncat", &data, &out);
 
@@ -392,16 +376,9 @@ fn tls_connect_receives_and_sends_megabytes_exactly_with_ncat() {
     let (_f, stdin) = file_stdin(&data);
     let (mut ncat, port) = ncat_ssl(&cert, &key, &[], Stdio::null(), Stdio::piped());
     let received = ncat.stdout_bytes();
-    let (code, _, err) = run(
-        &[
-            "tcp",
-            "connect",
-            "--tls",
-            "--cacert",
-            &cert,
-            "localhost",
-            &port.to_string(),
-        ],
+    let (code, _, err) = tls_connect(
+        &[],
+        &["--cacert", &cert, "localhost", &port.to_string()],
         stdin,
     );
     assert_eq!(code, 0, "stderr: {err}");
@@ -414,9 +391,7 @@ fn tls_connect_to_the_wrong_name_exits_7_with_one_line() {
     if !need_openssl() {
         return;
     }
-    let dir = TempDir::new("wrong_name");
-    let (cert, key) = openssl_cert(&dir, "server", Key::Rsa, "localhost", 30);
-    let (_server, port) = s_server(&cert, &key, &["-www"]);
+    let (_dir, _server, cert, port) = localhost_s_server("wrong_name", Key::Rsa, &["-www"]);
     let port = port.to_string();
     for args in [
         vec![
@@ -447,19 +422,13 @@ fn tls_connect_to_the_wrong_name_exits_7_with_one_line() {
         assert!(err.contains("not valid for this host name"), "{err}");
     }
     // Not trusted at all.
-    let (code, _, err) = run(
-        &["tcp", "connect", "--tls", "localhost", &port],
-        Stdio::null(),
-    );
+    let (code, _, err) = tls_connect(&[], &["localhost", &port], Stdio::null());
     assert_eq!(code, 7, "stderr: {err}");
     assert_one_error_line(&err);
     assert!(err.contains("self-signed"), "{err}");
     // -k connects, and says it does not verify.
     let get = TempFile::with("get", b"GET / HTTP/1.0\r\n\r\n");
-    let (code, out, err) = run(
-        &["tcp", "connect", "--tls", "-k", "localhost", &port],
-        get.stdio(),
-    );
+    let (code, out, err) = tls_connect(&[], &["-k", "localhost", &port], get.stdio());
     assert_eq!(code, 0, "stderr: {err}");
     assert!(err.contains("--insecure"), "{err}");
     assert!(
@@ -474,26 +443,12 @@ fn tls_connect_reports_the_session_as_an_event() {
     if !need_openssl() {
         return;
     }
-    let dir = TempDir::new("session");
-    let (cert, key) = openssl_cert(&dir, "server", Key::Ec, "localhost", 30);
-    let (_server, port) = s_server(&cert, &key, &["-www", "-alpn", "h2,http/1.1"]);
+    let (_dir, _server, cert, port) =
+        localhost_s_server("session", Key::Ec, &["-www", "-alpn", "h2,http/1.1"]);
     let port = port.to_string();
     let get = TempFile::with("get", b"GET / HTTP/1.0\r\n\r\n");
-    let (code, out, err) = run(
-        &[
-            "--json",
-            "tcp",
-            "connect",
-            "--tls",
-            "--cacert",
-            &cert,
-            "--alpn",
-            "http/1.1",
-            "localhost",
-            &port,
-        ],
-        get.stdio(),
-    );
+    let args = ["--cacert", &cert, "--alpn", "http/1.1", "localhost", &port];
+    let (code, out, err) = tls_connect(&["--json"], &args, get.stdio());
     assert_eq!(code, 0, "stderr: {err}");
     let text = String::from_utf8_lossy(&out);
     let ev = text
@@ -510,17 +465,9 @@ fn tls_connect_reports_the_session_as_an_event() {
     assert_eq!(ev["subject"], "CN=localhost");
     assert!(ev["not_after"].as_str().unwrap().ends_with('Z'), "{ev}");
     // -v: one human line.
-    let (code, _, err) = run(
-        &[
-            "-v",
-            "tcp",
-            "connect",
-            "--tls",
-            "--cacert",
-            &cert,
-            "localhost",
-            &port,
-        ],
+    let (code, _, err) = tls_connect(
+        &["-v"],
+        &["--cacert", &cert, "localhost", &port],
         get.stdio(),
     );
     assert_eq!(code, 0, "stderr: {err}");
@@ -626,9 +573,7 @@ fn tls_check_shows_an_untrusted_chain_and_exits_7_unless_k() {
     if !need_openssl() {
         return;
     }
-    let dir = TempDir::new("untrusted_check");
-    let (cert, key) = openssl_cert(&dir, "server", Key::Ec, "localhost", 30);
-    let (_s, port) = s_server(&cert, &key, &["-www"]);
+    let (_dir, _server, _, port) = localhost_s_server("untrusted_check", Key::Ec, &["-www"]);
     let target = format!("localhost:{port}");
     let (code, out, err) = run(&["--json", "tls", "check", &target], Stdio::null());
     assert_eq!(code, 7, "stderr: {err}");
@@ -714,9 +659,7 @@ fn tls_check_failures_are_one_line_each_and_the_first_decides_the_exit() {
     if !need_openssl() {
         return;
     }
-    let dir = TempDir::new("failures");
-    let (cert, key) = openssl_cert(&dir, "server", Key::Rsa, "localhost", 30);
-    let (_s, port) = s_server(&cert, &key, &["-www"]);
+    let (_dir, _server, cert, port) = localhost_s_server("failures", Key::Rsa, &["-www"]);
     let closed = format!("127.0.0.1:{}", free_port());
     let good = format!("localhost:{port}");
     let (code, out, err) = run(
