@@ -24,6 +24,7 @@ use base64::Engine;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
+use common::ws::Tty;
 use common::{
     assert_one_error_line, client, code, feed, free_port, in_ci, listening_port, make_pki, netkit,
     parse_event, random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile,
@@ -2474,86 +2475,6 @@ fn netkit_client_against_websocat_mirror() {
 // ===========================================================================
 // The chat console on a terminal
 
-/// Runs `argv` on a pseudo-terminal (stdin, stdout and stderr; the child
-/// is a session leader with the terminal as its controlling terminal, so
-/// Ctrl-C is a real SIGINT). Everything the terminal shows is copied to
-/// the helper's stdout; lines `type HEX` on the helper's stdin are typed
-/// into the terminal. At EOF on its stdin it waits for the child and
-/// exits with its status (128+N for a signal).
-const PTY_CHAT: &str = r#"
-import os, pty, sys, threading
-argv = sys.argv[1:]
-pid, master = pty.fork()
-if pid == 0:
-    try:
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-def pump():
-    out = sys.stdout.buffer
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out.write(data)
-        out.flush()
-t = threading.Thread(target=pump, daemon=True)
-t.start()
-for line in sys.stdin:
-    line = line.strip()
-    if line.startswith("type "):
-        os.write(master, bytes.fromhex(line[5:]))
-_, status = os.waitpid(pid, 0)
-t.join(2)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"#;
-
-struct Tty {
-    proc: Proc,
-    input: Option<ChildStdin>,
-    screen: Lines,
-}
-
-impl Tty {
-    fn start(args: &[&str]) -> Tty {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PTY_CHAT)
-                .arg(env!("CARGO_BIN_EXE_netkit"))
-                .args(args)
-                .env("NO_COLOR", "1")
-                .env("TERM", "xterm")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit()),
-        );
-        let input = Some(proc.take_stdin());
-        let screen = proc.stdout_lines();
-        Tty {
-            proc,
-            input,
-            screen,
-        }
-    }
-
-    fn type_bytes(&mut self, bytes: &[u8]) {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let input = self.input.as_mut().unwrap();
-        writeln!(input, "type {hex}").unwrap();
-        input.flush().unwrap();
-    }
-
-    fn finish(mut self) -> i32 {
-        drop(self.input.take());
-        code(self.proc.wait(TIMEOUT))
-    }
-}
-
 #[test]
 fn tty_chat_sends_typed_lines_shows_messages_and_ctrl_d_closes() {
     if !require_peer("python3") {
@@ -2576,7 +2497,7 @@ fn tty_chat_sends_typed_lines_shows_messages_and_ctrl_d_closes() {
     let close = srv.closed(id);
     assert_eq!(close["code"], 1000, "{close}");
     assert_eq!(close["by"], "peer", "{close}");
-    assert_eq!(tty.finish(), 0);
+    assert_eq!(tty.finish().0, 0);
 }
 
 #[test]
@@ -2595,7 +2516,7 @@ fn tty_chat_ctrl_c_closes_1001_and_exits_130() {
     let close = srv.closed(id);
     assert_eq!(close["code"], 1001, "{close}");
     assert_eq!(close["by"], "peer", "{close}");
-    assert_eq!(tty.finish(), 130);
+    assert_eq!(tty.finish().0, 130);
     let typed: Vec<&Value> = srv
         .events
         .seen

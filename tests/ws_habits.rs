@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use common::ws::Tty;
 use common::*;
 use serde_json::Value;
 
@@ -445,91 +446,6 @@ fn show_ping_pong_reports_pings_and_pongs() {
 
 // ---------------------------------------------------------------------------
 // The chat console on a terminal
-
-/// Runs `argv` on a pseudo-terminal (stdin, stdout and stderr, a session
-/// leader so Ctrl-C is a real SIGINT). What the terminal shows is copied to
-/// the helper's stdout; lines `type HEX` on its stdin are typed into the
-/// terminal. At EOF on its stdin it waits for the child and exits with its
-/// status.
-const PTY_CHAT: &str = r#"
-import os, pty, sys, threading
-argv = sys.argv[1:]
-pid, master = pty.fork()
-if pid == 0:
-    try:
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-def pump():
-    out = sys.stdout.buffer
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out.write(data)
-        out.flush()
-t = threading.Thread(target=pump, daemon=True)
-t.start()
-for line in sys.stdin:
-    line = line.strip()
-    if line.startswith("type "):
-        os.write(master, bytes.fromhex(line[5:]))
-_, status = os.waitpid(pid, 0)
-t.join(2)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"#;
-
-struct Tty {
-    proc: Proc,
-    input: Option<ChildStdin>,
-    screen: Lines,
-}
-
-impl Tty {
-    fn start(args: &[&str]) -> Tty {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PTY_CHAT)
-                .arg(env!("CARGO_BIN_EXE_netkit"))
-                .args(args)
-                .env("NO_COLOR", "1")
-                .env("TERM", "xterm")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit()),
-        );
-        let input = Some(proc.take_stdin());
-        let screen = proc.stdout_lines();
-        Tty {
-            proc,
-            input,
-            screen,
-        }
-    }
-
-    fn type_bytes(&mut self, bytes: &[u8]) {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let input = self.input.as_mut().unwrap();
-        writeln!(input, "type {hex}").unwrap();
-        input.flush().unwrap();
-    }
-
-    fn wait_screen(&mut self, what: &str) -> String {
-        self.screen.wait_for(TIMEOUT, what, |l| l.contains(what))
-    }
-
-    fn finish(mut self) -> (i32, String) {
-        drop(self.input.take());
-        let status = self.proc.wait(TIMEOUT);
-        let _ = self.screen.rest(TIMEOUT);
-        (code(status), self.screen.all())
-    }
-}
 
 impl PyServer {
     /// The next message observation: (type, hex).

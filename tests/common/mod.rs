@@ -1086,3 +1086,5 @@ pub fn with_slow_resolver(
 }
 
 pub mod fault;
+
+pub mod ws;
