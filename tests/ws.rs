@@ -24,9 +24,9 @@ use base64::Engine;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
-use common::ws::Tty;
+use common::ws::{python, python_websockets, PyServer, Tty};
 use common::{
-    assert_one_error_line, client, code, feed, free_port, in_ci, listening_port, make_pki, netkit,
+    assert_one_error_line, client, code, feed, free_port, listening_port, make_pki, netkit,
     parse_event, random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile,
     MIB, TIMEOUT,
 };
@@ -594,31 +594,6 @@ fn dump(events: &[Value]) -> String {
 // ---------------------------------------------------------------------------
 // Python websockets
 
-/// `true` when python3 with the `websockets` package (new asyncio API) is
-/// installed; fails under CI=true, else skips with a reason.
-fn python_websockets() -> bool {
-    if !require_peer("python3") {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import websockets.asyncio.server, websockets.asyncio.client",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if in_ci() {
-        panic!("the python3 `websockets` package (>= 13) is required under CI=true (pip install websockets)");
-    }
-    eprintln!("skipping: the python3 `websockets` package is not installed");
-    false
-}
-
 /// A Python websockets server. argv: MODE [SUBPROTOCOLS]. Prints
 /// {"port": N} first, then a JSON object per observation.
 ///   report: per message {"type","len","sha1","text"(short ones)}, then at
@@ -735,44 +710,10 @@ async def main():
 asyncio.run(main())
 "#;
 
-fn python(script: &str, args: &[&str]) -> Proc {
-    Proc::spawn(
-        Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    )
-}
-
 /// A running [`PY_SERVER`]: its port and its JSON lines.
-struct PyServer {
-    proc: Proc,
-    port: u16,
-    lines: Lines,
-    stderr: Collector,
-}
-
 impl PyServer {
     fn start(mode: &str, protocols: &str) -> PyServer {
-        let mut proc = python(PY_SERVER, &[mode, protocols]);
-        let stderr = proc.stderr_bytes();
-        let mut lines = proc.stdout_lines();
-        let first = match lines.next_line(TIMEOUT) {
-            Some(l) => l,
-            None => panic!("python server exited: {}", stderr.text()),
-        };
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let port = v["port"].as_u64().expect("port") as u16;
-        PyServer {
-            proc,
-            port,
-            lines,
-            stderr,
-        }
+        PyServer::spawn(PY_SERVER, &[mode, protocols])
     }
 
     fn url(&self, path: &str) -> String {

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::ws::{python_websockets, PyServer};
 use common::{
-    free_port, in_ci, netkit, require_peer, run_with_input, spawn_listening, Collector, Lines,
-    Proc, TIMEOUT,
+    free_port, netkit, require_peer, run_with_input, spawn_listening, Collector, Proc, TIMEOUT,
 };
 
 /// Runs per peer with a short linger (plus a few with the default).
@@ -33,27 +33,6 @@ const RUNS: usize = 20;
 
 // ---------------------------------------------------------------------------
 // Peers
-
-/// `true` when python3 with `websockets` (asyncio API) is installed.
-fn python_websockets() -> bool {
-    if !require_peer("python3") {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if in_ci() {
-        panic!("the python3 `websockets` package (>= 13) is required under CI=true");
-    }
-    eprintln!("skipping: the python3 `websockets` package is not installed");
-    false
-}
 
 /// A Python websockets server. argv: MODE [ARG]. Prints {"port": N} first.
 ///   echo:   sends every message back
@@ -118,38 +97,9 @@ async def main():
 asyncio.run(main())
 "#;
 
-struct PyServer {
-    _proc: Proc,
-    port: u16,
-    lines: Lines,
-    _stderr: Collector,
-}
-
 impl PyServer {
     fn start(mode: &str, arg: &str) -> PyServer {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PY_SERVER)
-                .args([mode, arg])
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped()),
-        );
-        let stderr = proc.stderr_bytes();
-        let mut lines = proc.stdout_lines();
-        let Some(first) = lines.next_line(TIMEOUT) else {
-            panic!("python server exited: {}", stderr.text());
-        };
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let port = v["port"].as_u64().expect("port") as u16;
-        PyServer {
-            _proc: proc,
-            port,
-            lines,
-            _stderr: stderr,
-        }
+        PyServer::spawn(PY_SERVER, &[mode, arg])
     }
 
     fn url(&self) -> String {

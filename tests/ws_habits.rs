@@ -9,30 +9,9 @@ use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use common::ws::Tty;
+use common::ws::{python_websockets, PyServer, Tty};
 use common::*;
 use serde_json::Value;
-
-/// `true` when python3 with `websockets` (asyncio API) is installed; fails
-/// under CI=true, else skips with a reason.
-fn python_websockets() -> bool {
-    if !require_peer("python3") {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && in_ci() {
-        panic!("the python3 `websockets` package is required under CI=true");
-    }
-    if !ok {
-        eprintln!("skipping: the python3 `websockets` package is not installed");
-    }
-    ok
-}
 
 /// A Python websockets server. argv: FLAGS [SUBPROTOCOLS], FLAGS a comma
 /// list of: greet (send "hi" and binary 00 01 fe ff after the handshake),
@@ -91,33 +70,9 @@ async def main():
 asyncio.run(main())
 "#;
 
-struct PyServer {
-    _proc: Proc,
-    port: u16,
-    lines: Lines,
-}
-
 impl PyServer {
     fn start(flags: &str, protocols: &str) -> PyServer {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PY_SERVER)
-                .args([flags, protocols])
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit()),
-        );
-        let mut lines = proc.stdout_lines();
-        let first = lines.next_line(TIMEOUT).expect("python server exited");
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let port = v["port"].as_u64().expect("port") as u16;
-        PyServer {
-            _proc: proc,
-            port,
-            lines,
-        }
+        PyServer::spawn(PY_SERVER, &[flags, protocols])
     }
 
     fn url(&self) -> String {

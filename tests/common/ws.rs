@@ -1,10 +1,92 @@
 //! Shared harness for the WebSocket test binaries (ws, ws_habits,
-//! ws_client_exact, ws_server_exact): the chat console on a pseudo-terminal.
+//! ws_client_exact, ws_server_exact, ws_deflate): Python `websockets`
+//! peers and the chat console on a pseudo-terminal.
 
 use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 
-use super::{code, Lines, Proc, TIMEOUT};
+use serde_json::Value;
+
+use super::{code, in_ci, require_peer, Collector, Lines, Proc, TIMEOUT};
+
+// ---------------------------------------------------------------------------
+// Python websockets
+
+/// `true` when python3 with the `websockets` package (new asyncio API,
+/// server and client) is installed; fails under CI=true, else skips with a
+/// reason.
+pub fn python_websockets() -> bool {
+    if !require_peer("python3") {
+        return false;
+    }
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import websockets.asyncio.server, websockets.asyncio.client",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return true;
+    }
+    if in_ci() {
+        panic!("the python3 `websockets` package (>= 13) is required under CI=true (pip install websockets)");
+    }
+    eprintln!("skipping: the python3 `websockets` package is not installed");
+    false
+}
+
+/// `python3 -c SCRIPT ARGS`, unbuffered, stdin /dev/null, stdout and
+/// stderr piped.
+pub fn python(script: &str, args: &[&str]) -> Proc {
+    Proc::spawn(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+}
+
+/// A Python server script that prints `{"port": N}` as its first line
+/// (ready), then JSON lines of its own. Each test binary adds the methods
+/// its script calls for in its own `impl PyServer` block.
+pub struct PyServer {
+    pub proc: Proc,
+    pub port: u16,
+    /// Its stdout after the port line.
+    pub lines: Lines,
+    pub stderr: Collector,
+}
+
+impl PyServer {
+    /// Runs `python3 -c SCRIPT ARGS` and waits for its port line; panics
+    /// with its stderr if it exits first.
+    pub fn spawn(script: &str, args: &[&str]) -> PyServer {
+        let mut proc = python(script, args);
+        let stderr = proc.stderr_bytes();
+        let mut lines = proc.stdout_lines();
+        let Some(first) = lines.next_line(TIMEOUT) else {
+            panic!("python server exited: {}", stderr.text());
+        };
+        let v: Value = serde_json::from_str(&first).unwrap();
+        let port = v["port"].as_u64().expect("port") as u16;
+        PyServer {
+            proc,
+            port,
+            lines,
+            stderr,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The chat console on a terminal
 
 /// Runs `argv` on a pseudo-terminal (stdin, stdout and stderr; the child
 /// is a session leader with the terminal as its controlling terminal, so
