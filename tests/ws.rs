@@ -24,7 +24,7 @@ use base64::Engine;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
-use common::ws::{python, python_websockets, PyServer, Tty};
+use common::ws::{python, python_websockets, PyServer, Tty, WsListen as Server};
 use common::{
     assert_one_error_line, client, code, feed, free_port, listening_port, make_pki, netkit,
     parse_event, random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile,
@@ -422,44 +422,7 @@ fn collect_until_close(s: &mut TcpStream) -> (Vec<Frame>, Option<u16>) {
 // ---------------------------------------------------------------------------
 // netkit processes
 
-/// `netkit --json ws listen --bind 127.0.0.1 ARGS 0`, stdin a pipe kept open.
-struct Server {
-    proc: Proc,
-    port: u16,
-    events: Events,
-    stderr: Lines,
-    stdin: Option<ChildStdin>,
-}
-
 impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut cmd = netkit();
-        cmd.args(["--json", "ws", "listen", "--bind", "127.0.0.1"])
-            .args(args)
-            .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
-        let stdin = Some(proc.take_stdin());
-        let stderr = proc.stderr_lines();
-        let mut events = Events::new(proc.stdout_lines());
-        let first = match events.next(TIMEOUT) {
-            Some(v) => v,
-            None => panic!("netkit ws listen exited before listening"),
-        };
-        assert_eq!(first["event"], "listening", "first event: {first}");
-        let port = first["port"].as_u64().expect("port") as u16;
-        assert!(port > 0, "{first}");
-        Server {
-            proc,
-            port,
-            events,
-            stderr,
-            stdin,
-        }
-    }
-
     fn url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{path}", self.port)
     }

@@ -1,13 +1,58 @@
 //! Shared harness for the WebSocket test binaries (ws, ws_habits,
-//! ws_client_exact, ws_server_exact, ws_deflate): Python `websockets`
-//! peers and the chat console on a pseudo-terminal.
+//! ws_client_exact, ws_server_exact, ws_deflate): `netkit ws listen` as a
+//! server, Python `websockets` peers and the chat console on a
+//! pseudo-terminal.
 
 use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 
 use serde_json::Value;
 
-use super::{code, in_ci, require_peer, Collector, Lines, Proc, TIMEOUT};
+use super::{code, in_ci, netkit, require_peer, Collector, Events, Lines, Proc, TIMEOUT};
+
+// ---------------------------------------------------------------------------
+// netkit ws listen
+
+/// `netkit --json ws listen --bind 127.0.0.1 ARGS 0`, stdin a pipe kept
+/// open, ready once its `listening` event is read. Each test binary adds
+/// the methods it needs in its own `impl` block.
+pub struct WsListen {
+    pub proc: Proc,
+    pub port: u16,
+    pub events: Events,
+    pub stderr: Lines,
+    pub stdin: Option<ChildStdin>,
+}
+
+impl WsListen {
+    pub fn start(args: &[&str]) -> WsListen {
+        let mut cmd = netkit();
+        cmd.args(["--json", "ws", "listen", "--bind", "127.0.0.1"])
+            .args(args)
+            .arg("0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let stdin = Some(proc.take_stdin());
+        let stderr = proc.stderr_lines();
+        let mut events = Events::new(proc.stdout_lines());
+        let first = match events.next(TIMEOUT) {
+            Some(v) => v,
+            None => panic!("netkit ws listen exited before listening"),
+        };
+        assert_eq!(first["event"], "listening", "first event: {first}");
+        let port = first["port"].as_u64().expect("port") as u16;
+        assert!(port > 0, "{first}");
+        WsListen {
+            proc,
+            port,
+            events,
+            stderr,
+            stdin,
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Python websockets
