@@ -18,17 +18,16 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
-use common::ws::{python, python_websockets, PyServer, Tty, WsListen as Server};
+use common::ws::{python, python_websockets, websocat_server, PyServer, Tty, WsListen as Server};
 use common::{
-    assert_one_error_line, client, code, feed, free_port, listening_port, make_pki, netkit,
-    parse_event, random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile,
-    MIB, TIMEOUT,
+    assert_one_error_line, client, code, feed, listening_port, make_pki, netkit, parse_event,
+    random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile, MIB, TIMEOUT,
 };
 
 /// For the long runs (hundreds of thousands of messages through a debug build).
@@ -717,44 +716,6 @@ fn fox_lines(n: usize) -> Vec<u8> {
         v.push(b'\n');
     }
     v
-}
-
-// ---------------------------------------------------------------------------
-// websocat
-
-/// `websocat ARGS ws-l:127.0.0.1:PORT TARGET` on a just-freed port (retried).
-fn websocat_server(args: &[&str], target: &str) -> (Proc, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut p = Proc::spawn(
-            Command::new("websocat")
-                .args(args)
-                .arg(format!("ws-l:127.0.0.1:{port}"))
-                .arg(target)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline && p.running() {
-            if port_listening(port) {
-                return (p, port);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("websocat did not start listening");
-}
-
-/// Whether something listens on 127.0.0.1:PORT, without connecting to it.
-fn port_listening(port: u16) -> bool {
-    let hex = format!(":{port:04X} ");
-    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
-        t.lines().skip(1).any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1] == format!("0100007F{}", hex.trim_end()) && f[3] == "0A"
-        })
-    })
 }
 
 // ---------------------------------------------------------------------------

@@ -17,16 +17,14 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use common::ws::{python_websockets, PyServer};
-use common::{
-    free_port, netkit, require_peer, run_with_input, spawn_listening, Collector, Proc, TIMEOUT,
-};
+use common::ws::{python_websockets, websocat_server, PyServer};
+use common::{netkit, require_peer, run_with_input, spawn_listening, Collector, Proc, TIMEOUT};
 
 /// Runs per peer with a short linger (plus a few with the default).
 const RUNS: usize = 20;
@@ -156,40 +154,6 @@ impl NetkitServer {
     }
 }
 
-/// `websocat -t ws-l:127.0.0.1:PORT mirror:` (an echo server) on a
-/// just-freed port (websocat cannot report one), retried.
-fn websocat_mirror() -> (Proc, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut p = Proc::spawn(
-            Command::new("websocat")
-                .args(["-t", &format!("ws-l:127.0.0.1:{port}"), "mirror:"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline && p.running() {
-            if port_listening(port) {
-                return (p, port);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("websocat did not start listening");
-}
-
-/// Whether something listens on 127.0.0.1:PORT, without connecting to it.
-fn port_listening(port: u16) -> bool {
-    let local = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
-        t.lines().skip(1).any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1] == local && f[3] == "0A"
-        })
-    })
-}
-
 // ---------------------------------------------------------------------------
 // 1. `cmd | netkit ws connect` prints the replies
 
@@ -226,7 +190,7 @@ fn pipe_into_websocat_mirror_prints_every_reply() {
     if !require_peer("websocat") {
         return;
     }
-    let (_ws, port) = websocat_mirror();
+    let (_ws, port) = websocat_server(&["-t"], "mirror:");
     echo_pipeline_is_exact("websocat", &format!("ws://127.0.0.1:{port}/"));
 }
 

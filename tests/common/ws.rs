@@ -5,10 +5,14 @@
 
 use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{code, in_ci, netkit, require_peer, Collector, Events, Lines, Proc, TIMEOUT};
+use super::{
+    code, free_port, in_ci, netkit, require_peer, Collector, Events, Lines, Proc, TIMEOUT,
+};
 
 // ---------------------------------------------------------------------------
 // netkit ws listen
@@ -128,6 +132,45 @@ impl PyServer {
             stderr,
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// websocat
+
+/// `websocat ARGS ws-l:127.0.0.1:PORT TARGET` on a just-freed port
+/// (websocat cannot report one), retried.
+pub fn websocat_server(args: &[&str], target: &str) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut p = Proc::spawn(
+            Command::new("websocat")
+                .args(args)
+                .arg(format!("ws-l:127.0.0.1:{port}"))
+                .arg(target)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let deadline = Instant::now() + TIMEOUT;
+        while Instant::now() < deadline && p.running() {
+            if port_listening(port) {
+                return (p, port);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("websocat did not start listening");
+}
+
+/// Whether something listens on 127.0.0.1:PORT, without connecting to it.
+fn port_listening(port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
+        t.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1] == local && f[3] == "0A"
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------
