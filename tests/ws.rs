@@ -18,16 +18,16 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
 use sha1::{Digest, Sha1};
 
+use common::ws::{python, python_websockets, websocat_server, PyServer, Tty, WsListen as Server};
 use common::{
-    assert_one_error_line, client, code, feed, free_port, in_ci, listening_port, make_pki, netkit,
-    parse_event, random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile,
-    MIB, TIMEOUT,
+    assert_one_error_line, client, code, feed, listening_port, make_pki, netkit, parse_event,
+    random_bytes, require_peer, serve_once, Collector, Events, Lines, Proc, TempFile, MIB, TIMEOUT,
 };
 
 /// For the long runs (hundreds of thousands of messages through a debug build).
@@ -421,44 +421,7 @@ fn collect_until_close(s: &mut TcpStream) -> (Vec<Frame>, Option<u16>) {
 // ---------------------------------------------------------------------------
 // netkit processes
 
-/// `netkit --json ws listen --bind 127.0.0.1 ARGS 0`, stdin a pipe kept open.
-struct Server {
-    proc: Proc,
-    port: u16,
-    events: Events,
-    stderr: Lines,
-    stdin: Option<ChildStdin>,
-}
-
 impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut cmd = netkit();
-        cmd.args(["--json", "ws", "listen", "--bind", "127.0.0.1"])
-            .args(args)
-            .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
-        let stdin = Some(proc.take_stdin());
-        let stderr = proc.stderr_lines();
-        let mut events = Events::new(proc.stdout_lines());
-        let first = match events.next(TIMEOUT) {
-            Some(v) => v,
-            None => panic!("netkit ws listen exited before listening"),
-        };
-        assert_eq!(first["event"], "listening", "first event: {first}");
-        let port = first["port"].as_u64().expect("port") as u16;
-        assert!(port > 0, "{first}");
-        Server {
-            proc,
-            port,
-            events,
-            stderr,
-            stdin,
-        }
-    }
-
     fn url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{path}", self.port)
     }
@@ -593,31 +556,6 @@ fn dump(events: &[Value]) -> String {
 // ---------------------------------------------------------------------------
 // Python websockets
 
-/// `true` when python3 with the `websockets` package (new asyncio API) is
-/// installed; fails under CI=true, else skips with a reason.
-fn python_websockets() -> bool {
-    if !require_peer("python3") {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import websockets.asyncio.server, websockets.asyncio.client",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if in_ci() {
-        panic!("the python3 `websockets` package (>= 13) is required under CI=true (pip install websockets)");
-    }
-    eprintln!("skipping: the python3 `websockets` package is not installed");
-    false
-}
-
 /// A Python websockets server. argv: MODE [SUBPROTOCOLS]. Prints
 /// {"port": N} first, then a JSON object per observation.
 ///   report: per message {"type","len","sha1","text"(short ones)}, then at
@@ -734,44 +672,10 @@ async def main():
 asyncio.run(main())
 "#;
 
-fn python(script: &str, args: &[&str]) -> Proc {
-    Proc::spawn(
-        Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    )
-}
-
 /// A running [`PY_SERVER`]: its port and its JSON lines.
-struct PyServer {
-    proc: Proc,
-    port: u16,
-    lines: Lines,
-    stderr: Collector,
-}
-
 impl PyServer {
     fn start(mode: &str, protocols: &str) -> PyServer {
-        let mut proc = python(PY_SERVER, &[mode, protocols]);
-        let stderr = proc.stderr_bytes();
-        let mut lines = proc.stdout_lines();
-        let first = match lines.next_line(TIMEOUT) {
-            Some(l) => l,
-            None => panic!("python server exited: {}", stderr.text()),
-        };
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let port = v["port"].as_u64().expect("port") as u16;
-        PyServer {
-            proc,
-            port,
-            lines,
-            stderr,
-        }
+        PyServer::spawn(PY_SERVER, &[mode, protocols])
     }
 
     fn url(&self, path: &str) -> String {
@@ -812,44 +716,6 @@ fn fox_lines(n: usize) -> Vec<u8> {
         v.push(b'\n');
     }
     v
-}
-
-// ---------------------------------------------------------------------------
-// websocat
-
-/// `websocat ARGS ws-l:127.0.0.1:PORT TARGET` on a just-freed port (retried).
-fn websocat_server(args: &[&str], target: &str) -> (Proc, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut p = Proc::spawn(
-            Command::new("websocat")
-                .args(args)
-                .arg(format!("ws-l:127.0.0.1:{port}"))
-                .arg(target)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline && p.running() {
-            if port_listening(port) {
-                return (p, port);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("websocat did not start listening");
-}
-
-/// Whether something listens on 127.0.0.1:PORT, without connecting to it.
-fn port_listening(port: u16) -> bool {
-    let hex = format!(":{port:04X} ");
-    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
-        t.lines().skip(1).any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1] == format!("0100007F{}", hex.trim_end()) && f[3] == "0A"
-        })
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -2474,86 +2340,6 @@ fn netkit_client_against_websocat_mirror() {
 // ===========================================================================
 // The chat console on a terminal
 
-/// Runs `argv` on a pseudo-terminal (stdin, stdout and stderr; the child
-/// is a session leader with the terminal as its controlling terminal, so
-/// Ctrl-C is a real SIGINT). Everything the terminal shows is copied to
-/// the helper's stdout; lines `type HEX` on the helper's stdin are typed
-/// into the terminal. At EOF on its stdin it waits for the child and
-/// exits with its status (128+N for a signal).
-const PTY_CHAT: &str = r#"
-import os, pty, sys, threading
-argv = sys.argv[1:]
-pid, master = pty.fork()
-if pid == 0:
-    try:
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-def pump():
-    out = sys.stdout.buffer
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out.write(data)
-        out.flush()
-t = threading.Thread(target=pump, daemon=True)
-t.start()
-for line in sys.stdin:
-    line = line.strip()
-    if line.startswith("type "):
-        os.write(master, bytes.fromhex(line[5:]))
-_, status = os.waitpid(pid, 0)
-t.join(2)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"#;
-
-struct Tty {
-    proc: Proc,
-    input: Option<ChildStdin>,
-    screen: Lines,
-}
-
-impl Tty {
-    fn start(args: &[&str]) -> Tty {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PTY_CHAT)
-                .arg(env!("CARGO_BIN_EXE_netkit"))
-                .args(args)
-                .env("NO_COLOR", "1")
-                .env("TERM", "xterm")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit()),
-        );
-        let input = Some(proc.take_stdin());
-        let screen = proc.stdout_lines();
-        Tty {
-            proc,
-            input,
-            screen,
-        }
-    }
-
-    fn type_bytes(&mut self, bytes: &[u8]) {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let input = self.input.as_mut().unwrap();
-        writeln!(input, "type {hex}").unwrap();
-        input.flush().unwrap();
-    }
-
-    fn finish(mut self) -> i32 {
-        drop(self.input.take());
-        code(self.proc.wait(TIMEOUT))
-    }
-}
-
 #[test]
 fn tty_chat_sends_typed_lines_shows_messages_and_ctrl_d_closes() {
     if !require_peer("python3") {
@@ -2576,7 +2362,7 @@ fn tty_chat_sends_typed_lines_shows_messages_and_ctrl_d_closes() {
     let close = srv.closed(id);
     assert_eq!(close["code"], 1000, "{close}");
     assert_eq!(close["by"], "peer", "{close}");
-    assert_eq!(tty.finish(), 0);
+    assert_eq!(tty.finish().0, 0);
 }
 
 #[test]
@@ -2595,7 +2381,7 @@ fn tty_chat_ctrl_c_closes_1001_and_exits_130() {
     let close = srv.closed(id);
     assert_eq!(close["code"], 1001, "{close}");
     assert_eq!(close["by"], "peer", "{close}");
-    assert_eq!(tty.finish(), 130);
+    assert_eq!(tty.finish().0, 130);
     let typed: Vec<&Value> = srv
         .events
         .seen

@@ -17,43 +17,20 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{
-    free_port, in_ci, netkit, require_peer, run_with_input, spawn_listening, Collector, Lines,
-    Proc, TIMEOUT,
-};
+use common::ws::{python_websockets, websocat_server, PyServer};
+use common::{netkit, require_peer, run_with_input, spawn_listening, Collector, Proc, TIMEOUT};
 
 /// Runs per peer with a short linger (plus a few with the default).
 const RUNS: usize = 20;
 
 // ---------------------------------------------------------------------------
 // Peers
-
-/// `true` when python3 with `websockets` (asyncio API) is installed.
-fn python_websockets() -> bool {
-    if !require_peer("python3") {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return true;
-    }
-    if in_ci() {
-        panic!("the python3 `websockets` package (>= 13) is required under CI=true");
-    }
-    eprintln!("skipping: the python3 `websockets` package is not installed");
-    false
-}
 
 /// A Python websockets server. argv: MODE [ARG]. Prints {"port": N} first.
 ///   echo:   sends every message back
@@ -118,38 +95,9 @@ async def main():
 asyncio.run(main())
 "#;
 
-struct PyServer {
-    _proc: Proc,
-    port: u16,
-    lines: Lines,
-    _stderr: Collector,
-}
-
 impl PyServer {
     fn start(mode: &str, arg: &str) -> PyServer {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PY_SERVER)
-                .args([mode, arg])
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped()),
-        );
-        let stderr = proc.stderr_bytes();
-        let mut lines = proc.stdout_lines();
-        let Some(first) = lines.next_line(TIMEOUT) else {
-            panic!("python server exited: {}", stderr.text());
-        };
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let port = v["port"].as_u64().expect("port") as u16;
-        PyServer {
-            _proc: proc,
-            port,
-            lines,
-            _stderr: stderr,
-        }
+        PyServer::spawn(PY_SERVER, &[mode, arg])
     }
 
     fn url(&self) -> String {
@@ -206,40 +154,6 @@ impl NetkitServer {
     }
 }
 
-/// `websocat -t ws-l:127.0.0.1:PORT mirror:` (an echo server) on a
-/// just-freed port (websocat cannot report one), retried.
-fn websocat_mirror() -> (Proc, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut p = Proc::spawn(
-            Command::new("websocat")
-                .args(["-t", &format!("ws-l:127.0.0.1:{port}"), "mirror:"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        let deadline = Instant::now() + TIMEOUT;
-        while Instant::now() < deadline && p.running() {
-            if port_listening(port) {
-                return (p, port);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("websocat did not start listening");
-}
-
-/// Whether something listens on 127.0.0.1:PORT, without connecting to it.
-fn port_listening(port: u16) -> bool {
-    let local = format!("0100007F:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp").is_ok_and(|t| {
-        t.lines().skip(1).any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1] == local && f[3] == "0A"
-        })
-    })
-}
-
 // ---------------------------------------------------------------------------
 // 1. `cmd | netkit ws connect` prints the replies
 
@@ -276,7 +190,7 @@ fn pipe_into_websocat_mirror_prints_every_reply() {
     if !require_peer("websocat") {
         return;
     }
-    let (_ws, port) = websocat_mirror();
+    let (_ws, port) = websocat_server(&["-t"], "mirror:");
     echo_pipeline_is_exact("websocat", &format!("ws://127.0.0.1:{port}/"));
 }
 

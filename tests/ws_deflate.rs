@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{client, netkit, require_peer, spawn_listening, Proc, TIMEOUT};
+use common::ws::python_websockets;
+use common::{client, netkit, spawn_listening, Proc, TIMEOUT};
 
 /// "Hello" compressed (RFC 7692, section 7.2.3.1).
 const HELLO_Z: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
@@ -324,20 +325,6 @@ const PEER_CONFIGS: [(&str, &str, &str); 3] = [
 const PY_CHECK: &str = r#"
 msgs = ["hello", "json " * 20000, bytes(range(256)) * 300, ""]
 "#;
-
-fn python_websockets() -> bool {
-    if !require_peer("python3") {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.client"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && common::in_ci() {
-        panic!("python3 websockets is missing");
-    }
-    ok
-}
 
 #[test]
 fn python_websockets_client_against_ws_listen() {

@@ -9,29 +9,9 @@ use std::io::Write;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use common::ws::{python_websockets, PyServer, Tty};
 use common::*;
 use serde_json::Value;
-
-/// `true` when python3 with `websockets` (asyncio API) is installed; fails
-/// under CI=true, else skips with a reason.
-fn python_websockets() -> bool {
-    if !require_peer("python3") {
-        return false;
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import websockets.asyncio.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && in_ci() {
-        panic!("the python3 `websockets` package is required under CI=true");
-    }
-    if !ok {
-        eprintln!("skipping: the python3 `websockets` package is not installed");
-    }
-    ok
-}
 
 /// A Python websockets server. argv: FLAGS [SUBPROTOCOLS], FLAGS a comma
 /// list of: greet (send "hi" and binary 00 01 fe ff after the handshake),
@@ -90,33 +70,9 @@ async def main():
 asyncio.run(main())
 "#;
 
-struct PyServer {
-    _proc: Proc,
-    port: u16,
-    lines: Lines,
-}
-
 impl PyServer {
     fn start(flags: &str, protocols: &str) -> PyServer {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PY_SERVER)
-                .args([flags, protocols])
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit()),
-        );
-        let mut lines = proc.stdout_lines();
-        let first = lines.next_line(TIMEOUT).expect("python server exited");
-        let v: Value = serde_json::from_str(&first).unwrap();
-        let port = v["port"].as_u64().expect("port") as u16;
-        PyServer {
-            _proc: proc,
-            port,
-            lines,
-        }
+        PyServer::spawn(PY_SERVER, &[flags, protocols])
     }
 
     fn url(&self) -> String {
@@ -445,91 +401,6 @@ fn show_ping_pong_reports_pings_and_pongs() {
 
 // ---------------------------------------------------------------------------
 // The chat console on a terminal
-
-/// Runs `argv` on a pseudo-terminal (stdin, stdout and stderr, a session
-/// leader so Ctrl-C is a real SIGINT). What the terminal shows is copied to
-/// the helper's stdout; lines `type HEX` on its stdin are typed into the
-/// terminal. At EOF on its stdin it waits for the child and exits with its
-/// status.
-const PTY_CHAT: &str = r#"
-import os, pty, sys, threading
-argv = sys.argv[1:]
-pid, master = pty.fork()
-if pid == 0:
-    try:
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-def pump():
-    out = sys.stdout.buffer
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        out.write(data)
-        out.flush()
-t = threading.Thread(target=pump, daemon=True)
-t.start()
-for line in sys.stdin:
-    line = line.strip()
-    if line.startswith("type "):
-        os.write(master, bytes.fromhex(line[5:]))
-_, status = os.waitpid(pid, 0)
-t.join(2)
-code = os.waitstatus_to_exitcode(status)
-sys.exit(code if code >= 0 else 128 - code)
-"#;
-
-struct Tty {
-    proc: Proc,
-    input: Option<ChildStdin>,
-    screen: Lines,
-}
-
-impl Tty {
-    fn start(args: &[&str]) -> Tty {
-        let mut proc = Proc::spawn(
-            Command::new("python3")
-                .arg("-c")
-                .arg(PTY_CHAT)
-                .arg(env!("CARGO_BIN_EXE_netkit"))
-                .args(args)
-                .env("NO_COLOR", "1")
-                .env("TERM", "xterm")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit()),
-        );
-        let input = Some(proc.take_stdin());
-        let screen = proc.stdout_lines();
-        Tty {
-            proc,
-            input,
-            screen,
-        }
-    }
-
-    fn type_bytes(&mut self, bytes: &[u8]) {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let input = self.input.as_mut().unwrap();
-        writeln!(input, "type {hex}").unwrap();
-        input.flush().unwrap();
-    }
-
-    fn wait_screen(&mut self, what: &str) -> String {
-        self.screen.wait_for(TIMEOUT, what, |l| l.contains(what))
-    }
-
-    fn finish(mut self) -> (i32, String) {
-        drop(self.input.take());
-        let status = self.proc.wait(TIMEOUT);
-        let _ = self.screen.rest(TIMEOUT);
-        (code(status), self.screen.all())
-    }
-}
 
 impl PyServer {
     /// The next message observation: (type, hex).

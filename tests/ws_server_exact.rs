@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{ChildStdin, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{client, netkit, Events, Lines, Proc, TIMEOUT};
+use common::ws::WsListen as Server;
+use common::{client, netkit, Events, Proc, TIMEOUT};
 
 const OP_TEXT: u8 = 0x1;
 const OP_CLOSE: u8 = 0x8;
@@ -127,42 +128,7 @@ fn echo_round_trip(s: &mut TcpStream, text: &str) {
     assert_eq!(next_text(s), text);
 }
 
-/// `netkit --json ws listen --bind 127.0.0.1 ARGS 0`.
-struct Server {
-    proc: Proc,
-    port: u16,
-    events: Events,
-    stderr: Lines,
-    stdin: Option<ChildStdin>,
-}
-
 impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut cmd = netkit();
-        cmd.args(["--json", "ws", "listen", "--bind", "127.0.0.1"])
-            .args(args)
-            .arg("0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
-        let stdin = Some(proc.take_stdin());
-        let stderr = proc.stderr_lines();
-        let mut events = Events::new(proc.stdout_lines());
-        let first = events
-            .next(TIMEOUT)
-            .unwrap_or_else(|| panic!("netkit ws listen exited before listening"));
-        assert_eq!(first["event"], "listening", "first event: {first}");
-        let port = first["port"].as_u64().expect("port") as u16;
-        Server {
-            proc,
-            port,
-            events,
-            stderr,
-            stdin,
-        }
-    }
-
     /// Resident memory of the server, in bytes.
     fn rss(&self) -> usize {
         rss_of(self.proc.id())

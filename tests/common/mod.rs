@@ -1087,3 +1087,5 @@ pub fn with_slow_resolver(
 
 pub mod chat;
 pub mod fault;
+
+pub mod ws;
