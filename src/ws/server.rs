@@ -469,6 +469,13 @@ pub fn run(config: WsListenConfig, out: &mut Output) -> Result<Exit> {
     } else {
         None
     };
+    // The room's Redis (its name looked up) before `listening`: a server
+    // that cannot keep its room does not announce itself.
+    let chat = (config.mode == ServeMode::Chat)
+        .then(|| {
+            crate::chat::ChatRoom::new(config.history).redis(config.redis.as_ref(), config.history)
+        })
+        .transpose()?;
     out.emit(&Event::Listening { addr })?;
     let cfg = Config {
         max_clients: config.max_clients,
@@ -496,20 +503,24 @@ pub fn run(config: WsListenConfig, out: &mut Output) -> Result<Exit> {
         signals,
         out,
     };
-    match config.mode {
-        ServeMode::Chat => {
+    match (config.mode, chat) {
+        (_, Some(room)) => {
             // WebSocket, polling and long polling in one room.
             let shared = crate::chat::ChatShared {
                 ws: shared,
                 ping: cfg.tick,
             };
-            let room = crate::chat::ChatRoom::new(config.history)
-                .redis(config.redis.as_ref(), config.history)?;
             server::run::<crate::chat::ChatCodec, _>(&mut reactor, cfg, shared, room, parts)
         }
-        ServeMode::Broker => server::run::<WsCodec, _>(&mut reactor, cfg, shared, Broker, parts),
-        ServeMode::Echo => server::run::<WsCodec, _>(&mut reactor, cfg, shared, Echo, parts),
-        ServeMode::Print => server::run::<WsCodec, _>(&mut reactor, cfg, shared, Print, parts),
+        (ServeMode::Broker, None) => {
+            server::run::<WsCodec, _>(&mut reactor, cfg, shared, Broker, parts)
+        }
+        (ServeMode::Echo, None) => {
+            server::run::<WsCodec, _>(&mut reactor, cfg, shared, Echo, parts)
+        }
+        (ServeMode::Print | ServeMode::Chat, None) => {
+            server::run::<WsCodec, _>(&mut reactor, cfg, shared, Print, parts)
+        }
     }
 }
 
