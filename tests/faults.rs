@@ -462,18 +462,11 @@ fn http_cut(framing: Framing, cut: impl Fn(u64) -> Fault, curl: bool) -> HttpCas
 }
 
 #[test]
-fn http_one_byte_at_a_time_content_length() {
-    http_exact(Framing::Length, Fault::OneByte { pause: NONE }, 32 * 1024);
-}
-
-#[test]
-fn http_one_byte_at_a_time_chunked() {
-    http_exact(Framing::Chunked, Fault::OneByte { pause: NONE }, 32 * 1024);
-}
-
-#[test]
-fn http_one_byte_at_a_time_close_delimited() {
-    http_exact(Framing::Close, Fault::OneByte { pause: NONE }, 32 * 1024);
+fn http_one_byte_at_a_time_every_framing() {
+    // http_exact names the framing in its failure messages.
+    for framing in [Framing::Length, Framing::Chunked, Framing::Close] {
+        http_exact(framing, Fault::OneByte { pause: NONE }, 32 * 1024);
+    }
 }
 
 #[test]
@@ -499,45 +492,30 @@ fn fin_at(after: u64) -> Fault {
 }
 
 #[test]
-fn http_reset_mid_body_content_length_fails() {
-    let c = http_cut(Framing::Length, reset_at, false);
-    assert_eq!(c.code, Some(4), "stderr {}", c.stderr);
-    assert_one_error_line(&c.stderr);
-}
-
-#[test]
-fn http_reset_mid_body_chunked_fails() {
-    let c = http_cut(Framing::Chunked, reset_at, false);
-    assert_eq!(c.code, Some(4), "stderr {}", c.stderr);
-    assert_one_error_line(&c.stderr);
-}
-
-#[test]
-fn http_reset_mid_body_close_delimited_fails() {
-    // The body ends at the server's close, but a reset is not a close: the
-    // RST says the body was cut. curl reports error 56 here.
-    let c = http_cut(Framing::Close, reset_at, false);
-    assert_eq!(c.code, Some(4), "stderr {}", c.stderr);
-    assert_one_error_line(&c.stderr);
-}
-
-#[test]
-fn http_fin_mid_body_content_length_fails() {
-    let c = http_cut(Framing::Length, fin_at, false);
-    assert_eq!(c.code, Some(6), "stderr {}", c.stderr);
-    assert_one_error_line(&c.stderr);
-}
-
-#[test]
-fn http_fin_mid_body_chunked_fails() {
-    let c = http_cut(Framing::Chunked, fin_at, false);
-    assert_eq!(c.code, Some(6), "stderr {}", c.stderr);
-    assert_one_error_line(&c.stderr);
+fn http_reset_or_fin_mid_body_fails() {
+    type Cut = fn(u64) -> Fault;
+    let cases: [(Framing, Cut, i32, &str); 5] = [
+        // (framing, fault, expected exit code, label)
+        (Framing::Length, reset_at, 4, "reset, content-length"),
+        (Framing::Chunked, reset_at, 4, "reset, chunked"),
+        // The body ends at the server's close, but a reset is not a close: the
+        // RST says the body was cut. curl reports error 56 here.
+        (Framing::Close, reset_at, 4, "reset, close-delimited"),
+        (Framing::Length, fin_at, 6, "FIN, content-length"),
+        (Framing::Chunked, fin_at, 6, "FIN, chunked"),
+    ];
+    for (framing, fault, expected_code, label) in cases {
+        // Names the case in the captured output if a check below fails.
+        eprintln!("case: {label}");
+        let c = http_cut(framing, fault, false);
+        assert_eq!(c.code, Some(expected_code), "{label}: stderr {}", c.stderr);
+        assert_one_error_line(&c.stderr);
+    }
 }
 
 #[test]
 fn curl_reports_56_on_a_reset_mid_close_delimited_body() {
-    // The reference for the case above.
+    // The reference for the reset, close-delimited case above.
     if !require_peer("curl") {
         return;
     }
