@@ -543,13 +543,8 @@ impl WsServer {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
+        let (mut proc, stderr, _, port) = spawn_announced(&mut cmd, "ws listen");
         let stdout = proc.stdout_lines();
-        let mut stderr = proc.stderr_lines();
-        let first = stderr
-            .next_line(TIMEOUT)
-            .unwrap_or_else(|| panic!("netkit ws listen printed nothing on stderr"));
-        let port = listening_port(&first);
         WsServer {
             proc,
             port,

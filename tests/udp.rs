@@ -327,13 +327,8 @@ impl HumanRecv {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
+        let (mut proc, stderr, _, port) = spawn_announced(&mut cmd, "udp recv");
         let stdout = proc.stdout_bytes();
-        let mut stderr = proc.stderr_lines();
-        let first = stderr
-            .next_line(TIMEOUT)
-            .unwrap_or_else(|| panic!("netkit udp recv printed nothing on stderr"));
-        let port = listening_port(&first);
         HumanRecv {
             proc,
             port,

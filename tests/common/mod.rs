@@ -463,6 +463,20 @@ impl JsonListener {
     }
 }
 
+/// Spawns a human-output listener (`cmd` with stderr piped) and reads its
+/// first stderr line, the listening line: the process, the rest of its
+/// stderr, that line and the port. `what` names it if the line never comes
+/// ("netkit WHAT printed nothing on stderr").
+pub fn spawn_announced(cmd: &mut Command, what: &str) -> (Proc, Lines, String, u16) {
+    let mut proc = Proc::spawn(cmd);
+    let mut stderr = proc.stderr_lines();
+    let first_line = stderr
+        .next_line(TIMEOUT)
+        .unwrap_or_else(|| panic!("netkit {what} printed nothing on stderr"));
+    let port = listening_port(&first_line);
+    (proc, stderr, first_line, port)
+}
+
 /// A running human-mode `netkit tcp listen 0 ...`, its port learned from the
 /// `* listening on ...` line on stderr.
 pub struct HumanListener {
@@ -480,12 +494,7 @@ impl HumanListener {
             .stdin(stdin)
             .stdout(stdout)
             .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
-        let mut stderr = proc.stderr_lines();
-        let first_line = stderr
-            .next_line(TIMEOUT)
-            .unwrap_or_else(|| panic!("netkit listen printed nothing on stderr"));
-        let port = listening_port(&first_line);
+        let (proc, stderr, first_line, port) = spawn_announced(&mut cmd, "listen");
         HumanListener {
             proc,
             port,
