@@ -89,21 +89,11 @@ fn tcp_case(up: Fault, down: Fault, up_data: &[u8], down_data: &[u8]) -> TcpCase
     let (upstream, server) = tcp_server(down_data.to_vec());
     let proxy = FaultProxy::start(upstream, up, down);
     let port = proxy.port.to_string();
-    let mut cmd = netkit();
-    cmd.args(["tcp", "connect", "127.0.0.1", &port])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut proc = Proc::spawn(&mut cmd);
-    let writer = feed(proc.take_stdin(), up_data.to_vec());
-    let out = proc.stdout_bytes();
-    let err = proc.stderr_bytes();
-    let code = proc.wait_or_kill(LONG).map(code);
-    writer.join().unwrap();
+    let (code, stdout, stderr) = run_fed(&["tcp", "connect", "127.0.0.1", &port], up_data, LONG);
     TcpCase {
         code,
-        stdout: out.join(),
-        stderr: err.text(),
+        stdout,
+        stderr,
         server: server.join().unwrap(),
         proxy,
     }
@@ -618,20 +608,11 @@ fn ws_client(
 ) -> (Option<i32>, Vec<u8>, String, FaultProxy) {
     let proxy = FaultProxy::start(server, up, down);
     let url = format!("ws://127.0.0.1:{}/", proxy.port);
-    let mut cmd = netkit();
-    cmd.args(["ws", "connect"])
-        .args(args)
-        .arg(&url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut proc = Proc::spawn(&mut cmd);
-    let writer = feed(proc.take_stdin(), input.to_vec());
-    let out = proc.stdout_bytes();
-    let err = proc.stderr_bytes();
-    let code = proc.wait_or_kill(LONG).map(code);
-    writer.join().unwrap();
-    (code, out.join(), err.text(), proxy)
+    let mut argv = vec!["ws", "connect"];
+    argv.extend_from_slice(args);
+    argv.push(&url);
+    let (code, out, err) = run_fed(&argv, input, LONG);
+    (code, out, err, proxy)
 }
 
 /// Sends `n` messages through `up`/`down` faults; the server must print
@@ -881,25 +862,15 @@ fn tcp_stall_shorter_than_idle_timeout_is_survived_longer_exits_5() {
         };
         let proxy = FaultProxy::start(upstream, stall, stall);
         let port = proxy.port.to_string();
-        let mut cmd = netkit();
-        cmd.args([
+        let argv = [
             "tcp",
             "connect",
             "--idle-timeout",
             "1500ms",
             "127.0.0.1",
             &port,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(&mut cmd);
-        let writer = feed(proc.take_stdin(), a.clone());
-        let out = proc.stdout_bytes();
-        let err = proc.stderr_bytes();
-        let code = proc.wait_or_kill(LONG).map(code);
-        writer.join().unwrap();
-        let (out, err) = (out.join(), err.text());
+        ];
+        let (code, out, err) = run_fed(&argv, &a, LONG);
         assert_eq!(code, want, "stall {pause:?}: stderr {err}");
         if want == Some(0) {
             assert_same_bytes("netkit printed", &b, &out);
@@ -1154,18 +1125,9 @@ fn wss_case(
     let server = WsServer::start(&server_args);
     let proxy = FaultProxy::start(server.addr(), up, down);
     let url = format!("wss://127.0.0.1:{}/", proxy.port);
-    let mut cmd = netkit();
-    cmd.args(["ws", "connect", "--cacert", pki.ca.to_str().unwrap(), &url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut proc = Proc::spawn(&mut cmd);
-    let writer = feed(proc.take_stdin(), input.to_vec());
-    let out = proc.stdout_bytes();
-    let err = proc.stderr_bytes();
-    let code = proc.wait_or_kill(LONG).map(code);
-    writer.join().unwrap();
-    (code, out.join(), err.text(), server)
+    let argv = ["ws", "connect", "--cacert", pki.ca.to_str().unwrap(), &url];
+    let (code, out, err) = run_fed(&argv, input, LONG);
+    (code, out, err, server)
 }
 
 #[test]
@@ -1214,18 +1176,8 @@ fn tcp_echo_case(
     );
     let proxy = FaultProxy::start(l.addr(), up, down);
     let port = proxy.port.to_string();
-    let mut cmd = netkit();
-    cmd.args(["tcp", "connect", "127.0.0.1", &port])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut c = Proc::spawn(&mut cmd);
-    let writer = feed(c.take_stdin(), data.to_vec());
-    let out = c.stdout_bytes();
-    let err = c.stderr_bytes();
-    let code = c.wait_or_kill(LONG).map(code);
-    writer.join().unwrap();
-    (code, out.join(), err.text(), l)
+    let (code, out, err) = run_fed(&["tcp", "connect", "127.0.0.1", &port], data, LONG);
+    (code, out, err, l)
 }
 
 #[test]

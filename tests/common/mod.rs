@@ -905,6 +905,16 @@ impl Running {
 
 /// Like [`run`], writing `input` to a stdin pipe (then EOF).
 pub fn run_with_input(args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
+    let (status, out, err) = run_fed(args, input, TIMEOUT);
+    let status =
+        status.unwrap_or_else(|| panic!("netkit {args:?} still running after {TIMEOUT:?}"));
+    (status, out, err)
+}
+
+/// `netkit ARGS` with `input` written to its stdin pipe (then EOF): its
+/// exit code (`None`: still running after `limit`, killed), stdout and
+/// stderr.
+pub fn run_fed(args: &[&str], input: &[u8], limit: Duration) -> (Option<i32>, Vec<u8>, String) {
     let mut cmd = netkit();
     cmd.args(args)
         .stdin(Stdio::piped())
@@ -914,9 +924,9 @@ pub fn run_with_input(args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
     let writer = feed(proc.take_stdin(), input.to_vec());
     let out = proc.stdout_bytes();
     let err = proc.stderr_bytes();
-    let status = proc.wait(TIMEOUT);
+    let status = proc.wait_or_kill(limit).map(code);
     writer.join().unwrap();
-    (code(status), out.join(), err.text())
+    (status, out.join(), err.text())
 }
 
 /// Whether ::1 can be bound here.
