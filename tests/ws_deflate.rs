@@ -12,32 +12,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::ws::python_websockets;
+use common::ws::{client_frame, python_websockets};
 use common::{client, netkit, spawn_listening, Proc, TIMEOUT};
 
 /// "Hello" compressed (RFC 7692, section 7.2.3.1).
 const HELLO_Z: [u8; 7] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-/// A masked, final client frame; `first` is the whole first header byte.
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![first];
-    let n = payload.len();
-    if n < 126 {
-        out.push(0x80 | n as u8);
-    } else if n <= 0xFFFF {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    let k = [0x5a, 0x13, 0xc7, 0x01];
-    out.extend_from_slice(&k);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
-    out
-}
 
 fn read_head(s: &mut TcpStream) -> String {
     let mut head = Vec::new();

@@ -269,3 +269,23 @@ impl Tty {
         (code(status), self.screen.all())
     }
 }
+
+/// A client frame masked with a fixed key; `first` is the whole first
+/// header byte (FIN, RSV bits, opcode).
+pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    let n = payload.len();
+    if n < 126 {
+        out.push(0x80 | n as u8);
+    } else if n <= 0xFFFF {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    let k = [0x5a, 0x13, 0xc7, 0x01];
+    out.extend_from_slice(&k);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+    out
+}
