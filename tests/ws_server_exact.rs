@@ -374,20 +374,22 @@ fn a_trickled_handshake_gets_408_after_handshake_timeout() {
     echo_round_trip(&mut other, "still here");
 }
 
-#[test]
-fn a_stalled_tls_handshake_is_cut_after_handshake_timeout() {
-    let dir = std::env::temp_dir().join(format!("netkit-wsx-{}", std::process::id()));
+/// `ws listen --echo ARGS` over TLS with a fresh certificate in a scratch
+/// directory named by `name` (removed by the caller).
+fn tls_echo_server(name: &str, args: &[&str]) -> (Server, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("netkit-wsx-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pki = common::make_pki(&dir, &["127.0.0.1"]);
-    let mut server = Server::start(&[
-        "--echo",
-        "--handshake-timeout",
-        "1s",
-        "--tls-cert",
-        pki.cert.to_str().unwrap(),
-        "--tls-key",
-        pki.key.to_str().unwrap(),
-    ]);
+    let (cert, key) = (pki.cert.to_str().unwrap(), pki.key.to_str().unwrap());
+    let mut all = vec!["--echo"];
+    all.extend_from_slice(args);
+    all.extend(["--tls-cert", cert, "--tls-key", key]);
+    (Server::start(&all), dir)
+}
+
+#[test]
+fn a_stalled_tls_handshake_is_cut_after_handshake_timeout() {
+    let (mut server, dir) = tls_echo_server("stall", &["--handshake-timeout", "1s"]);
     // TCP only: the TLS ClientHello never comes.
     let mut silent = client(addr(server.port));
     let local = silent.local_addr().unwrap().to_string();
@@ -400,18 +402,7 @@ fn a_stalled_tls_handshake_is_cut_after_handshake_timeout() {
 
 #[test]
 fn a_tls_client_refused_by_max_clients_gets_no_plaintext_503() {
-    let dir = std::env::temp_dir().join(format!("netkit-wsx-full-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pki = common::make_pki(&dir, &["127.0.0.1"]);
-    let mut server = Server::start(&[
-        "--echo",
-        "--max-clients",
-        "1",
-        "--tls-cert",
-        pki.cert.to_str().unwrap(),
-        "--tls-key",
-        pki.key.to_str().unwrap(),
-    ]);
+    let (mut server, dir) = tls_echo_server("full", &["--max-clients", "1"]);
     // The one slot: a client still before its TLS handshake.
     let _first = client(addr(server.port));
     let mut second = client(addr(server.port));
