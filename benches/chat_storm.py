@@ -16,31 +16,12 @@ object.
 import argparse
 import json
 import os
-import resource
 import selectors
 import socket
 import sys
 import time
 
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def proc_mem(pid):
-    out = {"VmRSS": None, "VmHWM": None}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key = line.split(":", 1)[0]
-                if key in out:
-                    out[key] = int(line.split()[1])
-    except OSError:
-        pass
-    return out
+from benchlib import proc_mem, raise_nofile
 
 
 class Client:

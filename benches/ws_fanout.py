@@ -33,36 +33,15 @@ import base64
 import hashlib
 import json
 import os
-import resource
 import selectors
 import socket
 import statistics
 import sys
 import time
 
+from benchlib import proc_mem, raise_nofile
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def proc_mem(pid):
-    out = {"VmRSS": None, "VmHWM": None}
-    if not pid:
-        return out
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in out:
-                    out[k] = int(v.split()[0])
-    except OSError:
-        pass
-    return out
 
 
 def masked_text(payload):
