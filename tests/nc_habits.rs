@@ -172,32 +172,17 @@ fn first_line(proc: &mut Proc) -> String {
 
 #[test]
 fn bind_takes_a_host_name() {
-    let mut cmd = netkit();
-    cmd.args(["tcp", "listen", "--bind", "localhost", "-4", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut proc = Proc::spawn(&mut cmd);
-    let line = first_line(&mut proc);
-    assert!(line.contains("127.0.0.1:"), "{line}");
-
-    let mut cmd = netkit();
-    cmd.args(["udp", "recv", "--bind", "localhost", "-4", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut proc = Proc::spawn(&mut cmd);
-    let line = first_line(&mut proc);
-    assert!(line.contains("127.0.0.1:"), "{line}");
-
-    let mut cmd = netkit();
-    cmd.args(["ws", "listen", "--bind", "localhost", "-4", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut proc = Proc::spawn(&mut cmd);
-    let line = first_line(&mut proc);
-    assert!(line.contains("127.0.0.1:"), "{line}");
+    for command in [["tcp", "listen"], ["udp", "recv"], ["ws", "listen"]] {
+        let mut cmd = netkit();
+        cmd.args(command)
+            .args(["--bind", "localhost", "-4", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(&mut cmd);
+        let line = first_line(&mut proc);
+        assert!(line.contains("127.0.0.1:"), "{command:?}: {line}");
+    }
 }
 
 #[test]
