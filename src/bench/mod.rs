@@ -114,6 +114,9 @@ struct Bench<'o> {
     complete: usize,
     /// Long pollers answered this turn, to ask again before the next wait.
     ask_again: Vec<usize>,
+    /// [`SPIN_MIN`] push receivers or more: awake while a push is in
+    /// flight (see `pushing`).
+    spins: bool,
     /// When a receiver last read a byte (the room settling before the
     /// first publish).
     last_rx: Instant,
@@ -340,6 +343,12 @@ fn run_one(
         started: now,
         complete: 0,
         ask_again: Vec::new(),
+        spins: groups
+            .iter()
+            .filter(|&&(kind, _)| kind != BenchKind::Poll)
+            .map(|&(_, n)| n)
+            .sum::<usize>()
+            >= SPIN_MIN,
         last_rx: now,
         opened: None,
         rbuf: vec![0; 64 * 1024].into_boxed_slice(),
@@ -666,13 +675,7 @@ impl Bench<'_> {
     /// receivers: p99 6.4 ms awake, 2.0 ms asleep), so below [`SPIN_MIN`]
     /// the loop sleeps. Pollers are left out (they wait on purpose).
     fn pushing(&self) -> bool {
-        let pushed: usize = self
-            .groups
-            .iter()
-            .filter(|g| g.kind != BenchKind::Poll)
-            .map(|g| g.range.len())
-            .sum();
-        pushed >= SPIN_MIN
+        self.spins
             && self.groups.iter().any(|g| {
                 g.kind != BenchKind::Poll && g.delivered < self.published * g.range.len() as u64
             })
